@@ -1,0 +1,18 @@
+# The two commands: `make run` (the product on its embedded defaults) and `make test` (the suite
+# against real PostgreSQL and Redis). Everything else is what CI adds around them.
+.PHONY: run test lint typecheck ci venv bench
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+lint:
+	bash scripts/venv.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+typecheck:
+	bash scripts/venv.sh && .venv/bin/mypy .
+
+bench:
+	bash scripts/bench.sh

@@ -1,0 +1,3 @@
+from clarm.celery_app import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,1 @@
+from clarm.settings.base import *  # noqa: F403

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Boots the embedded default (`make run` on SQLite, fresh data dir), fetches pages, stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CLARM_VAR_DIR
+CLARM_VAR_DIR=$(mktemp -d)
+export PORT=${SMOKE_PORT:-8765}
+unset DATABASE_URL REDIS_URL DJANGO_SETTINGS_MODULE
+log="$CLARM_VAR_DIR/run.log"
+setsid bash scripts/run.sh >"$log" 2>&1 &
+pid=$!
+cleanup() { kill -- -"$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$CLARM_VAR_DIR"; }
+trap cleanup EXIT
+for _ in $(seq 1 120); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break
+  kill -0 "$pid" 2>/dev/null || { echo "smoke: make run exited early:"; cat "$log"; exit 1; }
+  sleep 1
+done
+for path in / /accounts/login/ /static/clarm.js /api/schema/; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$path")
+  [ "$code" = 200 ] || { echo "smoke: GET $path answered $code"; cat "$log"; exit 1; }
+done
+echo "smoke: the embedded default served /, login, the snippet and the API schema on SQLite"

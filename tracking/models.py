@@ -1,0 +1,75 @@
+"""Events (immutable but for their customer) and visits (sessions)."""
+
+from django.db import models
+from django.utils import timezone
+
+from identity.models import Customer
+from workspaces.models import Workspace
+
+
+class Source(models.TextChoices):
+    WEB = "web", "Web"
+    EMAIL = "email", "Email"
+    CHANNEL = "channel", "Channel"
+    AGENT = "agent", "Agent"
+    WEBHOOK = "webhook", "Webhook"
+    PIXEL = "pixel", "Pixel"
+    AD = "ad", "Ad click"
+
+
+class Event(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # Null only for events that are counted but not stitched: bots, and visitors before consent.
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    event = models.CharField(max_length=120)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    rung = models.PositiveSmallIntegerField(default=0)
+    session_id = models.CharField(max_length=64, blank=True)
+    # Keyed hash of the device id the event came from (for visits and device splits).
+    device_hash = models.CharField(max_length=64, blank=True)
+    message_id = models.CharField(max_length=128, null=True, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    # url, referrer, utm, click ids, parsed user agent, country, asn, ip_hash, notes on dropped ids.
+    context = models.JSONField(default=dict, blank=True)
+    is_bot = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "message_id"],
+                condition=models.Q(message_id__isnull=False),
+                name="event_message_id_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer", "occurred_at", "id"], name="event_timeline"),
+            models.Index(fields=["workspace", "-received_at", "-id"], name="event_live"),
+            models.Index(fields=["workspace", "occurred_at"], name="event_retention"),
+            models.Index(fields=["workspace", "device_hash", "-occurred_at"], name="event_device"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.event}"
+
+
+class Visit(models.Model):
+    """A session of one device: the snippet's session_id, or 30 minutes without events."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    device_hash = models.CharField(max_length=64)
+    session_id = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+    last_event_at = models.DateTimeField()
+    event_count = models.PositiveIntegerField(default=0)
+    landing = models.JSONField(default=dict, blank=True, help_text="UTM parameters and click ids of the landing")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "device_hash", "session_id"], name="visit_unique_session")
+        ]
+        indexes = [models.Index(fields=["workspace", "device_hash", "-last_event_at"])]
+
+    def __str__(self) -> str:
+        return f"visit {self.session_id}"
