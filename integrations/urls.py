@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from integrations import views
 
 app_name = "integrations"
-urlpatterns: list = []
+urlpatterns = [
+    path("w/<slug:ws>/integrations/", views.IntegrationsView.as_view(), name="list"),
+]
