@@ -113,3 +113,25 @@ class MergeLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.merged_id} → {self.survivor_id}"
+
+
+class Suppression(models.Model):
+    """Hashed suppression list: keeps an opt-out after the person is erased. Holds only the keyed hash
+    of an identifier and what it opts out of; checked when a matching identifier shows up again."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=IdentifierKind.choices)
+    value_hash = models.CharField(max_length=64)
+    analytics = models.BooleanField(default=False, help_text="Opted out of analytics tracking")
+    marketing_email = models.BooleanField(default=False)
+    marketing_sms = models.BooleanField(default=False)
+    ad_sendback = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "kind", "value_hash"], name="suppression_unique_value")
+        ]
+
+    def __str__(self) -> str:
+        return f"suppression {self.kind}:{self.value_hash[:8]}"
