@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from agents import views
 
 app_name = "agents"
-urlpatterns: list = []
+urlpatterns = [
+    path("w/<slug:ws>/summary/", views.SummaryPreviewView.as_view(), name="summary"),
+    path("w/<slug:ws>/summary.pdf", views.SummaryPdfView.as_view(), name="summary_pdf"),
+]

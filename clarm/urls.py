@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("tracking.urls")),
     path("", include("identity.urls")),
+    path("", include("identity.privacy.urls")),
     path("", include("integrations.urls")),
     path("", include("agents.urls")),
     path("", include("workspaces.urls")),

@@ -135,3 +135,176 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"suppression {self.kind}:{self.value_hash[:8]}"
+
+
+# --- privacy: consent records, data-subject requests, exports, retention ----------------------------
+
+
+class ConsentChoice(models.TextChoices):
+    GRANTED = "granted", "Granted"
+    DENIED = "denied", "Denied"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class ConsentSource(models.TextChoices):
+    BANNER = "banner", "Consent banner"
+    PREFERENCES = "preferences", "Preferences page"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe link"
+    WORKSPACE = "workspace", "Changed in the workspace"
+    API = "api", "API / channel keyword"
+
+
+class ConsentPurpose(models.TextChoices):
+    ANALYTICS = "analytics", "Analytics tracking"
+    MARKETING_EMAIL = "marketing_email", "Marketing email"
+    MARKETING_SMS = "marketing_sms", "Marketing SMS/WhatsApp"
+    AD_SENDBACK = "ad_sendback", "Ad send-back"
+
+
+class ConsentRecord(models.Model):
+    """Proof of a consent choice: what was shown (text + its SHA-256), which version, when, where.
+    Append-only. `source_event_id` makes creation from an ingested consent event idempotent; it is a
+    plain id (not a foreign key) so the record outlives the event's retention."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    device_hash = models.CharField(max_length=64, blank=True)
+    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices, default=ConsentPurpose.ANALYTICS)
+    choice = models.CharField(max_length=10, choices=ConsentChoice.choices)
+    version = models.CharField(max_length=64, blank=True)
+    text = models.TextField(blank=True, help_text="The text shown when the choice was made")
+    text_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the text shown")
+    source = models.CharField(max_length=12, choices=ConsentSource.choices)
+    source_event_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "source_event_id"],
+                condition=models.Q(source_event_id__isnull=False),
+                name="consent_record_unique_event",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="consent_ws_created"),
+            models.Index(fields=["customer", "-created_at"], name="consent_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"consent {self.purpose} {self.choice}"
+
+
+class DsrKind(models.TextChoices):
+    EXPORT = "export", "Export"
+    ERASURE = "erasure", "Erasure"
+
+
+class DsrStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested (awaiting email verification)"
+    VERIFIED = "verified", "Verified"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    REJECTED = "rejected", "Rejected"
+
+
+class DsrVia(models.TextChoices):
+    WORKSPACE = "workspace", "Workspace"
+    PREFERENCES = "preferences", "Preferences page"
+
+
+class DataSubjectRequest(models.Model):
+    """An export or erasure request. Holds no personal data: the subject is a keyed hash
+    (`subject_ref`), and the customer link is cleared when the person is erased."""
+
+    DUE_DAYS = 30
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject_ref = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=DsrKind.choices)
+    status = models.CharField(max_length=12, choices=DsrStatus.choices, default=DsrStatus.REQUESTED)
+    requested_via = models.CharField(max_length=12, choices=DsrVia.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Non-personal outcome, e.g. {"events": 120, "identifiers": 4} for an erasure.
+    outcome = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-requested_at"], name="dsr_ws_requested")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} request {self.pk}"
+
+
+class ExportJobFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSON = "json", "JSON"
+
+
+class ExportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ExportJob(models.Model):
+    """A workspace-wide export of every event, customer and conversation, built in the background
+    into a zip in the default storage (served only to members through a checked view)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    format = models.CharField(max_length=4, choices=ExportJobFormat.choices)
+    status = models.CharField(max_length=8, choices=ExportJobStatus.choices, default=ExportJobStatus.QUEUED)
+    rows_total = models.PositiveBigIntegerField(default=0)
+    rows_done = models.PositiveBigIntegerField(default=0)
+    file_name = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="export_job_ws_created")]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format}, {self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ExportJobStatus.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, int(self.rows_done * 100 / self.rows_total))
+
+
+class RetentionRun(models.Model):
+    """One purge of data older than the workspace's retention period."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    ran_at = models.DateTimeField(default=timezone.now)
+    cutoff = models.DateTimeField()
+    retention_months = models.PositiveSmallIntegerField()
+    events_deleted = models.PositiveBigIntegerField(default=0)
+    visits_deleted = models.PositiveBigIntegerField(default=0)
+    payloads_deleted = models.PositiveBigIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-ran_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-ran_at"], name="retention_run_ws_ran")]
+
+    def __str__(self) -> str:
+        return f"retention run {self.ran_at:%Y-%m-%d} ({self.events_deleted} events)"

@@ -1,10 +1,21 @@
 from django.urls import path
 
 from identity import views
+from identity.api import views as api_views
+from identity.privacy import views as privacy_views
 
 app_name = "identity"
 urlpatterns = [
     path("w/<slug:ws>/customers/", views.CustomersView.as_view(), name="customers"),
+    path("w/<slug:ws>/customers/<int:pk>/", views.CustomerView.as_view(), name="customer"),
+    path("w/<slug:ws>/customers/<int:pk>/merge", views.CustomerMergeView.as_view(), name="customer_merge"),
+    path("w/<slug:ws>/customers/<int:pk>/split", views.CustomerSplitView.as_view(), name="customer_split"),
     path("w/<slug:ws>/live/", views.LiveView.as_view(), name="live"),
-    path("w/<slug:ws>/privacy/", views.PrivacyView.as_view(), name="privacy"),
+    path("w/<slug:ws>/live/events", views.LiveEventsView.as_view(), name="live_events"),
+    path("w/<slug:ws>/privacy/", privacy_views.WorkspacePrivacyView.as_view(), name="privacy"),
+    # Read API (secret key). See docs/api.md.
+    path("api/customers", api_views.CustomerLookupApi.as_view(), name="api_customers"),
+    path("api/customers/<int:pk>", api_views.CustomerDetailApi.as_view(), name="api_customer"),
+    path("api/customers/<int:pk>/timeline", api_views.CustomerTimelineApi.as_view(), name="api_customer_timeline"),
+    path("api/reference/", views.ApiDocsView.as_view(), name="api_reference"),
 ]

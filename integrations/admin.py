@@ -1,0 +1,46 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from integrations.models import Connection, TrackedLink, WebhookDelivery
+from integrations.services import delivery_replay
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    # Credentials are encrypted and never shown in the admin.
+    list_display = ("workspace", "provider", "status", "last_event_at", "last_checked_at")
+    list_filter = ("provider", "status")
+    search_fields = ("workspace__name", "workspace__slug")
+    readonly_fields = ("workspace", "provider", "last_event_at", "last_checked_at", "last_check_message", "created_at")
+    exclude = ("credentials_encrypted",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "workspace", "provider", "event_type", "provider_event_id", "status", "attempts")
+    list_filter = ("status", "provider")
+    search_fields = ("provider_event_id", "workspace__slug", "event_type")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    date_hierarchy = "received_at"
+    actions = ["replay"]
+
+    @admin.action(description="Replay: process the selected deliveries again")
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        count = 0
+        for delivery in queryset.select_related("workspace"):
+            delivery_replay(delivery=delivery, actor=request.user)  # type: ignore[arg-type]
+            count += 1
+        self.message_user(request, f"{count} deliveries queued for processing again.", messages.SUCCESS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(TrackedLink)
+class TrackedLinkAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "workspace", "kind", "channel", "target_url", "clicks")
+    list_filter = ("kind", "channel")
+    search_fields = ("code", "target_url", "workspace__slug")
+    raw_id_fields = ("customer", "message")
+    readonly_fields = ("code", "clicks")

@@ -73,3 +73,15 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"visit {self.session_id}"
+
+
+class DailySalt(models.Model):
+    """The random salt of one day's IP hashes. Kept for a day, then deleted (tracking.ip_salts_rotate),
+    so yesterday's hashes can no longer be linked to an address by anyone, us included."""
+
+    date = models.DateField(unique=True)
+    salt = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"IP salt of {self.date}"

@@ -4,6 +4,7 @@ Every tenant row elsewhere carries `workspace`; `TenantManager.for_workspace()` 
 query is scoped to a tenant.
 """
 
+import datetime
 import secrets
 import zoneinfo
 
@@ -82,13 +83,35 @@ class Invitation(models.Model):
     invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=dj_timezone.now)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # An invitation can be accepted for this long after it was sent.
+    VALID_DAYS = 14
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "email"])]
+        constraints = [
+            # At most one pending invitation per address and workspace (emails are stored lowercased).
+            models.UniqueConstraint(
+                fields=["workspace", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_unique_pending_email",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Invitation of {self.email} to {self.workspace}"
+
+    @property
+    def expires_at(self) -> "datetime.datetime":
+        return self.created_at + datetime.timedelta(days=self.VALID_DAYS)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and dj_timezone.now() < self.expires_at
 
 
 class ApiKeyKind(models.TextChoices):

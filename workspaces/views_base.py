@@ -3,17 +3,19 @@
 from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
 
 from workspaces.models import Membership, Role, Workspace
+from workspaces.roles import ROLE_RANK, role_at_least
 from workspaces.selectors import membership_get
 
-ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+__all__ = ["ROLE_RANK", "WorkspaceMixin", "forbidden", "role_at_least"]
 
 
-def role_at_least(membership: Membership, role: str) -> bool:
-    return ROLE_RANK[Role(membership.role)] >= ROLE_RANK[Role(role)]
+def forbidden(request: HttpRequest, reason: str) -> HttpResponse:
+    """403 inside the workspace layout, saying why and who can help."""
+    return render(request, "workspaces/forbidden.html", {"reason": reason}, status=403)
 
 
 class WorkspaceMixin(LoginRequiredMixin):
@@ -31,5 +33,5 @@ class WorkspaceMixin(LoginRequiredMixin):
         request.workspace = self.workspace  # type: ignore[attr-defined]
         request.membership = self.membership  # type: ignore[attr-defined]
         if not role_at_least(self.membership, self.min_role):
-            raise PermissionDenied("Your role in this workspace does not allow this.")
+            return forbidden(request, f"This page needs the {Role(self.min_role).label.lower()} role or higher.")
         return super().dispatch(request, *args, **kwargs)

@@ -28,6 +28,10 @@ CLARM_REGION = env.str("CLARM_REGION", default="eu")
 CLARM_REGIONS = ("eu", "us", "uk", "au")
 # Public base URL used in links we send (emails, SMS, webhook URLs to paste).
 CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Ingest: how many reverse proxies in front of us append to X-Forwarded-For (0 = use REMOTE_ADDR),
+# and requests per minute allowed per write key and client (hashed) IP.
+CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
+CLARM_RATE_LIMIT_PER_MINUTE = env.int("CLARM_RATE_LIMIT_PER_MINUTE", default=6000)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -127,6 +131,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "weekly-summaries": {"task": "agents.weekly_summaries_due", "schedule": crontab(minute="*/15")},
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
+    "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -146,6 +151,7 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Clarm] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env.str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", default="http")
@@ -168,7 +174,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

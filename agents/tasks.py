@@ -1,0 +1,55 @@
+"""Celery tasks of the agents app: the Friday 17:00 weekly summary.
+
+`agents.weekly_summaries_due` runs every 15 minutes (CELERY_BEAT_SCHEDULE) and queues one send per
+workspace whose local time is Friday from 17:00 and whose week was not sent yet; the send itself is
+idempotent, so a duplicate queue entry or a retry never mails twice.
+"""
+
+import datetime
+import smtplib
+
+from celery import shared_task
+from django.utils import timezone
+
+from agents.summary.periods import due_week_key, workspace_zone
+from agents.summary.services import summaries_sent, weekly_summary_send
+from workspaces.models import Workspace
+
+# Recoverable: the mail server or the network. Anything else is a bug and is not retried.
+SMTP_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
+
+
+@shared_task(name="agents.weekly_summaries_due")
+def weekly_summaries_due(now: str | None = None) -> list[list]:
+    """Queue the summaries due at `now` (ISO 8601, default: the current time).
+
+    Returns the [workspace_id, week_key] pairs queued."""
+    moment = datetime.datetime.fromisoformat(now) if now else timezone.now()
+    due: dict[int, str] = {}
+    rows = Workspace.objects.exclude(summary_recipients=[]).values_list("pk", "timezone").order_by("pk")
+    for workspace_id, zone_name in rows.iterator():
+        key = due_week_key(zone=workspace_zone(zone_name), now=moment)
+        if key is not None:
+            due[workspace_id] = key
+    done = summaries_sent(workspace_ids=list(due), week_keys=set(due.values())) if due else set()
+    queued = []
+    for workspace_id, key in due.items():
+        if (workspace_id, key) not in done:
+            weekly_summary_send_task.delay(workspace_id, key)
+            queued.append([workspace_id, key])
+    return queued
+
+
+@shared_task(
+    name="agents.weekly_summary_send",
+    autoretry_for=SMTP_ERRORS,
+    retry_backoff=60,
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=6,
+)
+def weekly_summary_send_task(workspace_id: int, week_key: str) -> str:
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is None:
+        return "workspace_gone"
+    return str(weekly_summary_send(workspace=workspace, week_key=week_key))

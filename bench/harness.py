@@ -1,0 +1,189 @@
+"""Shared benchmark plumbing: a fresh PostgreSQL database, a gunicorn server, wrk runs, and the
+server-side count of what was answered (gunicorn's access log)."""
+
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# One access-log line per answered request: status, method, path (no query string).
+ACCESS_FORMAT = "%(s)s %(m)s %(U)s"
+
+
+def fresh_database(name: str) -> str:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+def psycopg_url(database_url: str) -> str:
+    return database_url.replace("postgres://", "postgresql://", 1)
+
+
+def bench_env(database_url: str, redis_db: int = 12) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        CLARM_RATE_LIMIT_PER_MINUTE="100000000",
+        DATABASE_CONN_MAX_AGE="600",
+        PYTHONWARNINGS="ignore",
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout
+
+
+def machine_facts() -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    with psycopg.connect(PG_ADMIN) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    wrk_version = ""
+    if shutil.which("wrk"):
+        first = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+        wrk_version = first[0] if first else ""
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "postgresql": str(row[0]) if row else "?",
+        "python": platform.python_version(),
+        "wrk": wrk_version,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+@dataclass
+class Server:
+    base: str
+    access_log: Path
+
+    def log_size(self) -> int:
+        return self.access_log.stat().st_size if self.access_log.exists() else 0
+
+    def answered_since(self, offset: int) -> dict[int, int]:
+        """Answers logged after `offset` bytes of the access log, by status."""
+        with self.access_log.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode()
+        counts: dict[int, int] = {}
+        for line in text.splitlines():
+            status = line.split(" ", 1)[0]
+            if status.isdigit():
+                counts[int(status)] = counts.get(int(status), 0) + 1
+        return counts
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], port: int, workers: int | None = None, name: str = "bench") -> Iterator[Server]:
+    """The real app (plus bench/urls.py) under gunicorn sync workers, as deployed. Default
+    workers: 2 × cores. Every answer is logged (status first) to bench/results/<name>-access.log."""
+    workers = workers or 2 * (os.cpu_count() or 1)
+    base = f"http://127.0.0.1:{port}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    access_log = RESULTS / f"{name}-access.log"
+    access_log.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "clarm.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            ACCESS_FORMAT,
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(150):
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("gunicorn did not answer within 30 s")
+        yield Server(base=base, access_log=access_log)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def settle(read: Callable[[], object], *, quiet_s: float = 1.0, timeout_s: float = 30.0) -> None:
+    """Wait until `read()` stops changing for `quiet_s` (requests still in the server when the load
+    generator stopped finish and get logged)."""
+    last = read()
+    quiet_since = time.monotonic()
+    deadline = quiet_since + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = read()
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+    raise RuntimeError("the server kept answering after the load stopped")
+
+
+_RESULT = re.compile(r"RESULT (.*)")
+
+
+def wrk(
+    url: str, *, seconds: int, connections: int, threads: int, lua_env: dict[str, str]
+) -> dict[str, float]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: bash scripts/bench.sh installs it (Debian package wrk).")
+    env = dict(os.environ, **lua_env)
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "load.lua"),
+            url,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    match = _RESULT.search(out)
+    if not match:
+        raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
+    return {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}

@@ -1,0 +1,483 @@
+"""Sample customers for the demo workspace, replayed through the real ingest in-process.
+
+Two journeys: the DESIGN worked example (7 events, starting one day ago) and the 12-day,
+15-event multi-channel journey of the product page. Web and agent events go through
+`POST /api/track` with the write key (django.test.Client, so the HTTP layer, validation, stitching
+and the ladder all run); the Stripe deposits go through the signed Stripe webhook receiver
+(signed like Stripe signs, with the workspace's webhook secret; a demo Stripe connection is made if
+the workspace has none). WhatsApp/SMS messages and the tracked-SMS-link click go through
+`integrations.events.event_record`, the door the Twilio and link receivers use after verifying:
+Twilio's webhooks carry no event time (the receiver stamps the arrival), so a journey in the past
+cannot be replayed through them.
+
+Idempotent: every event has a fixed message id (and every Stripe event a fixed id), so a second
+run is all duplicates and changes nothing.
+"""
+
+import datetime
+import json
+import time
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from workspaces.models import Workspace
+
+SITE = "https://demo-movers.example"
+UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+DESKTOP_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"
+)
+
+
+@dataclass
+class Step:
+    at: datetime.datetime
+    kind: str  # "track" | "stripe" | "channel"
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DemoResult:
+    accepted: int = 0
+    duplicates: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+# --- the two journeys --------------------------------------------------------------------------------
+
+
+def _worked_example(now: datetime.datetime) -> list[Step]:
+    """DESIGN "Worked example": T+0 is one day ago."""
+    t0 = now - datetime.timedelta(days=1)
+    s = datetime.timedelta
+    who = {"visitor_id": "demo-dana-device", "session_id": "demo-dana-s1", "user_agent": UA}
+    email, phone = "dana.reyes@example.com", "+14155550142"
+    return [
+        Step(
+            t0,
+            "track",
+            {
+                **who,
+                "message_id": "demo-we-1",
+                "event": "page_view",
+                "url": f"{SITE}/",
+                "referrer": "https://www.google.com/",
+                "properties": {"title": "Demo Movers: local moving in San Francisco"},
+            },
+        ),
+        Step(
+            t0 + s(seconds=12),
+            "track",
+            {
+                **who,
+                "message_id": "demo-we-2",
+                "event": "click",
+                "url": f"{SITE}/",
+                "properties": {"text": "Our services", "href": f"{SITE}/services"},
+            },
+        ),
+        Step(
+            t0 + s(minutes=1),
+            "track",
+            {
+                **who,
+                "message_id": "demo-we-3",
+                "event": "form_submit",
+                "url": f"{SITE}/quote",
+                "traits": {"name": "Dana Reyes"},
+                "properties": {"form": "quote", "email": email, "phone": phone, "move_size": "2-bedroom"},
+            },
+        ),
+        Step(
+            t0 + s(minutes=9),
+            "channel",
+            {
+                "message_id": "demo-we-4",
+                "event": "whatsapp_received",
+                "phone": phone,
+                "properties": {
+                    "channel": "whatsapp",
+                    "direction": "inbound",
+                    "body": "Hi! I just sent the quote form. Is Saturday free?",
+                    "title": "WhatsApp message received",
+                },
+            },
+        ),
+        Step(
+            t0 + s(minutes=11),
+            "track",
+            {
+                "message_id": "demo-we-5",
+                "event": "lead_qualified",
+                "source": "agent",
+                "phone": phone,
+                "properties": {"agent": "qualify", "summary": "Asked 3 questions in WhatsApp. Marked ready-to-book."},
+            },
+        ),
+        Step(
+            t0 + s(minutes=15),
+            "stripe",
+            {
+                "id": "evt_demo_we_deposit",
+                "pi": "pi_demo_we_deposit",
+                "amount": 5000,
+                "email": email,
+                "visitor_id": "demo-dana-device",
+                "customer": "cus_demo_dana",
+            },
+        ),
+        Step(
+            t0 + s(hours=23, minutes=45),
+            "track",
+            {
+                "message_id": "demo-we-7",
+                "event": "reminder_sent",
+                "source": "agent",
+                "email": email,
+                "properties": {"agent": "follow-up", "summary": "Reminder sent 24h before the move."},
+            },
+        ),
+    ]
+
+
+def _twelve_days(now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
+    """The product page's "A full customer in 15 events": Day 1 is eleven days before yesterday."""
+    day1 = (timezone.localtime(now, tz) - datetime.timedelta(days=12)).date()
+
+    def at(day: int, hour: int, minute: int, second: int = 0) -> datetime.datetime:
+        d = day1 + datetime.timedelta(days=day - 1)
+        return datetime.datetime(d.year, d.month, d.day, hour, minute, second, tzinfo=tz)
+
+    device = {"visitor_id": "demo-marcus-device", "user_agent": UA}
+    email, phone = "marcus.hill@example.com", "+18055550187"
+    landing = f"{SITE}/?utm_source=google&utm_medium=organic&utm_term=best+mover+ventura+ca"
+    return [
+        Step(
+            at(1, 23, 42),
+            "track",
+            {
+                **device,
+                "session_id": "demo-marcus-s1",
+                "message_id": "demo-12d-01",
+                "event": "page_view",
+                "url": landing,
+                "referrer": "https://www.google.com/",
+            },
+        ),
+        Step(
+            at(1, 23, 43),
+            "track",
+            {
+                **device,
+                "session_id": "demo-marcus-s1",
+                "message_id": "demo-12d-02",
+                "event": "page_view",
+                "url": f"{SITE}/pricing/",
+                "properties": {"time_on_page": 138, "scroll_depth": 100, "hovered": "$1k tier"},
+            },
+        ),
+        Step(
+            at(2, 8, 14),
+            "track",
+            {
+                **device,
+                "session_id": "demo-marcus-s2",
+                "message_id": "demo-12d-03",
+                "event": "page_view",
+                "url": f"{SITE}/",
+            },
+        ),
+        Step(
+            at(3, 14, 30),
+            "track",
+            {
+                **device,
+                "session_id": "demo-marcus-s3",
+                "message_id": "demo-12d-04",
+                "event": "form_submit",
+                "url": f"{SITE}/quote",
+                "traits": {"name": "Marcus Hill", "company": "Hill Family Moving"},
+                "properties": {"form": "quote", "email": email, "phone": phone, "move_size": "3-bedroom"},
+            },
+        ),
+        Step(
+            at(3, 14, 31),
+            "track",
+            {
+                "message_id": "demo-12d-05",
+                "event": "lead_qualified",
+                "source": "agent",
+                "email": email,
+                "properties": {
+                    "agent": "qualify",
+                    "summary": "Asked 3 questions in the form-acknowledgement email. Marked ready-to-book.",
+                },
+            },
+        ),
+        Step(
+            at(3, 18, 0),
+            "track",
+            {
+                "message_id": "demo-12d-06",
+                "event": "reminder_sent",
+                "source": "agent",
+                "email": email,
+                "properties": {"agent": "follow-up", "summary": "Reminder text with a tracked short-link."},
+            },
+        ),
+        Step(
+            at(3, 18, 18),
+            "channel",
+            {
+                "message_id": "demo-12d-07",
+                "event": "link_clicked",
+                "source": "pixel",
+                "phone": phone,
+                "properties": {"channel": "sms", "label": "Reminder SMS", "url": f"{SITE}/book"},
+            },
+        ),
+        Step(
+            at(4, 9, 12),
+            "channel",
+            {
+                "message_id": "demo-12d-08",
+                "event": "whatsapp_received",
+                "phone": phone,
+                "properties": {
+                    "channel": "whatsapp",
+                    "direction": "inbound",
+                    "body": "Got your quote. Can you do the 14th?",
+                    "title": "WhatsApp message received",
+                },
+            },
+        ),
+        Step(
+            at(4, 9, 14),
+            "track",
+            {
+                "message_id": "demo-12d-09",
+                "event": "booking_offered",
+                "source": "agent",
+                "phone": phone,
+                "properties": {"agent": "booking", "summary": "Offered 3 slots inside the WhatsApp thread."},
+            },
+        ),
+        Step(
+            at(4, 9, 19),
+            "stripe",
+            {
+                "id": "evt_demo_12d_deposit",
+                "pi": "pi_demo_12d_deposit",
+                "amount": 5000,
+                "email": email,
+                "visitor_id": "demo-marcus-device",
+                "customer": "cus_demo_marcus",
+            },
+        ),
+        Step(
+            at(4, 9, 19, 40),
+            "track",
+            {
+                "message_id": "demo-12d-11",
+                "event": "onboarding_started",
+                "source": "agent",
+                "email": email,
+                "properties": {
+                    "agent": "onboarding",
+                    "summary": "Calendar invite sent. SMS confirmation queued. Customer file initialised.",
+                },
+            },
+        ),
+        Step(
+            at(4, 9, 20, 5),
+            "channel",
+            {
+                "message_id": "demo-12d-12",
+                "event": "message_sent",
+                "phone": phone,
+                "properties": {
+                    "channel": "sms",
+                    "direction": "outbound",
+                    "body": "You're booked for the 14th, 8am. Reply STOP to opt out.",
+                },
+            },
+        ),
+        Step(
+            at(6, 18, 30),
+            "track",
+            {
+                "message_id": "demo-12d-13",
+                "event": "review_requested",
+                "source": "agent",
+                "email": email,
+                "properties": {"agent": "review", "summary": "One-line SMS asking for a Google review."},
+            },
+        ),
+        Step(
+            at(12, 15, 14),
+            "track",
+            {
+                "visitor_id": "demo-marcus-device",
+                "user_agent": DESKTOP_UA,
+                "session_id": "demo-marcus-s4",
+                "message_id": "demo-12d-14",
+                "event": "page_view",
+                "url": f"{SITE}/pricing/",
+                "properties": {"hovered": "Multi-channel tier"},
+            },
+        ),
+        Step(
+            now - datetime.timedelta(minutes=50),
+            "track",
+            {
+                "message_id": "demo-12d-15",
+                "event": "summary_sent",
+                "source": "agent",
+                "email": email,
+                "properties": {"agent": "summary", "summary": "Friday 5pm summary: every signal from the week."},
+            },
+        ),
+    ]
+
+
+# --- replay ------------------------------------------------------------------------------------------
+
+
+def _track(client: Client, write_key: str, step: Step, result: DemoResult) -> None:
+    body = {**step.payload, "timestamp": step.at.isoformat()}
+    response = client.post(
+        "/api/track", data=json.dumps(body), content_type="application/json", HTTP_X_CLARM_KEY=write_key
+    )
+    if response.status_code != 202:
+        result.problems.append(f"{body['message_id']}: HTTP {response.status_code} {response.content[:200]!r}")
+        return
+    answer = response.json()
+    result.accepted += answer.get("accepted", 0)
+    result.duplicates += answer.get("duplicates", 0)
+    for rejected in answer.get("rejected") or []:
+        result.problems.append(f"{body['message_id']}: rejected {rejected}")
+
+
+def _stripe_secret(workspace: Workspace) -> str:
+    from integrations.models import Connection
+    from integrations.services import connection_save
+
+    connection = Connection.objects.filter(workspace=workspace, provider="stripe").first()
+    secret = connection.credentials.get("webhook_secret", "") if connection is not None else ""
+    if not secret:
+        connection = connection_save(
+            workspace=workspace,
+            provider="stripe",
+            values={"api_key": "sk_test_demo_not_a_real_key", "webhook_secret": "whsec_demo_" + workspace.slug},
+            actor=None,
+        )
+        secret = connection.credentials["webhook_secret"]
+    return str(secret)
+
+
+def _stripe(client: Client, workspace: Workspace, secret: str, step: Step, result: DemoResult) -> None:
+    """A `payment_intent.succeeded`, signed as Stripe signs, then processed as the worker would."""
+    import stripe
+
+    from integrations.models import WebhookDelivery
+    from integrations.services import delivery_process
+
+    p = step.payload
+    event = {
+        "id": p["id"],
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(step.at.timestamp()),
+        "type": "payment_intent.succeeded",
+        "livemode": False,
+        "data": {
+            "object": {
+                "id": p["pi"],
+                "object": "payment_intent",
+                "amount": p["amount"],
+                "amount_received": p["amount"],
+                "currency": "usd",
+                "customer": p["customer"],
+                "description": "Moving deposit",
+                "receipt_email": p["email"],
+                "metadata": {"clarm_visitor_id": p["visitor_id"]},
+                "status": "succeeded",
+            }
+        },
+    }
+    payload = json.dumps(event)
+    t = int(time.time())
+    signature = stripe.WebhookSignature._compute_signature(f"{t}.{payload}", secret)
+    header = f"t={t},{stripe.WebhookSignature.EXPECTED_SCHEME}={signature}"
+    response = client.post(
+        f"/hooks/stripe/{workspace.slug}/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    if response.status_code != 200:
+        result.problems.append(f"{p['id']}: HTTP {response.status_code} {response.content[:200]!r}")
+        return
+    answer = response.json()
+    result.accepted += answer.get("stored", 0)
+    result.duplicates += answer.get("duplicates", 0)
+    # Process now (idempotent; the queued task finds it done) so later events see the new rung.
+    delivery = WebhookDelivery.objects.filter(workspace=workspace, provider="stripe", provider_event_id=p["id"]).first()
+    if delivery is not None:
+        delivery_process(delivery_id=delivery.pk)
+
+
+def _channel(workspace: Workspace, step: Step, result: DemoResult) -> None:
+    from integrations.events import event_record
+    from tracking.models import Event, Source
+
+    p = step.payload
+    message_id = p["message_id"]
+    if Event.objects.filter(workspace=workspace, message_id=message_id).exists():
+        result.duplicates += 1
+        return
+    event_record(
+        workspace=workspace,
+        event=p["event"],
+        source=p.get("source", Source.CHANNEL),
+        message_id=message_id,
+        occurred_at=step.at,
+        properties=p.get("properties") or {},
+        phone=p.get("phone"),
+        phone_channel=True,
+    )
+    result.accepted += 1
+
+
+def demo_data_load(*, workspace: Workspace, write_key: str) -> DemoResult:
+    """Load both journeys into `workspace`. Safe to run again (all duplicates the second time)."""
+    now = timezone.now().replace(microsecond=0)  # whole seconds, like Stripe's `created`
+    try:
+        tz: datetime.tzinfo = zoneinfo.ZoneInfo(workspace.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = datetime.UTC
+    client = Client(HTTP_HOST=_host(), REMOTE_ADDR="127.0.0.1")
+    result = DemoResult()
+    secret = _stripe_secret(workspace)
+    for step in _worked_example(now) + _twelve_days(now, tz):
+        if step.kind == "track":
+            _track(client, write_key, step, result)
+        elif step.kind == "stripe":
+            _stripe(client, workspace, secret, step, result)
+        else:
+            with transaction.atomic():
+                _channel(workspace, step, result)
+    return result
+
+
+def _host() -> str:
+    """A host name ALLOWED_HOSTS accepts (the public URL's)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(settings.CLARM_PUBLIC_URL).netloc or "127.0.0.1"

@@ -1,0 +1,62 @@
+"""Celery tasks of the privacy area: ids in, idempotent, retried with backoff on database hiccups
+(OperationalError: connection lost, lock timeout), never on bugs."""
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from identity.privacy import retention
+from identity.privacy.services import consent_record_from_event as consent_record_from_event_service
+from identity.privacy.workspace_exports import export_job_run
+from tracking.models import Event
+from workspaces.models import Workspace
+
+
+@shared_task(
+    name="identity.consent_record_from_event",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def consent_record_from_event(event_id: int) -> int | None:
+    """Schedule on commit for every ingested consent_given|denied|withdrawn event."""
+    event = Event.objects.select_related("workspace").filter(pk=event_id).first()
+    if event is None:
+        return None
+    record = consent_record_from_event_service(workspace=event.workspace, event=event)
+    return record.pk if record is not None else None
+
+
+@shared_task(
+    name="identity.workspace_export_run",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=3,
+)
+def workspace_export_run(job_id: int) -> None:
+    export_job_run(job_id=job_id)
+
+
+@shared_task(
+    name="identity.retention_purge",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def retention_purge(workspace_id: int) -> int | None:
+    workspace = Workspace.objects.filter(pk=workspace_id, region=settings.CLARM_REGION).first()
+    if workspace is None:
+        return None
+    return retention.retention_purge(workspace=workspace).pk
+
+
+@shared_task(name="identity.retention_purge_all")
+def retention_purge_all() -> int:
+    """Nightly: one purge task per workspace of this deployment's region."""
+    ids = list(Workspace.objects.filter(region=settings.CLARM_REGION).values_list("pk", flat=True))
+    for workspace_id in ids:
+        retention_purge.delay(workspace_id)
+    return len(ids)

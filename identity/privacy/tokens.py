@@ -1,0 +1,126 @@
+"""Signed, purpose-bound, expiring tokens for links we send to end customers.
+
+Each kind of link has its own salt AND carries its purpose, so a token minted for one use can never be
+replayed for another (an unsubscribe token does not open the preferences page, and vice versa).
+Tokens carry ids only (workspace, customer or request), never an email or phone number.
+"""
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+from identity.models import Customer, DataSubjectRequest
+
+UNSUBSCRIBE_SALT = "clarm.unsubscribe"
+PREFERENCES_SALT = "clarm.preferences"
+DSR_VERIFY_SALT = "clarm.dsr.verify"
+
+UNSUBSCRIBE_PURPOSES = ("marketing_email", "marketing_sms")
+# Unsubscribe links live in emails people open months later; the others are short-lived.
+UNSUBSCRIBE_MAX_AGE = datetime.timedelta(days=400)
+PREFERENCES_MAX_AGE = datetime.timedelta(days=90)
+DSR_VERIFY_MAX_AGE = datetime.timedelta(days=7)
+
+
+class TokenInvalid(Exception):
+    """The token is malformed, tampered with, expired or minted for another purpose."""
+
+
+@dataclass(frozen=True)
+class SubjectToken:
+    workspace_id: int
+    customer_id: int
+    purpose: str
+
+
+@dataclass(frozen=True)
+class DsrToken:
+    workspace_id: int
+    request_id: int
+
+
+def _load(token: str, *, salt: str, max_age: datetime.timedelta) -> dict[str, Any]:
+    if not token or len(token) > 500:
+        raise TokenInvalid("empty or oversized token")
+    try:
+        data = signing.loads(token, salt=salt, max_age=max_age)
+    except signing.SignatureExpired as exc:
+        raise TokenInvalid("expired") from exc
+    except signing.BadSignature as exc:
+        raise TokenInvalid("bad signature") from exc
+    if not isinstance(data, dict):
+        raise TokenInvalid("unexpected payload")
+    return data
+
+
+def _int(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TokenInvalid(f"missing {key}")
+    return value
+
+
+# --- unsubscribe --------------------------------------------------------------------------------
+
+
+def unsubscribe_token(customer: Customer, purpose: str) -> str:
+    if purpose not in UNSUBSCRIBE_PURPOSES:
+        raise ValueError(f"purpose must be one of {', '.join(UNSUBSCRIBE_PURPOSES)}")
+    return signing.dumps({"w": customer.workspace_id, "c": customer.pk, "p": purpose}, salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_url(customer: Customer, purpose: str) -> str:
+    """Absolute one-click unsubscribe URL (for List-Unsubscribe headers and SMS footers)."""
+    path = reverse("privacy:unsubscribe", kwargs={"token": unsubscribe_token(customer, purpose)})
+    return f"{settings.CLARM_PUBLIC_URL}{path}"
+
+
+def unsubscribe_token_read(token: str) -> SubjectToken:
+    data = _load(token, salt=UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_MAX_AGE)
+    purpose = data.get("p")
+    if purpose not in UNSUBSCRIBE_PURPOSES:
+        raise TokenInvalid("wrong purpose")
+    return SubjectToken(workspace_id=_int(data, "w"), customer_id=_int(data, "c"), purpose=str(purpose))
+
+
+# --- preferences --------------------------------------------------------------------------------
+
+
+def preferences_token(customer: Customer) -> str:
+    return signing.dumps({"w": customer.workspace_id, "c": customer.pk, "p": "preferences"}, salt=PREFERENCES_SALT)
+
+
+def preferences_url(customer: Customer) -> str:
+    """Absolute link to the customer's preferences page (valid for 90 days), for emails and SMS."""
+    path = reverse("privacy:preferences_token", kwargs={"token": preferences_token(customer)})
+    return f"{settings.CLARM_PUBLIC_URL}{path}"
+
+
+def preferences_token_read(token: str) -> SubjectToken:
+    data = _load(token, salt=PREFERENCES_SALT, max_age=PREFERENCES_MAX_AGE)
+    if data.get("p") != "preferences":
+        raise TokenInvalid("wrong purpose")
+    return SubjectToken(workspace_id=_int(data, "w"), customer_id=_int(data, "c"), purpose="preferences")
+
+
+# --- data-subject request verification -------------------------------------------------------------
+
+
+def dsr_verify_token(request: DataSubjectRequest) -> str:
+    return signing.dumps({"w": request.workspace_id, "r": request.pk, "p": "dsr_verify"}, salt=DSR_VERIFY_SALT)
+
+
+def dsr_verify_url(request: DataSubjectRequest) -> str:
+    path = reverse("privacy:dsr_verify", kwargs={"token": dsr_verify_token(request)})
+    return f"{settings.CLARM_PUBLIC_URL}{path}"
+
+
+def dsr_verify_token_read(token: str) -> DsrToken:
+    data = _load(token, salt=DSR_VERIFY_SALT, max_age=DSR_VERIFY_MAX_AGE)
+    if data.get("p") != "dsr_verify":
+        raise TokenInvalid("wrong purpose")
+    return DsrToken(workspace_id=_int(data, "w"), request_id=_int(data, "r"))

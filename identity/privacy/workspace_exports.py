@@ -1,0 +1,88 @@
+"""Workspace-wide exports (every event, customer and conversation), built in the background into a
+zip in the default storage. Progress is written as rows go; the file is served only to members
+through a view that checks the workspace."""
+
+import tempfile
+import uuid
+
+from django.contrib.auth.models import User
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from identity.models import ExportJob, ExportJobFormat, ExportJobStatus
+from identity.privacy.exports import workspace_entries, workspace_rows_total, zip_stream
+from identity.privacy.services import PrivacyInputError
+from workspaces.models import Workspace
+from workspaces.services import audit_log_record
+
+PROGRESS_EVERY = 1000
+
+
+@transaction.atomic
+def export_job_create(*, workspace: Workspace, fmt: str, actor: User | None) -> ExportJob:
+    if fmt not in ExportJobFormat.values:
+        raise PrivacyInputError("Choose CSV or JSON.")
+    job = ExportJob.objects.create(workspace=workspace, format=fmt, requested_by=actor)
+    audit_log_record(
+        workspace=workspace,
+        actor=actor,
+        action="privacy.workspace_export_requested",
+        target=str(job.pk),
+        details={"format": fmt},
+    )
+    from identity.privacy.tasks import workspace_export_run
+
+    transaction.on_commit(lambda: workspace_export_run.delay(job.pk))
+    return job
+
+
+def export_job_run(*, job_id: int) -> ExportJob | None:
+    """Build the export file. Idempotent: a finished job is left alone; a job interrupted while
+    running is rebuilt from the start (its partial file was never saved)."""
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status == ExportJobStatus.DONE:
+            return job
+        job.status = ExportJobStatus.RUNNING
+        job.started_at = timezone.now()
+        job.rows_done = 0
+        job.rows_total = workspace_rows_total(job.workspace_id)
+        job.error = ""
+        job.save(update_fields=["status", "started_at", "rows_done", "rows_total", "error"])
+
+    done = 0
+    last_saved = 0
+
+    def progress(n: int) -> None:
+        nonlocal done, last_saved
+        done += n
+        if done - last_saved >= PROGRESS_EVERY:
+            ExportJob.objects.filter(pk=job_id).update(rows_done=done)
+            last_saved = done
+
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            for chunk in zip_stream(workspace_entries(job.workspace_id, job.format), on_rows=progress):
+                tmp.write(chunk)
+            tmp.seek(0)
+            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+            name = f"exports/{job.workspace_id}/{stamp}-{uuid.uuid4().hex}-{job.format}.zip"
+            saved = default_storage.save(name, File(tmp))
+            size = default_storage.size(saved)
+    except Exception as exc:
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportJobStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:300], finished_at=timezone.now()
+        )
+        raise
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJobStatus.DONE,
+        rows_done=done,
+        rows_total=max(done, job.rows_total),
+        file_name=saved,
+        file_size=size,
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,266 @@
+"""Reads of customers and their timelines. The workspace is always a required argument, and "not yours"
+and "not there" fail the same way (Http404 / None).
+
+Every list here is keyset-paginated on an index, so a page costs the same at any depth and at any
+number of rows: customers on customer_ws_last_seen (workspace, status, -last_seen, -id), a timeline
+on event_timeline (customer, occurred_at, id), the live feed on event_live (workspace, -received_at, -id).
+"""
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from django.core.cache import cache
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from identity.cursors import cursor_decode, cursor_encode
+from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
+from identity.normalize import claims_from_values
+from tracking.models import Event, Source
+from workspaces.models import Workspace
+
+CUSTOMERS_PER_PAGE = 50
+EVENTS_PER_PAGE = 100
+LIVE_PER_POLL = 50
+LAST_SEEN_WINDOWS = {
+    "24h": datetime.timedelta(hours=24),
+    "7d": datetime.timedelta(days=7),
+    "30d": datetime.timedelta(days=30),
+}
+LAST_SEEN_CHOICES = [("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("older", "Older")]
+LADDER_CACHE_SECONDS = 30
+
+
+@dataclass
+class CustomerFilters:
+    q: str = ""
+    rung: int | None = None
+    source: str = ""
+    seen: str = ""
+    # Why the search matched nothing by construction, e.g. "not a valid email address".
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.rung is not None or self.source or self.seen)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    rows: list[T]
+    next_cursor: str | None
+
+
+def customers_live(*, workspace: Workspace) -> QuerySet[Customer]:
+    return Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE)
+
+
+def _identifier_owners(workspace: Workspace, kind: str, value_hash: str) -> Any:
+    """The ids of the customers owning that identifier, as a subquery."""
+    return Identifier.objects.filter(workspace=workspace, kind=kind, value_hash=value_hash).values("customer_id")
+
+
+def _search_condition(workspace: Workspace, filters: CustomerFilters) -> Q:
+    """Email and phone are matched through their keyed hash (never in clear); a number is a customer
+    number (`#12` or `12`); anything else is a name or company fragment."""
+    q = filters.q.strip()
+    if "@" in q:
+        claims = claims_from_values(workspace, email=q)
+        if not claims.claims:
+            filters.notes.append(f"“{q}” is not a valid email address.")
+            return Q(pk__in=[])
+        return Q(pk__in=_identifier_owners(workspace, IdentifierKind.EMAIL, claims.claims[0].value_hash))
+    condition = Q(pk__in=[])
+    number = re.fullmatch(r"#\s*([\d,]+)|([\d,]{1,9})", q)
+    if number:
+        digits = (number.group(1) or number.group(2)).replace(",", "")
+        if digits and int(digits) < 2**31:
+            condition |= Q(customer_number=int(digits))
+    if sum(c.isdigit() for c in q) >= 6 and not q.startswith("#") and re.fullmatch(r"[\d\s()+.\-]+", q):
+        claims = claims_from_values(workspace, phone=q)
+        if claims.claims:
+            condition |= Q(pk__in=_identifier_owners(workspace, IdentifierKind.PHONE, claims.claims[0].value_hash))
+    if not number and not re.fullmatch(r"[\d\s()+.\-#]+", q):
+        condition |= Q(name__icontains=q) | Q(company__icontains=q)
+    return condition
+
+
+def customers_page(
+    *, workspace: Workspace, filters: CustomerFilters, cursor: str | None = None, limit: int = CUSTOMERS_PER_PAGE
+) -> Page[Customer]:
+    """Live customers, most recently seen first, filtered; no COUNT over the filtered set."""
+    qs = customers_live(workspace=workspace)
+    if filters.q.strip():
+        qs = qs.filter(_search_condition(workspace, filters))
+    if filters.rung is not None:
+        qs = qs.filter(rung=filters.rung)
+    if filters.source:
+        qs = qs.filter(Exists(Event.objects.filter(customer=OuterRef("pk"), source=filters.source)))
+    if filters.seen in LAST_SEEN_WINDOWS:
+        qs = qs.filter(last_seen__gte=timezone.now() - LAST_SEEN_WINDOWS[filters.seen])
+    elif filters.seen == "older":
+        qs = qs.filter(last_seen__lt=timezone.now() - LAST_SEEN_WINDOWS["30d"])
+    if cursor:
+        at, pk = cursor_decode(cursor)
+        qs = qs.filter(Q(last_seen__lt=at) | Q(last_seen=at, pk__lt=pk), last_seen__lte=at)
+    rows = list(qs.order_by("-last_seen", "-id")[: limit + 1])
+    next_cursor = cursor_encode(rows[limit - 1].last_seen, rows[limit - 1].pk) if len(rows) > limit else None
+    return Page(rows=rows[:limit], next_cursor=next_cursor)
+
+
+def ladder_counts(*, workspace: Workspace) -> list[int]:
+    """Live customers per rung 0..4: one GROUP BY on the (workspace, status, rung) index, cached briefly
+    so a busy page does not repeat it (at 100,000 customers it is an index-only scan)."""
+    key = f"clarm:ladder:{workspace.pk}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = [0] * 5
+        for row in customers_live(workspace=workspace).values("rung").annotate(n=Count("id")).order_by():
+            if 0 <= row["rung"] <= 4:
+                counts[row["rung"]] = row["n"]
+        cache.set(key, counts, LADDER_CACHE_SECONDS)
+    return list(counts)
+
+
+def customers_exist(*, workspace: Workspace) -> bool:
+    return Customer.objects.filter(workspace=workspace).exists()
+
+
+def customer_get(*, workspace: Workspace, pk: int) -> Customer:
+    """A customer of this workspace (live or merged away), or Http404."""
+    customer = Customer.objects.filter(workspace=workspace, pk=pk).first()
+    if customer is None:
+        raise Http404("No such customer.")
+    return customer
+
+
+def customer_live_get(*, workspace: Workspace, pk: int) -> Customer:
+    customer = customer_get(workspace=workspace, pk=pk)
+    if customer.status != CustomerStatus.LIVE:
+        raise Http404("This customer was merged into another one.")
+    return customer
+
+
+def customer_survivor(*, workspace: Workspace, customer: Customer) -> Customer | None:
+    """Where a merged-away customer went (following chains of merges), or None."""
+    seen: set[int] = set()
+    current = customer
+    while current.status == CustomerStatus.MERGED and current.merged_into_id and current.pk not in seen:
+        seen.add(current.pk)
+        nxt = Customer.objects.filter(workspace=workspace, pk=current.merged_into_id).first()
+        if nxt is None:
+            return None
+        current = nxt
+    return current if current.status == CustomerStatus.LIVE else None
+
+
+def customer_find_by_reference(*, workspace: Workspace, reference: str) -> Customer | None:
+    """`#12` is customer number 12; a bare number is a customer id (as in the page address)."""
+    text = reference.strip().replace(",", "")
+    if match := re.fullmatch(r"#\s*(\d{1,9})", text):
+        return customers_live(workspace=workspace).filter(customer_number=int(match.group(1))).first()
+    if re.fullmatch(r"\d{1,12}", text):
+        return customers_live(workspace=workspace).filter(pk=int(text)).first()
+    return None
+
+
+def customer_identifiers(*, customer: Customer) -> list[Identifier]:
+    return list(Identifier.objects.filter(customer=customer).order_by("kind", "created_at", "id"))
+
+
+def customer_sources(*, customer: Customer) -> list[str]:
+    """The channels a customer used, in the canonical order of sources."""
+    used = set(Event.objects.filter(customer=customer).values_list("source", flat=True).distinct().order_by())
+    return [s for s in Source.values if s in used]
+
+
+def customer_events(*, workspace: Workspace, customer: Customer, source: str = "") -> QuerySet[Event]:
+    qs = Event.objects.filter(workspace=workspace, customer=customer)
+    return qs.filter(source=source) if source else qs
+
+
+def customer_events_page(
+    *, workspace: Workspace, customer: Customer, source: str = "", cursor: str | None = None, limit: int = 100
+) -> Page[Event]:
+    """Oldest first; `cursor` is the position of the last event already shown (keyset on event_timeline)."""
+    qs = customer_events(workspace=workspace, customer=customer, source=source)
+    if cursor:
+        at, pk = cursor_decode(cursor)
+        qs = qs.filter(Q(occurred_at__gt=at) | Q(occurred_at=at, pk__gt=pk), occurred_at__gte=at)
+    rows = list(qs.order_by("occurred_at", "id")[: limit + 1])
+    next_cursor = cursor_encode(rows[limit - 1].occurred_at, rows[limit - 1].pk) if len(rows) > limit else None
+    return Page(rows=rows[:limit], next_cursor=next_cursor)
+
+
+def customer_first_event(*, workspace: Workspace, customer: Customer) -> Event | None:
+    """The first event (T+0): one LIMIT 1 on the event_timeline index."""
+    return customer_events(workspace=workspace, customer=customer).order_by("occurred_at", "id").first()
+
+
+def customer_rungs_reached(*, workspace: Workspace, customer: Customer) -> dict[int, Event]:
+    """For each rung the customer reached, the first event that carried it there (rung ≥ N). Each is a
+    LIMIT 1 walking event_timeline from the start, stopping at the first match."""
+    reached: dict[int, Event] = {}
+    for rung in range(customer.rung + 1):
+        event = (
+            customer_events(workspace=workspace, customer=customer)
+            .filter(rung__gte=rung)
+            .order_by("occurred_at", "id")
+            .first()
+        )
+        if event is not None:
+            reached[rung] = event
+    return reached
+
+
+def live_events(*, workspace: Workspace, after_id: int | None = None, limit: int = LIVE_PER_POLL) -> list[Event]:
+    """The newest events of the workspace, newest first; with `after_id`, only those received after that
+    event (keyset (received_at, id) on event_live). Bots are left out of the feed."""
+    qs = Event.objects.filter(workspace=workspace, is_bot=False).select_related("customer")
+    if after_id is not None:
+        anchor = Event.objects.filter(workspace=workspace, pk=after_id).values_list("received_at", flat=True).first()
+        if anchor is None:
+            # Unknown or purged anchor: newer ids from the last ten minutes (bounded on the index).
+            qs = qs.filter(pk__gt=after_id, received_at__gte=timezone.now() - datetime.timedelta(minutes=10))
+        else:
+            qs = qs.filter(Q(received_at__gt=anchor) | Q(received_at=anchor, pk__gt=after_id), received_at__gte=anchor)
+    return list(qs.order_by("-received_at", "-id")[:limit])
+
+
+LOOKUP_KINDS = {
+    "email": IdentifierKind.EMAIL,
+    "phone": IdentifierKind.PHONE,
+    "user_id": IdentifierKind.USER_ID,
+    "visitor_id": IdentifierKind.DEVICE,
+}
+
+
+def customer_find_by_identifier(*, workspace: Workspace, param: str, value: str) -> Customer | None:
+    """The live customer owning an identifier (`param` one of LOOKUP_KINDS), matched by keyed hash.
+    Raises ValueError naming the problem when the value cannot be an identifier."""
+    if param == "email":
+        claims = claims_from_values(workspace, email=value)
+    elif param == "phone":
+        claims = claims_from_values(workspace, phone=value)
+    elif param == "user_id":
+        claims = claims_from_values(workspace, user_id=value)
+    else:
+        claims = claims_from_values(workspace, device=value)
+    if not claims.claims:
+        reason = next(iter(claims.notes.values()), "not an identifier")
+        raise ValueError(f"{param}: {reason}")
+    claim = claims.claims[0]
+    identifier = (
+        Identifier.objects.filter(workspace=workspace, kind=claim.kind, value_hash=claim.value_hash)
+        .select_related("customer")
+        .first()
+    )
+    if identifier is None or identifier.customer.status != CustomerStatus.LIVE:
+        return None
+    return identifier.customer

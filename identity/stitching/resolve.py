@@ -1,0 +1,306 @@
+"""event_identity_resolve: the customer an incoming event belongs to, and its rung.
+
+Hot path: an event whose identifiers all exist and belong to one customer costs ONE indexed query
+(identifiers joined to their customer, the customer row locked) plus, only when something changed, one
+UPDATE of the customer. `last_seen` is only written when the event is more than 60 s after the stored
+value (LAST_SEEN_SLACK), so a burst of page views does not rewrite the customer row each time;
+`last_seen` is therefore exact to within 60 s.
+
+Everything else (new identifiers, several owners, guards) takes the slow path: owners are locked in
+primary-key order in the same first query, then re-read; creation races (unique identifiers) and
+deadlocks are retried from the start inside a savepoint.
+
+Suppression: the hashed suppression list is consulted on the slow path, for every claim of the event
+(a new identifier of a person erased earlier brings back their opt-out). On the fast path the
+customer's own consent fields are authoritative (an opt-out sets them).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q
+
+from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
+from identity.normalize import Claims, IdentifierClaim
+from identity.services.merges import (
+    SUPPRESSION_TO_CONSENT,
+    customers_merge_locked,
+    devices_move_locked,
+)
+from identity.stitching.ladder import LadderSignals, customer_number_next, rung_from_event
+from identity.stitching.plan import IDENTIFYING_KINDS, ClaimKey, OwnerInfo, claim_key, stitch_plan
+from workspaces.models import Workspace
+
+LAST_SEEN_SLACK = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+# Trait keys that are identifiers (they arrive as claims) rather than profile traits.
+_NOT_TRAITS = frozenset({"email", "phone", "user_id", "userId", "anonymousId", "visitor_id", "name", "company"})
+
+
+@dataclass(frozen=True)
+class Resolution:
+    customer_id: int | None  # None only when the event carries no identifier at all
+    rung: int  # the customer's rung right after this event (store it on the event)
+    # The customer (or a suppression-list row of any claim) opted out of analytics: the caller must
+    # not store a web/pixel/ad event (channel/email/webhook/agent events are still stored).
+    suppressed: bool
+    created: bool  # a new customer was created
+    merged_customer_ids: tuple[int, ...]  # customers merged away by this event
+
+
+class _StaleRead(Exception):
+    """What the lookup saw changed before its locks were taken: start again."""
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
+
+
+def event_identity_resolve(
+    *, workspace: Workspace, claims: Claims, signals: LadderSignals, traits: dict[str, Any], occurred_at: datetime
+) -> Resolution:
+    """Must be called inside the caller's transaction.atomic(); the caller then writes the Event with
+    customer_id and rung (and context["ladder"] = "phone"/"account" when those signals are set).
+    traits: name, company, plan, ... (copied onto Customer.name/company/traits)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_identity_resolve must run inside the caller's transaction.atomic()")
+    distinct: dict[ClaimKey, IdentifierClaim] = {}
+    for claim in sorted(claims.claims, key=claim_key):
+        distinct.setdefault(claim_key(claim), claim)
+    if not distinct:
+        return Resolution(customer_id=None, rung=Rung.DEVICE, suppressed=False, created=False, merged_customer_ids=())
+    unique = list(distinct.values())
+    # First attempt without a savepoint, so a known device costs one query. Its row locks are taken
+    # in primary-key order like every other writer's; a retry (inside a savepoint) keeps them.
+    found, owners = _lookup(workspace, unique)
+    traits = traits or {}
+    if len(found) == len(unique) and len(owners) == 1:
+        return _event_apply(
+            next(iter(owners.values())),
+            owned=list(found.values()),
+            claims=unique,
+            signals=signals,
+            traits=traits,
+            occurred_at=occurred_at,
+            created=False,
+        )
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                if attempt > 1:
+                    # Another writer got there first (a unique identifier, a concurrent split): read again.
+                    found, owners = _lookup(workspace, unique)
+                    if len(found) == len(unique) and len(owners) == 1:
+                        return _event_apply(
+                            next(iter(owners.values())),
+                            owned=list(found.values()),
+                            claims=unique,
+                            signals=signals,
+                            traits=traits,
+                            occurred_at=occurred_at,
+                            created=False,
+                        )
+                return _resolve_slow(workspace, unique, found, owners, signals, traits, occurred_at)
+        except (IntegrityError, _StaleRead):
+            if attempt == MAX_ATTEMPTS:
+                raise
+        except OperationalError as exc:
+            if attempt == MAX_ATTEMPTS or not _is_deadlock(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _lookup(
+    workspace: Workspace, claims: list[IdentifierClaim]
+) -> tuple[dict[ClaimKey, Identifier], dict[int, Customer]]:
+    """ONE query: the identifiers of the claims with their live owners, owners locked in key order."""
+    wanted = set(map(claim_key, claims))
+    rows = [
+        ident
+        for ident in Identifier.objects.filter(
+            workspace=workspace,
+            kind__in={c.kind for c in claims},
+            value_hash__in={c.value_hash for c in claims},
+            customer__status=CustomerStatus.LIVE,
+        )
+        .select_related("customer")
+        .select_for_update(of=("customer",), no_key=True)
+        .order_by("customer_id", "id")
+        if (ident.kind, ident.value_hash) in wanted
+    ]
+    return {(i.kind, i.value_hash): i for i in rows}, {i.customer_id: i.customer for i in rows}
+
+
+def _resolve_slow(
+    workspace: Workspace,
+    claims: list[IdentifierClaim],
+    found: dict[ClaimKey, Identifier],
+    owners: dict[int, Customer],
+    signals: LadderSignals,
+    traits: dict[str, Any],
+    occurred_at: datetime,
+) -> Resolution:
+    # Re-read the owners' identifying identifiers now that they are locked; a claim whose owner
+    # changed in between (a concurrent split) means starting again.
+    identified: dict[int, dict[str, set[str]]] = {cid: {} for cid in owners}
+    seen: dict[int, int] = {}
+    found_ids = [i.pk for i in found.values()]
+    for pk, customer_id, kind, value_hash in (
+        Identifier.objects.filter(customer_id__in=list(owners))
+        .filter(Q(kind__in=IDENTIFYING_KINDS) | Q(pk__in=found_ids))
+        .values_list("id", "customer_id", "kind", "value_hash")
+    ):
+        seen[pk] = customer_id
+        if kind in IDENTIFYING_KINDS:
+            identified[customer_id].setdefault(kind, set()).add(value_hash)
+    if any(seen.get(i.pk) != i.customer_id for i in found.values()):
+        raise _StaleRead
+
+    plan = stitch_plan(
+        claims=claims,
+        found={key: (i.pk, i.customer_id) for key, i in found.items()},
+        owners={
+            cid: OwnerInfo(
+                customer_id=cid,
+                rung=c.rung,
+                first_seen=c.first_seen,
+                identified={k: frozenset(v) for k, v in identified[cid].items()},
+            )
+            for cid, c in owners.items()
+        },
+    )
+    created = plan.target_id is None
+    target = (
+        Customer.objects.create(workspace=workspace, first_seen=occurred_at, last_seen=occurred_at)
+        if plan.target_id is None
+        else owners[plan.target_id]
+    )
+    for merged_id in plan.merge_ids:
+        customers_merge_locked(
+            survivor=target,
+            merged=owners[merged_id],
+            reason="stitched: identifiers of both arrived in one event",
+        )
+    sources: dict[int, list[int]] = {}
+    for identifier_id, source_id in plan.device_moves:
+        sources.setdefault(source_id, []).append(identifier_id)
+    for source_id, identifier_ids in sorted(sources.items()):
+        devices_move_locked(
+            source=owners[source_id],
+            target=target,
+            identifier_ids=identifier_ids,
+            move_events=False,
+            created_target=False,
+            reason="shared device: a different person identified on it",
+        )
+    new_identifiers = Identifier.objects.bulk_create(
+        [
+            Identifier(workspace=workspace, customer=target, kind=c.kind, value_hash=c.value_hash, masked=c.masked)
+            for c in plan.attach
+        ]
+    )
+
+    merged_or_target = {target.pk, *plan.merge_ids}
+    moved_ids = {identifier_id for identifier_id, _ in plan.device_moves}
+    owned = [i for i in found.values() if i.customer_id in merged_or_target or i.pk in moved_ids]
+    for ident in owned:
+        ident.customer_id = target.pk
+    owned += new_identifiers
+
+    suppressions = Suppression.objects.filter(
+        workspace=workspace, kind__in={c.kind for c in claims}, value_hash__in={c.value_hash for c in claims}
+    )
+    wanted = set(map(claim_key, claims))
+    consent_off: dict[str, bool] = {}
+    for row in suppressions:
+        if (row.kind, row.value_hash) in wanted:
+            for column, consent in SUPPRESSION_TO_CONSENT.items():
+                if getattr(row, column) and getattr(target, consent):
+                    consent_off[consent] = False
+
+    resolution = _event_apply(
+        target,
+        owned=owned,
+        claims=claims,
+        signals=signals,
+        traits=traits,
+        occurred_at=occurred_at,
+        created=created,
+        extra_changes=consent_off,
+    )
+    return Resolution(
+        customer_id=resolution.customer_id,
+        rung=resolution.rung,
+        suppressed=resolution.suppressed,
+        created=created,
+        merged_customer_ids=tuple(plan.merge_ids),
+    )
+
+
+def _traits_split(traits: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    def text(value: Any) -> str:
+        if isinstance(value, dict):  # Segment sends company as an object
+            value = value.get("name")
+        return str(value).strip()[:200] if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
+
+    extra = {k: v for k, v in traits.items() if isinstance(k, str) and k not in _NOT_TRAITS}
+    return text(traits.get("name")), text(traits.get("company")), extra
+
+
+def _event_apply(
+    customer: Customer,
+    *,
+    owned: list[Identifier],
+    claims: list[IdentifierClaim],
+    signals: LadderSignals,
+    traits: dict[str, Any],
+    occurred_at: datetime,
+    created: bool,
+    extra_changes: dict[str, Any] | None = None,
+) -> Resolution:
+    """Apply one event to its customer: rung, number, contact values, traits, first/last seen, and the
+    devices' visit counts. Writes only what changed (nothing at all for a repeat page view)."""
+    changes: dict[str, Any] = dict(extra_changes or {})
+    owned_keys = {(i.kind, i.value_hash) for i in owned}
+    owned_claims = [c for c in claims if claim_key(c) in owned_keys]
+    rung = max(customer.rung, rung_from_event(kinds={c.kind for c in owned_claims}, signals=signals))
+    if rung != customer.rung:
+        changes["rung"] = rung
+    if rung >= Rung.ACCOUNT and customer.customer_number is None:
+        changes["customer_number"] = customer_number_next(customer.workspace_id)
+    for kind, field in ((IdentifierKind.EMAIL, "email"), (IdentifierKind.PHONE, "phone")):
+        if not getattr(customer, field):
+            plain = next((c.plain for c in owned_claims if c.kind == kind and c.plain), "")
+            if plain:
+                changes[field] = plain
+    name, company, extra = _traits_split(traits)
+    if name and name != customer.name:
+        changes["name"] = name
+    if company and company != customer.company:
+        changes["company"] = company
+    if extra and any(customer.traits.get(k) != v for k, v in extra.items()):
+        changes["traits"] = {**customer.traits, **extra}
+    if occurred_at < customer.first_seen:
+        changes["first_seen"] = occurred_at
+    if occurred_at > customer.last_seen and (changes or occurred_at - customer.last_seen > LAST_SEEN_SLACK):
+        changes["last_seen"] = occurred_at
+    if changes:
+        Customer.objects.filter(pk=customer.pk).update(**changes)
+        for field, value in changes.items():
+            setattr(customer, field, value)
+
+    if signals.device_visit_count:
+        behind = [i.pk for i in owned if i.kind == IdentifierKind.DEVICE and i.visit_count < signals.device_visit_count]
+        if behind:
+            Identifier.objects.filter(pk__in=behind, visit_count__lt=signals.device_visit_count).update(
+                visit_count=signals.device_visit_count
+            )
+    return Resolution(
+        customer_id=customer.pk,
+        rung=customer.rung,
+        suppressed=not customer.allow_analytics,
+        created=created,
+        merged_customer_ids=(),
+    )

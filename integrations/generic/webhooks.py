@@ -1,0 +1,81 @@
+"""The generic signed webhook: any system can send events (see docs/integrations.md).
+
+Header `X-Clarm-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>`, 5-minute tolerance.
+Body: {"id", "event", "occurred_at"?, "email"?, "phone"?, "user_id"?, "visitor_id"?, "external_ids"?,
+"properties"?, "ladder": "phone" | "account" | null}.
+"""
+
+import json
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
+
+from integrations.events import event_record
+from integrations.inbound import Inbound, WebhookRejected, body_text, timestamped_hmac_verify
+from integrations.models import Connection, WebhookDelivery
+from tracking.models import Source
+
+SIGNATURE_HEADER = "X-Clarm-Signature"
+KEEP_HEADERS = (SIGNATURE_HEADER,)
+TOLERANCE_SECONDS = 300
+LADDERS = (None, "phone", "account")
+STRING_FIELDS = ("email", "phone", "user_id", "visitor_id")
+
+
+def _validate(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise WebhookRejected(400, "Expected a JSON object.")
+    for key in ("id", "event"):
+        if not isinstance(data.get(key), str) or not data[key].strip() or len(data[key]) > 120:
+            raise WebhookRejected(400, f"'{key}' is required: a non-empty string of at most 120 characters.")
+    for key in STRING_FIELDS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise WebhookRejected(400, f"'{key}' must be a string.")
+    if data.get("occurred_at") is not None and not (
+        isinstance(data["occurred_at"], str) and parse_datetime(data["occurred_at"])
+    ):
+        raise WebhookRejected(400, "'occurred_at' must be an ISO 8601 date-time.")
+    for key in ("properties", "external_ids"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise WebhookRejected(400, f"'{key}' must be an object.")
+    if data.get("ladder") not in LADDERS:
+        raise WebhookRejected(400, '\'ladder\' must be "phone", "account" or null.')
+    return data
+
+
+def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
+    payload = body_text(request)
+    timestamped_hmac_verify(
+        header=request.headers.get(SIGNATURE_HEADER),
+        body=payload,
+        secret=connection.credentials.get("secret", ""),
+        tolerance=TOLERANCE_SECONDS,
+        name=SIGNATURE_HEADER,
+    )
+    try:
+        data = _validate(json.loads(payload))
+    except ValueError as exc:
+        raise WebhookRejected(400, "The body is not JSON.") from exc
+    return [Inbound(provider_event_id=data["id"], event_type=data["event"], body=payload)]
+
+
+def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
+    data = json.loads(delivery.body)
+    occurred = parse_datetime(data["occurred_at"]) if data.get("occurred_at") else None
+    event_record(
+        workspace=delivery.workspace,
+        event=data["event"],
+        source=Source.WEBHOOK,
+        message_id=f"generic:{data['id']}",
+        occurred_at=occurred or delivery.received_at,
+        properties=data.get("properties") or {},
+        email=data.get("email"),
+        phone=data.get("phone"),
+        user_id=data.get("user_id"),
+        visitor_id=data.get("visitor_id"),
+        external_ids={str(k): str(v) for k, v in (data.get("external_ids") or {}).items()},
+        phone_channel=data.get("ladder") == "phone",
+        account_signal=data.get("ladder") == "account",
+    )
+    return True

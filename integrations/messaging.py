@@ -1,0 +1,249 @@
+"""Messages in and out (SMS, WhatsApp, email, voice) and the marketing preferences they change."""
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from agents.models import Channel, Conversation, Direction, Message, MessageStatus
+from identity.models import ConsentPurpose, ConsentSource, Customer
+from identity.privacy.services import preferences_update
+from integrations.events import event_record
+from integrations.models import Connection, Provider
+from integrations.services import IntegrationInputError
+from tracking.models import Source
+from workspaces.models import Workspace
+
+PHONE_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
+
+
+class MessageSendRetryable(Exception):
+    """A temporary failure (network, provider 5xx): the task retries with backoff."""
+
+
+def conversation_touch(
+    *, workspace: Workspace, customer: Customer, channel: str, at: datetime.datetime
+) -> Conversation:
+    conversation, created = Conversation.objects.get_or_create(
+        workspace=workspace, customer=customer, channel=channel, defaults={"started_at": at, "last_message_at": at}
+    )
+    if not created and conversation.last_message_at < at:
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=at)
+    return conversation
+
+
+def message_inbound_record(
+    *,
+    workspace: Workspace,
+    customer: Customer,
+    channel: str,
+    body: str,
+    provider_message_id: str,
+    at: datetime.datetime,
+) -> Message:
+    conversation = conversation_touch(workspace=workspace, customer=customer, channel=channel, at=at)
+    message, _ = Message.objects.get_or_create(
+        workspace=workspace,
+        channel=channel,
+        provider_message_id=provider_message_id,
+        defaults={
+            "conversation": conversation,
+            "customer": customer,
+            "direction": Direction.IN,
+            "body": body,
+            "status": MessageStatus.RECEIVED,
+            "sent_at": at,
+        },
+    )
+    return message
+
+
+# --- preferences --------------------------------------------------------------------------------
+# Through the privacy app's `preferences_update`: it applies the change to every stitched customer,
+# mirrors it onto the hashed suppression list, cancels queued marketing messages of that channel and
+# writes the consent record and the audit row.
+
+
+def sms_opt_out(*, workspace: Workspace, customer: Customer, actor: User | None = None) -> int:
+    """Opt out of marketing SMS/WhatsApp (a STOP reply); returns the queued messages cancelled."""
+    result = preferences_update(
+        workspace=workspace,
+        customer=customer,
+        changes={ConsentPurpose.MARKETING_SMS: False},
+        source=ConsentSource.API,
+        actor=actor,
+    )
+    return result.messages_cancelled
+
+
+def sms_opt_in(*, workspace: Workspace, customer: Customer, actor: User | None = None) -> None:
+    """Allow marketing SMS/WhatsApp again (a START/UNSTOP reply)."""
+    preferences_update(
+        workspace=workspace,
+        customer=customer,
+        changes={ConsentPurpose.MARKETING_SMS: True},
+        source=ConsentSource.API,
+        actor=actor,
+    )
+
+
+def email_opt_out(*, workspace: Workspace, customer: Customer) -> int:
+    """Opt out of marketing email (a SendGrid unsubscribe or spam report)."""
+    result = preferences_update(
+        workspace=workspace,
+        customer=customer,
+        changes={ConsentPurpose.MARKETING_EMAIL: False},
+        source=ConsentSource.UNSUBSCRIBE,
+    )
+    return result.messages_cancelled
+
+
+# --- outbound -----------------------------------------------------------------------------------
+
+
+def _customer_in(workspace: Workspace, customer_id: int) -> Customer:
+    customer = Customer.objects.filter(workspace=workspace, pk=customer_id).first()
+    if customer is None:
+        raise IntegrationInputError("No such customer in this workspace.")
+    return customer
+
+
+def _schedule(message: Message) -> None:
+    from integrations.tasks import message_send
+
+    eta = message.scheduled_at if message.scheduled_at and message.scheduled_at > timezone.now() else None
+    if eta is None:
+        transaction.on_commit(lambda: message_send.delay(message.pk))
+    else:
+        transaction.on_commit(lambda: message_send.apply_async(args=(message.pk,), eta=eta))
+
+
+@transaction.atomic
+def sms_send(
+    *,
+    workspace: Workspace,
+    customer_id: int,
+    body: str,
+    channel: str = Channel.SMS,
+    marketing: bool = False,
+    scheduled_at: datetime.datetime | None = None,
+    actor: User | None = None,
+) -> Message:
+    """Queue an SMS or WhatsApp message; it goes out through Twilio after commit (or at scheduled_at)."""
+    if channel not in PHONE_CHANNELS:
+        raise IntegrationInputError("channel must be sms or whatsapp.")
+    body = (body or "").strip()
+    if not body:
+        raise IntegrationInputError("The message is empty.")
+    if len(body) > 1600:
+        raise IntegrationInputError("The message is longer than 1600 characters.")
+    customer = _customer_in(workspace, customer_id)
+    if not customer.phone:
+        raise IntegrationInputError("This customer has no phone number.")
+    if marketing and not customer.allow_marketing_sms:
+        raise IntegrationInputError("This customer has opted out of marketing SMS/WhatsApp.")
+    if not Connection.objects.filter(workspace=workspace, provider=Provider.TWILIO).exists():
+        raise IntegrationInputError("Connect Twilio first.")
+    now = timezone.now()
+    message = Message.objects.create(
+        workspace=workspace,
+        customer=customer,
+        conversation=conversation_touch(workspace=workspace, customer=customer, channel=channel, at=now),
+        channel=channel,
+        direction=Direction.OUT,
+        body=body,
+        marketing=marketing,
+        scheduled_at=scheduled_at,
+    )
+    _schedule(message)
+    return message
+
+
+def message_deliver(*, message_id: int) -> str:
+    """Send one queued message through its provider, once. Returns the message status afterwards."""
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update().select_related("customer", "workspace").filter(pk=message_id).first()
+        )
+        if message is None or message.status != MessageStatus.QUEUED or message.direction != Direction.OUT:
+            return message.status if message else "missing"
+        customer = message.customer
+        opted_out = (message.channel in PHONE_CHANNELS and not customer.allow_marketing_sms) or (
+            message.channel == Channel.EMAIL and not customer.allow_marketing_email
+        )
+        if message.marketing and opted_out:
+            message.status, message.error = MessageStatus.CANCELLED, "Customer opted out"
+            message.save(update_fields=["status", "error", "updated_at"])
+            return message.status
+        if message.channel in PHONE_CHANNELS:
+            _deliver_twilio(message)
+        elif message.channel == Channel.EMAIL:
+            from integrations.email.sending import email_deliver
+
+            email_deliver(message)
+        message.updated_at = timezone.now()
+        message.save()
+        status = message.status
+    if status == MessageStatus.SENT:
+        _sent_event_record(message)
+    return status
+
+
+def _deliver_twilio(message: Message) -> None:
+    from integrations.twilio.client import TwilioSendError, TwilioUnavailable, message_create
+
+    connection = Connection.objects.filter(workspace=message.workspace, provider=Provider.TWILIO).first()
+    creds: dict[str, Any] = connection.credentials if connection else {}
+    sender = creds.get("whatsapp_from" if message.channel == Channel.WHATSAPP else "sms_from", "")
+    if not connection or not sender:
+        message.status, message.error = (
+            MessageStatus.FAILED,
+            f"No Twilio {message.get_channel_display()} sender configured",
+        )
+        return
+    prefix = "whatsapp:" if message.channel == Channel.WHATSAPP else ""
+    callback = settings.CLARM_PUBLIC_URL + reverse(
+        "integrations:hook", kwargs={"provider": "twilio", "ws": message.workspace.slug}
+    )
+    try:
+        sent = message_create(
+            account_sid=creds["account_sid"],
+            auth_token=creds["auth_token"],
+            from_=prefix + sender,
+            to=prefix + message.customer.phone,
+            body=message.body,
+            status_callback=callback,
+        )
+    except TwilioUnavailable as exc:
+        raise MessageSendRetryable(str(exc)) from exc
+    except TwilioSendError as exc:
+        message.status, message.error = MessageStatus.FAILED, str(exc)[:300]
+        return
+    message.status, message.provider_message_id, message.sent_at = MessageStatus.SENT, sent.sid, timezone.now()
+
+
+def _sent_event_record(message: Message) -> None:
+    customer = message.customer
+    phone_channel = message.channel in PHONE_CHANNELS
+    event_record(
+        workspace=message.workspace,
+        event="message_sent" if phone_channel else "email_sent",
+        source=Source.CHANNEL if phone_channel else Source.EMAIL,
+        message_id=f"message:{message.pk}:sent",
+        occurred_at=message.sent_at,
+        properties={
+            "title": f"{message.get_channel_display()} sent",
+            "channel": message.channel,
+            "marketing": message.marketing,
+            "message": message.pk,
+            "provider_message_id": message.provider_message_id,
+            **({"subject": message.subject} if message.subject else {}),
+        },
+        phone=customer.phone if phone_channel else None,
+        email=customer.email if not phone_channel else None,
+        phone_channel=phone_channel,
+    )

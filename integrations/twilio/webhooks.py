@@ -1,0 +1,216 @@
+"""Twilio webhooks (messaging, status callbacks, voice): verify `X-Twilio-Signature` against the public
+URL, then route by kind. One URL serves all three; the parameters say which it is."""
+
+import datetime
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from agents.models import Channel, Message, MessageStatus
+from integrations.events import event_customer, event_record
+from integrations.inbound import Inbound, WebhookRejected
+from integrations.messaging import message_inbound_record, sms_opt_in, sms_opt_out
+from integrations.models import Connection, WebhookDelivery
+from integrations.optout import sms_intent
+from integrations.twilio.client import signature_valid
+from tracking.models import Source
+from workspaces.models import Workspace
+
+KEEP_HEADERS = ("X-Twilio-Signature", "I-Twilio-Idempotency-Token")
+MISSED_CALL = frozenset({"no-answer", "busy", "canceled", "failed"})
+
+
+def _kind(params: dict[str, str]) -> str:
+    if params.get("CallSid"):
+        return "call.status"
+    if params.get("MessageStatus") and "Body" not in params:
+        return "message.status"
+    return "message.inbound"
+
+
+def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
+    signature = request.headers.get("X-Twilio-Signature")
+    if not signature:
+        raise WebhookRejected(400, "Missing X-Twilio-Signature header.")
+    token = connection.credentials.get("auth_token", "")
+    if not token:
+        raise WebhookRejected(403, "No Twilio auth token is configured.")
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise WebhookRejected(415, "Twilio webhooks are form-encoded (application/x-www-form-urlencoded).")
+    params = request.POST.dict()
+    # Twilio signs the URL it was configured with: our public URL plus the path and query.
+    url = settings.CLARM_PUBLIC_URL + request.get_full_path()
+    if not signature_valid(auth_token=token, url=url, params=params, signature=signature):
+        raise WebhookRejected(401, "Twilio signature does not match the URL and parameters.")
+    kind = _kind(params)
+    if kind == "call.status":
+        event_id = f"{params['CallSid']}:{params.get('CallStatus', '')}"
+    elif kind == "message.status":
+        event_id = f"{params.get('MessageSid') or params.get('SmsSid')}:{params['MessageStatus']}"
+    else:
+        event_id = params.get("MessageSid") or params.get("SmsSid") or ""
+    if not event_id or event_id.startswith(("None", ":")):
+        raise WebhookRejected(400, "No MessageSid or CallSid in the request.")
+    return [Inbound(provider_event_id=event_id, event_type=kind, body=request.body.decode("utf-8"))]
+
+
+def _address(value: str) -> tuple[str, str]:
+    """(channel, E.164 number) from a Twilio address such as `whatsapp:+14155550100`."""
+    if value.startswith("whatsapp:"):
+        return Channel.WHATSAPP, value.removeprefix("whatsapp:")
+    return Channel.SMS, value
+
+
+def _message_inbound(*, workspace: Workspace, params: dict[str, str], delivery: WebhookDelivery) -> None:
+    channel, phone = _address(params.get("From", ""))
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    body = params.get("Body", "")
+    label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
+    event = event_record(
+        workspace=workspace,
+        event=f"{channel}_received",
+        source=Source.CHANNEL,
+        message_id=f"twilio:{sid}",
+        occurred_at=delivery.received_at,
+        properties={
+            "title": f"{label} message received",
+            "channel": channel,
+            "body": body[:1600],
+            "provider_message_id": sid,
+            "media": int(params.get("NumMedia") or 0),
+        },
+        phone=phone,
+        traits={"name": params["ProfileName"]} if params.get("ProfileName") else None,
+        phone_channel=True,
+    )
+    customer = event_customer(event)
+    if customer is None:
+        return
+    message_inbound_record(
+        workspace=workspace,
+        customer=customer,
+        channel=channel,
+        body=body,
+        provider_message_id=sid,
+        at=delivery.received_at,
+    )
+    intent = sms_intent(body)
+    if intent is None:
+        return
+    if intent == "opt_out":
+        cancelled = sms_opt_out(workspace=workspace, customer=customer)
+    else:
+        sms_opt_in(workspace=workspace, customer=customer)
+        cancelled = 0
+    event_record(
+        workspace=workspace,
+        event="sms_opt_out" if intent == "opt_out" else "sms_opt_in",
+        source=Source.CHANNEL,
+        message_id=f"twilio:{sid}:{intent}",
+        occurred_at=delivery.received_at + datetime.timedelta(microseconds=1),
+        properties={
+            "title": f"Opted {'out of' if intent == 'opt_out' else 'back in to'} marketing {label}",
+            "channel": channel,
+            "reply": body[:160],
+            "cancelled_messages": cancelled,
+        },
+        phone=phone,
+        phone_channel=True,
+    )
+
+
+STATUS_EVENTS = {
+    "delivered": ("message_delivered", "delivered", MessageStatus.DELIVERED),
+    "read": ("message_read", "read", MessageStatus.DELIVERED),
+    "failed": ("message_failed", "failed", MessageStatus.FAILED),
+    "undelivered": ("message_failed", "not delivered", MessageStatus.FAILED),
+}
+
+
+def _message_status(*, workspace: Workspace, params: dict[str, str], delivery: WebhookDelivery) -> bool:
+    status = params.get("MessageStatus", "")
+    if status not in STATUS_EVENTS:
+        return False  # queued/sending/sent/accepted: nothing the timeline needs
+    name, label, new_status = STATUS_EVENTS[status]
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    channel, phone = _address(params.get("To", ""))
+    message = Message.objects.filter(workspace=workspace, provider_message_id=sid, channel=channel).first()
+    if message is not None and message.status != MessageStatus.CANCELLED:
+        Message.objects.filter(pk=message.pk).update(
+            status=new_status,
+            error=(f"Twilio error {params['ErrorCode']}" if params.get("ErrorCode") else message.error),
+            updated_at=timezone.now(),
+        )
+    event_record(
+        workspace=workspace,
+        event=name,
+        source=Source.CHANNEL,
+        message_id=f"twilio:{delivery.provider_event_id}",
+        occurred_at=delivery.received_at,
+        properties={
+            "title": f"{'WhatsApp' if channel == Channel.WHATSAPP else 'SMS'} {label}",
+            "channel": channel,
+            "provider_message_id": sid,
+            **({"error_code": params["ErrorCode"]} if params.get("ErrorCode") else {}),
+        },
+        phone=message.customer.phone if message is not None and message.customer.phone else phone,
+        phone_channel=True,
+    )
+    return True
+
+
+def _call_status(*, workspace: Workspace, params: dict[str, str], delivery: WebhookDelivery) -> bool:
+    status = params.get("CallStatus", "")
+    inbound = params.get("Direction", "inbound") == "inbound"
+    phone = params.get("From" if inbound else "To", "")
+    if status in MISSED_CALL:
+        name, title = "call_missed", "Missed call" if inbound else "Call not answered"
+    elif status == "completed":
+        name, title = "call_completed", "Phone call"
+    elif status == "ringing" and inbound:
+        name, title = "call_received", "Incoming call"
+    else:
+        return False
+    properties: dict[str, object] = {
+        "title": title,
+        "channel": Channel.VOICE,
+        "direction": "in" if inbound else "out",
+        "call_status": status,
+        "provider_call_id": params.get("CallSid"),
+    }
+    if params.get("CallDuration"):
+        properties["duration_seconds"] = int(params["CallDuration"])
+    event_record(
+        workspace=workspace,
+        event=name,
+        source=Source.CHANNEL,
+        message_id=f"twilio:{delivery.provider_event_id}",
+        occurred_at=delivery.received_at,
+        properties=properties,
+        phone=phone,
+        phone_channel=True,
+    )
+    return True
+
+
+def _inbound_used(**kwargs: object) -> bool:
+    _message_inbound(**kwargs)  # type: ignore[arg-type]
+    return True
+
+
+HANDLERS: dict[str, Callable[..., bool]] = {
+    "message.inbound": _inbound_used,
+    "message.status": _message_status,
+    "call.status": _call_status,
+}
+
+
+def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
+    params = dict(parse_qsl(delivery.body, keep_blank_values=True))
+    handler = HANDLERS.get(_kind(params))
+    if handler is None:
+        return False
+    return handler(workspace=delivery.workspace, params=params, delivery=delivery)

@@ -1,0 +1,20 @@
+from integrations.views.hooks import webhook_receive
+from integrations.views.links import link_redirect, pixel_image
+from integrations.views.pages import (
+    ConnectionDisconnectView,
+    ConnectionSaveView,
+    ConnectionTestView,
+    IntegrationsView,
+    LinksView,
+)
+
+__all__ = [
+    "ConnectionDisconnectView",
+    "ConnectionSaveView",
+    "ConnectionTestView",
+    "IntegrationsView",
+    "LinksView",
+    "link_redirect",
+    "pixel_image",
+    "webhook_receive",
+]

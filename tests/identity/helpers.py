@@ -1,0 +1,88 @@
+"""A tiny stand-in for the ingest: what every caller of event_identity_resolve does."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from identity.models import Customer, CustomerStatus, Identifier
+from identity.normalize import claims_from_values
+from identity.stitching import LadderSignals, Resolution, event_identity_resolve, ladder_context_value
+from tracking.models import Event
+from workspaces.models import Workspace
+
+
+def ingest(
+    workspace: Workspace,
+    *,
+    at: datetime,
+    device: object = None,
+    email: object = None,
+    phone: object = None,
+    user_id: object = None,
+    external: dict[str, object] | None = None,
+    signals: LadderSignals | None = None,
+    traits: dict[str, Any] | None = None,
+    source: str = "web",
+    event: str = "page_view",
+) -> tuple[Resolution, Event | None]:
+    """atomic → resolve → Event.objects.create(customer_id, rung), as the ingest does."""
+    signals = signals or LadderSignals()
+    claims = claims_from_values(workspace, device=device, email=email, phone=phone, user_id=user_id, external=external)
+    with transaction.atomic():
+        resolution = event_identity_resolve(
+            workspace=workspace, claims=claims, signals=signals, traits=traits or {}, occurred_at=at
+        )
+        if resolution.suppressed and source in ("web", "pixel", "ad"):
+            return resolution, None
+        devices = claims.of_kind("device")
+        ladder = ladder_context_value(signals)
+        created = Event.objects.create(
+            workspace=workspace,
+            customer_id=resolution.customer_id,
+            event=event,
+            source=source,
+            occurred_at=at,
+            rung=resolution.rung,
+            device_hash=devices[0].value_hash if devices else "",
+            context={"ladder": ladder, "notes": claims.notes} if ladder else {"notes": claims.notes},
+        )
+    return resolution, created
+
+
+def state(workspace: Workspace) -> dict[str, Any]:
+    """Everything stitching may change in a workspace, for before/after comparisons."""
+    return {
+        "live_customers": sorted(
+            Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE).values(
+                "id",
+                "status",
+                "merged_into_id",
+                "rung",
+                "customer_number",
+                "name",
+                "company",
+                "email",
+                "phone",
+                "traits",
+                "first_seen",
+                "last_seen",
+                "allow_analytics",
+                "allow_marketing_email",
+                "allow_marketing_sms",
+                "allow_ad_sendback",
+            ),
+            key=lambda c: c["id"],
+        ),
+        "identifiers": sorted(
+            Identifier.objects.filter(workspace=workspace).values_list("id", "customer_id", "kind", "value_hash")
+        ),
+        "events": sorted(Event.objects.filter(workspace=workspace).values_list("id", "customer_id", "rung")),
+    }
+
+
+def customer_of(workspace: Workspace, **values: object) -> Customer:
+    """The customer owning an identifier given in clear (e.g. email="a@b.co")."""
+    claims = claims_from_values(workspace, **values)  # type: ignore[arg-type]
+    (claim,) = claims.claims
+    return Identifier.objects.get(workspace=workspace, kind=claim.kind, value_hash=claim.value_hash).customer

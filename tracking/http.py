@@ -1,0 +1,177 @@
+"""HTTP plumbing of the ingest endpoints: bounded body reading (gzip too), JSON, CORS, the checks
+every ingest request passes (key, region, workspace, origin, rate) and error answers."""
+
+import base64
+import binascii
+import json
+import zlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from tracking.network import client_ip, ip_hash
+from tracking.ratelimit import rate_limit_check
+from tracking.writekeys import write_key_resolve, write_key_touch
+from workspaces.models import ApiKey, Workspace
+
+MAX_BODY_BYTES = 500 * 1024
+MAX_EVENTS = 500
+MAX_EVENT_BYTES = 32 * 1024
+ALLOW_HEADERS = "Content-Type, X-Clarm-Key, Content-Encoding, Authorization, AnonymousId"
+PREFLIGHT_MAX_AGE = "86400"
+
+
+class ApiError(Exception):
+    """A whole request refused: `{"error": message, "details": details}` with `status`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        details: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        cors: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        # False when the origin itself is refused: the browser must not read the answer.
+        self.cors = cors
+
+
+def body_read(request: HttpRequest) -> bytes:
+    """The request body, decompressed when `Content-Encoding: gzip`, at most 500 KB either way."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        raise ApiError(413, f"The request body is larger than {MAX_BODY_BYTES // 1024} KB.", {"bytes": declared})
+    raw = request.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"The request body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ApiError(415, f"Content-Encoding {encoding!r} is not supported; use gzip or none.")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+    try:
+        body = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+    except zlib.error as exc:
+        raise ApiError(400, f"The body is not valid {encoding} data.", str(exc)) from None
+    if len(body) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+        raise ApiError(413, f"The decompressed request body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    return body
+
+
+def json_object_load(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise ApiError(400, "The request body is empty; send a JSON object.")
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(400, "The request body is not UTF-8 text.") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "Malformed JSON.", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, 'The body must be a JSON object (one event, or {"batch": [...]}).')
+    return body
+
+
+def basic_auth_user(request: HttpRequest) -> str | None:
+    """The user name of `Authorization: Basic …` (Segment's write key, with an empty password)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+def origin_normalize(origin: str) -> str:
+    parts = urlsplit(origin.strip().rstrip("/"))
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def origin_allowed(origin: str | None, workspace: Workspace | None) -> bool:
+    """No Origin (a server), no workspace known yet, or an empty allow list: allowed."""
+    if not origin or workspace is None or not workspace.allowed_origins:
+        return True
+    wanted = origin_normalize(origin)
+    return any(isinstance(o, str) and origin_normalize(o) == wanted for o in workspace.allowed_origins)
+
+
+def cors_apply(response: HttpResponse, request: HttpRequest, *, methods: str) -> HttpResponse:
+    origin = request.headers.get("Origin")
+    response["Vary"] = "Origin"
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Expose-Headers"] = "Retry-After"
+        if request.method == "OPTIONS":
+            response["Access-Control-Allow-Methods"] = methods
+            response["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+            response["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+    return response
+
+
+def error_response(
+    exc: ApiError, request: HttpRequest, *, methods: str, extra: dict[str, Any] | None = None
+) -> HttpResponse:
+    body: dict[str, Any] = {"error": exc.message, "details": exc.details}
+    if extra:
+        body.update(extra)
+    response = JsonResponse(body, status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    if exc.cors:
+        cors_apply(response, request, methods=methods)
+    return response
+
+
+def ingest_authorize(request: HttpRequest, *, plain_key: str | None, body: dict[str, Any]) -> tuple[ApiKey, str | None]:
+    """The checks before anything is stored, in order: key (401), region (403), the workspace the
+    body names (403), Origin (403), rate (429). Returns the key and the client IP."""
+    if not plain_key or not isinstance(plain_key, str):
+        raise ApiError(401, "Missing write key: send it in the X-Clarm-Key header, the `key` field or ?key=.")
+    key = write_key_resolve(plain_key.strip())
+    if key is None:
+        raise ApiError(401, "Unknown or revoked write key.")
+    workspace = key.workspace
+    if workspace.region != settings.CLARM_REGION:
+        raise ApiError(
+            403, f"This workspace's data lives in region {workspace.region}; send to that region's endpoint."
+        )
+    named = body.get("workspace")
+    if named is not None and str(named) not in (workspace.slug, str(workspace.pk)):
+        raise ApiError(403, "This write key belongs to another workspace than the one the body names.")
+    origin = request.headers.get("Origin")
+    if not origin_allowed(origin, workspace):
+        raise ApiError(403, f"Origin {origin} is not allowed to send events to this workspace.", cors=False)
+    ip = client_ip(request)
+    client = ip_hash(ip, workspace_id=workspace.pk)[:32] if ip else "noip"
+    retry_after = rate_limit_check(key_id=key.pk, client=client)
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            f"Too many requests: at most {settings.CLARM_RATE_LIMIT_PER_MINUTE} a minute per key and client.",
+            {"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+    write_key_touch(key)
+    return key, ip

@@ -1,0 +1,425 @@
+"""Ingest: the one entry point every source uses (snippet, Segment SDKs, webhooks, agents)."""
+
+import datetime
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from identity.normalize import Claims, claims_from_values
+from identity.stitching import LadderSignals, event_identity_resolve
+from tracking.attribution import attribution_from, attribution_is_paid
+from tracking.clock import BadInstant, instant_parse, occurred_at_compute
+from tracking.inputs import SOURCES, EventInput, IngestResult
+from tracking.models import DailySalt, Event, Source, Visit
+from tracking.network import geo_lookup, ip_clean, ip_hash
+from tracking.useragent import ua_describe
+from tracking.visits import VisitState, VisitTracker
+from workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+MAX_EVENT_NAME = 120
+MAX_MESSAGE_ID = 128
+MAX_SESSION_ID = 64
+MAX_URL = 2000
+# Sources whose events are dropped, not stored, for a person who opted out of analytics.
+SUPPRESSIBLE_SOURCES = frozenset((Source.WEB, Source.PIXEL, Source.AD))
+# Consent choices are kept even for a person who opted out: they are the record of the choice.
+CONSENT_EVENTS = frozenset(("consent_given", "consent_denied", "consent_withdrawn"))
+# Sources whose anonymous events (no identifier at all) are still counted in visits by IP hash.
+VISIT_SOURCES = SUPPRESSIBLE_SOURCES
+# Context keys only the server sets: a client cannot forge them (and may never send us its IP).
+_SERVER_CONTEXT_KEYS = frozenset(
+    ("ip", "ip_hash", "country", "asn", "network", "ua", "notes", "clock", "ladder", "attribution", "userAgent")
+)
+_SOURCE_LIST = ", ".join(Source.values)
+
+
+class IngestRefused(Exception):
+    """The whole request is refused and nothing is stored (e.g. a workspace of another region)."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class _Reject(ValueError):
+    pass
+
+
+@dataclass
+class _Prepared:
+    index: int
+    name: str
+    source: str
+    occurred_at: datetime.datetime
+    properties: dict[str, Any]
+    context: dict[str, Any]
+    claims: Claims
+    traits: dict[str, Any]
+    url: str | None
+    campaign: dict[str, Any] | None
+    session_id: str | None
+    message_id: str | None
+    device_hash: str
+    visit_device: str
+    is_bot: bool
+    phone_channel: bool
+    account: bool
+    visit: VisitState | None = field(default=None)
+
+
+def _text(value: object, name: str, max_length: int | None = None, *, truncate: bool = False) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _Reject(f"{name} must be a string")
+    text = str(value).strip()
+    if max_length is not None and len(text) > max_length:
+        if not truncate:
+            raise _Reject(f"{name} is longer than {max_length} characters")
+        text = text[:max_length]
+    return text or None
+
+
+def _mapping(value: object, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Reject(f"{name} must be an object")
+    return value
+
+
+def _masked(values: dict[str, Any], claims: Claims) -> dict[str, Any]:
+    """Plain email addresses and phone numbers live only on the customer record: in what we store
+    with the event they are replaced by the identifier's mask (e.g. j***@acme.com)."""
+    if not values or not claims.claims:
+        return values
+    out = dict(values)
+    for key in ("email", "phone"):
+        if isinstance(out.get(key), str):
+            found = claims.of_kind(key)
+            if found:
+                out[key] = found[0].masked
+    return out
+
+
+def _prepare(
+    *,
+    workspace: Workspace,
+    index: int,
+    item: EventInput,
+    received_at: datetime.datetime,
+    ip: str | None,
+    user_agent: str | None,
+) -> _Prepared:
+    name = _text(item.event, "event", MAX_EVENT_NAME)
+    if not name:
+        raise _Reject("event is required")
+    source = _text(item.source, "source") or Source.WEB
+    if source not in SOURCES:
+        raise _Reject(f"source must be one of {_SOURCE_LIST} (got {source[:40]!r})")
+    properties = _mapping(item.properties, "properties")
+    traits = _mapping(item.traits, "traits")
+    context = {k: v for k, v in _mapping(item.context, "context").items() if k not in _SERVER_CONTEXT_KEYS}
+    external = _mapping(item.external_ids, "external_ids")
+    try:
+        timestamp = instant_parse(
+            item.occurred_at if item.occurred_at is not None else item.timestamp,
+            field_name="timestamp" if item.occurred_at is None else "occurred_at",
+        )
+        sent_at = instant_parse(item.sent_at, field_name="sent_at")
+    except BadInstant as exc:
+        raise _Reject(str(exc)) from None
+    occurred_at, clock = occurred_at_compute(timestamp=timestamp, sent_at=sent_at, received_at=received_at)
+    message_id = _text(item.message_id, "message_id", MAX_MESSAGE_ID)
+    session_id = _text(item.session_id, "session_id", MAX_SESSION_ID)
+    url = _text(item.url, "url", MAX_URL, truncate=True)
+    referrer = _text(item.referrer, "referrer", MAX_URL, truncate=True)
+    ua_text = _text(item.user_agent, "user_agent", 1000, truncate=True) or user_agent
+    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else None
+
+    ua, is_bot = ua_describe(ua_text) if ua_text else ({}, False)
+    geo_ip = ip_clean(item.client_ip) or ip
+    hashed_ip = ip_hash(geo_ip, workspace_id=workspace.pk) if geo_ip else None
+    if bot_free := not is_bot:
+        claims = claims_from_values(
+            workspace,
+            device=item.visitor_id,
+            email=item.email,
+            phone=item.phone,
+            user_id=item.user_id,
+            external=external,
+        )
+    else:
+        claims = Claims()
+    devices = claims.of_kind("device")
+    device_hash = devices[0].value_hash if devices else ""
+    visit_device = device_hash
+    if bot_free and not claims.claims and hashed_ip and source in VISIT_SOURCES:
+        # No identifier at all (before consent): counted in visits by the day's IP hash.
+        visit_device = hashlib.sha256(f"anon:{hashed_ip}:{ua_text or ''}".encode()).hexdigest()
+    if is_bot:
+        visit_device = ""
+
+    if url:
+        context["url"] = url
+    if referrer:
+        context["referrer"] = referrer
+    if ua:
+        context["ua"] = ua
+    context.update(geo_lookup(geo_ip).as_context())
+    if hashed_ip:
+        context["ip_hash"] = hashed_ip
+    if claims.notes:
+        context["notes"] = claims.notes
+    if clock:
+        context["clock"] = clock
+    account = bool(item.account_signal) or name == "purchase"
+    if account:
+        context["ladder"] = "account"
+    elif item.phone_channel:
+        context["ladder"] = "phone"
+    if isinstance(context.get("traits"), dict):
+        context["traits"] = _masked(context["traits"], claims)
+    return _Prepared(
+        index=index,
+        name=name,
+        source=source,
+        occurred_at=occurred_at,
+        properties=_masked(properties, claims),
+        context=context,
+        claims=claims,
+        traits=traits,
+        url=url,
+        campaign=campaign,
+        session_id=session_id,
+        message_id=message_id,
+        device_hash=device_hash,
+        visit_device=visit_device,
+        is_bot=is_bot,
+        phone_channel=bool(item.phone_channel),
+        account=account,
+    )
+
+
+_COLUMNS = (
+    "workspace",
+    "customer",
+    "event",
+    "source",
+    "occurred_at",
+    "received_at",
+    "rung",
+    "session_id",
+    "device_hash",
+    "message_id",
+    "properties",
+    "context",
+    "is_bot",
+)
+
+
+def _events_insert(rows: list[Event], *, visit_touch: VisitState | None = None) -> None:
+    """One multi-row INSERT; a message id already stored for the workspace is skipped by the
+    database (ON CONFLICT on the unique constraint), never by a check first. Sets `pk` on the rows
+    that were stored and leaves it None on duplicates.
+
+    `visit_touch` (PostgreSQL): the one visit all these events belong to, moved on by the same
+    statement (a data-modifying CTE), so a page view of a known device costs one write."""
+    if not rows:
+        return
+    fields = [Event._meta.get_field(name) for name in _COLUMNS]
+    quote = connection.ops.quote_name
+    params: list[Any] = []
+    for row in rows:
+        for f in fields:
+            params.append(f.get_db_prep_save(getattr(row, f.attname), connection))  # type: ignore[union-attr]
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(str(f.column)) for f in fields)  # type: ignore[union-attr]
+    table = quote(Event._meta.db_table)
+    values = ", ".join([placeholders] * len(rows))
+    insert = (
+        f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 (names from the model, values as parameters)
+        "ON CONFLICT (workspace_id, message_id) WHERE message_id IS NOT NULL "
+        "DO NOTHING RETURNING id, message_id"
+    )
+    if visit_touch is not None and visit_touch.visit_id is not None:
+        visits = quote(Visit._meta.db_table)
+        sql = (
+            f"WITH ins AS ({insert}), touched AS ("  # noqa: S608 (names from the models, values as parameters)
+            f"UPDATE {visits} SET event_count = event_count + (SELECT count(*) FROM ins), "
+            "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s AND EXISTS (SELECT 1 FROM ins)) "
+            "SELECT id, message_id FROM ins"
+        )
+        params += [visit_touch.last_at, visit_touch.visit_id]
+    else:
+        sql = insert
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    by_message_id = {message_id: pk for pk, message_id in returned if message_id is not None}
+    without_message_id = iter([pk for pk, message_id in returned if message_id is None])
+    for row in rows:
+        row.pk = by_message_id.get(row.message_id) if row.message_id is not None else next(without_message_id)
+
+
+def _consent_records_schedule(event_ids: list[int]) -> None:
+    from identity.privacy.tasks import consent_record_from_event
+
+    for event_id in event_ids:
+        consent_record_from_event.delay(event_id)
+
+
+def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: datetime.datetime) -> IngestResult:
+    """Resolve identities, write events and visits: one transaction."""
+    result = IngestResult()
+    devices = {p.visit_device for p in prepared if p.visit_device}
+    tracker = VisitTracker(workspace_id=workspace.pk, device_hashes=devices)
+    rows: list[tuple[_Prepared, Event]] = []
+    with transaction.atomic():
+        for p in prepared:
+            visit = None
+            if p.visit_device:
+                landing = attribution_from(p.url, p.campaign)
+                visit, starts = tracker.assign(
+                    device_hash=p.visit_device, session_id=p.session_id, at=p.occurred_at, landing=landing
+                )
+                if starts and landing:
+                    p.context["attribution"] = landing
+                    if p.source == Source.WEB and attribution_is_paid(landing):
+                        p.source = Source.AD
+            p.visit = visit
+            customer_id: int | None = None
+            rung = 0
+            if p.claims.claims:
+                signals = LadderSignals(
+                    device_visit_count=visit.number if visit is not None and p.device_hash else 0,
+                    phone_channel=p.phone_channel,
+                    account=p.account,
+                )
+                resolution = event_identity_resolve(
+                    workspace=workspace, claims=p.claims, signals=signals, traits=p.traits, occurred_at=p.occurred_at
+                )
+                if resolution.suppressed and p.source in SUPPRESSIBLE_SOURCES and p.name not in CONSENT_EVENTS:
+                    result.suppressed += 1
+                    continue
+                customer_id, rung = resolution.customer_id, resolution.rung
+                if resolution.merged_customer_ids:
+                    # Events of this request not yet written follow their customer into the survivor.
+                    merged = set(resolution.merged_customer_ids)
+                    for _, row in rows:
+                        if row.customer_id in merged:
+                            row.customer_id = customer_id
+            rows.append(
+                (
+                    p,
+                    Event(
+                        workspace_id=workspace.pk,
+                        customer_id=customer_id,
+                        event=p.name,
+                        source=p.source,
+                        occurred_at=p.occurred_at,
+                        received_at=received_at,
+                        rung=rung,
+                        session_id=visit.session_id if visit is not None else (p.session_id or ""),
+                        device_hash=p.device_hash,
+                        message_id=p.message_id,
+                        properties=p.properties,
+                        context=p.context,
+                        is_bot=p.is_bot,
+                    ),
+                )
+            )
+        # The common case (every event of the request in one known visit) moves the visit on in
+        # the INSERT itself on PostgreSQL; otherwise the tracker updates visits after.
+        visits = {id(p.visit): p.visit for p, _ in rows}
+        only = next(iter(visits.values())) if len(visits) == 1 else None
+        touch = only if only is not None and only.visit_id is not None and connection.vendor == "postgresql" else None
+        _events_insert([row for _, row in rows], visit_touch=touch)
+        for p, row in rows:
+            if row.pk is None:
+                result.duplicates += 1
+                continue
+            result.accepted += 1
+            result.event_ids.append(row.pk)
+            if p.visit is not None:
+                p.visit.new_events += 1
+        tracker.flush(already_touched=touch)
+        consent_event_ids = [row.pk for p, row in rows if row.pk is not None and p.name in CONSENT_EVENTS]
+        if consent_event_ids:
+            transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids))
+    return result
+
+
+def events_ingest(
+    *,
+    workspace: Workspace,
+    events: list[EventInput],
+    received_at: datetime.datetime | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> IngestResult:
+    """Validate, enrich, stitch and store events; returns once they are committed.
+
+    `ip` and `user_agent` are the request's (used when an event carries none of its own); the IP is
+    never stored, only its daily-salted hash and its country and network. A bad event is rejected
+    on its own (`rejected: [{"index", "error"}]`); the others are stored. Duplicate message ids
+    are counted, not stored twice. Events of a person who opted out of analytics are dropped
+    (`suppressed`) when they come from the web, a pixel or an ad."""
+    if workspace.region != settings.CLARM_REGION:
+        raise IngestRefused(
+            f"This workspace's data lives in region {workspace.region}; send to that region's endpoint."
+        )
+    received_at = received_at or timezone.now()
+    ip = ip_clean(ip)
+    rejected: list[dict[str, Any]] = []
+    prepared: list[_Prepared] = []
+    seen_message_ids: set[str] = set()
+    duplicates_in_request = 0
+    for index, item in enumerate(events):
+        try:
+            p = _prepare(
+                workspace=workspace, index=index, item=item, received_at=received_at, ip=ip, user_agent=user_agent
+            )
+        except _Reject as exc:
+            rejected.append({"index": index, "error": str(exc)})
+            continue
+        if p.message_id is not None:
+            if p.message_id in seen_message_ids:
+                duplicates_in_request += 1
+                continue
+            seen_message_ids.add(p.message_id)
+        prepared.append(p)
+
+    result = IngestResult()
+    if prepared:
+        for attempt in range(3):
+            try:
+                result = _store(workspace=workspace, prepared=prepared, received_at=received_at)
+                break
+            except (IntegrityError, OperationalError):
+                # A race with a concurrent request (identifier or visit created meanwhile, a
+                # deadlock between merges): the transaction rolled back whole, so run it again.
+                if attempt == 2 or connection.in_atomic_block:
+                    raise
+                logger.warning("ingest retry after a conflict", exc_info=True)
+                for p in prepared:
+                    p.context.pop("attribution", None)
+    result.duplicates += duplicates_in_request
+    result.rejected = rejected
+    return result
+
+
+def ip_salts_rotate(*, today: datetime.date | None = None) -> int:
+    """Delete the IP salts older than a day; returns how many were deleted. Once a salt is gone,
+    no one can tell which address an old `ip_hash` came from."""
+    today = today or timezone.now().date()
+    deleted, _ = DailySalt.objects.filter(date__lt=today - datetime.timedelta(days=1)).delete()
+    return deleted
