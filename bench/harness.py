@@ -142,20 +142,44 @@ def gunicorn(env: dict[str, str], port: int, workers: int | None = None, name: s
         proc.wait(timeout=30)
 
 
-def settle(read: Callable[[], object], *, quiet_s: float = 1.0, timeout_s: float = 30.0) -> None:
-    """Wait until `read()` stops changing for `quiet_s` (requests still in the server when the load
-    generator stopped finish and get logged)."""
+def busy_backends(database_url: str) -> int:
+    """Other sessions of that database running a statement or inside a transaction."""
+    with psycopg.connect(psycopg_url(database_url)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def settle(
+    read: Callable[[], object], *, database_url: str, quiet_s: float = 1.0, timeout_s: float = 60.0
+) -> None:
+    """Wait until no session of the database is busy and `read()` has not changed for `quiet_s`:
+    requests still inside the server when the load generator stopped (even one waiting on a lock)
+    finish and get logged before anything is counted."""
     last = read()
     quiet_since = time.monotonic()
     deadline = quiet_since + timeout_s
     while time.monotonic() < deadline:
         time.sleep(0.2)
         now = read()
-        if now != last:
+        if now != last or busy_backends(database_url):
             last, quiet_since = now, time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_s:
             return
     raise RuntimeError("the server kept answering after the load stopped")
+
+
+def redis_flush(redis_db: int) -> None:
+    """The bench databases are recreated: cached visit ids etc. of an earlier run must go too."""
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 _RESULT = re.compile(r"RESULT (.*)")

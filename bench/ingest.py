@@ -33,6 +33,8 @@ from bench.harness import (  # noqa: E402
     Server,
     bench_env,
     fresh_database,
+    loadavg,
+    redis_flush,
     gunicorn,
     machine_facts,
     manage,
@@ -43,6 +45,7 @@ from bench.harness import (  # noqa: E402
 
 DEVICES = 1000
 PORT = 8799
+REDIS_DB = 12
 CONNECTIONS = 16
 TARGETS = {"single_rate": 0.5, "single_p99": 2.0, "batch_rate": 0.4}
 
@@ -79,6 +82,7 @@ def one_run(
 ) -> dict[str, Any]:
     offset = server.log_size()
     before = stored_events(database_url)
+    load_before = loadavg()
     cpu_before, wall_before = children_cpu(), time.monotonic()
     res: dict[str, Any] = wrk(
         server.base + path,
@@ -94,7 +98,7 @@ def one_run(
     )
     res["wrk_cpu_cores"] = (children_cpu() - cpu_before) / (time.monotonic() - wall_before)
     # Requests still inside the server when wrk stopped finish now: wait until it is quiet.
-    settle(lambda: (server.log_size(), stored_events(database_url)))
+    settle(lambda: (server.log_size(), stored_events(database_url)), database_url=database_url)
     answered = server.answered_since(offset)
     stored = stored_events(database_url) - before
     server_202 = answered.get(202, 0)
@@ -106,6 +110,7 @@ def one_run(
         server_accepted_events=server_202 * batch,
         server_non202=sum(n for status, n in answered.items() if status != 202),
         events_per_s=res["rps"] * batch,
+        loadavg=max(load_before, loadavg()),
     )
     problems = []
     if stored != res["server_accepted_events"]:
@@ -116,8 +121,9 @@ def one_run(
         problems.append(f"{int(res['short'])} answers accepted fewer than {batch} events")
     if res["accepted_events"] > res["server_accepted_events"]:
         problems.append("the client counted more accepted events than the server answered")
+    res["problems"] = problems
     if problems:
-        raise SystemExit(f"{name} ({tag}): " + "; ".join(problems))
+        print(f"PROBLEM {name} ({tag}): " + "; ".join(problems), flush=True)
     return res
 
 
@@ -131,7 +137,8 @@ def main() -> None:
     facts = machine_facts()
 
     database_url = fresh_database("clarm_bench_ingest")
-    env = bench_env(database_url)
+    env = bench_env(database_url, redis_db=REDIS_DB)
+    redis_flush(REDIS_DB)
     manage(env, "migrate", "--noinput")
     created = json.loads(manage(env, "createworkspace", "Bench Shop", "--owner-email", "bench@example.com", "--json"))
     key, workspace_id = created["write_key"], created["id"]
@@ -181,14 +188,14 @@ def main() -> None:
         f"-c{CONNECTIONS} -d{args.seconds}s, {args.rounds} interleaved rounds)",
         "",
         "| round | scenario | events/s | requests/s | p50 ms | p90 ms | p99 ms | stored = server 202 × batch "
-        "(client saw) | wrk CPU (cores) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(client saw) | non-202 (server) | wrk CPU (cores) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
             f"| {r['round']} | {r['name']} | {r['events_per_s']:.0f} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
             f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['stored_events']} = {r['server_accepted_events']} "
-            f"({int(r['accepted_events'])}) | {r['wrk_cpu_cores']:.2f} |"
+            f"({int(r['accepted_events'])}) | {r['server_non202']} | {r['wrk_cpu_cores']:.2f} | {r['loadavg']:.1f} |"
         )
     lines += [
         "",
@@ -208,6 +215,9 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ingest.md").write_text(report + "\n")
     (RESULTS / "ingest.json").write_text(json.dumps({"facts": facts, "runs": runs, "ratios": ratios}, indent=2))
+    lost = [r for r in runs if r["stored_events"] != r["server_accepted_events"]]
+    if lost:
+        raise SystemExit(f"{len(lost)} run(s) stored a different number of events than the server accepted")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,9 @@ class MergeLog(models.Model):
     merged = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     reason = models.CharField(max_length=200)
     moved = models.JSONField(default=dict)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     undone_at = models.DateTimeField(null=True, blank=True)
 

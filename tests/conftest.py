@@ -1,7 +1,19 @@
+from dataclasses import dataclass
+
 import pytest
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
 from tests.factories import UserFactory, make_workspace
+from workspaces.models import Workspace
+
+
+@dataclass
+class Tenant:
+    workspace: Workspace
+    owner: AbstractBaseUser
+    write_key: str
+    secret_key: str
 
 
 @pytest.fixture(autouse=True)
@@ -14,15 +26,13 @@ def _clear_cache():
 @pytest.fixture
 def tenant(db):
     """Workspace A with its owner and keys."""
-    workspace, owner, write_key, secret_key = make_workspace("Acme Movers")
-    return type("Tenant", (), {"workspace": workspace, "owner": owner, "write_key": write_key, "secret_key": secret_key})
+    return Tenant(*make_workspace("Acme Movers"))
 
 
 @pytest.fixture
 def other_tenant(db):
     """Workspace B, for isolation tests."""
-    workspace, owner, write_key, secret_key = make_workspace("Brightside Dental")
-    return type("Tenant", (), {"workspace": workspace, "owner": owner, "write_key": write_key, "secret_key": secret_key})
+    return Tenant(*make_workspace("Brightside Dental"))
 
 
 @pytest.fixture

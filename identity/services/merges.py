@@ -147,7 +147,9 @@ def devices_move_locked(
     actor: User | None = None,
 ) -> MergeLog:
     """Move device identifiers (and, if asked, the source's events from those devices) to `target`.
-    The source's rung is recomputed (it may go down); the target's never goes down here."""
+    When events move (an owner's split) the source's rung is recomputed and may go down; an automatic
+    shared-device split moves no past events and leaves the source's rung as it was. The target's
+    rung never goes down here."""
     from tracking.models import Event
 
     source_before, target_before = customer_snapshot(source), customer_snapshot(target)
@@ -162,7 +164,8 @@ def devices_move_locked(
             span = Event.objects.filter(customer=customer).aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
             if span["first"] is not None:
                 customer.first_seen, customer.last_seen = span["first"], span["last"]
-    _rung_settle(source, customer_rung_recompute(source))
+    if move_events:
+        _rung_settle(source, customer_rung_recompute(source))
     _rung_settle(target, max(target.rung, customer_rung_recompute(target)))
     fields = ["rung", "customer_number", "first_seen", "last_seen"]
     source.save(update_fields=fields)

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from identity.models import Customer, CustomerStatus, Identifier
 from identity.normalize import claims_from_values
-from identity.stitching import LadderSignals, Resolution, event_identity_resolve, ladder_context_value
+from identity.stitching import LadderSignals, event_identity_resolve, ladder_context_value
 from tracking.models import Event
 from workspaces.models import Workspace
 
@@ -25,8 +25,10 @@ def ingest(
     traits: dict[str, Any] | None = None,
     source: str = "web",
     event: str = "page_view",
-) -> tuple[Resolution, Event | None]:
-    """atomic → resolve → Event.objects.create(customer_id, rung), as the ingest does."""
+) -> tuple[Any, Any]:
+    """atomic → resolve → Event.objects.create(customer_id, rung), as the ingest does. Returns the
+    Resolution and the Event (None when a suppressed web event was not stored); typed Any so tests
+    can use `customer_id` directly."""
     signals = signals or LadderSignals()
     claims = claims_from_values(workspace, device=device, email=email, phone=phone, user_id=user_id, external=external)
     with transaction.atomic():

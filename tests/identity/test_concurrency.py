@@ -2,6 +2,7 @@
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -29,7 +30,7 @@ def test_concurrent_writers_sharing_identifiers(tenant):
                 # Each event links a device with one shared email, phone or account id, so every
                 # identifier ends up chained to every other one through some event.
                 kind = (n + i // 4) % 4
-                values: dict[str, object] = {"device": devices[i % len(devices)]}
+                values: dict[str, Any] = {"device": devices[i % len(devices)]}
                 if kind == 0:
                     values["email"] = "shared@example.com"
                 elif kind == 1:

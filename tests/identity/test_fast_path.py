@@ -22,38 +22,35 @@ def _resolve(ws, when, signals=None, **values):
 def test_known_device_page_view_is_one_query(tenant, django_assert_max_num_queries):
     ws = tenant.workspace
     first, _ = ingest(ws, at=T, device="dev-hot", signals=LadderSignals(device_visit_count=1))
-    with transaction.atomic():
-        with django_assert_max_num_queries(1):
-            res = _resolve(ws, T + timedelta(seconds=30), device="dev-hot")
+    with transaction.atomic(), django_assert_max_num_queries(1):
+        res = _resolve(ws, T + timedelta(seconds=30), device="dev-hot")
     assert res.customer_id == first.customer_id and not res.created and res.rung == 0
     # last_seen is written only when it is more than LAST_SEEN_SLACK behind.
     assert Customer.objects.get(pk=first.customer_id).last_seen == T
     later = T + LAST_SEEN_SLACK + timedelta(seconds=1)
-    with transaction.atomic():
-        with django_assert_max_num_queries(2):
-            _resolve(ws, later, device="dev-hot")
+    with transaction.atomic(), django_assert_max_num_queries(2):
+        _resolve(ws, later, device="dev-hot")
     assert Customer.objects.get(pk=first.customer_id).last_seen == later
 
 
 def test_second_visit_lifts_to_rung_one_with_two_writes_at_most(tenant, django_assert_max_num_queries):
     ws = tenant.workspace
     first, _ = ingest(ws, at=T, device="dev-hot", signals=LadderSignals(device_visit_count=1))
-    with transaction.atomic():
-        with django_assert_max_num_queries(3):
-            res = _resolve(ws, T + timedelta(hours=1), signals=LadderSignals(device_visit_count=2), device="dev-hot")
+    with transaction.atomic(), django_assert_max_num_queries(3):
+        res = _resolve(ws, T + timedelta(hours=1), signals=LadderSignals(device_visit_count=2), device="dev-hot")
     assert res.rung == 1
     customer = Customer.objects.get(pk=first.customer_id)
     assert customer.rung == 1 and customer.last_seen == T + timedelta(hours=1)
     assert Identifier.objects.get(customer=customer).visit_count == 2
     # The rest of that visit is back to one query, and the rung stays.
-    with transaction.atomic():
-        with django_assert_max_num_queries(1):
-            res = _resolve(ws, T + timedelta(hours=1, seconds=5), signals=LadderSignals(device_visit_count=2), device="dev-hot")
+    with transaction.atomic(), django_assert_max_num_queries(1):
+        res = _resolve(
+            ws, T + timedelta(hours=1, seconds=5), signals=LadderSignals(device_visit_count=2), device="dev-hot"
+        )
     assert res.rung == 1
 
 
 def test_event_without_identifiers_costs_nothing(tenant, django_assert_num_queries):
-    with transaction.atomic():
-        with django_assert_num_queries(0):
-            res = _resolve(tenant.workspace, T, device="undefined")
+    with transaction.atomic(), django_assert_num_queries(0):
+        res = _resolve(tenant.workspace, T, device="undefined")
     assert res.customer_id is None and res.rung == 0 and not res.suppressed

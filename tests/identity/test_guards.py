@@ -19,7 +19,7 @@ def test_shared_device_moves_to_the_new_person_from_that_event_on(tenant):
     ana, _ = ingest(ws, at=T, device="family-pc", email="ana@example.com")
     ingest(ws, at=T + timedelta(minutes=5), device="family-pc")
     # Someone else signs up on the same computer with a different address.
-    ben, ben_event = ingest(ws, at=T + timedelta(hours=1), device="family-pc", email="ben@example.com")
+    ben, _ = ingest(ws, at=T + timedelta(hours=1), device="family-pc", email="ben@example.com")
     assert ben.customer_id != ana.customer_id and ben.created and ben.merged_customer_ids == ()
     assert customer_of(ws, device="family-pc").pk == ben.customer_id
     assert customer_of(ws, email="ana@example.com").pk == ana.customer_id
@@ -78,9 +78,7 @@ def test_identifiers_that_arrive_together_are_linked(tenant):
     by_phone, _ = ingest(ws, at=T + timedelta(minutes=1), source="channel", phone="+14155550111")
     by_device, _ = ingest(ws, at=T + timedelta(minutes=2), device="kim-phone")
     assert len({by_email.customer_id, by_phone.customer_id, by_device.customer_id}) == 3
-    res, _ = ingest(
-        ws, at=T + timedelta(minutes=3), device="kim-phone", email="kim@example.com", phone="+14155550111"
-    )
+    res, _ = ingest(ws, at=T + timedelta(minutes=3), device="kim-phone", email="kim@example.com", phone="+14155550111")
     # Survivor: highest rung (email → 2), the others merged into it, one log row each.
     assert res.customer_id == by_email.customer_id
     assert sorted(res.merged_customer_ids) == sorted([by_phone.customer_id, by_device.customer_id])
@@ -97,7 +95,9 @@ def test_consent_on_merge_most_restrictive_wins(tenant):
     b, _ = ingest(ws, at=T + timedelta(minutes=1), phone="+14155550122")
     Customer.objects.filter(pk=a.customer_id).update(allow_marketing_sms=False)
     Customer.objects.filter(pk=b.customer_id).update(allow_analytics=False, allow_ad_sendback=False)
-    res, event = ingest(ws, at=T + timedelta(minutes=2), source="channel", email="lee@example.com", phone="+14155550122")
+    res, event = ingest(
+        ws, at=T + timedelta(minutes=2), source="channel", email="lee@example.com", phone="+14155550122"
+    )
     survivor = Customer.objects.get(pk=res.customer_id)
     assert (
         survivor.allow_analytics,
@@ -149,7 +149,9 @@ def test_bad_email_and_phone_are_notes_not_identifiers(tenant):
 
 def test_traits_and_contact_values(tenant):
     ws = tenant.workspace
-    res, _ = ingest(ws, at=T, email="max@example.com", traits={"name": "Max", "company": {"name": "Acme"}, "plan": "pro"})
+    res, _ = ingest(
+        ws, at=T, email="max@example.com", traits={"name": "Max", "company": {"name": "Acme"}, "plan": "pro"}
+    )
     ingest(ws, at=T + timedelta(minutes=5), email="max@example.com", phone="+14155550133", traits={"plan": "team"})
     customer = Customer.objects.get(pk=res.customer_id)
     assert (customer.name, customer.company, customer.traits) == ("Max", "Acme", {"plan": "team"})

@@ -159,7 +159,7 @@ def test_device_split_refusals(tenant, other_tenant):
     ident = customer.identifiers.get()
     with pytest.raises(ValidationError, match="only identifier"):
         device_split(workspace=ws, customer=customer, identifier=ident, actor=tenant.owner)
-    res2, _ = ingest(ws, at=T, device="only-device", email="q@example.com")
+    ingest(ws, at=T, device="only-device", email="q@example.com")
     email = Identifier.objects.get(workspace=ws, kind="email")
     with pytest.raises(ValidationError, match="Only a device"):
         device_split(workspace=ws, customer=customer, identifier=email, actor=tenant.owner)

@@ -1,6 +1,7 @@
 """DESIGN's worked example, event by event, at the service level."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from identity.models import Customer, CustomerStatus, MergeLog
 from identity.stitching import LadderSignals
@@ -13,7 +14,7 @@ PHONE = "+1 415 555 0142"
 
 def test_worked_example_seven_events_one_timeline(tenant):
     ws = tenant.workspace
-    steps = [
+    steps: list[tuple[datetime, str, str, dict[str, Any], LadderSignals, int]] = [
         # (when, source, event, identifiers, signals, expected rung)
         (T, "web", "page_view", {"device": "dev-7f3a"}, LadderSignals(device_visit_count=1), 0),
         (T + timedelta(seconds=12), "web", "click", {"device": "dev-7f3a"}, LadderSignals(device_visit_count=1), 0),
@@ -25,7 +26,14 @@ def test_worked_example_seven_events_one_timeline(tenant):
             LadderSignals(device_visit_count=1),
             2,
         ),
-        (T + timedelta(minutes=9), "channel", "message_received", {"phone": PHONE}, LadderSignals(phone_channel=True), 3),
+        (
+            T + timedelta(minutes=9),
+            "channel",
+            "message_received",
+            {"phone": PHONE},
+            LadderSignals(phone_channel=True),
+            3,
+        ),
         (T + timedelta(minutes=11), "agent", "lead_qualified", {"phone": PHONE}, LadderSignals(), 3),
         (
             T + timedelta(minutes=15),

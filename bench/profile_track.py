@@ -1,0 +1,95 @@
+"""Where the time of `POST /api/track` goes: queries per request (CaptureQueriesContext) and a
+cProfile of many requests, in-process through django.test.Client, for a known device.
+
+Run after bench/ingest.py (it reuses its database, whose 1,000 devices are known):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/clarm_bench_ingest REDIS_URL=redis://127.0.0.1:6379/12 \
+    DJANGO_SETTINGS_MODULE=bench.settings .venv/bin/python bench/profile_track.py [--batch 1] [--requests 300]
+"""
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+os.environ.setdefault("CLARM_RATE_LIMIT_PER_MINUTE", "100000000")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from workspaces.keys import key_authenticate  # noqa: E402, F401
+from workspaces.models import ApiKey, ApiKeyKind, Workspace  # noqa: E402
+from workspaces.services import api_key_rotate  # noqa: E402, F401
+
+
+def body(batch: int, run: str, n: int) -> str:
+    def one(i: int) -> dict[str, object]:
+        d = random.randint(1, 1000)
+        return {
+            "event": "page_view",
+            "visitor_id": f"bench-device-{d}",
+            "session_id": f"bench-session-{d}",
+            "url": f"https://shop.example/p/{i % 50}",
+            "message_id": f"{run}-{n}-{i}",
+            "properties": {"title": f"Product {i % 50}"},
+        }
+
+    return json.dumps(one(0) if batch == 1 else {"batch": [one(i) for i in range(batch)]})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+    workspace = Workspace.objects.order_by("pk").first()
+    assert workspace is not None, "run bench/ingest.py first (it creates the workspace and devices)"
+    key = ApiKey.objects.filter(workspace=workspace, kind=ApiKeyKind.WRITE).first()
+    assert key is not None
+    plain = key.lookup  # write keys are stored in clear (see workspaces/keys.py)
+    client = Client()
+    run = f"prof{time.time_ns()}"
+    path = f"/api/track?key={plain}"
+
+    for n in range(20):  # warm-up: key cache, imports, connections
+        r = client.post(path, body(args.batch, run + "w", n), content_type="application/json")
+        assert r.status_code == 202, r.content
+    with CaptureQueriesContext(connection) as ctx:
+        r = client.post(path, body(args.batch, run + "q", 0), content_type="application/json")
+        assert r.status_code == 202, r.content
+    print(f"queries for one request of {args.batch} event(s): {len(ctx.captured_queries)}")
+    for q in ctx.captured_queries[:12]:
+        print(f"  {q['time']}s  {q['sql'][:300]}")
+    if len(ctx.captured_queries) > 12:
+        print(f"  … {len(ctx.captured_queries) - 12} more")
+
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for n in range(args.requests):
+        client.post(path, body(args.batch, run, n), content_type="application/json")
+    profiler.disable()
+    wall = time.perf_counter() - start
+    print(f"\n{args.requests} requests in {wall:.2f} s: {wall / args.requests * 1000:.2f} ms per request in-process")
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+    stats.print_stats(args.top)
+    print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
