@@ -28,17 +28,17 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     RESULTS,
     Server,
     bench_env,
     fresh_database,
-    loadavg,
-    redis_flush,
     gunicorn,
+    loadavg,
     machine_facts,
     manage,
     psycopg_url,
+    redis_flush,
     settle,
     wrk,
 )
@@ -77,11 +77,42 @@ def known_devices(server: Server, key: str) -> None:
         r.raise_for_status()
 
 
+def stored_by_run(database_url: str) -> dict[str, int]:
+    """Stored events by run tag (the prefix of their message ids, `<run>-<thread>-<n>`)."""
+    with psycopg.connect(psycopg_url(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT split_part(message_id, '-', 1), count(*) FROM tracking_event "
+            "WHERE message_id IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    return {str(tag): int(n) for tag, n in rows}
+
+
+def check(res: dict[str, Any], answered: dict[int, int], stored: int) -> list[str]:
+    """The server's count against the database's, and the client's as a cross-check."""
+    batch = res["batch"]
+    res["stored_events"] = stored
+    res["server_202"] = answered.get(202, 0)
+    res["server_accepted_events"] = res["server_202"] * batch
+    res["server_non202"] = sum(n for status, n in answered.items() if status != 202)
+    problems = []
+    if stored != res["server_accepted_events"]:
+        problems.append(f"stored {stored} events, the server answered 202 to {res['server_202']} × {batch}")
+    if res["server_non202"] or res["non202"]:
+        problems.append(f"non-202 answers: server {answered}, client {int(res['non202'])}")
+    if res["short"]:
+        problems.append(f"{int(res['short'])} answers accepted fewer than {batch} events")
+    if res["accepted_events"] > res["server_accepted_events"]:
+        problems.append("the client counted more accepted events than the server answered")
+    res["problems"] = problems
+    return problems
+
+
 def one_run(
     server: Server, database_url: str, *, name: str, path: str, batch: int, seconds: int, threads: int, tag: str
 ) -> dict[str, Any]:
-    offset = server.log_size()
-    before = stored_events(database_url)
+    # Requests of the previous run still in the server (wrk stops with requests in flight, and
+    # gunicorn still serves the connections queued in its backlog) finish first.
+    settle(lambda: (server.log_size(), stored_events(database_url)), database_url=database_url, quiet_s=0.5)
     load_before = loadavg()
     cpu_before, wall_before = children_cpu(), time.monotonic()
     res: dict[str, Any] = wrk(
@@ -97,31 +128,9 @@ def one_run(
         },
     )
     res["wrk_cpu_cores"] = (children_cpu() - cpu_before) / (time.monotonic() - wall_before)
-    # Requests still inside the server when wrk stopped finish now: wait until it is quiet.
+    res.update(name=name, tag=tag, batch=batch, events_per_s=res["rps"] * batch, loadavg=max(load_before, loadavg()))
     settle(lambda: (server.log_size(), stored_events(database_url)), database_url=database_url)
-    answered = server.answered_since(offset)
-    stored = stored_events(database_url) - before
-    server_202 = answered.get(202, 0)
-    res.update(
-        name=name,
-        batch=batch,
-        stored_events=stored,
-        server_202=server_202,
-        server_accepted_events=server_202 * batch,
-        server_non202=sum(n for status, n in answered.items() if status != 202),
-        events_per_s=res["rps"] * batch,
-        loadavg=max(load_before, loadavg()),
-    )
-    problems = []
-    if stored != res["server_accepted_events"]:
-        problems.append(f"stored {stored} events, server answered 202 to {server_202} × {batch}")
-    if res["server_non202"] or res["non202"]:
-        problems.append(f"non-202 answers: server {answered}, client {int(res['non202'])}")
-    if res["short"]:
-        problems.append(f"{int(res['short'])} answers accepted fewer than {batch} events")
-    if res["accepted_events"] > res["server_accepted_events"]:
-        problems.append("the client counted more accepted events than the server answered")
-    res["problems"] = problems
+    problems = check(res, server.answered_by_run().get(tag, {}), stored_by_run(database_url).get(tag, 0))
     if problems:
         print(f"PROBLEM {name} ({tag}): " + "; ".join(problems), flush=True)
     return res
@@ -133,6 +142,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--kinds", default="single,batch100", help="which pairs to run: single, batch100")
+    parser.add_argument(
+        "--prototype", action="store_true", help="serve the app with the proposed fix of bench/wsgi_prototype.py"
+    )
     args = parser.parse_args()
     facts = machine_facts()
 
@@ -150,48 +163,83 @@ def main() -> None:
             ("track batch100", f"/api/track?key={key}", 100),
         ],
     }
+    pairs = {k: v for k, v in pairs.items() if k in args.kinds.split(",")}
+    app = "bench.wsgi_prototype:application" if args.prototype else "clarm.wsgi:application"
+    suffix = "-prototype" if args.prototype else ""
     runs: list[dict[str, Any]] = []
-    with gunicorn(env, PORT, workers=args.workers, name="ingest") as server:
+    with gunicorn(env, PORT, workers=args.workers, name=f"ingest{suffix}", app=app) as server:
         known_devices(server, key)
         for kind in pairs.values():  # warm-up: connections, caches, JIT-free but import-heavy first hits
             for name, path, batch in kind:
-                one_run(server, database_url, name=name, path=path, batch=batch, seconds=2, threads=args.wrk_threads,
-                        tag=f"warm{name.replace(' ', '')}")
+                warm = one_run(
+                    server,
+                    database_url,
+                    name=name,
+                    path=path,
+                    batch=batch,
+                    seconds=2,
+                    threads=args.wrk_threads,
+                    tag=f"warm{name.replace(' ', '')}",
+                )
+                warm["round"] = "warm-up"
+                runs.append(warm)
         for round_no in range(args.rounds):
             for kind in pairs.values():
                 order = kind if round_no % 2 == 0 else list(reversed(kind))
                 for name, path, batch in order:
                     res = one_run(
-                        server, database_url, name=name, path=path, batch=batch, seconds=args.seconds,
-                        threads=args.wrk_threads, tag=f"{name.replace(' ', '')}{round_no}",
+                        server,
+                        database_url,
+                        name=name,
+                        path=path,
+                        batch=batch,
+                        seconds=args.seconds,
+                        threads=args.wrk_threads,
+                        tag=f"{name.replace(' ', '')}{round_no}",
                     )
                     res["round"] = round_no
                     runs.append(res)
-                    print(f"round {round_no} {name}: {res['events_per_s']:.0f} events/s, p99 {res['p99_ms']:.1f} ms, "
-                          f"stored {res['stored_events']} = server {res['server_accepted_events']} "
-                          f"(client saw {int(res['accepted_events'])})", flush=True)
+                    print(
+                        f"round {round_no} {name}: {res['events_per_s']:.0f} events/s, p99 {res['p99_ms']:.1f} ms, "
+                        f"stored {res['stored_events']} = server {res['server_accepted_events']} "
+                        f"(client saw {int(res['accepted_events'])})",
+                        flush=True,
+                    )
+
+        final_answers = server.answered_by_run
+    # The server has stopped: every answer is logged and every transaction over. Count again, by run.
+    answered_all, stored_all = final_answers(), stored_by_run(database_url)
+    for r in runs:
+        check(r, answered_all.get(r["tag"], {}), stored_all.get(r["tag"], 0))
 
     def of(name: str, round_no: int) -> dict[str, Any]:
         return next(r for r in runs if r["name"] == name and r["round"] == round_no)
 
-    ratios: dict[str, list[float]] = {"single_rate": [], "single_p99": [], "batch_rate": []}
+    table_runs = [r for r in runs if r["round"] != "warm-up"]
+
+    ratios: dict[str, list[float]] = {}
     for round_no in range(args.rounds):
-        ratios["single_rate"].append(of("track single", round_no)["events_per_s"] / of("bare single", round_no)["events_per_s"])
-        ratios["single_p99"].append(of("track single", round_no)["p99_ms"] / of("bare single", round_no)["p99_ms"])
-        ratios["batch_rate"].append(of("track batch100", round_no)["events_per_s"] / of("bare batch100", round_no)["events_per_s"])
+        if "single" in pairs:
+            track, bare = of("track single", round_no), of("bare single", round_no)
+            ratios.setdefault("single_rate", []).append(track["events_per_s"] / bare["events_per_s"])
+            ratios.setdefault("single_p99", []).append(track["p99_ms"] / bare["p99_ms"])
+        if "batch100" in pairs:
+            track, bare = of("track batch100", round_no), of("bare batch100", round_no)
+            ratios.setdefault("batch_rate", []).append(track["events_per_s"] / bare["events_per_s"])
     summary = {k: statistics.median(v) for k, v in ratios.items()}
 
     lines = [
         f"Machine: {facts['nproc']} cores, {facts['cpu']}; PostgreSQL {facts['postgresql']}; Python {facts['python']}; "
         f"{facts['wrk']}; {facts['date']}",
         f"Command: `{facts['command']}` (gunicorn {args.workers} sync workers, wrk -t{args.wrk_threads} "
-        f"-c{CONNECTIONS} -d{args.seconds}s, {args.rounds} interleaved rounds)",
+        f"-c{CONNECTIONS} -d{args.seconds}s, {args.rounds} interleaved rounds"
+        + (", PROTOTYPE: bench/wsgi_prototype.py)" if args.prototype else ")"),
         "",
         "| round | scenario | events/s | requests/s | p50 ms | p90 ms | p99 ms | stored = server 202 × batch "
         "(client saw) | non-202 (server) | wrk CPU (cores) | load avg |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in runs:
+    for r in table_runs:
         lines.append(
             f"| {r['round']} | {r['name']} | {r['events_per_s']:.0f} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
             f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['stored_events']} = {r['server_accepted_events']} "
@@ -208,14 +256,24 @@ def main() -> None:
         "batch_rate": ("batch of 100 rate, track / bare", ">= 0.40", lambda v: v >= TARGETS["batch_rate"]),
     }
     for k, (label, target, ok) in labels.items():
+        if k not in ratios:
+            continue
         per_round = ", ".join(f"{v:.2f}" for v in ratios[k])
         lines.append(f"| {label} | {summary[k]:.2f} | {per_round} | {target} | {'yes' if ok(summary[k]) else 'NO'} |")
     report = "\n".join(lines)
     print("\n" + report)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ingest.md").write_text(report + "\n")
-    (RESULTS / "ingest.json").write_text(json.dumps({"facts": facts, "runs": runs, "ratios": ratios}, indent=2))
+    (RESULTS / f"ingest{suffix}.md").write_text(report + "\n")
+    (RESULTS / f"ingest{suffix}.json").write_text(
+        json.dumps({"facts": facts, "runs": runs, "ratios": ratios}, indent=2)
+    )
     lost = [r for r in runs if r["stored_events"] != r["server_accepted_events"]]
+    failed = [r for r in runs if r["server_non202"]]
+    print(
+        f"\nafter the server stopped, for every run (warm-ups included): stored = server 202 × batch: "
+        f"{'yes' if not lost else 'NO: ' + ', '.join(r['tag'] for r in lost)}; "
+        f"runs with non-202 answers: {', '.join(r['tag'] + ' ' + str(r['server_non202']) for r in failed) or 'none'}"
+    )
     if lost:
         raise SystemExit(f"{len(lost)} run(s) stored a different number of events than the server accepted")
 

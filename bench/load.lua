@@ -14,10 +14,12 @@ end
 function init(args)
   tid = tid or 0
   accepted, other, short = 0, 0, 0
-  path = os.getenv("BENCH_PATH")
+  run = os.getenv("BENCH_RUN") or "r"
+  -- The run tag goes in the query string, so the server's access log says which run each answer
+  -- belongs to (the stored events say it through their message ids).
+  path = os.getenv("BENCH_PATH") .. "&run=" .. run
   devices = tonumber(os.getenv("BENCH_DEVICES") or "1000")
   batch = tonumber(os.getenv("BENCH_BATCH") or "1")
-  run = os.getenv("BENCH_RUN") or "r"
   math.randomseed(tid * 7919)
 end
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 os.environ.setdefault("CLARM_RATE_LIMIT_PER_MINUTE", "100000000")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--bare", action="store_true", help="profile the bare baseline view instead")
     args = parser.parse_args()
     workspace = Workspace.objects.order_by("pk").first()
     assert workspace is not None, "run bench/ingest.py first (it creates the workspace and devices)"
@@ -63,7 +65,7 @@ def main() -> None:
     plain = key.lookup  # write keys are stored in clear (see workspaces/keys.py)
     client = Client()
     run = f"prof{time.time_ns()}"
-    path = f"/api/track?key={plain}"
+    path = f"/bench/bare?ws={workspace.pk}" if args.bare else f"/api/track?key={plain}"
 
     for n in range(20):  # warm-up: key cache, imports, connections
         r = client.post(path, body(args.batch, run + "w", n), content_type="application/json")
@@ -86,7 +88,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     print(f"\n{args.requests} requests in {wall:.2f} s: {wall / args.requests * 1000:.2f} ms per request in-process")
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+    stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
     stats.print_stats(args.top)
     print(out.getvalue())
 

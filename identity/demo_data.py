@@ -55,6 +55,21 @@ class DemoResult:
 # --- the two journeys --------------------------------------------------------------------------------
 
 
+def _agent_step(at: datetime.datetime, *, message_id: str, event: str, agent: str, summary: str, **who: str) -> Step:
+    """What one of the business's agents did, tracked through the API against the customer's email or phone."""
+    return Step(
+        at,
+        "track",
+        {
+            "message_id": message_id,
+            "event": event,
+            "source": "agent",
+            **who,
+            "properties": {"agent": agent, "summary": summary},
+        },
+    )
+
+
 def _worked_example(now: datetime.datetime) -> list[Step]:
     """DESIGN "Worked example": T+0 is one day ago."""
     t0 = now - datetime.timedelta(days=1)
@@ -112,16 +127,13 @@ def _worked_example(now: datetime.datetime) -> list[Step]:
                 },
             },
         ),
-        Step(
+        _agent_step(
             t0 + s(minutes=11),
-            "track",
-            {
-                "message_id": "demo-we-5",
-                "event": "lead_qualified",
-                "source": "agent",
-                "phone": phone,
-                "properties": {"agent": "qualify", "summary": "Asked 3 questions in WhatsApp. Marked ready-to-book."},
-            },
+            message_id="demo-we-5",
+            event="lead_qualified",
+            agent="qualify",
+            summary="Asked 3 questions in WhatsApp. Marked ready-to-book.",
+            phone=phone,
         ),
         Step(
             t0 + s(minutes=15),
@@ -135,16 +147,13 @@ def _worked_example(now: datetime.datetime) -> list[Step]:
                 "customer": "cus_demo_dana",
             },
         ),
-        Step(
+        _agent_step(
             t0 + s(hours=23, minutes=45),
-            "track",
-            {
-                "message_id": "demo-we-7",
-                "event": "reminder_sent",
-                "source": "agent",
-                "email": email,
-                "properties": {"agent": "follow-up", "summary": "Reminder sent 24h before the move."},
-            },
+            message_id="demo-we-7",
+            event="reminder_sent",
+            agent="follow-up",
+            summary="Reminder sent 24h before the move.",
+            email=email,
         ),
     ]
 
@@ -209,30 +218,21 @@ def _twelve_days(now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
                 "properties": {"form": "quote", "email": email, "phone": phone, "move_size": "3-bedroom"},
             },
         ),
-        Step(
+        _agent_step(
             at(3, 14, 31),
-            "track",
-            {
-                "message_id": "demo-12d-05",
-                "event": "lead_qualified",
-                "source": "agent",
-                "email": email,
-                "properties": {
-                    "agent": "qualify",
-                    "summary": "Asked 3 questions in the form-acknowledgement email. Marked ready-to-book.",
-                },
-            },
+            message_id="demo-12d-05",
+            event="lead_qualified",
+            agent="qualify",
+            summary="Asked 3 questions in the form-acknowledgement email. Marked ready-to-book.",
+            email=email,
         ),
-        Step(
+        _agent_step(
             at(3, 18, 0),
-            "track",
-            {
-                "message_id": "demo-12d-06",
-                "event": "reminder_sent",
-                "source": "agent",
-                "email": email,
-                "properties": {"agent": "follow-up", "summary": "Reminder text with a tracked short-link."},
-            },
+            message_id="demo-12d-06",
+            event="reminder_sent",
+            agent="follow-up",
+            summary="Reminder text with a tracked short-link.",
+            email=email,
         ),
         Step(
             at(3, 18, 18),
@@ -260,16 +260,13 @@ def _twelve_days(now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
                 },
             },
         ),
-        Step(
+        _agent_step(
             at(4, 9, 14),
-            "track",
-            {
-                "message_id": "demo-12d-09",
-                "event": "booking_offered",
-                "source": "agent",
-                "phone": phone,
-                "properties": {"agent": "booking", "summary": "Offered 3 slots inside the WhatsApp thread."},
-            },
+            message_id="demo-12d-09",
+            event="booking_offered",
+            agent="booking",
+            summary="Offered 3 slots inside the WhatsApp thread.",
+            phone=phone,
         ),
         Step(
             at(4, 9, 19),
@@ -283,19 +280,13 @@ def _twelve_days(now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
                 "customer": "cus_demo_marcus",
             },
         ),
-        Step(
+        _agent_step(
             at(4, 9, 19, 40),
-            "track",
-            {
-                "message_id": "demo-12d-11",
-                "event": "onboarding_started",
-                "source": "agent",
-                "email": email,
-                "properties": {
-                    "agent": "onboarding",
-                    "summary": "Calendar invite sent. SMS confirmation queued. Customer file initialised.",
-                },
-            },
+            message_id="demo-12d-11",
+            event="onboarding_started",
+            agent="onboarding",
+            summary="Calendar invite sent. SMS confirmation queued. Customer file initialised.",
+            email=email,
         ),
         Step(
             at(4, 9, 20, 5),
@@ -311,16 +302,13 @@ def _twelve_days(now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
                 },
             },
         ),
-        Step(
+        _agent_step(
             at(6, 18, 30),
-            "track",
-            {
-                "message_id": "demo-12d-13",
-                "event": "review_requested",
-                "source": "agent",
-                "email": email,
-                "properties": {"agent": "review", "summary": "One-line SMS asking for a Google review."},
-            },
+            message_id="demo-12d-13",
+            event="review_requested",
+            agent="review",
+            summary="One-line SMS asking for a Google review.",
+            email=email,
         ),
         Step(
             at(12, 15, 14),
@@ -335,16 +323,13 @@ def _twelve_days(now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
                 "properties": {"hovered": "Multi-channel tier"},
             },
         ),
-        Step(
+        _agent_step(
             now - datetime.timedelta(minutes=50),
-            "track",
-            {
-                "message_id": "demo-12d-15",
-                "event": "summary_sent",
-                "source": "agent",
-                "email": email,
-                "properties": {"agent": "summary", "summary": "Friday 5pm summary: every signal from the week."},
-            },
+            message_id="demo-12d-15",
+            event="summary_sent",
+            agent="summary",
+            summary="Friday 5pm summary: every signal from the week.",
+            email=email,
         ),
     ]
 

@@ -10,12 +10,16 @@ A provider module (`integrations/<provider>/webhooks.py`) exposes:
 
 import hashlib
 import hmac
+import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
 
 from django.http import HttpRequest
+
+from integrations.models import WebhookDelivery
 
 # Headers kept for every provider (no cookies, no authorization).
 COMMON_HEADERS = ("Content-Type", "User-Agent")
@@ -78,6 +82,34 @@ def timestamped_hmac_verify(
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > tolerance:
         raise WebhookRejected(401, f"Signature timestamp is outside the {tolerance // 60}-minute tolerance.")
+
+
+def timestamped_signed_body(*, request: HttpRequest, header: str, secret: str, tolerance: int) -> str:
+    """The request body as text, once the `t=…,v1=…` signature in the `header` header is verified."""
+    body = body_text(request)
+    timestamped_hmac_verify(
+        header=request.headers.get(header), body=body, secret=secret, tolerance=tolerance, name=header
+    )
+    return body
+
+
+def json_delivery_dispatch(
+    delivery: WebhookDelivery,
+    handlers: Mapping[str, Callable[..., None]],
+    /,
+    *,
+    type_key: str,
+    payload_arg: str,
+    **extra: object,
+) -> bool:
+    """`process()` for a provider whose delivery is one JSON object naming its type in `type_key`: call
+    `handlers[type](workspace=…, <payload_arg>=the object, **extra)`; False when the type is not handled."""
+    payload = json.loads(delivery.body)
+    handler = handlers.get(str(payload.get(type_key)))
+    if handler is None:
+        return False
+    handler(workspace=delivery.workspace, **{payload_arg: payload}, **extra)
+    return True
 
 
 def timestamped_hmac_header(*, body: str, secret: str, timestamp: int | None = None) -> str:

@@ -1,9 +1,12 @@
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
+from playwright.sync_api import Browser
 
+from tests.browser import chromium
 from tests.factories import UserFactory, make_workspace
 from workspaces.models import Workspace
 
@@ -38,3 +41,12 @@ def other_tenant(db):
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def chromium_browser(monkeypatch) -> Iterator[Browser]:
+    """Headless Chromium for one test (see tests/browser.py)."""
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium() as browser:
+        yield browser

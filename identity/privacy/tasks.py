@@ -3,8 +3,8 @@
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
 
+from clarm.tasks_retry import db_task
 from identity.privacy import retention
 from identity.privacy.services import consent_record_from_event as consent_record_from_event_service
 from identity.privacy.workspace_exports import export_job_run
@@ -12,13 +12,7 @@ from tracking.models import Event
 from workspaces.models import Workspace
 
 
-@shared_task(
-    name="identity.consent_record_from_event",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=5,
-)
+@db_task("identity.consent_record_from_event")
 def consent_record_from_event(event_id: int) -> int | None:
     """Schedule on commit for every ingested consent_given|denied|withdrawn event."""
     event = Event.objects.select_related("workspace").filter(pk=event_id).first()
@@ -28,24 +22,12 @@ def consent_record_from_event(event_id: int) -> int | None:
     return record.pk if record is not None else None
 
 
-@shared_task(
-    name="identity.workspace_export_run",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=3,
-)
+@db_task("identity.workspace_export_run", max_retries=3)
 def workspace_export_run(job_id: int) -> None:
     export_job_run(job_id=job_id)
 
 
-@shared_task(
-    name="identity.retention_purge",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=5,
-)
+@db_task("identity.retention_purge")
 def retention_purge(workspace_id: int) -> int | None:
     workspace = Workspace.objects.filter(pk=workspace_id, region=settings.CLARM_REGION).first()
     if workspace is None:

@@ -43,7 +43,8 @@ class DsrToken:
     request_id: int
 
 
-def _load(token: str, *, salt: str, max_age: datetime.timedelta) -> dict[str, Any]:
+def _load(token: str, *, salt: str, max_age: datetime.timedelta, purposes: tuple[str, ...]) -> dict[str, Any]:
+    """The token's payload, checked: signed with `salt`, younger than `max_age`, minted for one of `purposes`."""
     if not token or len(token) > 500:
         raise TokenInvalid("empty or oversized token")
     try:
@@ -54,6 +55,8 @@ def _load(token: str, *, salt: str, max_age: datetime.timedelta) -> dict[str, An
         raise TokenInvalid("bad signature") from exc
     if not isinstance(data, dict):
         raise TokenInvalid("unexpected payload")
+    if data.get("p") not in purposes:
+        raise TokenInvalid("wrong purpose")
     return data
 
 
@@ -62,6 +65,10 @@ def _int(data: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TokenInvalid(f"missing {key}")
     return value
+
+
+def _absolute_url(view_name: str, token: str) -> str:
+    return f"{settings.CLARM_PUBLIC_URL}{reverse(view_name, kwargs={'token': token})}"
 
 
 # --- unsubscribe --------------------------------------------------------------------------------
@@ -75,16 +82,12 @@ def unsubscribe_token(customer: Customer, purpose: str) -> str:
 
 def unsubscribe_url(customer: Customer, purpose: str) -> str:
     """Absolute one-click unsubscribe URL (for List-Unsubscribe headers and SMS footers)."""
-    path = reverse("privacy:unsubscribe", kwargs={"token": unsubscribe_token(customer, purpose)})
-    return f"{settings.CLARM_PUBLIC_URL}{path}"
+    return _absolute_url("privacy:unsubscribe", unsubscribe_token(customer, purpose))
 
 
 def unsubscribe_token_read(token: str) -> SubjectToken:
-    data = _load(token, salt=UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_MAX_AGE)
-    purpose = data.get("p")
-    if purpose not in UNSUBSCRIBE_PURPOSES:
-        raise TokenInvalid("wrong purpose")
-    return SubjectToken(workspace_id=_int(data, "w"), customer_id=_int(data, "c"), purpose=str(purpose))
+    data = _load(token, salt=UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_MAX_AGE, purposes=UNSUBSCRIBE_PURPOSES)
+    return SubjectToken(workspace_id=_int(data, "w"), customer_id=_int(data, "c"), purpose=str(data["p"]))
 
 
 # --- preferences --------------------------------------------------------------------------------
@@ -96,14 +99,11 @@ def preferences_token(customer: Customer) -> str:
 
 def preferences_url(customer: Customer) -> str:
     """Absolute link to the customer's preferences page (valid for 90 days), for emails and SMS."""
-    path = reverse("privacy:preferences_token", kwargs={"token": preferences_token(customer)})
-    return f"{settings.CLARM_PUBLIC_URL}{path}"
+    return _absolute_url("privacy:preferences_token", preferences_token(customer))
 
 
 def preferences_token_read(token: str) -> SubjectToken:
-    data = _load(token, salt=PREFERENCES_SALT, max_age=PREFERENCES_MAX_AGE)
-    if data.get("p") != "preferences":
-        raise TokenInvalid("wrong purpose")
+    data = _load(token, salt=PREFERENCES_SALT, max_age=PREFERENCES_MAX_AGE, purposes=("preferences",))
     return SubjectToken(workspace_id=_int(data, "w"), customer_id=_int(data, "c"), purpose="preferences")
 
 
@@ -115,12 +115,9 @@ def dsr_verify_token(request: DataSubjectRequest) -> str:
 
 
 def dsr_verify_url(request: DataSubjectRequest) -> str:
-    path = reverse("privacy:dsr_verify", kwargs={"token": dsr_verify_token(request)})
-    return f"{settings.CLARM_PUBLIC_URL}{path}"
+    return _absolute_url("privacy:dsr_verify", dsr_verify_token(request))
 
 
 def dsr_verify_token_read(token: str) -> DsrToken:
-    data = _load(token, salt=DSR_VERIFY_SALT, max_age=DSR_VERIFY_MAX_AGE)
-    if data.get("p") != "dsr_verify":
-        raise TokenInvalid("wrong purpose")
+    data = _load(token, salt=DSR_VERIFY_SALT, max_age=DSR_VERIFY_MAX_AGE, purposes=("dsr_verify",))
     return DsrToken(workspace_id=_int(data, "w"), request_id=_int(data, "r"))

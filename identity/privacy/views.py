@@ -3,6 +3,7 @@ JavaScript, reveal nothing for a bad link, and refuse workspaces of another regi
 anything is stored. Workspace ones go through `WorkspaceMixin`."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +45,7 @@ from identity.privacy.forms import (
 )
 from identity.privacy.subjects import subject_get
 from identity.privacy.tokens import (
+    SubjectToken,
     TokenInvalid,
     dsr_verify_token_read,
     preferences_token_read,
@@ -98,6 +100,34 @@ def _residency_refusal(request: HttpRequest, workspace: Workspace) -> HttpRespon
         f"This business keeps its data in the “{workspace.region}” region, and this server serves the "
         f"“{settings.CLARM_REGION}” region. Nothing was recorded here. Use the link the business gave you.",
     )
+
+
+@dataclass(frozen=True)
+class _LinkSubject:
+    """Whom a customer link (preferences, unsubscribe) is about."""
+
+    token: SubjectToken
+    workspace: Workspace
+    customer: Customer | None  # None once erased (or never there)
+
+
+def _subject_from_token(
+    request: HttpRequest, token: str, read: Callable[[str], SubjectToken]
+) -> _LinkSubject | HttpResponse:
+    """The link's workspace and customer, or the page to answer with: a bad link, a workspace that is
+    gone, or one of another region."""
+    try:
+        data = read(token)
+    except TokenInvalid:
+        return _invalid_link(request)
+    workspace = Workspace.objects.filter(pk=data.workspace_id).first()
+    if workspace is None:
+        return _not_found(request)
+    refusal = _residency_refusal(request, workspace)
+    if refusal is not None:
+        return refusal
+    customer = Customer.objects.filter(workspace=workspace, pk=data.customer_id).first()
+    return _LinkSubject(token=data, workspace=workspace, customer=customer)
 
 
 def _dsr_throttled(key: str) -> bool:
@@ -243,21 +273,15 @@ def preferences_by_device(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def preferences_by_token(request: HttpRequest, token: str) -> HttpResponse:
     """`/privacy/preferences/<token>`: a customer arriving from an email or SMS link."""
-    try:
-        data = preferences_token_read(token)
-    except TokenInvalid:
-        return _invalid_link(request)
-    workspace = Workspace.objects.filter(pk=data.workspace_id).first()
-    if workspace is None:
-        return _not_found(request)
-    refusal = _residency_refusal(request, workspace)
-    if refusal is not None:
-        return refusal
-    customer = Customer.objects.filter(workspace=workspace, pk=data.customer_id).first()
-    if customer is None:
+    found = _subject_from_token(request, token, preferences_token_read)
+    if isinstance(found, HttpResponse):
+        return found
+    if found.customer is None:
         return _not_found(request)
     action_url = reverse("privacy:preferences_token", kwargs={"token": token})
-    return _preferences_handle(request, workspace=workspace, customer=customer, device_hash=None, action_url=action_url)
+    return _preferences_handle(
+        request, workspace=found.workspace, customer=found.customer, device_hash=None, action_url=action_url
+    )
 
 
 # --- one-click unsubscribe ------------------------------------------------------------------------
@@ -267,25 +291,18 @@ def preferences_by_token(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a confirmation button and never changes anything; POST unsubscribes (idempotent)."""
-    try:
-        data = unsubscribe_token_read(token)
-    except TokenInvalid:
-        return _invalid_link(request)
-    workspace = Workspace.objects.filter(pk=data.workspace_id).first()
-    if workspace is None:
-        return _not_found(request)
-    refusal = _residency_refusal(request, workspace)
-    if refusal is not None:
-        return refusal
-    customer = Customer.objects.filter(workspace=workspace, pk=data.customer_id).first()
-    context: dict[str, Any] = {"workspace": workspace, "purpose_label": PURPOSE_LABELS[data.purpose], "token": token}
+    found = _subject_from_token(request, token, unsubscribe_token_read)
+    if isinstance(found, HttpResponse):
+        return found
+    workspace, customer, purpose = found.workspace, found.customer, found.token.purpose
+    context: dict[str, Any] = {"workspace": workspace, "purpose_label": PURPOSE_LABELS[purpose], "token": token}
     if customer is None:
         # Erased (or never there): nothing to send to, so nothing to do. Same answer for GET and POST.
         return render(request, "privacy/unsubscribe_done.html", {**context, "nothing_on_record": True})
     if request.method == "GET":
         return render(request, "privacy/unsubscribe.html", context)
     services.preferences_update(
-        workspace=workspace, customer=customer, changes={data.purpose: False}, source=ConsentSource.UNSUBSCRIBE
+        workspace=workspace, customer=customer, changes={purpose: False}, source=ConsentSource.UNSUBSCRIBE
     )
     return render(request, "privacy/unsubscribe_done.html", context)
 

@@ -147,9 +147,10 @@ def devices_move_locked(
     actor: User | None = None,
 ) -> MergeLog:
     """Move device identifiers (and, if asked, the source's events from those devices) to `target`.
-    When events move (an owner's split) the source's rung is recomputed and may go down; an automatic
-    shared-device split moves no past events and leaves the source's rung as it was. The target's
-    rung never goes down here."""
+    When events move (an owner's split) both rungs are recomputed: the source's may go down, the
+    target's never does. An automatic shared-device split moves no past events and changes no rung
+    here (the event being resolved settles the target's rung and number afterwards, so the workspace
+    row is locked last)."""
     from tracking.models import Event
 
     source_before, target_before = customer_snapshot(source), customer_snapshot(target)
@@ -166,10 +167,10 @@ def devices_move_locked(
                 customer.first_seen, customer.last_seen = span["first"], span["last"]
     if move_events:
         _rung_settle(source, customer_rung_recompute(source))
-    _rung_settle(target, max(target.rung, customer_rung_recompute(target)))
-    fields = ["rung", "customer_number", "first_seen", "last_seen"]
-    source.save(update_fields=fields)
-    target.save(update_fields=fields)
+        _rung_settle(target, max(target.rung, customer_rung_recompute(target)))
+        fields = ["rung", "customer_number", "first_seen", "last_seen"]
+        source.save(update_fields=fields)
+        target.save(update_fields=fields)
     return MergeLog.objects.create(
         workspace_id=source.workspace_id,
         kind=MergeLog.Kind.SPLIT,

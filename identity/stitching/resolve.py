@@ -1,14 +1,21 @@
 """event_identity_resolve: the customer an incoming event belongs to, and its rung.
 
 Hot path: an event whose identifiers all exist and belong to one customer costs ONE indexed query
-(identifiers joined to their customer, the customer row locked) plus, only when something changed, one
-UPDATE of the customer. `last_seen` is only written when the event is more than 60 s after the stored
-value (LAST_SEEN_SLACK), so a burst of page views does not rewrite the customer row each time;
+(identifiers joined to their customer, the customer row locked; the same statement counts that all
+claims are known and have one owner, and locks nothing otherwise), plus, only when something
+changed, one UPDATE of the customer. No savepoint: it locks at most one customer row and never
+waits for a lock (SKIP LOCKED; a customer busy in another transaction takes the slow path instead).
+`last_seen` is only written when the event is more than 60 s after the stored value
+(LAST_SEEN_SLACK), so a burst of page views does not rewrite the customer row each time;
 `last_seen` is therefore exact to within 60 s.
 
-Everything else (new identifiers, several owners, guards) takes the slow path: owners are locked in
-primary-key order in the same first query, then re-read; creation races (unique identifiers) and
-deadlocks are retried from the start inside a savepoint.
+Everything else (new identifiers, several owners, guards) takes the slow path, each attempt in its
+own savepoint: owners are locked in primary-key order in one query, then re-read; creation races
+(unique identifiers), concurrent splits and deadlocks are retried from the start.
+
+A caller that resolves several events in one transaction (a batch) keeps the locks of the earlier
+ones until it commits; two such batches touching the same customers in opposite orders can still
+deadlock on PostgreSQL, which aborts one of them: retry the whole batch on SQLSTATE 40P01.
 
 Suppression: the hashed suppression list is consulted on the slow path, for every claim of the event
 (a new identifier of a person erased earlier brings back their opt-out). On the fast path the
@@ -19,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Q
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
+from django.db.models import Count, Q, Subquery
 
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
 from identity.normalize import Claims, IdentifierClaim
@@ -50,8 +57,9 @@ class Resolution:
     merged_customer_ids: tuple[int, ...]  # customers merged away by this event
 
 
-class _StaleRead(Exception):
-    """What the lookup saw changed before its locks were taken: start again."""
+class _StaleRead(DatabaseError):
+    """What the lookup saw changed before its locks were taken: start again (a DatabaseError if it
+    still happens after MAX_ATTEMPTS, so callers treat it like any failed write)."""
 
 
 def _is_deadlock(exc: OperationalError) -> bool:
@@ -72,14 +80,14 @@ def event_identity_resolve(
     if not distinct:
         return Resolution(customer_id=None, rung=Rung.DEVICE, suppressed=False, created=False, merged_customer_ids=())
     unique = list(distinct.values())
-    # First attempt without a savepoint, so a known device costs one query. Its row locks are taken
-    # in primary-key order like every other writer's; a retry (inside a savepoint) keeps them.
-    found, owners = _lookup(workspace, unique)
     traits = traits or {}
-    if len(found) == len(unique) and len(owners) == 1:
+    # Hot path, outside any savepoint: one query that returns (and locks) rows only when every claim
+    # is known and owned by the same live customer; otherwise it locks nothing.
+    known = _lookup_known(workspace, unique)
+    if len(known) == len(unique) and len({i.customer_id for i in known}) == 1:
         return _event_apply(
-            next(iter(owners.values())),
-            owned=list(found.values()),
+            known[0].customer,
+            owned=known,
             claims=unique,
             signals=signals,
             traits=traits,
@@ -88,22 +96,23 @@ def event_identity_resolve(
         )
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
+            # Each attempt in a savepoint: a retry starts holding none of the locks of the failed one,
+            # so two writers retrying at once cannot wait on each other in a cycle.
             with transaction.atomic():
-                if attempt > 1:
-                    # Another writer got there first (a unique identifier, a concurrent split): read again.
-                    found, owners = _lookup(workspace, unique)
-                    if len(found) == len(unique) and len(owners) == 1:
-                        return _event_apply(
-                            next(iter(owners.values())),
-                            owned=list(found.values()),
-                            claims=unique,
-                            signals=signals,
-                            traits=traits,
-                            occurred_at=occurred_at,
-                            created=False,
-                        )
+                found, owners = _lookup(workspace, unique)
+                if len(found) == len(unique) and len(owners) == 1:
+                    return _event_apply(
+                        next(iter(owners.values())),
+                        owned=list(found.values()),
+                        claims=unique,
+                        signals=signals,
+                        traits=traits,
+                        occurred_at=occurred_at,
+                        created=False,
+                    )
                 return _resolve_slow(workspace, unique, found, owners, signals, traits, occurred_at)
         except (IntegrityError, _StaleRead):
+            # Another writer got there first (a unique identifier, a concurrent split): read again.
             if attempt == MAX_ATTEMPTS:
                 raise
         except OperationalError as exc:
@@ -112,24 +121,42 @@ def event_identity_resolve(
     raise AssertionError("unreachable")
 
 
+def _claims_q(claims: list[IdentifierClaim]) -> Q:
+    q = Q()
+    for claim in claims:
+        q |= Q(kind=claim.kind, value_hash=claim.value_hash)
+    return q
+
+
+def _lookup_known(workspace: Workspace, claims: list[IdentifierClaim]) -> list[Identifier]:
+    """ONE query: the claims' identifiers with their customer, the customer locked, but only when all
+    claims exist and belong to one customer (counted in the same statement) and that customer's row
+    is not locked by another transaction; else no rows, no lock."""
+    matching = Identifier.objects.filter(_claims_q(claims), workspace=workspace).order_by().values("workspace_id")
+    return list(
+        Identifier.objects.filter(_claims_q(claims), workspace=workspace, customer__status=CustomerStatus.LIVE)
+        .alias(
+            found=Subquery(matching.annotate(n=Count("id")).values("n")),
+            owners=Subquery(matching.annotate(n=Count("customer_id", distinct=True)).values("n")),
+        )
+        .filter(found=len(claims), owners=1)
+        .select_related("customer")
+        # SKIP LOCKED: the probe never waits (a busy customer goes the slow way, in a savepoint), so it
+        # can never be the one a deadlock aborts, outside any savepoint.
+        .select_for_update(of=("customer",), no_key=True, skip_locked=True)
+    )
+
+
 def _lookup(
     workspace: Workspace, claims: list[IdentifierClaim]
 ) -> tuple[dict[ClaimKey, Identifier], dict[int, Customer]]:
     """ONE query: the identifiers of the claims with their live owners, owners locked in key order."""
-    wanted = set(map(claim_key, claims))
-    rows = [
-        ident
-        for ident in Identifier.objects.filter(
-            workspace=workspace,
-            kind__in={c.kind for c in claims},
-            value_hash__in={c.value_hash for c in claims},
-            customer__status=CustomerStatus.LIVE,
-        )
+    rows = list(
+        Identifier.objects.filter(_claims_q(claims), workspace=workspace, customer__status=CustomerStatus.LIVE)
         .select_related("customer")
         .select_for_update(of=("customer",), no_key=True)
         .order_by("customer_id", "id")
-        if (ident.kind, ident.value_hash) in wanted
-    ]
+    )
     return {(i.kind, i.value_hash): i for i in rows}, {i.customer_id: i.customer for i in rows}
 
 

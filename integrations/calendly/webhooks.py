@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from integrations.events import event_record
-from integrations.inbound import Inbound, WebhookRejected, body_text, timestamped_hmac_verify
+from integrations.inbound import Inbound, WebhookRejected, json_delivery_dispatch, timestamped_signed_body
 from integrations.models import Connection, WebhookDelivery
 from tracking.models import Source
 from workspaces.models import Workspace
@@ -29,13 +29,11 @@ def _event_id(data: dict[str, Any]) -> str:
 
 
 def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
-    payload = body_text(request)
-    timestamped_hmac_verify(
-        header=request.headers.get(SIGNATURE_HEADER),
-        body=payload,
+    payload = timestamped_signed_body(
+        request=request,
+        header=SIGNATURE_HEADER,
         secret=connection.credentials.get("signing_key", ""),
         tolerance=TOLERANCE_SECONDS,
-        name=SIGNATURE_HEADER,
     )
     try:
         data = json.loads(payload)
@@ -138,9 +136,4 @@ HANDLERS: dict[str, Callable[..., None]] = {
 
 
 def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
-    data = json.loads(delivery.body)
-    handler = HANDLERS.get(str(data.get("event")))
-    if handler is None:
-        return False
-    handler(workspace=delivery.workspace, data=data, delivery=delivery)
-    return True
+    return json_delivery_dispatch(delivery, HANDLERS, type_key="event", payload_arg="data", delivery=delivery)

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 
 from integrations.events import event_record
-from integrations.inbound import Inbound, WebhookRejected, body_text, timestamped_hmac_verify
+from integrations.inbound import Inbound, WebhookRejected, timestamped_signed_body
 from integrations.models import Connection, WebhookDelivery
 from tracking.models import Source
 
@@ -21,6 +21,13 @@ KEEP_HEADERS = (SIGNATURE_HEADER,)
 TOLERANCE_SECONDS = 300
 LADDERS = (None, "phone", "account")
 STRING_FIELDS = ("email", "phone", "user_id", "visitor_id")
+
+
+def _is_datetime(value: object) -> bool:
+    try:
+        return isinstance(value, str) and parse_datetime(value) is not None
+    except ValueError:  # well-formed but impossible, e.g. 2024-02-30
+        return False
 
 
 def _validate(data: Any) -> dict[str, Any]:
@@ -32,9 +39,7 @@ def _validate(data: Any) -> dict[str, Any]:
     for key in STRING_FIELDS:
         if data.get(key) is not None and not isinstance(data[key], str):
             raise WebhookRejected(400, f"'{key}' must be a string.")
-    if data.get("occurred_at") is not None and not (
-        isinstance(data["occurred_at"], str) and parse_datetime(data["occurred_at"])
-    ):
+    if data.get("occurred_at") is not None and not _is_datetime(data["occurred_at"]):
         raise WebhookRejected(400, "'occurred_at' must be an ISO 8601 date-time.")
     for key in ("properties", "external_ids"):
         if data.get(key) is not None and not isinstance(data[key], dict):
@@ -45,18 +50,17 @@ def _validate(data: Any) -> dict[str, Any]:
 
 
 def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
-    payload = body_text(request)
-    timestamped_hmac_verify(
-        header=request.headers.get(SIGNATURE_HEADER),
-        body=payload,
+    payload = timestamped_signed_body(
+        request=request,
+        header=SIGNATURE_HEADER,
         secret=connection.credentials.get("secret", ""),
         tolerance=TOLERANCE_SECONDS,
-        name=SIGNATURE_HEADER,
     )
     try:
-        data = _validate(json.loads(payload))
+        parsed = json.loads(payload)
     except ValueError as exc:
         raise WebhookRejected(400, "The body is not JSON.") from exc
+    data = _validate(parsed)
     return [Inbound(provider_event_id=data["id"], event_type=data["event"], body=payload)]
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from agents.models import Channel, Message, MessageStatus
 from integrations.events import event_customer, event_record
-from integrations.inbound import Inbound, WebhookRejected, body_text
+from integrations.inbound import Inbound, WebhookRejected, body_text, json_delivery_dispatch
 from integrations.messaging import email_opt_out
 from integrations.models import Connection, WebhookDelivery
 from integrations.sendgrid.client import signature_valid
@@ -108,9 +108,4 @@ HANDLERS: dict[str, Callable[..., None]] = {
 
 
 def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
-    item = json.loads(delivery.body)
-    handler = HANDLERS.get(str(item.get("event")))
-    if handler is None:
-        return False
-    handler(workspace=delivery.workspace, item=item)
-    return True
+    return json_delivery_dispatch(delivery, HANDLERS, type_key="event", payload_arg="item")

@@ -1,14 +1,13 @@
 """Stripe webhooks: verify `Stripe-Signature` with the SDK, then route by event type."""
 
 import datetime
-import json
 from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
 
 from integrations.events import event_record
-from integrations.inbound import Inbound, WebhookRejected, body_text
+from integrations.inbound import Inbound, WebhookRejected, body_text, json_delivery_dispatch
 from integrations.models import Connection, WebhookDelivery
 from integrations.stripe.client import StripeSignatureError, event_construct
 from tracking.models import Source
@@ -125,9 +124,4 @@ HANDLERS: dict[str, Callable[..., None]] = {
 
 
 def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
-    event = json.loads(delivery.body)
-    handler = HANDLERS.get(str(event.get("type")))
-    if handler is None:
-        return False
-    handler(workspace=delivery.workspace, event=event)
-    return True
+    return json_delivery_dispatch(delivery, HANDLERS, type_key="type", payload_arg="event")

@@ -1,4 +1,5 @@
-"""The hot path: a page view from a known device."""
+"""The hot path: a page view from a known device costs one indexed query, and a write only when
+something changed."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -19,34 +20,56 @@ def _resolve(ws, when, signals=None, **values):
     )
 
 
+def _statements(captured) -> list[str]:
+    """The captured statements as 'SELECT identity_identifier', 'UPDATE identity_customer', ..."""
+    out = []
+    for query in captured.captured_queries:
+        sql = query["sql"]
+        verb = sql.split()[0].upper()
+        table = "identity_identifier" if 'FROM "identity_identifier"' in sql else sql.split()[1].strip('"')
+        out.append(f"{verb} {table}")
+    return out
+
+
 def test_known_device_page_view_is_one_query(tenant, django_assert_max_num_queries):
     ws = tenant.workspace
     first, _ = ingest(ws, at=T, device="dev-hot", signals=LadderSignals(device_visit_count=1))
-    with transaction.atomic(), django_assert_max_num_queries(1):
+    with transaction.atomic(), django_assert_max_num_queries(1) as captured:
         res = _resolve(ws, T + timedelta(seconds=30), device="dev-hot")
+    assert _statements(captured) == ["SELECT identity_identifier"]
+    sql = captured.captured_queries[0]["sql"]
+    assert 'INNER JOIN "identity_customer"' in sql
+    assert sql.endswith('FOR NO KEY UPDATE OF "identity_customer" SKIP LOCKED')
     assert res.customer_id == first.customer_id and not res.created and res.rung == 0
     # last_seen is written only when it is more than LAST_SEEN_SLACK behind.
     assert Customer.objects.get(pk=first.customer_id).last_seen == T
     later = T + LAST_SEEN_SLACK + timedelta(seconds=1)
-    with transaction.atomic(), django_assert_max_num_queries(2):
+    with transaction.atomic(), django_assert_max_num_queries(2) as captured:
         _resolve(ws, later, device="dev-hot")
+    assert _statements(captured) == ["SELECT identity_identifier", "UPDATE identity_customer"]
     assert Customer.objects.get(pk=first.customer_id).last_seen == later
 
 
 def test_second_visit_lifts_to_rung_one_with_two_writes_at_most(tenant, django_assert_max_num_queries):
     ws = tenant.workspace
     first, _ = ingest(ws, at=T, device="dev-hot", signals=LadderSignals(device_visit_count=1))
-    with transaction.atomic(), django_assert_max_num_queries(3):
+    with transaction.atomic(), django_assert_max_num_queries(3) as captured:
         res = _resolve(ws, T + timedelta(hours=1), signals=LadderSignals(device_visit_count=2), device="dev-hot")
+    assert _statements(captured) == [
+        "SELECT identity_identifier",
+        "UPDATE identity_customer",
+        "UPDATE identity_identifier",
+    ]
     assert res.rung == 1
     customer = Customer.objects.get(pk=first.customer_id)
     assert customer.rung == 1 and customer.last_seen == T + timedelta(hours=1)
     assert Identifier.objects.get(customer=customer).visit_count == 2
     # The rest of that visit is back to one query, and the rung stays.
-    with transaction.atomic(), django_assert_max_num_queries(1):
+    with transaction.atomic(), django_assert_max_num_queries(1) as captured:
         res = _resolve(
             ws, T + timedelta(hours=1, seconds=5), signals=LadderSignals(device_visit_count=2), device="dev-hot"
         )
+    assert _statements(captured) == ["SELECT identity_identifier"]
     assert res.rung == 1
 
 

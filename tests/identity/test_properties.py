@@ -92,6 +92,7 @@ def run_step(ws, step, n: int) -> bool:
         _, ids, signals = step
         resolution, event = ingest(ws, at=T + timedelta(minutes=n), source="channel", signals=signals, **ids)
         if any(ids.values()):
+            assert resolution.customer_id is not None
             assert event is not None and event.customer_id == resolution.customer_id
             assert Customer.objects.get(pk=resolution.customer_id).rung == resolution.rung
         return False  # events (merges, shared-device splits included) never lower a rung

@@ -43,7 +43,11 @@ def test_generic_webhook_refuses_bad_signatures_and_bad_bodies(tenant, generic_a
     assert bad.status_code == 400 and "'id'" in bad.json()["error"]
     bad_ladder = json.dumps({"id": "x1", "event": "e", "ladder": "email"})
     assert post_signed("generic", tenant.workspace, bad_ladder, secret=secret).status_code == 400
-    assert post_signed("generic", tenant.workspace, "{not json", secret=secret).status_code == 400
+    impossible_date = json.dumps({"id": "x2", "event": "e", "occurred_at": "2024-02-30T10:00:00Z"})
+    answer = post_signed("generic", tenant.workspace, impossible_date, secret=secret)
+    assert answer.status_code == 400 and "'occurred_at'" in answer.json()["error"]
+    not_json = post_signed("generic", tenant.workspace, "{not json", secret=secret)
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
     assert not WebhookDelivery.objects.exists() and not Event.objects.exists()
 
 

@@ -32,6 +32,19 @@ def form_with(workspace, *, email="dana.whitfield@example.com", phone="+14155550
     return Customer.objects.get(workspace=workspace, email=email, status="live")
 
 
+def queued_sms(customer, body, *, marketing):
+    """An outbound SMS waiting in the queue for `customer`."""
+    return Message.objects.create(
+        workspace=customer.workspace,
+        customer=customer,
+        channel=Channel.SMS,
+        direction=Direction.OUT,
+        body=body,
+        marketing=marketing,
+        status=MessageStatus.QUEUED,
+    )
+
+
 def test_inbound_sms_is_a_phone_channel_signal(tenant, twilio_a, post_twilio):
     params = fixture_json("twilio_sms_inbound.json")
     response = post_twilio(tenant.workspace, params)
@@ -94,24 +107,8 @@ def test_redelivered_inbound_sms_is_processed_once(tenant, twilio_a, post_twilio
 @pytest.mark.parametrize("body", ["STOP", "stop", " Stop. ", "STOPALL", "UNSUBSCRIBE", "cancel", "END", "quit"])
 def test_stop_keywords_opt_out_and_cancel_queued_marketing(body, tenant, twilio_a, post_twilio):
     customer = form_with(tenant.workspace)
-    queued = Message.objects.create(
-        workspace=tenant.workspace,
-        customer=customer,
-        channel=Channel.SMS,
-        direction=Direction.OUT,
-        body="Summer sale",
-        marketing=True,
-        status=MessageStatus.QUEUED,
-    )
-    reminder = Message.objects.create(
-        workspace=tenant.workspace,
-        customer=customer,
-        channel=Channel.SMS,
-        direction=Direction.OUT,
-        body="Your move is tomorrow",
-        marketing=False,
-        status=MessageStatus.QUEUED,
-    )
+    queued = queued_sms(customer, "Summer sale", marketing=True)
+    reminder = queued_sms(customer, "Your move is tomorrow", marketing=False)
     post_twilio(tenant.workspace, dict(fixture_json("twilio_sms_inbound.json"), Body=body))
     customer.refresh_from_db()
     assert customer.allow_marketing_sms is False

@@ -1,52 +1,26 @@
 """The workspace pages in a real browser: demo data loaded, the ledger read, the live feed updating."""
 
 import json
-import os
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from identity.demo_data import demo_data_load
 from identity.models import Identifier
 from identity.normalize import claims_from_values
+from tests.browser import SHOTS, session_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = "/tmp/shots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
-def browser_page(live_server, tenant, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    client = Client()
-    client.force_login(tenant.owner)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    os.makedirs(SHOTS, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 1000})
-        host = live_server.url.split("//")[1].split(":")[0]
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "domain": host, "path": "/"}])
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-        assert errors == []
+def browser_page(live_server, tenant, chromium_browser):
+    context = chromium_browser.new_context(viewport={"width": 1360, "height": 1000})
+    session_sign_in(context, tenant.owner, live_server.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert errors == []
 
 
 def test_demo_journey_in_the_browser(browser_page, live_server, tenant):

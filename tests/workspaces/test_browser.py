@@ -1,43 +1,23 @@
 """A business owner in a real browser: sign up, confirm the email, create a workspace, see the keys."""
 
 import os
-from pathlib import Path
 
 import pytest
 from django.core import mail
 
+from tests.browser import SHOTS
 from tests.workspaces.conftest import found
 from workspaces.models import Membership, Role, Workspace
 
-SHOTS = Path("/tmp/shots")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM checks below are plain sync code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield page
-        browser.close()
+def browser_page(chromium_browser):
+    return chromium_browser.new_page(viewport={"width": 1280, "height": 900})
 
 
 @pytest.mark.browser
 def test_owner_signs_up_confirms_creates_workspace_and_sees_keys(transactional_db, live_server, browser_page):
     page = browser_page
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(live_server.url + "/")
     page.get_by_role("link", name="Create your workspace").click()
     page.fill("#id_email", "owner@harbor-movers.test")
