@@ -2,9 +2,11 @@
 Tracking API under /v1/. Thin: parse, authorize, hand to `events_ingest`, answer."""
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -27,6 +29,8 @@ from tracking.network import client_ip, consent_required, geo_lookup
 from tracking.segment import MESSAGE_TYPES, SHORT_PATHS, segment_event_input
 from tracking.services import IngestRefused, events_ingest
 from tracking.writekeys import write_key_resolve
+
+logger = logging.getLogger(__name__)
 
 TRACK_METHODS = "POST, OPTIONS"
 CONSENT_METHODS = "GET, OPTIONS"
@@ -88,6 +92,12 @@ def _ingest(
         )
     except IngestRefused as exc:
         raise ApiError(exc.status, exc.message) from None
+    except DatabaseError:
+        # events_ingest already retried conflicts; its transaction rolled back whole, so nothing of
+        # this request is stored and the client may send it again (message ids dedupe).
+        logger.exception("ingest failed after retries")
+        busy = "Storage is busy; nothing was stored. Retry shortly."
+        raise ApiError(503, busy, headers={"Retry-After": "1"}) from None
     rejected += [{"index": positions[r["index"]], "error": r["error"]} for r in result.rejected]
     rejected.sort(key=lambda r: r["index"])
     if not is_batch and rejected:
