@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from clarm.admin_base import ReadOnlyModelAdmin
 from identity.models import Customer, Identifier, MergeLog, Suppression
 from identity.services import merge_undo
 from identity.services.merges import SNAPSHOT_FIELDS
@@ -83,19 +84,13 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Identifier)
-class IdentifierAdmin(admin.ModelAdmin):
+class IdentifierAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "kind", "masked", "customer", "workspace", "visit_count", "created_at"]
     list_filter = ["kind", "workspace"]
     search_fields = ["masked", "customer__name", "customer__email"]
     list_select_related = ["customer", "workspace"]
     raw_id_fields = ["customer"]
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- merge log -------------------------------------------------------------------------------------
@@ -242,3 +237,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     @admin.display(description="Hash")
     def hash_prefix(self, obj: Suppression) -> str:
         return f"{obj.value_hash[:12]}…"
+
+
+# Privacy records (consent, data-subject requests, exports, retention) register themselves here.
+from identity.privacy import admin as privacy_admin  # noqa: E402, F401

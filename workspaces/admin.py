@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from clarm.admin_base import ReadOnlyModelAdmin
 from workspaces.models import ApiKey, AuditLog, Invitation, Membership, Workspace
 
 
@@ -79,18 +80,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyModelAdmin):
     list_display = ["created_at", "workspace", "actor", "action", "target"]
     list_filter = ["action"]
     search_fields = ["action", "target", "workspace__slug", "actor__email"]
     list_select_related = ["workspace", "actor"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
