@@ -113,6 +113,9 @@ if REDIS_URL:
 else:
     CELERY_BROKER_URL = "filesystem://"
     _queue_dir = VAR_DIR / "queue"
+    # The transport lists these folders when a task is sent; create them so any process can send.
+    for _folder in (_queue_dir, VAR_DIR / "queue-processed"):
+        _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
@@ -166,6 +169,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# The snippet is loaded by a fixed URL (no content hash), so browsers revalidate it every 5 minutes.
+WHITENOISE_MAX_AGE = 300
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = VAR_DIR / "media"

@@ -24,3 +24,7 @@ CACHES = {
         "LOCATION": f"{REDIS_URL.rsplit('/', 1)[0]}/{_redis_db_base + _worker_index}",  # noqa: F405
     }
 }
+
+# Serve static files (the snippet) from the source folders, as `runserver` does; no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
