@@ -175,9 +175,17 @@ def customer_identifiers(*, customer: Customer) -> list[Identifier]:
 
 
 def customer_sources(*, customer: Customer) -> list[str]:
-    """The channels a customer used, in the canonical order of sources."""
-    used = set(Event.objects.filter(customer=customer).values_list("source", flat=True).distinct().order_by())
-    return [s for s in Source.values if s in used]
+    """The channels a customer used, in the canonical order of sources: one EXISTS probe per source on
+    the index event_customer_source, so it costs the same for 100 or 100,000 events."""
+    flags = (
+        Customer.objects.filter(pk=customer.pk)
+        .annotate(
+            **{f"has_{s}": Exists(Event.objects.filter(customer=OuterRef("pk"), source=s)) for s in Source.values}
+        )
+        .values(*[f"has_{s}" for s in Source.values])
+        .first()
+    ) or {}
+    return [s for s in Source.values if flags.get(f"has_{s}")]
 
 
 def customer_events(*, workspace: Workspace, customer: Customer, source: str = "") -> QuerySet[Event]:
@@ -204,18 +212,20 @@ def customer_first_event(*, workspace: Workspace, customer: Customer) -> Event |
 
 
 def customer_rungs_reached(*, workspace: Workspace, customer: Customer) -> dict[int, Event]:
-    """For each rung the customer reached, the first event that carried it there (rung ≥ N). Each is a
-    LIMIT 1 walking event_timeline from the start, stopping at the first match."""
+    """For each rung the customer reached, the first event that carried it there (rung ≥ N): the first
+    event at exactly each rung (five LIMIT 1 probes on the index event_customer_rung, one query), then
+    the earliest of those at N or above. Walking the timeline for "rung ≥ N" read the whole history of
+    a customer identified late."""
+    probes = [
+        customer_events(workspace=workspace, customer=customer).filter(rung=r).order_by("occurred_at", "id")[:1]
+        for r in range(5)
+    ]
+    firsts = list(probes[0].union(*probes[1:], all=True))
     reached: dict[int, Event] = {}
     for rung in range(customer.rung + 1):
-        event = (
-            customer_events(workspace=workspace, customer=customer)
-            .filter(rung__gte=rung)
-            .order_by("occurred_at", "id")
-            .first()
-        )
-        if event is not None:
-            reached[rung] = event
+        candidates = [e for e in firsts if e.rung >= rung]
+        if candidates:
+            reached[rung] = min(candidates, key=lambda e: (e.occurred_at, e.pk))
     return reached
 
 

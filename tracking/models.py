@@ -48,6 +48,10 @@ class Event(models.Model):
             models.Index(fields=["workspace", "-received_at", "-id"], name="event_live"),
             models.Index(fields=["workspace", "occurred_at"], name="event_retention"),
             models.Index(fields=["workspace", "device_hash", "-occurred_at"], name="event_device"),
+            # The customer page: which sources a customer used, the ?source= filter and the first event
+            # at each rung, as index probes whatever the length of the history.
+            models.Index(fields=["customer", "source", "occurred_at", "id"], name="event_customer_source"),
+            models.Index(fields=["customer", "rung", "occurred_at", "id"], name="event_customer_rung"),
         ]
 
     def __str__(self) -> str:
