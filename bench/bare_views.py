@@ -5,6 +5,7 @@ No key check, no validation, no identity: what any ingest endpoint costs at the 
 """
 
 import json
+from typing import Any
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -24,7 +25,7 @@ def bare_insert(request: HttpRequest) -> HttpResponse:
     workspace_id = int(request.GET["ws"])
     now = timezone.now()
     rows = []
-    params: list[object] = []
+    params: list[Any] = []
     for e in events:
         rows.append("(%s, %s, 'web', %s, %s, 0, %s, '', %s, %s, %s, false)")
         params += [

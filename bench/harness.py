@@ -106,6 +106,7 @@ def gunicorn(
     workers: int | None = None,
     name: str = "bench",
     app: str = "clarm.wsgi:application",
+    keep_log: bool = False,
 ) -> Iterator[Server]:
     """The real app (plus bench/urls.py) under gunicorn sync workers, as deployed. Default
     workers: 2 × cores. Every answer is logged (status first) to bench/results/<name>-access.log."""
@@ -115,7 +116,8 @@ def gunicorn(
     base = f"http://127.0.0.1:{port}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     access_log = RESULTS / f"{name}-access.log"
-    access_log.unlink(missing_ok=True)
+    if not keep_log:
+        access_log.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -146,8 +148,14 @@ def gunicorn(
             raise RuntimeError("gunicorn did not answer within 30 s")
         yield Server(base=base, access_log=access_log)
     finally:
+        # Graceful stop: the requests being served finish (and are logged); connections still
+        # queued in the backlog are dropped unanswered and unprocessed.
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 def busy_backends(database_url: str) -> int:

@@ -10,7 +10,7 @@ first) to an access log; once the server is quiet, 202 lines × batch size must 
 stored in PostgreSQL during the run, and no answer may be anything but 202. The client's count is
 kept as a cross-check (never more than the server's; every 202 it read said accepted = batch size).
 
-    .venv/bin/python bench/ingest.py [--seconds 10] [--rounds 3]
+    .venv/bin/python bench/ingest.py [--seconds 8] [--rounds 3] [--kinds single,batch100] [--prototype]
 """
 
 import argparse
@@ -108,17 +108,26 @@ def check(res: dict[str, Any], answered: dict[int, int], stored: int) -> list[st
 
 
 def one_run(
-    server: Server, database_url: str, *, name: str, path: str, batch: int, seconds: int, threads: int, tag: str
+    server: Server,
+    database_url: str,
+    *,
+    name: str,
+    path: str,
+    batch: int,
+    seconds: int,
+    threads: int,
+    tag: str,
+    connections: int = CONNECTIONS,
 ) -> dict[str, Any]:
-    # Requests of the previous run still in the server (wrk stops with requests in flight, and
-    # gunicorn still serves the connections queued in its backlog) finish first.
+    # Requests of the previous run (here: the warm-up, one connection per worker so that nothing
+    # waits in the backlog) still in the server finish first.
     settle(lambda: (server.log_size(), stored_events(database_url)), database_url=database_url, quiet_s=0.5)
     load_before = loadavg()
     cpu_before, wall_before = children_cpu(), time.monotonic()
     res: dict[str, Any] = wrk(
         server.base + path,
         seconds=seconds,
-        connections=CONNECTIONS,
+        connections=connections,
         threads=threads,
         lua_env={
             "BENCH_PATH": path,
@@ -129,16 +138,12 @@ def one_run(
     )
     res["wrk_cpu_cores"] = (children_cpu() - cpu_before) / (time.monotonic() - wall_before)
     res.update(name=name, tag=tag, batch=batch, events_per_s=res["rps"] * batch, loadavg=max(load_before, loadavg()))
-    settle(lambda: (server.log_size(), stored_events(database_url)), database_url=database_url)
-    problems = check(res, server.answered_by_run().get(tag, {}), stored_by_run(database_url).get(tag, 0))
-    if problems:
-        print(f"PROBLEM {name} ({tag}): " + "; ".join(problems), flush=True)
     return res
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--wrk-threads", type=int, default=1)
@@ -167,48 +172,67 @@ def main() -> None:
     app = "bench.wsgi_prototype:application" if args.prototype else "clarm.wsgi:application"
     suffix = "-prototype" if args.prototype else ""
     runs: list[dict[str, Any]] = []
-    with gunicorn(env, PORT, workers=args.workers, name=f"ingest{suffix}", app=app) as server:
-        known_devices(server, key)
-        for kind in pairs.values():  # warm-up: connections, caches, JIT-free but import-heavy first hits
-            for name, path, batch in kind:
-                warm = one_run(
-                    server,
-                    database_url,
-                    name=name,
-                    path=path,
-                    batch=batch,
-                    seconds=2,
-                    threads=args.wrk_threads,
-                    tag=f"warm{name.replace(' ', '')}",
-                )
-                warm["round"] = "warm-up"
-                runs.append(warm)
-        for round_no in range(args.rounds):
-            for kind in pairs.values():
-                order = kind if round_no % 2 == 0 else list(reversed(kind))
-                for name, path, batch in order:
-                    res = one_run(
-                        server,
-                        database_url,
-                        name=name,
-                        path=path,
-                        batch=batch,
-                        seconds=args.seconds,
-                        threads=args.wrk_threads,
-                        tag=f"{name.replace(' ', '')}{round_no}",
-                    )
-                    res["round"] = round_no
-                    runs.append(res)
-                    print(
-                        f"round {round_no} {name}: {res['events_per_s']:.0f} events/s, p99 {res['p99_ms']:.1f} ms, "
-                        f"stored {res['stored_events']} = server {res['server_accepted_events']} "
-                        f"(client saw {int(res['accepted_events'])})",
-                        flush=True,
-                    )
+    log_name = f"ingest{suffix}"
 
-        final_answers = server.answered_by_run
-    # The server has stopped: every answer is logged and every transaction over. Count again, by run.
-    answered_all, stored_all = final_answers(), stored_by_run(database_url)
+    def server_for_one_run(first: bool = False) -> Any:
+        return gunicorn(env, PORT, workers=args.workers, name=log_name, app=app, keep_log=not first)
+
+    # Every run gets a fresh server (same configuration): a scenario that leaves requests queued
+    # behind it (wrk stops with 16 connections open; gunicorn still serves the ones in its backlog)
+    # must not eat into the next one. Stopping the server ends them: the ones being served finish
+    # and are logged, the queued ones are dropped unprocessed.
+    with server_for_one_run(first=True) as server:
+        known_devices(server, key)
+
+    def measured(name: str, path: str, batch: int, tag: str, round_no: int | str) -> dict[str, Any]:
+        with server_for_one_run() as server:
+            warm = one_run(
+                server,
+                database_url,
+                name=name,
+                path=path,
+                batch=batch,
+                seconds=1,
+                threads=args.wrk_threads,
+                tag=f"warm{tag}",
+                connections=args.workers,
+            )
+            warm["round"] = "warm-up"
+            runs.append(warm)
+            res = one_run(
+                server,
+                database_url,
+                name=name,
+                path=path,
+                batch=batch,
+                seconds=args.seconds,
+                threads=args.wrk_threads,
+                tag=tag,
+            )
+            res["round"] = round_no
+            runs.append(res)
+        # The server has stopped: its answers to both runs are all logged, their transactions over.
+        answered, stored = Server(base="", access_log=server.access_log).answered_by_run(), stored_by_run(database_url)
+        for r in (warm, res):
+            if check(r, answered.get(r["tag"], {}), stored.get(r["tag"], 0)):
+                print(f"PROBLEM {r['name']} ({r['tag']}): " + "; ".join(r["problems"]), flush=True)
+        return res
+
+    for round_no in range(args.rounds):
+        for kind in pairs.values():
+            order = kind if round_no % 2 == 0 else list(reversed(kind))
+            for name, path, batch in order:
+                res = measured(name, path, batch, f"{name.replace(' ', '')}{round_no}", round_no)
+                print(
+                    f"round {round_no} {name}: {res['events_per_s']:.0f} events/s, p99 {res['p99_ms']:.1f} ms, "
+                    f"stored {res['stored_events']} = server {res['server_accepted_events']} "
+                    f"(client saw {int(res['accepted_events'])})",
+                    flush=True,
+                )
+
+    # Every server has stopped: every answer is logged and every transaction over. Count again.
+    answered_all = Server(base="", access_log=RESULTS / f"{log_name}-access.log").answered_by_run()
+    stored_all = stored_by_run(database_url)
     for r in runs:
         check(r, answered_all.get(r["tag"], {}), stored_all.get(r["tag"], 0))
 
@@ -231,8 +255,8 @@ def main() -> None:
     lines = [
         f"Machine: {facts['nproc']} cores, {facts['cpu']}; PostgreSQL {facts['postgresql']}; Python {facts['python']}; "
         f"{facts['wrk']}; {facts['date']}",
-        f"Command: `{facts['command']}` (gunicorn {args.workers} sync workers, wrk -t{args.wrk_threads} "
-        f"-c{CONNECTIONS} -d{args.seconds}s, {args.rounds} interleaved rounds"
+        f"Command: `{facts['command']}` (gunicorn {args.workers} sync workers, a fresh server per run, "
+        f"1 s warm-up then wrk -t{args.wrk_threads} -c{CONNECTIONS} -d{args.seconds}s, {args.rounds} interleaved rounds"
         + (", PROTOTYPE: bench/wsgi_prototype.py)" if args.prototype else ")"),
         "",
         "| round | scenario | events/s | requests/s | p50 ms | p90 ms | p99 ms | stored = server 202 × batch "

@@ -117,7 +117,7 @@ def _events_insert(
     sql = f"INSERT INTO tracking_event ({_EVENT_COLUMNS}) " + _EVENT_SELECT.format(
         customer=customer, count=count, occurred_at=occurred_at, rung=rung
     )
-    conn.execute(sql, {"ws": ws})  # type: ignore[arg-type]
+    conn.execute(sql, {"ws": ws})
 
 
 def _history_rung(n: int) -> str:

@@ -63,11 +63,11 @@ def original() -> Iterator[None]:
     from identity import selectors
 
     patched = selectors.customer_sources, selectors.customer_rungs_reached
-    selectors.customer_sources, selectors.customer_rungs_reached = _saved[0], _saved[1]  # type: ignore[assignment]
+    selectors.customer_sources, selectors.customer_rungs_reached = _saved[0], _saved[1]
     try:
         yield
     finally:
-        selectors.customer_sources, selectors.customer_rungs_reached = patched  # type: ignore[assignment]
+        selectors.customer_sources, selectors.customer_rungs_reached = patched
 
 
 _saved: list[Any] = []
@@ -85,12 +85,12 @@ def applied(database_url_psycopg: str) -> Iterator[None]:
         conn.execute("ANALYZE tracking_event")
     saved = selectors.customer_sources, selectors.customer_rungs_reached
     _saved[:] = saved
-    selectors.customer_sources = customer_sources  # type: ignore[assignment]
-    selectors.customer_rungs_reached = customer_rungs_reached  # type: ignore[assignment]
+    selectors.customer_sources = customer_sources
+    selectors.customer_rungs_reached = customer_rungs_reached
     try:
         yield
     finally:
-        selectors.customer_sources, selectors.customer_rungs_reached = saved  # type: ignore[assignment]
+        selectors.customer_sources, selectors.customer_rungs_reached = saved
         with psycopg.connect(database_url_psycopg, autocommit=True) as conn:
             for name in PROTOTYPE_INDEXES:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
