@@ -17,9 +17,35 @@ VAR_DIR = Path(environ.Env().str("CLARM_VAR_DIR", default=str(BASE_DIR / "var"))
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# Only the embedded one-machine default may fall back to a generated development key; production
-# settings refuse to start without DJANGO_SECRET_KEY.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="clarm-embedded-development-key-not-for-production")
+
+
+def _install_secret_key() -> str:
+    """Without DJANGO_SECRET_KEY (the embedded one-machine start), a random key made once for this
+    install and kept in the data folder: never a constant that is public in the repository, since it
+    signs unsubscribe, preferences and data-request links and derives the credentials key.
+    `clarm.settings.production` refuses to start without DJANGO_SECRET_KEY instead."""
+    import os
+    import secrets
+    import time
+
+    path = VAR_DIR / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+    for _ in range(50):  # another process may be between creating and writing the file
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it, or set DJANGO_SECRET_KEY.")
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _install_secret_key()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -56,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "clarm.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -8,6 +8,7 @@ data descriptor after its data, so nothing has to be held back.
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from identity.privacy.subjects import Subject
 from tracking.models import Event
 
 CHUNK_SIZE = 2000
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d\s().\-]*", re.ASCII)
 FLUSH_BYTES = 256 * 1024
 
 EVENT_FIELDS = [
@@ -111,8 +114,10 @@ def _cell(value: Any) -> Any:
 
 
 def _csv_safe(value: Any) -> Any:
-    # Spreadsheet formula injection: text starting with = + - @ is prefixed with a quote.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit():
+    """Spreadsheet formula injection: text a spreadsheet would read as a formula (starting with
+    = + - @, a tab or a carriage return) is prefixed with a quote, unless it is a plain number or
+    phone number ("-5", "+1 (415) 555-0100")."""
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

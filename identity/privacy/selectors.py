@@ -49,7 +49,7 @@ def customer_get(*, workspace: Workspace, customer_id: int) -> Customer:
 def customer_lookup(*, workspace: Workspace, query: str) -> Customer | None:
     """A customer by number ("#12" or "12"), email or phone, within the workspace."""
     text = (query or "").strip()
-    if not text:
+    if not text or "\x00" in text:  # PostgreSQL text cannot hold NUL: nobody matches it
         return None
     number = re.fullmatch(r"#?\s*(\d{1,9})", text)
     if number:
@@ -110,6 +110,28 @@ def subject_summary(*, workspace: Workspace, customer: Customer) -> SubjectSumma
         first_seen=first,
         last_seen=last,
         preferences={p: getattr(live, allow) for p, (allow, _) in PURPOSE_FIELDS.items()},
+    )
+
+
+@dataclass
+class DeviceSummary:
+    events_by_source: list[tuple[str, int]]
+    events_total: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+def device_summary(*, workspace: Workspace, device_hash: str) -> DeviceSummary:
+    """What is recorded from one device, as shown on the device's own preferences link: counts and
+    times only. A visitor id proves the device, not the person, so nothing of the person is shown."""
+    events = Event.objects.filter(workspace=workspace, device_hash=device_hash)
+    counts = list(events.values("source").annotate(n=Count("id")).order_by("-n", "source"))
+    span = events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    return DeviceSummary(
+        events_by_source=[(row["source"], row["n"]) for row in counts],
+        events_total=sum(row["n"] for row in counts),
+        first_seen=span["first"],
+        last_seen=span["last"],
     )
 
 

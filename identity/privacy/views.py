@@ -33,7 +33,7 @@ from identity.models import (
 )
 from identity.normalize import claims_from_values
 from identity.privacy import selectors, services
-from identity.privacy.emails import dsr_verification_send
+from identity.privacy.emails import dsr_verification_send, preferences_link_send
 from identity.privacy.erasure import subject_erase
 from identity.privacy.exports import subject_export_stream
 from identity.privacy.forms import (
@@ -146,15 +146,30 @@ def _preferences_handle(
     customer: Customer | None,
     device_hash: str | None,
     action_url: str,
+    device_only: bool = False,
 ) -> HttpResponse:
+    """`device_only`: the page was opened with the site's public key and a visitor id. That proves the
+    device, not the person (anyone can `identify` a device with someone else's email), so the page
+    shows only what came from the device, may only restrict (an opt-out is always honoured), and
+    sends the person's own link to the email on record for anything more."""
     ask_email_for = ""
     request_form = SubjectRequestForm()
     if request.method == "POST":
         action = request.POST.get("action", "")
+        if action == "send_link" and device_only:
+            if customer is not None and customer.email and not _dsr_throttled(f"link:{customer.pk}"):
+                preferences_link_send(customer=customer)
+            messages.success(request, "If we have an email address on record for you, we sent it your personal link.")
+            return redirect(action_url)
         if action in ("save", "optout_all"):
             form = PreferencesForm(request.POST)
             form.is_valid()
             changes = services.opt_out_everything() if action == "optout_all" else form.changes()
+            if customer is not None and device_only:
+                off = {p for p, (allow, _) in services.PURPOSE_FIELDS.items() if not getattr(customer, allow)}
+                if any(allowed and purpose in off for purpose, allowed in changes.items()):
+                    messages.info(request, "To turn something back on, use your personal link: we can email it to you.")
+                changes = {purpose: allowed for purpose, allowed in changes.items() if not allowed}
             if customer is not None:
                 services.preferences_update(
                     workspace=workspace, customer=customer, changes=changes, source=ConsentSource.PREFERENCES
@@ -208,7 +223,9 @@ def _preferences_handle(
             )
             return redirect(action_url)
         return _problem(request, 400, "Unknown action", "The form sent an action this page does not know.")
-    return _preferences_render(request, workspace, customer, device_hash, action_url, request_form, ask_email_for)
+    return _preferences_render(
+        request, workspace, customer, device_hash, action_url, request_form, ask_email_for, device_only=device_only
+    )
 
 
 def _preferences_render(
@@ -220,12 +237,18 @@ def _preferences_render(
     request_form: SubjectRequestForm,
     ask_email_for: str,
     status: int = 200,
+    *,
+    device_only: bool = False,
 ) -> HttpResponse:
     summary = selectors.subject_summary(workspace=workspace, customer=customer) if customer else None
     if summary is not None:
         prefs = summary.preferences
     else:
         prefs = services.device_preferences_get(workspace=workspace, device_hash=device_hash or "")
+    device = None
+    if device_only:
+        device = selectors.device_summary(workspace=workspace, device_hash=device_hash or "")
+        summary = None
     form = PreferencesForm(initial=prefs)
     return render(
         request,
@@ -240,6 +263,8 @@ def _preferences_render(
             "ask_email_for": ask_email_for,
             "email_on_record": bool(summary and summary.subject.customer.email),
             "all_off": not any(prefs.values()),
+            "device": device,
+            "known_person": device_only and customer is not None,
         },
         status=status,
     )
@@ -266,7 +291,12 @@ def preferences_by_device(request: HttpRequest) -> HttpResponse:
         return _problem(request, 400, "This link is not valid", "The visitor id in the link is not a valid id.")
     action_url = f"{reverse('privacy:preferences')}?{urlencode({'key': key, 'vid': vid})}"
     return _preferences_handle(
-        request, workspace=workspace, customer=customer, device_hash=device_hash, action_url=action_url
+        request,
+        workspace=workspace,
+        customer=customer,
+        device_hash=device_hash,
+        action_url=action_url,
+        device_only=True,
     )
 
 

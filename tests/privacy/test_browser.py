@@ -1,11 +1,12 @@
 """The preferences page in headless Chromium: toggle a preference, save, see it applied."""
 
 import re
-from urllib.parse import urlencode
 
 import pytest
+from django.urls import reverse
 
 from identity.models import Customer, Suppression
+from identity.privacy.tokens import preferences_token
 from tests.browser import SHOTS, session_sign_in
 from tests.factories import make_workspace
 from tests.privacy.conftest import person_make
@@ -14,9 +15,9 @@ from tests.privacy.conftest import person_make
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_toggle_a_preference_in_chromium(live_server, chromium_browser):
-    workspace, _, write_key, _ = make_workspace("Acme Movers")
+    workspace, *_ = make_workspace("Acme Movers")
     person = person_make(workspace)
-    url = f"{live_server.url}/privacy/preferences?{urlencode({'key': write_key, 'vid': person.devices[0]})}"
+    url = live_server.url + reverse("privacy:preferences_token", kwargs={"token": preferences_token(person.customer)})
     page = chromium_browser.new_page(viewport={"width": 900, "height": 1100})
     page.goto(url)
     assert page.get_by_role("heading", name="Your privacy preferences").is_visible()

@@ -20,8 +20,8 @@ def device_url(tenant, vid: str) -> str:
     return f"{reverse('privacy:preferences')}?{urlencode({'key': tenant.write_key, 'vid': vid})}"
 
 
-def test_page_shows_what_is_recorded_masked(client, tenant, person):
-    response = client.get(device_url(tenant, person.devices[0]))
+def test_personal_link_shows_what_is_recorded_masked(client, tenant, person):
+    response = client.get(reverse("privacy:preferences_token", kwargs={"token": preferences_token(person.customer)}))
     assert response.status_code == 200
     html = response.content.decode()
     # Masked identifiers and their kinds, never the full values.
@@ -35,6 +35,44 @@ def test_page_shows_what_is_recorded_masked(client, tenant, person):
     assert "channel 1" in html
     assert "8 in total" in html
     assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_device_link_shows_only_what_came_from_the_device(client, tenant, person):
+    html = client.get(device_url(tenant, person.devices[0])).content.decode()
+    assert "recorded from this device" in html
+    assert "web 4" in html and "4 in total" in html  # three page views and the identify
+    # Nothing of the person: a visitor id proves the device, not who is behind it.
+    assert "j***@example.org" not in html and "+14******23" not in html
+    assert "channel" not in html and "8 in total" not in html
+    assert "Email me my personal link" in html
+
+
+def test_someone_who_claims_a_victims_email_on_their_device_learns_nothing_and_cannot_opt_them_back_in(
+    client, tenant, person, mailoutbox, django_capture_on_commit_callbacks
+):
+    Customer.objects.filter(pk=person.customer.pk).update(allow_marketing_email=False)
+    # The attacker's device is stitched to the victim (anyone can `identify` with the public key).
+    attacker = "attacker-device-9"
+    for claim in claims_from_values(tenant.workspace, device=attacker).claims:
+        person.customer.identifiers.create(
+            workspace=tenant.workspace, kind=claim.kind, value_hash=claim.value_hash, masked=claim.masked
+        )
+    url = device_url(tenant, attacker)
+    html = client.get(url).content.decode()
+    assert "j***@example.org" not in html and "Nothing is recorded from this device" in html
+
+    # Turning marketing email back on is refused (an opt-out is only undone through the personal link).
+    client.post(
+        url, {"action": "save", "analytics": "on", "marketing_email": "on", "marketing_sms": "on", "ad_sendback": "on"}
+    )
+    assert not Customer.objects.get(pk=person.customer.pk).allow_marketing_email
+    assert "use your personal link" in client.get(url).content.decode()
+
+    # The personal link goes only to the address on record, never to the requester.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"action": "send_link"})
+    assert [m.to for m in mailoutbox] == [[person.email]]
+    assert "/privacy/preferences/" in mailoutbox[0].body
 
 
 def test_saving_toggles_opts_out_every_identifier(client, tenant, person):
@@ -95,10 +133,11 @@ def test_opt_out_of_everything_and_back(client, tenant, person):
     page = client.get(url).content.decode()
     assert "You are opted out of everything." in page
 
-    # Ticking everything again lifts the opt-outs and empties the suppression list for the person.
-    client.post(
-        url, {"action": "save", "analytics": "on", "marketing_email": "on", "marketing_sms": "on", "ad_sendback": "on"}
-    )
+    # Ticking everything again on the person's own link lifts the opt-outs and empties the
+    # suppression list for the person.
+    personal = reverse("privacy:preferences_token", kwargs={"token": preferences_token(person.customer)})
+    everything = {"analytics": "on", "marketing_email": "on", "marketing_sms": "on", "ad_sendback": "on"}
+    client.post(personal, {"action": "save", **everything})
     customer.refresh_from_db()
     assert customer.allow_analytics and customer.allow_marketing_email
     assert not Suppression.objects.filter(workspace=tenant.workspace).exists()
@@ -108,7 +147,7 @@ def test_unknown_device_gets_a_device_suppression(client, tenant):
     url = device_url(tenant, "never-seen-device-42")
     page = client.get(url)
     assert page.status_code == 200
-    assert "Nothing is recorded about this device" in page.content.decode()
+    assert "Nothing is recorded from this device" in page.content.decode()
     client.post(url, {"action": "optout_all"})
     device_hash = claims_from_values(tenant.workspace, device="never-seen-device-42").claims[0].value_hash
     row = Suppression.objects.get(workspace=tenant.workspace, kind=IdentifierKind.DEVICE, value_hash=device_hash)
