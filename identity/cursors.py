@@ -28,4 +28,8 @@ def cursor_decode(text: str) -> tuple[datetime.datetime, int]:
         raise BadCursor("cursor is not one this API returned") from exc
     if at is None or at.tzinfo is None or pk < 1:
         raise BadCursor("cursor is not one this API returned")
-    return at, pk
+    try:
+        # An offset can push year 1 or 9999 out of range once in UTC (as the database compares it).
+        return at.astimezone(datetime.UTC), pk
+    except OverflowError as exc:
+        raise BadCursor("cursor is not one this API returned") from exc

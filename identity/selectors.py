@@ -70,6 +70,9 @@ def _search_condition(workspace: Workspace, filters: CustomerFilters) -> Q:
     """Email and phone are matched through their keyed hash (never in clear); a number is a customer
     number (`#12` or `12`); anything else is a name or company fragment."""
     q = filters.q.strip()
+    if "\x00" in q:
+        filters.notes.append("The search contains a NUL character; nothing can match it.")
+        return Q(pk__in=[])
     if "@" in q:
         claims = claims_from_values(workspace, email=q)
         if not claims.claims:

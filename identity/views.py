@@ -261,7 +261,7 @@ class CustomerSplitView(WorkspaceMixin, View):
         back = redirect("identity:customer", ws=self.workspace.slug, pk=customer.pk)
         identifier_text = request.POST.get("identifier", "").strip()
         identifier = None
-        if identifier_text.isdigit() and len(identifier_text) < 18:
+        if identifier_text.isascii() and identifier_text.isdigit() and len(identifier_text) < 18:
             identifier = Identifier.objects.filter(
                 workspace=self.workspace, customer=customer, kind=IdentifierKind.DEVICE, pk=int(identifier_text)
             ).first()
@@ -341,7 +341,7 @@ class LiveEventsView(WorkspaceMixin, View):
         after_text = request.GET.get("after", "").strip()
         after_id = None
         if after_text:
-            if not after_text.isdigit() or len(after_text) > 18:
+            if not (after_text.isascii() and after_text.isdigit()) or len(after_text) > 18:
                 return JsonResponse({"error": "after must be an event id (a whole number)."}, status=400)
             after_id = int(after_text) or None
         tz = _zone(self.workspace.timezone)

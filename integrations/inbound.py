@@ -74,10 +74,11 @@ def timestamped_hmac_verify(
             timestamp = value
         elif key == "v1":
             signatures.append(value)
-    if timestamp is None or not timestamp.isdigit() or not signatures:
+    if timestamp is None or not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
         raise WebhookRejected(400, f"Malformed {name} header: expected t=<unix time>,v1=<signature>.")
-    expected = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, s) for s in signatures):
+    expected = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest().encode()
+    # Bytes: compare_digest refuses str with non-ASCII characters, and a header may carry any.
+    if not any(hmac.compare_digest(expected, s.encode("utf-8", "replace")) for s in signatures):
         raise WebhookRejected(401, "Signature does not match the body.")
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > tolerance:

@@ -14,7 +14,7 @@ PHONE_LINK_CHANNELS = (LinkChannel.SMS, LinkChannel.WHATSAPP)
 
 
 def link_by_code(*, code: str, kind: str) -> TrackedLink | None:
-    if not code or len(code) > 32:
+    if not code or len(code) > 32 or "\x00" in code:  # PostgreSQL text cannot hold NUL
         return None
     return TrackedLink.objects.select_related("workspace", "customer").filter(code=code, kind=kind).first()
 

@@ -27,8 +27,12 @@ def instant_parse(value: object, *, field_name: str) -> datetime.datetime | None
     except ValueError:
         raise BadInstant(f"{field_name} is not a valid ISO 8601 timestamp: {value[:40]!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed
+        return parsed.replace(tzinfo=datetime.UTC)
+    try:
+        # In UTC, as stored: an offset can push year 1 or 9999 out of what a datetime can hold.
+        return parsed.astimezone(datetime.UTC)
+    except OverflowError:
+        raise BadInstant(f"{field_name} is out of range once its UTC offset is applied: {value[:40]!r}") from None
 
 
 def occurred_at_compute(
@@ -47,9 +51,13 @@ def occurred_at_compute(
         skew = received_at - sent_at
         # Under a second is network latency, not a wrong clock.
         if abs(skew) >= datetime.timedelta(seconds=1):
-            occurred_at = timestamp + skew
             note["skew_seconds"] = round(skew.total_seconds(), 3)
             note["client_timestamp"] = timestamp.isoformat()
+            try:
+                occurred_at = timestamp + skew
+            except OverflowError:
+                note["clamped"] = "skew correction out of range; set to the receive time"
+                return received_at, note
     if occurred_at > received_at + FUTURE_TOLERANCE:
         note["clamped"] = "in the future; set to the receive time"
         note["client_timestamp"] = timestamp.isoformat()

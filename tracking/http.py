@@ -4,6 +4,9 @@ every ingest request passes (key, region, workspace, origin, rate) and error ans
 import base64
 import binascii
 import json
+import math
+import re
+import sys
 import zlib
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +22,8 @@ from workspaces.models import ApiKey, Workspace
 MAX_BODY_BYTES = 500 * 1024
 MAX_EVENTS = 500
 MAX_EVENT_BYTES = 32 * 1024
+# Objects and arrays inside one event: deeper than this is refused (no real event is this deep).
+MAX_DEPTH = 32
 ALLOW_HEADERS = "Content-Type, X-Clarm-Key, Content-Encoding, Authorization, AnonymousId"
 PREFLIGHT_MAX_AGE = "86400"
 
@@ -70,18 +75,83 @@ def body_read(request: HttpRequest) -> bytes:
     return body
 
 
+class _NotJson(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON (and PostgreSQL's jsonb) does not."""
+
+
+def _constant_refuse(name: str) -> Any:
+    raise _NotJson(name)
+
+
+def _float_finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise _NotJson(f"{text[:20]} (out of range)")
+    return number
+
+
 def json_object_load(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise ApiError(400, "The request body is empty; send a JSON object.")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_constant_refuse, parse_float=_float_finite)
     except UnicodeDecodeError:
         raise ApiError(400, "The request body is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, "Malformed JSON.", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except _NotJson as exc:
+        raise ApiError(400, f"The body contains {exc}, which is not a JSON number; send a finite number.") from None
+    except RecursionError:
+        raise ApiError(400, f"The body is nested too deeply (at most {MAX_DEPTH} levels per event).") from None
+    except ValueError:
+        # int() refuses more digits than sys.get_int_max_str_digits() (4300 by default).
+        digits = sys.get_int_max_str_digits()
+        raise ApiError(400, f"The body contains an integer with more than {digits} digits.") from None
     if not isinstance(body, dict):
         raise ApiError(400, 'The body must be a JSON object (one event, or {"batch": [...]}).')
     return body
+
+
+# NUL cannot be stored in PostgreSQL text or jsonb; a lone UTF-16 surrogate cannot be encoded at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character (\\u0000)"
+    return "contains an unpaired UTF-16 surrogate"
+
+
+def _path_name(path: str, key: object) -> str:
+    name = _UNSTORABLE.sub("?", str(key))[:40]
+    return f"{path}.{name}" if path else name
+
+
+def json_value_problem(value: object, *, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why a decoded JSON value cannot be stored, naming where (`properties.note contains a NUL
+    character`), or None. Walks without recursion, so any depth json.loads accepted is safe here."""
+    stack: list[tuple[object, int, str]] = [(value, 0, "")]
+    while stack:
+        current, depth, path = stack.pop()
+        if isinstance(current, str):
+            problem = _unstorable(current)
+            if problem:
+                return f"{path or 'the value'} {problem}"
+        elif isinstance(current, dict | list):
+            if depth >= max_depth:
+                return f"{path or 'the value'} is nested deeper than {max_depth} levels"
+            if isinstance(current, dict):
+                for key, item in current.items():
+                    problem = _unstorable(key)
+                    if problem:
+                        return f"a key in {path or 'the event'} {problem}"
+                    stack.append((item, depth + 1, _path_name(path, key)))
+            else:
+                stack.extend((item, depth + 1, f"{path or 'the value'}[{i}]") for i, item in enumerate(current))
+    return None
 
 
 def basic_auth_user(request: HttpRequest) -> str | None:
@@ -92,7 +162,7 @@ def basic_auth_user(request: HttpRequest) -> str | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: not ASCII, or not UTF-8 once decoded
         return None
     return decoded.partition(":")[0] or None
 

@@ -104,6 +104,13 @@ def segment_event_input(
         _string(properties.get("referrer"), "properties.referrer") if kind == "page" else None
     )
     session = context.get("sessionId")
+    # Like the Clarm format: a form or an order carries the person's contact details in its
+    # properties; taken as claims they are stitched, and masked in what is stored with the event.
+    email, phone = person.get("email"), person.get("phone")
+    if email is None and isinstance(properties.get("email"), str):
+        email = properties["email"]
+    if phone is None and isinstance(properties.get("phone"), str | int) and not isinstance(properties["phone"], bool):
+        phone = properties["phone"]
     return EventInput(
         event=name,
         timestamp=msg.get("timestamp") if msg.get("timestamp") is not None else msg.get("originalTimestamp"),
@@ -115,8 +122,8 @@ def segment_event_input(
         url=url,
         referrer=referrer,
         user_agent=_string(context.get("userAgent"), "context.userAgent"),
-        email=person.get("email"),
-        phone=person.get("phone"),
+        email=email,
+        phone=phone,
         user_id=user_id,
         external_ids=external,
         traits=traits,

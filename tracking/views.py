@@ -22,6 +22,7 @@ from tracking.http import (
     error_response,
     ingest_authorize,
     json_object_load,
+    json_value_problem,
     origin_allowed,
 )
 from tracking.inputs import EventInput
@@ -66,12 +67,22 @@ def _ingest(
     """Authorize, parse every item (bad ones rejected by index), ingest. Returns the answer and
     whether the request was a batch. A single event that is rejected is a 400."""
     items, is_batch = _batch_items(body)
+    if is_batch:
+        # What the whole batch shares (sent_at, context, the key): a problem there is the request's.
+        shared = json_value_problem({k: v for k, v in body.items() if k != "batch"})
+        if shared:
+            raise ApiError(400, f"The batch cannot be stored: {shared}.")
     key, ip = ingest_authorize(request, plain_key=key_plain, body=body)
     received_at = timezone.now()
     rejected: list[dict[str, Any]] = []
     inputs: list[EventInput] = []
     positions: list[int] = []
     for index, item in enumerate(items):
+        # NUL, lone surrogates and deep nesting cannot be stored: only this event is refused.
+        problem = json_value_problem(item)
+        if problem:
+            rejected.append({"index": index, "error": problem})
+            continue
         if raw_size > MAX_EVENT_BYTES:
             size = len(json.dumps(item, separators=(",", ":")).encode())
             if size > MAX_EVENT_BYTES:
@@ -101,7 +112,7 @@ def _ingest(
     rejected += [{"index": positions[r["index"]], "error": r["error"]} for r in result.rejected]
     rejected.sort(key=lambda r: r["index"])
     if not is_batch and rejected:
-        status = 413 if "larger than" in rejected[0]["error"] else 400
+        status = 413 if rejected[0]["error"].startswith("event is larger than") else 400
         raise ApiError(status, rejected[0]["error"], {"rejected": rejected})
     answer = result.answer()
     answer["rejected"] = rejected

@@ -22,8 +22,9 @@ def key_lookup_value(kind: str, plain: str) -> str:
 
 
 def key_authenticate(*, kind: str, plain: str) -> ApiKey | None:
-    """The active key of that kind with that value (and its workspace), or None."""
-    if not plain or len(plain) > 128:
+    """The active key of that kind with that value (and its workspace), or None. Keys are ASCII
+    without NUL: anything else (which PostgreSQL or UTF-8 could not even take) is no key."""
+    if not plain or len(plain) > 128 or not plain.isascii() or "\x00" in plain:
         return None
     return (
         ApiKey.objects.select_related("workspace")

@@ -44,6 +44,8 @@ def invitations_pending(*, workspace: Workspace) -> list[Invitation]:
 
 def invitation_get_pending(*, token: str) -> Invitation:
     """The pending invitation with that token, or Http404 (unknown, used, revoked or expired alike)."""
+    if "\x00" in token:  # PostgreSQL text cannot hold NUL: no invitation has such a token
+        raise Http404("This invitation does not exist, was already used, was revoked or has expired.")
     invitation = (
         Invitation.objects.select_related("workspace", "invited_by")
         .filter(token=token, accepted_at__isnull=True, revoked_at__isnull=True)

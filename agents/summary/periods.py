@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 SEND_WEEKDAY = 4  # Friday (Monday is 0)
 SEND_TIME = datetime.time(17, 0)
-WEEK_KEY_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_KEY_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})\Z")
 
 UTC = datetime.UTC
 
@@ -68,6 +68,9 @@ def week_key_parse(key: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"{key!r} is not a week like 2025-W11.")
     year, week = int(match[1]), int(match[2])
+    if not 1970 <= year <= 9998:
+        # Summaries exist from the Unix epoch on; a week's period must stay inside what a datetime holds.
+        raise ValueError(f"{key!r}: the year must be from 1970 to 9998.")
     try:
         datetime.date.fromisocalendar(year, week, 1)
     except ValueError:

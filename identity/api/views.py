@@ -111,7 +111,7 @@ class CustomerTimelineApi(SecretKeyApi):
     )
     def get(self, request: Request, pk: int) -> Response:
         limit_text = request.query_params.get("limit", str(TIMELINE_DEFAULT_LIMIT)).strip()
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= TIMELINE_MAX_LIMIT:
+        if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= TIMELINE_MAX_LIMIT:
             return error(400, f"limit must be a whole number from 1 to {TIMELINE_MAX_LIMIT}, not “{limit_text[:20]}”.")
         found = self.customer_or_response(request, pk)
         if isinstance(found, Response):

@@ -37,7 +37,7 @@ def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     payload = body_text(request)
     if not signature_valid(verification_key=key, payload=payload, signature=signature, timestamp=timestamp):
         raise WebhookRejected(401, "SendGrid signature does not match the body and timestamp.")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
         raise WebhookRejected(401, "SendGrid signature timestamp is too old.")
     try:
         events = json.loads(payload)
@@ -65,7 +65,7 @@ def _occurred_at(item: dict[str, Any]) -> datetime.datetime:
 def _message_update(workspace: Workspace, item: dict[str, Any], status: str) -> None:
     """Our own message id travels in the SMTP API unique args (see integrations.email.sending)."""
     message_pk = str(item.get("clarm_message_id") or "")
-    if message_pk.isdigit():
+    if message_pk.isascii() and message_pk.isdigit() and len(message_pk) < 19:
         Message.objects.filter(workspace=workspace, pk=int(message_pk), channel=Channel.EMAIL).exclude(
             status=MessageStatus.CANCELLED
         ).update(status=status, updated_at=timezone.now())
