@@ -1,10 +1,12 @@
-"""Requests per minute per write key and client (hashed) IP, counted in the shared cache."""
+"""Requests per minute per write key and client (hashed) IP, counted in the shared cache (one
+Redis round trip on the per-process client of tracking.hotcache)."""
 
 import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+
+from tracking.hotcache import counter_incr
 
 logger = logging.getLogger(__name__)
 
@@ -21,10 +23,7 @@ def rate_limit_check(*, key_id: int, client: str) -> int | None:
     window = int(now // WINDOW_SECONDS)
     counter = f"clarm:rl:{key_id}:{client}:{window}"
     try:
-        try:
-            count = cache.incr(counter)
-        except ValueError:  # first request of the window
-            count = 1 if cache.add(counter, 1, WINDOW_SECONDS * 2) else cache.incr(counter)
+        count = counter_incr(counter, ttl=WINDOW_SECONDS * 2)
     except Exception:
         logger.warning("rate limit cache unavailable", exc_info=True)
         return None

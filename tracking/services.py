@@ -3,6 +3,8 @@
 import datetime
 import hashlib
 import logging
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +13,8 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from identity.normalize import Claims, claims_from_values
-from identity.stitching import LadderSignals, event_identity_resolve
+from identity.stitching import LadderSignals
+from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
 from tracking.inputs import SOURCES, EventInput, IngestResult
@@ -23,6 +26,8 @@ from workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
+# Whole-transaction attempts when a concurrent request conflicts (then the API answers 503).
+STORE_ATTEMPTS = 3
 MAX_EVENT_NAME = 120
 MAX_MESSAGE_ID = 128
 MAX_SESSION_ID = 64
@@ -118,6 +123,7 @@ def _prepare(
     received_at: datetime.datetime,
     ip: str | None,
     user_agent: str | None,
+    memo: dict[str | None, tuple[str | None, dict[str, Any]]] | None = None,
 ) -> _Prepared:
     name = _text(item.event, "event", MAX_EVENT_NAME)
     if not name:
@@ -147,7 +153,13 @@ def _prepare(
 
     ua, is_bot = ua_describe(ua_text) if ua_text else ({}, False)
     geo_ip = ip_clean(item.client_ip) or ip
-    hashed_ip = ip_hash(geo_ip, workspace_id=workspace.pk) if geo_ip else None
+    # The events of a request mostly share one address: hash it and look it up once (memo).
+    known = memo.get(geo_ip) if memo is not None else None
+    if known is None:
+        known = (ip_hash(geo_ip, workspace_id=workspace.pk) if geo_ip else None, geo_lookup(geo_ip).as_context())
+        if memo is not None:
+            memo[geo_ip] = known
+    hashed_ip, geo_context = known
     if bot_free := not is_bot:
         claims = claims_from_values(
             workspace,
@@ -174,7 +186,7 @@ def _prepare(
         context["referrer"] = referrer
     if ua:
         context["ua"] = ua
-    context.update(geo_lookup(geo_ip).as_context())
+    context.update(geo_context)
     if hashed_ip:
         context["ip_hash"] = hashed_ip
     if claims.notes:
@@ -278,12 +290,19 @@ def _consent_records_schedule(event_ids: list[int]) -> None:
 
 
 def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: datetime.datetime) -> IngestResult:
-    """Resolve identities, write events and visits: one transaction."""
+    """Resolve identities, write events and visits: one transaction.
+
+    Lock order (the same for every request, so concurrent batches never deadlock): the customers
+    of all the request's identifiers first, in key order, in one query (IdentityBatch); then the
+    events INSERT; then the visits, in id order, in one statement; then the customers' own
+    changes, in id order. Only events that need a merge, a split or a new identifier lock anything
+    on their own (the slow path, in a savepoint)."""
     result = IngestResult()
     devices = {p.visit_device for p in prepared if p.visit_device}
     tracker = VisitTracker(workspace_id=workspace.pk, device_hashes=devices)
     rows: list[tuple[_Prepared, Event]] = []
     with transaction.atomic():
+        identities = IdentityBatch(workspace=workspace, claims=[p.claims for p in prepared if p.claims.claims])
         for p in prepared:
             visit = None
             if p.visit_device:
@@ -304,8 +323,8 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
                     phone_channel=p.phone_channel,
                     account=p.account,
                 )
-                resolution = event_identity_resolve(
-                    workspace=workspace, claims=p.claims, signals=signals, traits=p.traits, occurred_at=p.occurred_at
+                resolution = identities.resolve(
+                    claims=p.claims, signals=signals, traits=p.traits, occurred_at=p.occurred_at
                 )
                 if resolution.suppressed and p.source in SUPPRESSIBLE_SOURCES and p.name not in CONSENT_EVENTS:
                     result.suppressed += 1
@@ -352,6 +371,7 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
             if p.visit is not None:
                 p.visit.new_events += 1
         tracker.flush(already_touched=touch)
+        identities.flush()
         consent_event_ids = [row.pk for p, row in rows if row.pk is not None and p.name in CONSENT_EVENTS]
         if consent_event_ids:
             transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids))
@@ -383,10 +403,17 @@ def events_ingest(
     prepared: list[_Prepared] = []
     seen_message_ids: set[str] = set()
     duplicates_in_request = 0
+    memo: dict[str | None, tuple[str | None, dict[str, Any]]] = {}
     for index, item in enumerate(events):
         try:
             p = _prepare(
-                workspace=workspace, index=index, item=item, received_at=received_at, ip=ip, user_agent=user_agent
+                workspace=workspace,
+                index=index,
+                item=item,
+                received_at=received_at,
+                ip=ip,
+                user_agent=user_agent,
+                memo=memo,
             )
         except _Reject as exc:
             rejected.append({"index": index, "error": str(exc)})
@@ -400,16 +427,19 @@ def events_ingest(
 
     result = IngestResult()
     if prepared:
-        for attempt in range(3):
+        for attempt in range(STORE_ATTEMPTS):
             try:
                 result = _store(workspace=workspace, prepared=prepared, received_at=received_at)
                 break
             except (IntegrityError, OperationalError):
                 # A race with a concurrent request (identifier or visit created meanwhile, a
-                # deadlock between merges): the transaction rolled back whole, so run it again.
-                if attempt == 2 or connection.in_atomic_block:
+                # deadlock between concurrent merges of the same people): the transaction rolled
+                # back whole, so run it again after a short random pause (so the two requests do
+                # not meet again at once).
+                if attempt == STORE_ATTEMPTS - 1 or connection.in_atomic_block:
                     raise
                 logger.warning("ingest retry after a conflict", exc_info=True)
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
                 for p in prepared:
                     p.context.pop("attribution", None)
     result.duplicates += duplicates_in_request

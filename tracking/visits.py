@@ -1,6 +1,7 @@
 """Visits (sessions) per device: the snippet's session_id, else a new visit after 30 minutes without
-events. The device's current visit lives in the cache, so a known device costs one cache read and
-one UPDATE per request; the database is read only when the cache has nothing for the device."""
+events. The device's current visit lives in the cache, so a known device costs one cache read (one
+Redis round trip for all the request's devices) and one UPDATE per request; the database is read
+only when the cache has nothing for the device."""
 
 import datetime
 import logging
@@ -8,11 +9,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
+from tracking.hotcache import json_get_many, json_set_many
 from tracking.models import Visit
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ CACHE_REFRESH = datetime.timedelta(seconds=60)
 
 def _cache_write(entries: dict[str, Any]) -> None:
     try:
-        cache.set_many(entries, CACHE_TTL)
+        json_set_many(entries, ttl=CACHE_TTL)
     except Exception:
         logger.warning("visit cache unavailable", exc_info=True)
 
@@ -82,7 +83,7 @@ class VisitTracker:
         if device_hashes:
             keys = {_cache_key(workspace_id, h): h for h in device_hashes}
             try:
-                found = cache.get_many(list(keys))
+                found = json_get_many(list(keys))
             except Exception:  # the cache is an accelerator: without it, read the database
                 logger.warning("visit cache unavailable", exc_info=True)
                 found = {}
@@ -140,9 +141,14 @@ class VisitTracker:
 
     def flush(self, *, already_touched: VisitState | None = None) -> None:
         """Write the visits that got stored events: new ones inserted (an existing row with the same
-        session wins), known ones moved on. Call inside the ingest transaction, after the events."""
+        session wins), known ones moved on, all of those in one statement in id order (so two
+        requests touching the same visits never wait on each other in a cycle). Call inside the
+        ingest transaction, after the events."""
         to_cache: dict[str, Any] = {}
-        for state in self.touched:
+        touch: list[VisitState] = []
+        # New visits are inserted in one order (device, session) whatever the order of the events,
+        # so two requests creating the same visits wait on each other's unique keys in one order.
+        for state in sorted(self.touched, key=lambda s: (s.visit_id is not None, s.device_hash, s.session_id)):
             if state.new_events == 0:
                 continue
             if state.visit_id is None:
@@ -159,20 +165,43 @@ class VisitTracker:
                 )
                 state.visit_id = visit.pk
                 if not created:
-                    self._touch(state)
+                    touch.append(state)
             elif state is not already_touched:
-                self._touch(state)
+                touch.append(state)
             is_current = self.current.get(state.device_hash) is state
             moved = state.cached_last_at is None or state.last_at - state.cached_last_at >= CACHE_REFRESH
             if is_current and moved:
                 to_cache[_cache_key(self.workspace_id, state.device_hash)] = state.to_cache()
+        _visits_touch(touch)
         if to_cache:
             # Only once the visits are committed: a rolled-back visit id must never be cached.
             transaction.on_commit(lambda: _cache_write(to_cache))
 
-    def _touch(self, state: VisitState) -> None:
+
+def _visits_touch(states: list[VisitState]) -> None:
+    """Move known visits on: last_event_at (never backwards) and event_count, rows locked in id order."""
+    moves: dict[int, tuple[datetime.datetime, int]] = {}
+    for state in states:
         assert state.visit_id is not None
-        Visit.objects.filter(pk=state.visit_id).update(
-            last_event_at=Greatest(F("last_event_at"), Value(state.last_at)),
-            event_count=F("event_count") + state.new_events,
+        last, count = moves.get(state.visit_id, (state.last_at, 0))
+        moves[state.visit_id] = (max(last, state.last_at), count + state.new_events)
+    ordered = sorted(moves.items())
+    if not ordered:
+        return
+    if connection.vendor != "postgresql" or len(ordered) == 1:
+        for visit_id, (last, count) in ordered:
+            Visit.objects.filter(pk=visit_id).update(
+                last_event_at=Greatest(F("last_event_at"), Value(last)), event_count=F("event_count") + count
+            )
+        return
+    table = Visit._meta.db_table
+    values = ", ".join(["(%s::bigint, %s::timestamptz, %s::integer)"] * len(ordered))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH v(id, last_at, n) AS (VALUES {values}), "  # noqa: S608 (table name from the model, values as parameters)
+            f"locked AS MATERIALIZED (SELECT t.id FROM {table} t WHERE t.id IN (SELECT id FROM v) "
+            "ORDER BY t.id FOR NO KEY UPDATE) "
+            f"UPDATE {table} AS t SET last_event_at = GREATEST(t.last_event_at, v.last_at), "
+            "event_count = t.event_count + v.n FROM v, locked WHERE t.id = v.id AND locked.id = v.id",
+            [x for visit_id, (last, count) in ordered for x in (visit_id, last, count)],
         )

@@ -13,9 +13,10 @@ Everything else (new identifiers, several owners, guards) takes the slow path, e
 own savepoint: owners are locked in primary-key order in one query, then re-read; creation races
 (unique identifiers), concurrent splits and deadlocks are retried from the start.
 
-A caller that resolves several events in one transaction (a batch) keeps the locks of the earlier
-ones until it commits; two such batches touching the same customers in opposite orders can still
-deadlock on PostgreSQL, which aborts one of them: retry the whole batch on SQLSTATE 40P01.
+A caller that resolves several events in one transaction (a batch) must not call this once per event
+(the locks of the earlier events are kept until the commit, so two batches touching the same
+customers in different orders deadlock): use `identity.stitching.batch.IdentityBatch`, which locks
+all owners of the request up front in key order and resolves the common case in memory.
 
 Suppression: the hashed suppression list is consulted on the slow path, for every claim of the event
 (a new identifier of a person erased earlier brings back their opt-out). On the fast path the
@@ -53,8 +54,10 @@ class Resolution:
     # The customer (or a suppression-list row of any claim) opted out of analytics: the caller must
     # not store a web/pixel/ad event (channel/email/webhook/agent events are still stored).
     suppressed: bool
-    created: bool  # a new customer was created
-    merged_customer_ids: tuple[int, ...]  # customers merged away by this event
+    created: bool = False  # a new customer was created
+    merged_customer_ids: tuple[int, ...] = ()  # customers merged away by this event
+    # Customers a device identifier was moved away from by this event (shared-device guard).
+    moved_from_customer_ids: tuple[int, ...] = ()
 
 
 class _StaleRead(DatabaseError):
@@ -94,6 +97,22 @@ def event_identity_resolve(
             occurred_at=occurred_at,
             created=False,
         )
+    return resolve_locked(workspace=workspace, claims=unique, signals=signals, traits=traits, occurred_at=occurred_at)
+
+
+def resolve_locked(
+    *,
+    workspace: Workspace,
+    claims: list[IdentifierClaim],
+    signals: LadderSignals,
+    traits: dict[str, Any],
+    occurred_at: datetime,
+) -> Resolution:
+    """The general path for one event's distinct claims (sorted by claim_key): owners locked in key
+    order, then attach, merge or split; each attempt in its own savepoint, retried on creation races,
+    concurrent splits and deadlocks. Callers that already know the hot path does not apply (the
+    ingest's IdentityBatch) call it directly."""
+    unique = claims
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             # Each attempt in a savepoint: a retry starts holding none of the locks of the failed one,
@@ -263,10 +282,11 @@ def _resolve_slow(
         suppressed=resolution.suppressed,
         created=created,
         merged_customer_ids=tuple(plan.merge_ids),
+        moved_from_customer_ids=tuple(sorted(sources)),
     )
 
 
-def _traits_split(traits: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def traits_split(traits: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     def text(value: Any) -> str:
         if isinstance(value, dict):  # Segment sends company as an object
             value = value.get("name")
@@ -274,6 +294,45 @@ def _traits_split(traits: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
     extra = {k: v for k, v in traits.items() if isinstance(k, str) and k not in _NOT_TRAITS}
     return text(traits.get("name")), text(traits.get("company")), extra
+
+
+def event_changes(
+    customer: Any,
+    *,
+    claims: list[IdentifierClaim],
+    signals: LadderSignals,
+    traits: dict[str, Any],
+    occurred_at: datetime,
+    extra: dict[str, Any] | None = None,
+    number_pending: bool = False,
+) -> tuple[dict[str, Any], bool]:
+    """What one event changes on its customer (a Customer, or anything with its attributes), given the
+    claims it owns: rung, contact values, traits, first/last seen; and whether it needs a customer
+    number (taken by the caller: it locks the workspace row). `last_seen` moves only with another
+    change or when more than LAST_SEEN_SLACK behind. Pure: writes nothing."""
+    changes: dict[str, Any] = dict(extra or {})
+    rung = max(customer.rung, rung_from_event(kinds={c.kind for c in claims}, signals=signals))
+    if rung != customer.rung:
+        changes["rung"] = rung
+    needs_number = rung >= Rung.ACCOUNT and customer.customer_number is None and not number_pending
+    for kind, field in ((IdentifierKind.EMAIL, "email"), (IdentifierKind.PHONE, "phone")):
+        if not getattr(customer, field):
+            plain = next((c.plain for c in claims if c.kind == kind and c.plain), "")
+            if plain:
+                changes[field] = plain
+    name, company, extra_traits = traits_split(traits or {})
+    if name and name != customer.name:
+        changes["name"] = name
+    if company and company != customer.company:
+        changes["company"] = company
+    if extra_traits and any(customer.traits.get(k) != v for k, v in extra_traits.items()):
+        changes["traits"] = {**customer.traits, **extra_traits}
+    if occurred_at < customer.first_seen:
+        changes["first_seen"] = occurred_at
+    moved = changes or needs_number
+    if occurred_at > customer.last_seen and (moved or occurred_at - customer.last_seen > LAST_SEEN_SLACK):
+        changes["last_seen"] = occurred_at
+    return changes, needs_number
 
 
 def _event_apply(
@@ -289,30 +348,13 @@ def _event_apply(
 ) -> Resolution:
     """Apply one event to its customer: rung, number, contact values, traits, first/last seen, and the
     devices' visit counts. Writes only what changed (nothing at all for a repeat page view)."""
-    changes: dict[str, Any] = dict(extra_changes or {})
     owned_keys = {(i.kind, i.value_hash) for i in owned}
     owned_claims = [c for c in claims if claim_key(c) in owned_keys]
-    rung = max(customer.rung, rung_from_event(kinds={c.kind for c in owned_claims}, signals=signals))
-    if rung != customer.rung:
-        changes["rung"] = rung
-    if rung >= Rung.ACCOUNT and customer.customer_number is None:
+    changes, needs_number = event_changes(
+        customer, claims=owned_claims, signals=signals, traits=traits, occurred_at=occurred_at, extra=extra_changes
+    )
+    if needs_number:
         changes["customer_number"] = customer_number_next(customer.workspace_id)
-    for kind, field in ((IdentifierKind.EMAIL, "email"), (IdentifierKind.PHONE, "phone")):
-        if not getattr(customer, field):
-            plain = next((c.plain for c in owned_claims if c.kind == kind and c.plain), "")
-            if plain:
-                changes[field] = plain
-    name, company, extra = _traits_split(traits)
-    if name and name != customer.name:
-        changes["name"] = name
-    if company and company != customer.company:
-        changes["company"] = company
-    if extra and any(customer.traits.get(k) != v for k, v in extra.items()):
-        changes["traits"] = {**customer.traits, **extra}
-    if occurred_at < customer.first_seen:
-        changes["first_seen"] = occurred_at
-    if occurred_at > customer.last_seen and (changes or occurred_at - customer.last_seen > LAST_SEEN_SLACK):
-        changes["last_seen"] = occurred_at
     if changes:
         Customer.objects.filter(pk=customer.pk).update(**changes)
         for field, value in changes.items():

@@ -1,9 +1,11 @@
 """A tiny stand-in for the ingest: what every caller of event_identity_resolve does."""
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from identity.models import Customer, CustomerStatus, Identifier
 from identity.normalize import claims_from_values
@@ -88,3 +90,27 @@ def customer_of(workspace: Workspace, **values: object) -> Customer:
     claims = claims_from_values(workspace, **values)  # type: ignore[arg-type]
     (claim,) = claims.claims
     return Identifier.objects.get(workspace=workspace, kind=claim.kind, value_hash=claim.value_hash).customer
+
+
+def run_in_threads(count: int, target: Callable[[int], None], *, timeout: float = 120) -> list[BaseException]:
+    """Run target(0..count-1) in threads released together (a barrier), each closing its own
+    database connection; returns what they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            target(n)
+        except BaseException as exc:  # reported to the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    return errors

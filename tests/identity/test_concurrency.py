@@ -1,15 +1,13 @@
 """Many writers stitching the same identities at once: one live customer, no lost event."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from identity.models import Customer, CustomerStatus, Identifier
 from identity.stitching import LadderSignals
-from tests.identity.helpers import ingest
+from tests.identity.helpers import ingest, run_in_threads
 from tracking.models import Event
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -20,40 +18,27 @@ THREADS, EVENTS = 8, 20
 def test_concurrent_writers_sharing_identifiers(tenant):
     ws = tenant.workspace
     devices = [f"device-{i}" for i in range(4)]
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
 
     def writer(n: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(EVENTS):
-                # Each event links a device with one shared email, phone or account id, so every
-                # identifier ends up chained to every other one through some event.
-                kind = (n + i // 4) % 4
-                values: dict[str, Any] = {"device": devices[i % len(devices)]}
-                if kind == 0:
-                    values["email"] = "shared@example.com"
-                elif kind == 1:
-                    values["phone"] = "+14155550199"
-                elif kind == 2:
-                    values["user_id"] = "acct-42"
-                ingest(
-                    ws,
-                    at=T + timedelta(seconds=n * EVENTS + i),
-                    signals=LadderSignals(device_visit_count=1 + i % 3, phone_channel=kind == 1),
-                    **values,
-                )
-        except BaseException as exc:  # reported to the main thread
-            errors.append(exc)
-        finally:
-            connection.close()
+        for i in range(EVENTS):
+            # Each event links a device with one shared email, phone or account id, so every
+            # identifier ends up chained to every other one through some event.
+            kind = (n + i // 4) % 4
+            values: dict[str, Any] = {"device": devices[i % len(devices)]}
+            if kind == 0:
+                values["email"] = "shared@example.com"
+            elif kind == 1:
+                values["phone"] = "+14155550199"
+            elif kind == 2:
+                values["user_id"] = "acct-42"
+            ingest(
+                ws,
+                at=T + timedelta(seconds=n * EVENTS + i),
+                signals=LadderSignals(device_visit_count=1 + i % 3, phone_channel=kind == 1),
+                **values,
+            )
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_in_threads(THREADS, writer) == []
 
     live = Customer.objects.filter(workspace=ws, status=CustomerStatus.LIVE)
     assert live.count() == 1

@@ -1,0 +1,296 @@
+"""IdentityBatch: resolves every event of one ingest transaction with one lookup and one lock order.
+
+    with transaction.atomic():
+        batch = IdentityBatch(workspace=ws, claims=[claims of every event of the request])
+        for each event:                   # in the request's order
+            resolution = batch.resolve(claims=..., signals=..., traits=..., occurred_at=...)
+            ...                           # build the Event with resolution.customer_id / .rung
+        ...                               # INSERT the events, move the visits on
+        batch.flush()                     # customer and identifier changes, in id order
+
+Locking (why concurrent batches cannot deadlock on customers):
+- The constructor runs ONE query for all claims of the request: the identifiers with their live
+  owners, the owners locked FOR NO KEY UPDATE in primary-key order (the order every writer uses,
+  DESIGN "Stitching rules" 6). This is the only point where an ingest waits for a customer.
+- An event whose identifiers all exist and belong to one live customer (the fast path) is resolved
+  in memory from that row: no query, no savepoint. Its changes (rung, number, contact values,
+  traits, first/last seen, devices' visit counts) are collected and written by `flush`, customers
+  in id order in one UPDATE ... FROM (VALUES ...), identifiers likewise.
+- Any other event (new identifiers, several owners, a guard) takes the per-event slow path of
+  `event_identity_resolve` (its own savepoint, owners locked in key order, merges, splits, the
+  suppression list). Pending changes are flushed first so it reads the truth, and what it touched
+  (its customer, the customers merged into it, the owners a device moved from, its claims) is
+  forgotten and read again, locked, when a later event of the request needs it.
+
+Semantics are those of calling `event_identity_resolve` once per event in order (same rungs per
+event, same guards, `suppressed` from the customer's consent on the fast path).
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung
+from identity.normalize import Claims, IdentifierClaim
+from identity.stitching.ladder import LadderSignals, customer_number_next
+from identity.stitching.plan import ClaimKey, claim_key
+from identity.stitching.resolve import Resolution, event_changes, resolve_locked
+from workspaces.models import Workspace
+
+# The customer columns the fast path reads and may write (the consent flag is only read).
+_WRITABLE = ("rung", "customer_number", "email", "phone", "name", "company", "traits", "first_seen", "last_seen")
+_PG_TYPES = {
+    "rung": "smallint",
+    "customer_number": "integer",
+    "email": "varchar",
+    "phone": "varchar",
+    "name": "varchar",
+    "company": "varchar",
+    "traits": "jsonb",
+    "first_seen": "timestamptz",
+    "last_seen": "timestamptz",
+}
+_LOOKUP_CACHE: dict[tuple[int, bool], str] = {}
+SLOW_PATH_LOCK_TIMEOUT = "300ms"
+
+
+@dataclass
+class _Owner:
+    """A locked live customer as the fast path needs it (no model instance)."""
+
+    id: int
+    rung: int
+    customer_number: int | None
+    email: str
+    phone: str
+    name: str
+    company: str
+    traits: dict[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    allow_analytics: bool
+    dirty: set[str] = field(default_factory=set)
+
+    def set(self, name: str, value: Any) -> None:
+        setattr(self, name, value)
+        self.dirty.add(name)
+
+
+@dataclass
+class _Ident:
+    id: int
+    kind: str
+    customer_id: int
+    visit_count: int
+
+
+def _lookup_sql(n: int, *, postgresql: bool) -> str:
+    """The lookup statement for n claims, built once per (n, vendor) and kept for the process."""
+    key = (n, postgresql)
+    sql = _LOOKUP_CACHE.get(key)
+    if sql is None:
+        ident, cust = Identifier._meta.db_table, Customer._meta.db_table
+        pairs = " OR ".join(["(i.kind = %s AND i.value_hash = %s)"] * n)
+        sql = (
+            "SELECT i.id, i.kind, i.value_hash, i.visit_count, c.id, c.rung, c.customer_number, c.email, "  # noqa: S608 (table names from the models, values as parameters)
+            "c.phone, c.name, c.company, c.traits, c.first_seen, c.last_seen, c.allow_analytics "
+            f"FROM {ident} i INNER JOIN {cust} c ON c.id = i.customer_id "
+            f"WHERE i.workspace_id = %s AND c.status = %s AND ({pairs}) ORDER BY c.id, i.id"
+        )
+        if postgresql:
+            # Customers only, in key order: the one lock order of every writer. (Locking the identifier
+            # rows too deadlocks: after a merge two snapshots order an identifier under different owners.)
+            sql += " FOR NO KEY UPDATE OF c"
+        if len(_LOOKUP_CACHE) < 1024:
+            _LOOKUP_CACHE[key] = sql
+    return sql
+
+
+def _datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))  # SQLite (the embedded default) returns text
+
+
+class IdentityBatch:
+    def __init__(self, *, workspace: Workspace, claims: list[Claims]) -> None:
+        self.workspace = workspace
+        self.idents: dict[ClaimKey, _Ident] = {}
+        self.owners: dict[int, _Owner] = {}
+        self.stale: set[ClaimKey] = set()  # to be read again (a slow path changed their owner)
+        self.visit_counts: dict[int, int] = {}  # identifier id -> visit count to raise it to
+        self.numbers: set[int] = set()  # customers that reached rung 4 without a number
+        self.holds_locks = False
+        keys = {claim_key(c) for group in claims for c in group.claims}
+        self._load(keys)
+
+    def _load(self, keys: set[ClaimKey]) -> None:
+        """ONE query for all these claims: identifiers with their live owners, owners locked in key order."""
+        if not keys:
+            return
+        ordered = sorted(keys)
+        params: list[Any] = [self.workspace.pk, CustomerStatus.LIVE]
+        for kind, value_hash in ordered:
+            params += [kind, value_hash]
+        sql = _lookup_sql(len(ordered), postgresql=connection.vendor == "postgresql")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        self.holds_locks = self.holds_locks or bool(rows)
+        for ident_id, kind, value_hash, visit_count, cid, *rest in rows:
+            self.idents[(kind, value_hash)] = _Ident(id=ident_id, kind=kind, customer_id=cid, visit_count=visit_count)
+            if cid not in self.owners:
+                rung, number, email, phone, name, company, traits, first_seen, last_seen, allow = rest
+                self.owners[cid] = _Owner(
+                    id=cid,
+                    rung=rung,
+                    customer_number=number,
+                    email=email,
+                    phone=phone,
+                    name=name,
+                    company=company,
+                    traits=traits if isinstance(traits, dict) else json.loads(traits or "{}"),
+                    first_seen=_datetime(first_seen),
+                    last_seen=_datetime(last_seen),
+                    allow_analytics=bool(allow),
+                )
+
+    def resolve(
+        self, *, claims: Claims, signals: LadderSignals, traits: dict[str, Any], occurred_at: datetime
+    ) -> Resolution:
+        distinct: dict[ClaimKey, IdentifierClaim] = {}
+        for claim in sorted(claims.claims, key=claim_key):
+            distinct.setdefault(claim_key(claim), claim)
+        if not distinct:
+            return Resolution(customer_id=None, rung=Rung.DEVICE, suppressed=False)
+        wanted_stale = self.stale.intersection(distinct)
+        if wanted_stale:
+            # Read again everything a slow path changed (one query), not just this event's claims.
+            refresh, self.stale = self.stale, set()
+            for key in refresh:
+                self.idents.pop(key, None)
+            self._load(refresh)
+        found = [self.idents.get(key) for key in distinct]
+        owner_ids = {i.customer_id for i in found if i is not None}
+        if None not in found and len(owner_ids) == 1 and (owner := self.owners.get(next(iter(owner_ids)))):
+            return self._apply(
+                owner, [i for i in found if i is not None], list(distinct.values()), signals, traits, occurred_at
+            )
+        return self._slow(list(distinct.values()), signals, traits, occurred_at)
+
+    def _apply(
+        self,
+        owner: _Owner,
+        owned: list[_Ident],
+        claims: list[IdentifierClaim],
+        signals: LadderSignals,
+        traits: dict[str, Any],
+        occurred_at: datetime,
+    ) -> Resolution:
+        """What `resolve._event_apply` does, in memory: the writes wait for `flush`."""
+        changes, needs_number = event_changes(
+            owner,
+            claims=claims,
+            signals=signals,
+            traits=traits,
+            occurred_at=occurred_at,
+            number_pending=owner.id in self.numbers,
+        )
+        if needs_number:
+            self.numbers.add(owner.id)  # the number itself is taken at flush (the workspace row last)
+        for field_name, value in changes.items():
+            owner.set(field_name, value)
+        count = signals.device_visit_count
+        if count:
+            for ident in owned:
+                if ident.kind == IdentifierKind.DEVICE and ident.visit_count < count:
+                    ident.visit_count = count
+                    self.visit_counts[ident.id] = count
+        return Resolution(customer_id=owner.id, rung=owner.rung, suppressed=not owner.allow_analytics)
+
+    def _slow(
+        self, claims: list[IdentifierClaim], signals: LadderSignals, traits: dict[str, Any], occurred_at: datetime
+    ) -> Resolution:
+        self.flush()  # the slow path reads customers and identifiers from the database
+        if self.holds_locks and connection.vendor == "postgresql":
+            # The slow path may lock a customer out of key order (a survivor of a merge committed
+            # since the lookup) while this transaction holds the request's customers: rather than
+            # wait into a deadlock whose victim would be an innocent request, give up quickly and
+            # let the whole request run again (events_ingest retries; it then locks in order).
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [SLOW_PATH_LOCK_TIMEOUT])
+            try:
+                resolution = resolve_locked(
+                    workspace=self.workspace, claims=claims, signals=signals, traits=traits, occurred_at=occurred_at
+                )
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config('lock_timeout', '0', true)")
+        else:
+            resolution = resolve_locked(
+                workspace=self.workspace, claims=claims, signals=signals, traits=traits, occurred_at=occurred_at
+            )
+        touched = {resolution.customer_id, *resolution.merged_customer_ids, *resolution.moved_from_customer_ids}
+        for cid in touched:
+            self.owners.pop(cid, None)  # type: ignore[arg-type]
+        changed = {key for key, ident in self.idents.items() if ident.customer_id in touched}
+        changed.update(claim_key(c) for c in claims)
+        for key in changed:
+            self.idents.pop(key, None)
+        self.stale |= changed
+        return resolution
+
+    def flush(self) -> None:
+        """Write the collected changes: identifiers' visit counts, then customers, each in id order.
+        Every row written belongs to a customer this transaction has locked."""
+        if self.visit_counts:
+            counts, self.visit_counts = sorted(self.visit_counts.items()), {}
+            if connection.vendor == "postgresql":
+                table = Identifier._meta.db_table
+                values = ", ".join(["(%s::bigint, %s::integer)"] * len(counts))
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"UPDATE {table} AS i SET visit_count = v.n FROM (VALUES {values}) AS v(id, n) "  # noqa: S608 (table name from the model)
+                        "WHERE i.id = v.id AND i.visit_count < v.n",
+                        [x for pair in counts for x in pair],
+                    )
+            else:
+                for ident_id, n in counts:
+                    Identifier.objects.filter(pk=ident_id, visit_count__lt=n).update(visit_count=n)
+        for cid in sorted(self.numbers):
+            owner = self.owners.get(cid)
+            if owner is not None and owner.customer_number is None:
+                owner.set("customer_number", customer_number_next(self.workspace.pk))
+        self.numbers = set()
+        dirty = sorted((o for o in self.owners.values() if o.dirty), key=lambda o: o.id)
+        if not dirty:
+            return
+        if connection.vendor == "postgresql" and len(dirty) > 1:
+            self._customers_update(dirty)
+        else:
+            for owner in dirty:
+                Customer.objects.filter(pk=owner.id).update(**{name: getattr(owner, name) for name in owner.dirty})
+        for owner in dirty:
+            owner.dirty = set()
+
+    def _customers_update(self, dirty: list[_Owner]) -> None:
+        """One UPDATE ... FROM (VALUES ...) for several customers: every writable column of each
+        (the rows are locked by this transaction, so the in-memory values are the current ones)."""
+        table = Customer._meta.db_table
+        row = "(%s::bigint, " + ", ".join(f"%s::{_PG_TYPES[name]}" for name in _WRITABLE) + ")"
+        sets = ", ".join(f"{name} = v.{name}" for name in _WRITABLE)
+        params: list[Any] = []
+        for owner in dirty:
+            params.append(owner.id)
+            for name in _WRITABLE:
+                value = getattr(owner, name)
+                params.append(json.dumps(value) if name == "traits" else value)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS c SET {sets} FROM (VALUES {', '.join([row] * len(dirty))}) "  # noqa: S608 (names from the model, values as parameters)
+                f"AS v(id, {', '.join(_WRITABLE)}) WHERE c.id = v.id",
+                params,
+            )
