@@ -10,7 +10,7 @@ first) to an access log; once the server is quiet, 202 lines × batch size must 
 stored in PostgreSQL during the run, and no answer may be anything but 202. The client's count is
 kept as a cross-check (never more than the server's; every 202 it read said accepted = batch size).
 
-    .venv/bin/python bench/ingest.py [--seconds 8] [--rounds 3] [--kinds single,batch100] [--prototype]
+    .venv/bin/python bench/ingest.py [--seconds 8] [--rounds 3] [--kinds single,batch100]
 """
 
 import argparse
@@ -148,9 +148,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--kinds", default="single,batch100", help="which pairs to run: single, batch100")
-    parser.add_argument(
-        "--prototype", action="store_true", help="serve the app with the proposed fix of bench/wsgi_prototype.py"
-    )
     args = parser.parse_args()
     facts = machine_facts()
 
@@ -169,8 +166,8 @@ def main() -> None:
         ],
     }
     pairs = {k: v for k, v in pairs.items() if k in args.kinds.split(",")}
-    app = "bench.wsgi_prototype:application" if args.prototype else "clarm.wsgi:application"
-    suffix = "-prototype" if args.prototype else ""
+    app = "clarm.wsgi:application"
+    suffix = ""
     runs: list[dict[str, Any]] = []
     log_name = f"ingest{suffix}"
 
@@ -256,8 +253,8 @@ def main() -> None:
         f"Machine: {facts['nproc']} cores, {facts['cpu']}; PostgreSQL {facts['postgresql']}; Python {facts['python']}; "
         f"{facts['wrk']}; {facts['date']}",
         f"Command: `{facts['command']}` (gunicorn {args.workers} sync workers, a fresh server per run, "
-        f"1 s warm-up then wrk -t{args.wrk_threads} -c{CONNECTIONS} -d{args.seconds}s, {args.rounds} interleaved rounds"
-        + (", PROTOTYPE: bench/wsgi_prototype.py)" if args.prototype else ")"),
+        f"1 s warm-up then wrk -t{args.wrk_threads} -c{CONNECTIONS} -d{args.seconds}s, "
+        f"{args.rounds} interleaved rounds)",
         "",
         "| round | scenario | events/s | requests/s | p50 ms | p90 ms | p99 ms | stored = server 202 × batch "
         "(client saw) | non-202 (server) | wrk CPU (cores) | load avg |",

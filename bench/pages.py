@@ -219,9 +219,6 @@ def run(stack: ExitStack) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=60, help="timed requests per case")
     parser.add_argument("--reload", action="store_true", help="rebuild the data even if present")
-    parser.add_argument(
-        "--prototype", action="store_true", help="measure the proposed selector fixes of bench/prototypes.py"
-    )
     args = parser.parse_args()
     facts = machine_facts()
 
@@ -297,30 +294,6 @@ def run(stack: ExitStack) -> None:
         return elapsed
 
     suffix = ""
-    if args.prototype:
-        from bench import prototypes
-        from identity import selectors
-        from identity.models import Customer
-
-        stack.enter_context(prototypes.applied(psycopg_url(database_url)))
-        suffix = "-prototype"
-        # Same answers as the selectors they replace.
-        for pk in (meta["heavy"], meta["light"]):
-            customer = Customer.objects.get(pk=pk)
-            workspace = customer.workspace
-            new_sources = selectors.customer_sources(customer=customer)
-            new_reached = {
-                r: e.pk for r, e in selectors.customer_rungs_reached(workspace=workspace, customer=customer).items()
-            }
-            with prototypes.original():
-                old_sources = selectors.customer_sources(customer=customer)
-                old_reached = {
-                    r: e.pk for r, e in selectors.customer_rungs_reached(workspace=workspace, customer=customer).items()
-                }
-            assert new_sources == old_sources, (new_sources, old_sources)
-            assert new_reached == old_reached, (new_reached, old_reached)
-        print("prototype selectors give the same answers as the current ones", flush=True)
-
     for case in cases.values():  # warm-up
         for _ in range(5):
             fetch(case)

@@ -57,10 +57,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--bare", action="store_true", help="profile the bare baseline view instead")
-    parser.add_argument("--prototype", action="store_true", help="with bench/wsgi_prototype.py's patches")
     args = parser.parse_args()
-    if args.prototype:
-        import bench.wsgi_prototype  # noqa: F401  (applies the patches on import)
     workspace = Workspace.objects.order_by("pk").first()
     assert workspace is not None, "run bench/ingest.py first (it creates the workspace and devices)"
     key = ApiKey.objects.filter(workspace=workspace, kind=ApiKeyKind.WRITE).first()
