@@ -28,7 +28,7 @@ event, same guards, `suppressed` from the customer's consent on the fast path).
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
@@ -110,9 +110,9 @@ def _lookup_sql(n: int, *, postgresql: bool) -> str:
 
 
 def _datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))  # SQLite (the embedded default) returns text
+    # SQLite (the embedded default) returns text without a zone; Django stores UTC there.
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 class IdentityBatch:

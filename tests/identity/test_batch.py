@@ -162,3 +162,14 @@ def test_an_opted_out_customer_web_events_are_not_stored(tenant, position):
     assert sum(r.accepted for r in results) == 2
     assert not Event.objects.filter(message_id="later").exists()
     assert Event.objects.filter(message_id__in=["sms", "y"]).count() == 2
+
+
+def test_times_read_back_from_sqlite_text_are_utc_aware():
+    # The embedded default (SQLite) returns timestamps of raw queries as zone-less text in UTC.
+    from datetime import UTC, datetime
+
+    from identity.stitching.batch import _datetime
+
+    assert _datetime("2026-11-21 10:00:00.250000") == datetime(2026, 11, 21, 10, 0, 0, 250000, tzinfo=UTC)
+    aware = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    assert _datetime(aware) is aware
