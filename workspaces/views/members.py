@@ -1,5 +1,6 @@
 """Members and invitations: everyone sees the list, owners and admins change it."""
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 from django.contrib import messages
@@ -50,7 +51,7 @@ class MembersView(WorkspaceMixin, TemplateView):
         return context
 
 
-class _MemberActionView(WorkspaceMixin, View):
+class _MemberActionView(WorkspaceMixin, View, metaclass=ABCMeta):
     """A POST that changes members; re-renders the members page with the reason when refused."""
 
     min_role = Role.ADMIN
@@ -71,8 +72,9 @@ class _MemberActionView(WorkspaceMixin, View):
         except PermissionDenied as exc:
             return self._page(status=403, error=str(exc) or "Your role does not allow this.")
 
+    @abstractmethod
     def act(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        raise NotImplementedError
+        """The member change itself; each action view defines it."""
 
     def _done(self, message: str) -> HttpResponse:
         messages.success(self.request, message)
