@@ -13,6 +13,9 @@ from identity.stitching import LadderSignals, event_identity_resolve, ladder_con
 from tracking.models import Event
 from workspaces.models import Workspace
 
+# Every stored column of a customer: an undo must restore all of them, whatever the service lists.
+CUSTOMER_COLUMNS = [f.attname for f in Customer._meta.concrete_fields]
+
 
 def ingest(
     workspace: Workspace,
@@ -58,24 +61,7 @@ def state(workspace: Workspace) -> dict[str, Any]:
     """Everything stitching may change in a workspace, for before/after comparisons."""
     return {
         "live_customers": sorted(
-            Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE).values(
-                "id",
-                "status",
-                "merged_into_id",
-                "rung",
-                "customer_number",
-                "name",
-                "company",
-                "email",
-                "phone",
-                "traits",
-                "first_seen",
-                "last_seen",
-                "allow_analytics",
-                "allow_marketing_email",
-                "allow_marketing_sms",
-                "allow_ad_sendback",
-            ),
+            Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE).values(*CUSTOMER_COLUMNS),
             key=lambda c: c["id"],
         ),
         "identifiers": sorted(
