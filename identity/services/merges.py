@@ -112,9 +112,34 @@ def customers_merge_locked(*, survivor: Customer, merged: Customer, reason: str,
         survivor.customer_number, merged.customer_number = merged.customer_number, None
     merged.save(update_fields=["status", "merged_into", "customer_number"])
     survivor.save(update_fields=[f.removesuffix("_id") for f in SNAPSHOT_FIELDS if f != "status"])
+    return _merge_log_write(
+        kind=MergeLog.Kind.MERGE,
+        survivor=survivor,
+        merged=merged,
+        before=(survivor_before, merged_before),
+        event_ids=event_ids,
+        identifier_ids=identifier_ids,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def _merge_log_write(
+    *,
+    kind: str,
+    survivor: Customer,
+    merged: Customer,
+    before: tuple[dict[str, Any], dict[str, Any]],
+    event_ids: list[int],
+    identifier_ids: list[int],
+    reason: str,
+    actor: User | None,
+    **extra: Any,
+) -> MergeLog:
+    """The append-only record of what moved, with both customers before and after: what undo reads."""
     return MergeLog.objects.create(
         workspace_id=survivor.workspace_id,
-        kind=MergeLog.Kind.MERGE,
+        kind=kind,
         survivor=survivor,
         merged=merged,
         reason=reason[:200],
@@ -122,10 +147,11 @@ def customers_merge_locked(*, survivor: Customer, merged: Customer, reason: str,
         moved={
             "event_ids": event_ids,
             "identifier_ids": identifier_ids,
-            "survivor_before": survivor_before,
-            "merged_before": merged_before,
+            "survivor_before": before[0],
+            "merged_before": before[1],
             "survivor_after": customer_snapshot(survivor),
             "merged_after": customer_snapshot(merged),
+            **extra,
         },
     )
 
@@ -171,22 +197,16 @@ def devices_move_locked(
         fields = ["rung", "customer_number", "first_seen", "last_seen"]
         source.save(update_fields=fields)
         target.save(update_fields=fields)
-    return MergeLog.objects.create(
-        workspace_id=source.workspace_id,
+    return _merge_log_write(
         kind=MergeLog.Kind.SPLIT,
         survivor=target,
         merged=source,
-        reason=reason[:200],
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        moved={
-            "event_ids": event_ids,
-            "identifier_ids": sorted(identifier_ids),
-            "survivor_before": target_before,
-            "merged_before": source_before,
-            "survivor_after": customer_snapshot(target),
-            "merged_after": customer_snapshot(source),
-            "created_customer": created_target,
-        },
+        before=(target_before, source_before),
+        event_ids=event_ids,
+        identifier_ids=sorted(identifier_ids),
+        reason=reason,
+        actor=actor,
+        created_customer=created_target,
     )
 
 
