@@ -17,8 +17,10 @@ from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
+from tracking.eventwrite import VisitMove, events_insert
 from tracking.inputs import SOURCES, EventInput, IngestResult
-from tracking.models import DailySalt, Event, Source, Visit
+from tracking.knowndevices import LaneEvent, known_devices_write
+from tracking.models import DailySalt, Source
 from tracking.network import geo_lookup, ip_clean, ip_hash
 from tracking.useragent import ua_describe
 from tracking.visits import VisitState, VisitTracker
@@ -77,6 +79,9 @@ class _Prepared:
     is_bot: bool
     phone_channel: bool
     account: bool
+    # The event's only identifier is its device, and it carries nothing else that could change its
+    # customer (no traits, no ladder signal): what the known-device lane can take.
+    lane_device_only: bool
     visit: VisitState | None = field(default=None)
 
 
@@ -218,68 +223,15 @@ def _prepare(
         is_bot=is_bot,
         phone_channel=bool(item.phone_channel),
         account=account,
+        lane_device_only=(
+            len(claims.claims) == 1
+            and bool(device_hash)
+            and not traits
+            and not account
+            and not item.phone_channel
+            and not claims.notes
+        ),
     )
-
-
-_COLUMNS = (
-    "workspace",
-    "customer",
-    "event",
-    "source",
-    "occurred_at",
-    "received_at",
-    "rung",
-    "session_id",
-    "device_hash",
-    "message_id",
-    "properties",
-    "context",
-    "is_bot",
-)
-
-
-def _events_insert(rows: list[Event], *, visit_touch: VisitState | None = None) -> None:
-    """One multi-row INSERT; a message id already stored for the workspace is skipped by the
-    database (ON CONFLICT on the unique constraint), never by a check first. Sets `pk` on the rows
-    that were stored and leaves it None on duplicates.
-
-    `visit_touch` (PostgreSQL): the one visit all these events belong to, moved on by the same
-    statement (a data-modifying CTE), so a page view of a known device costs one write."""
-    if not rows:
-        return
-    fields = [Event._meta.get_field(name) for name in _COLUMNS]
-    quote = connection.ops.quote_name
-    params: list[Any] = []
-    for row in rows:
-        for f in fields:
-            params.append(f.get_db_prep_save(getattr(row, f.attname), connection))  # type: ignore[union-attr]
-    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    columns = ", ".join(quote(str(f.column)) for f in fields)  # type: ignore[union-attr]
-    table = quote(Event._meta.db_table)
-    values = ", ".join([placeholders] * len(rows))
-    insert = (
-        f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 (names from the model, values as parameters)
-        "ON CONFLICT (workspace_id, message_id) WHERE message_id IS NOT NULL "
-        "DO NOTHING RETURNING id, message_id"
-    )
-    if visit_touch is not None and visit_touch.visit_id is not None:
-        visits = quote(Visit._meta.db_table)
-        sql = (
-            f"WITH ins AS ({insert}), touched AS ("  # noqa: S608 (names from the models, values as parameters)
-            f"UPDATE {visits} SET event_count = event_count + (SELECT count(*) FROM ins), "
-            "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s AND EXISTS (SELECT 1 FROM ins)) "
-            "SELECT id, message_id FROM ins"
-        )
-        params += [visit_touch.last_at, visit_touch.visit_id]
-    else:
-        sql = insert
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        returned = cursor.fetchall()
-    by_message_id = {message_id: pk for pk, message_id in returned if message_id is not None}
-    without_message_id = iter([pk for pk, message_id in returned if message_id is None])
-    for row in rows:
-        row.pk = by_message_id.get(row.message_id) if row.message_id is not None else next(without_message_id)
 
 
 def _consent_records_schedule(event_ids: list[int]) -> None:
@@ -287,6 +239,46 @@ def _consent_records_schedule(event_ids: list[int]) -> None:
 
     for event_id in event_ids:
         consent_record_from_event.delay(event_id)
+
+
+def _event_row(
+    p: _Prepared,
+    workspace: Workspace,
+    received_at: datetime.datetime,
+    customer_id: int | None,
+    rung: int,
+    session_id: str,
+) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace.pk,
+        "customer_id": customer_id,
+        "event": p.name,
+        "source": p.source,
+        "occurred_at": p.occurred_at,
+        "received_at": received_at,
+        "rung": rung,
+        "session_id": session_id,
+        "device_hash": p.device_hash,
+        "message_id": p.message_id,
+        "properties": p.properties,
+        "context": p.context,
+        "is_bot": p.is_bot,
+    }
+
+
+def _lane_events(workspace: Workspace, prepared: list[_Prepared], received_at: datetime.datetime) -> list[LaneEvent]:
+    return [
+        LaneEvent(
+            row=_event_row(p, workspace, received_at, None, 0, p.session_id or ""),
+            session_id=p.session_id,
+            occurred_at=p.occurred_at,
+            eligible=p.lane_device_only
+            and p.message_id is not None
+            and p.name not in CONSENT_EVENTS
+            and p.source in SUPPRESSIBLE_SOURCES,
+        )
+        for p in prepared
+    ]
 
 
 def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: datetime.datetime) -> IngestResult:
@@ -300,7 +292,7 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
     result = IngestResult()
     devices = {p.visit_device for p in prepared if p.visit_device}
     tracker = VisitTracker(workspace_id=workspace.pk, device_hashes=devices)
-    rows: list[tuple[_Prepared, Event]] = []
+    rows: list[tuple[_Prepared, dict[str, Any]]] = []
     with transaction.atomic():
         identities = IdentityBatch(workspace=workspace, claims=[p.claims for p in prepared if p.claims.claims])
         for p in prepared:
@@ -334,45 +326,34 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
                     # Events of this request not yet written follow their customer into the survivor.
                     merged = set(resolution.merged_customer_ids)
                     for _, row in rows:
-                        if row.customer_id in merged:
-                            row.customer_id = customer_id
-            rows.append(
-                (
-                    p,
-                    Event(
-                        workspace_id=workspace.pk,
-                        customer_id=customer_id,
-                        event=p.name,
-                        source=p.source,
-                        occurred_at=p.occurred_at,
-                        received_at=received_at,
-                        rung=rung,
-                        session_id=visit.session_id if visit is not None else (p.session_id or ""),
-                        device_hash=p.device_hash,
-                        message_id=p.message_id,
-                        properties=p.properties,
-                        context=p.context,
-                        is_bot=p.is_bot,
-                    ),
-                )
-            )
+                        if row["customer_id"] in merged:
+                            row["customer_id"] = customer_id
+            if visit is not None and customer_id is not None and p.lane_device_only:
+                visit.customer_id = customer_id  # the device's owner, for the known-device lane
+            session_id = visit.session_id if visit is not None else (p.session_id or "")
+            rows.append((p, _event_row(p, workspace, received_at, customer_id, rung, session_id)))
         # The common case (every event of the request in one known visit) moves the visit on in
         # the INSERT itself on PostgreSQL; otherwise the tracker updates visits after.
         visits = {id(p.visit): p.visit for p, _ in rows}
         only = next(iter(visits.values())) if len(visits) == 1 else None
         touch = only if only is not None and only.visit_id is not None and connection.vendor == "postgresql" else None
-        _events_insert([row for _, row in rows], visit_touch=touch)
-        for p, row in rows:
-            if row.pk is None:
+        event_ids = events_insert(
+            [row for _, row in rows],
+            visit_move=VisitMove(visit_id=touch.visit_id, last_at=touch.last_at) if touch and touch.visit_id else None,
+        )
+        for (p, _), event_id in zip(rows, event_ids, strict=True):
+            if event_id is None:
                 result.duplicates += 1
                 continue
             result.accepted += 1
-            result.event_ids.append(row.pk)
+            result.event_ids.append(event_id)
             if p.visit is not None:
                 p.visit.new_events += 1
         tracker.flush(already_touched=touch)
         identities.flush()
-        consent_event_ids = [row.pk for p, row in rows if row.pk is not None and p.name in CONSENT_EVENTS]
+        consent_event_ids = [
+            event_id for (p, _), event_id in zip(rows, event_ids, strict=True) if event_id and p.name in CONSENT_EVENTS
+        ]
         if consent_event_ids:
             transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids))
     return result
@@ -426,10 +407,12 @@ def events_ingest(
         prepared.append(p)
 
     result = IngestResult()
-    if prepared:
+    lane = known_devices_write(workspace_id=workspace.pk, events=_lane_events(workspace, prepared, received_at))
+    rest = [p for p, outcome in zip(prepared, lane, strict=True) if outcome is None]
+    if rest:
         for attempt in range(STORE_ATTEMPTS):
             try:
-                result = _store(workspace=workspace, prepared=prepared, received_at=received_at)
+                result = _store(workspace=workspace, prepared=rest, received_at=received_at)
                 break
             except (IntegrityError, OperationalError):
                 # A race with a concurrent request (identifier or visit created meanwhile, a
@@ -440,8 +423,18 @@ def events_ingest(
                     raise
                 logger.warning("ingest retry after a conflict", exc_info=True)
                 time.sleep(random.uniform(0, 0.02 * 2**attempt))
-                for p in prepared:
+                for p in rest:
                     p.context.pop("attribution", None)
+    for outcome in lane:
+        if outcome is None:
+            continue
+        if outcome.suppressed:
+            result.suppressed += 1
+        elif outcome.event_id is None:
+            result.duplicates += 1
+        else:
+            result.accepted += 1
+            result.event_ids.append(outcome.event_id)
     result.duplicates += duplicates_in_request
     result.rejected = rejected
     return result

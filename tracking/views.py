@@ -104,10 +104,11 @@ def _ingest(
     except IngestRefused as exc:
         raise ApiError(exc.status, exc.message) from None
     except DatabaseError:
-        # events_ingest already retried conflicts; its transaction rolled back whole, so nothing of
-        # this request is stored and the client may send it again (message ids dedupe).
+        # events_ingest already retried conflicts; its transaction rolled back whole. Page views the
+        # known-device lane took before may be stored: they all have message ids, so sending the
+        # request again stores each event once.
         logger.exception("ingest failed after retries")
-        busy = "Storage is busy; nothing was stored. Retry shortly."
+        busy = "Storage is busy: send this request again shortly (events with message ids are never stored twice)."
         raise ApiError(503, busy, headers={"Retry-After": "1"}) from None
     rejected += [{"index": positions[r["index"]], "error": r["error"]} for r in result.rejected]
     rejected.sort(key=lambda r: r["index"])

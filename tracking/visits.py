@@ -49,6 +49,10 @@ class VisitState:
     landing: dict[str, Any] = field(default_factory=dict)
     cached_last_at: datetime.datetime | None = None
     new_events: int = 0
+    # The device's owner as the last full-path event left it: what the known-device lane
+    # (tracking.knowndevices) relies on, and re-checks under locks.
+    customer_id: int | None = None
+    cached_customer_id: int | None = None
 
     def to_cache(self) -> dict[str, Any]:
         return {
@@ -57,20 +61,39 @@ class VisitState:
             "n": self.number,
             "start": self.started_at.timestamp(),
             "last": self.last_at.timestamp(),
+            "cust": self.customer_id,
         }
 
     @classmethod
     def from_cache(cls, device_hash: str, data: dict[str, Any]) -> "VisitState":
-        last = datetime.datetime.fromtimestamp(data["last"], tz=datetime.UTC)
+        last = _instant(data["last"])
+        customer_id = int(data["cust"]) if data.get("cust") is not None else None
         return cls(
             device_hash=device_hash,
             session_id=data["sid"],
             number=int(data["n"]),
-            started_at=datetime.datetime.fromtimestamp(data["start"], tz=datetime.UTC),
+            started_at=_instant(data["start"]),
             last_at=last,
             visit_id=data["id"],
             cached_last_at=last,
+            customer_id=customer_id,
+            cached_customer_id=customer_id,
         )
+
+    def cache_stale(self) -> bool:
+        """Whether the cache entry of this (current) visit should be written again."""
+        moved = self.cached_last_at is None or self.last_at - self.cached_last_at >= CACHE_REFRESH
+        return moved or self.customer_id != self.cached_customer_id
+
+
+def _instant(timestamp: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+
+
+def visits_cache_write(workspace_id: int, states: list[VisitState]) -> None:
+    """Write these devices' current visits to the cache now (the caller has committed them)."""
+    if states:
+        _cache_write({_cache_key(workspace_id, s.device_hash): s.to_cache() for s in states})
 
 
 class VisitTracker:
@@ -96,7 +119,7 @@ class VisitTracker:
     def _from_database(self, device_hash: str) -> VisitState | None:
         latest = (
             Visit.objects.filter(workspace_id=self.workspace_id, device_hash=device_hash)
-            .order_by("-last_event_at")
+            .order_by("-started_at", "-id")
             .values("id", "session_id", "started_at", "last_event_at")
             .first()
         )
@@ -168,9 +191,7 @@ class VisitTracker:
                     touch.append(state)
             elif state is not already_touched:
                 touch.append(state)
-            is_current = self.current.get(state.device_hash) is state
-            moved = state.cached_last_at is None or state.last_at - state.cached_last_at >= CACHE_REFRESH
-            if is_current and moved:
+            if self.current.get(state.device_hash) is state and state.cache_stale():
                 to_cache[_cache_key(self.workspace_id, state.device_hash)] = state.to_cache()
         _visits_touch(touch)
         if to_cache:
@@ -195,13 +216,16 @@ def _visits_touch(states: list[VisitState]) -> None:
             )
         return
     table = Visit._meta.db_table
-    values = ", ".join(["(%s::bigint, %s::timestamptz, %s::integer)"] * len(ordered))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH v(id, last_at, n) AS (VALUES {values}), "  # noqa: S608 (table name from the model, values as parameters)
+            "WITH v(id, last_at, n) AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[])), "  # noqa: S608 (table name from the model, values as parameters)
             f"locked AS MATERIALIZED (SELECT t.id FROM {table} t WHERE t.id IN (SELECT id FROM v) "
             "ORDER BY t.id FOR NO KEY UPDATE) "
             f"UPDATE {table} AS t SET last_event_at = GREATEST(t.last_event_at, v.last_at), "
             "event_count = t.event_count + v.n FROM v, locked WHERE t.id = v.id AND locked.id = v.id",
-            [x for visit_id, (last, count) in ordered for x in (visit_id, last, count)],
+            [
+                [visit_id for visit_id, _ in ordered],
+                [last for _, (last, _) in ordered],
+                [count for _, (_, count) in ordered],
+            ],
         )

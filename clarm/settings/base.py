@@ -119,6 +119,12 @@ DATABASES = {
         conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=60),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django turns psycopg's prepared statements off; with this threshold psycopg prepares only the
+    # statements the code asks it to (tracking.eventwrite.prepared_fetchall: the ingest's hot
+    # statement). Django's own queries bind client-side and are never prepared. Behind a pooler in
+    # transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements set.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

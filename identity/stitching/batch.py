@@ -88,12 +88,16 @@ class _Ident:
 
 
 def _lookup_sql(n: int, *, postgresql: bool) -> str:
-    """The lookup statement for n claims, built once per (n, vendor) and kept for the process."""
-    key = (n, postgresql)
+    """The lookup statement for n claims, built once per (n, vendor) and kept for the process. On
+    PostgreSQL the claims are two array parameters whatever n is (one statement text, cheap to parse)."""
+    key = (0 if postgresql else n, postgresql)
     sql = _LOOKUP_CACHE.get(key)
     if sql is None:
         ident, cust = Identifier._meta.db_table, Customer._meta.db_table
-        pairs = " OR ".join(["(i.kind = %s AND i.value_hash = %s)"] * n)
+        if postgresql:
+            pairs = "(i.kind, i.value_hash) IN (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))"
+        else:
+            pairs = " OR ".join(["(i.kind = %s AND i.value_hash = %s)"] * n)
         sql = (
             "SELECT i.id, i.kind, i.value_hash, i.visit_count, c.id, c.rung, c.customer_number, c.email, "  # noqa: S608 (table names from the models, values as parameters)
             "c.phone, c.name, c.company, c.traits, c.first_seen, c.last_seen, c.allow_analytics "
@@ -132,10 +136,14 @@ class IdentityBatch:
         if not keys:
             return
         ordered = sorted(keys)
+        postgresql = connection.vendor == "postgresql"
         params: list[Any] = [self.workspace.pk, CustomerStatus.LIVE]
-        for kind, value_hash in ordered:
-            params += [kind, value_hash]
-        sql = _lookup_sql(len(ordered), postgresql=connection.vendor == "postgresql")
+        if postgresql:
+            params += [[kind for kind, _ in ordered], [value_hash for _, value_hash in ordered]]
+        else:
+            for kind, value_hash in ordered:
+                params += [kind, value_hash]
+        sql = _lookup_sql(len(ordered), postgresql=postgresql)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

@@ -1,0 +1,217 @@
+"""Writing events: the one INSERT of an ingest request, and the one statement of a known device.
+
+`events_insert` stores the rows of a request in one statement. On PostgreSQL the rows travel as ONE
+JSON parameter (`jsonb_to_recordset`): a 100-event batch is then one parameter to bind instead of
+1,300, which is most of what a VALUES list costs the web process (client-side binding) and the
+server (parsing and planning it). Other databases (the embedded SQLite) get the VALUES list.
+
+`known_device_events_write` is the fast lane of page views from devices whose owners the visit cache
+remembers: one statement in its own implicit transaction that checks, under locks, that what the
+cache says is still true, and stores the events only then (see its docstring).
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from django.db import connection
+
+from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
+from tracking.models import Event, Visit
+
+# Event columns written at ingest, with their PostgreSQL types for jsonb_to_recordset.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("workspace_id", "bigint"),
+    ("customer_id", "bigint"),
+    ("event", "text"),
+    ("source", "text"),
+    ("occurred_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("rung", "smallint"),
+    ("session_id", "text"),
+    ("device_hash", "text"),
+    ("message_id", "text"),
+    ("properties", "jsonb"),
+    ("context", "jsonb"),
+    ("is_bot", "boolean"),
+)
+_NAMES = ", ".join(name for name, _ in COLUMNS)
+_ON_CONFLICT = "ON CONFLICT (workspace_id, message_id) WHERE message_id IS NOT NULL DO NOTHING"
+
+
+def prepared_fetchall(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a statement as a server-side prepared statement on Django's connection (PostgreSQL) and
+    return its rows. Django binds parameters client-side, so PostgreSQL parses and plans every
+    statement afresh: for a long statement run on every request (the known-device lane's) that
+    planning costs more than executing it. psycopg prepares it once per connection by its text.
+    Errors are Django's (as with connection.cursor()); the statement is not in connection.queries."""
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _rows_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+
+
+@dataclass
+class VisitMove:
+    """A known visit moved on by the same statement as its events (PostgreSQL)."""
+
+    visit_id: int
+    last_at: datetime
+
+
+def _insert_postgresql(rows: list[dict[str, Any]], visit_move: VisitMove | None) -> list[tuple[int, str | None]]:
+    definition = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
+    insert = (
+        f"INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {_NAMES} "  # noqa: S608 (names from the model, values as one parameter)
+        f"FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definition})) WITH ORDINALITY AS r({_NAMES}, n) "
+        f"ORDER BY r.n {_ON_CONFLICT} RETURNING id, message_id"
+    )
+    params: list[Any] = [_rows_json(rows)]
+    if visit_move is not None:
+        sql = (
+            f"WITH ins AS ({insert}), touched AS ("  # noqa: S608 (names from the models, values as parameters)
+            f"UPDATE {Visit._meta.db_table} SET event_count = event_count + (SELECT count(*) FROM ins), "
+            "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s AND EXISTS (SELECT 1 FROM ins)) "
+            "SELECT id, message_id FROM ins"
+        )
+        params += [visit_move.last_at, visit_move.visit_id]
+    else:
+        sql = insert
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _insert_values(rows: list[dict[str, Any]]) -> list[tuple[int, str | None]]:
+    fields = [Event._meta.get_field(name) for name, _ in COLUMNS]  # by attname (workspace_id, ...)
+    params: list[Any] = []
+    for row in rows:
+        for (name, _), f in zip(COLUMNS, fields, strict=True):
+            params.append(f.get_db_prep_save(row[name], connection))  # type: ignore[union-attr]
+    placeholders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    sql = (
+        f"INSERT INTO {Event._meta.db_table} ({_NAMES}) VALUES {', '.join([placeholders] * len(rows))} "  # noqa: S608 (names from the model, values as parameters)
+        f"{_ON_CONFLICT} RETURNING id, message_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def events_insert(rows: list[dict[str, Any]], *, visit_move: VisitMove | None = None) -> list[int | None]:
+    """Store these event rows (dicts keyed by COLUMNS) in one statement; a message id already stored
+    for the workspace is skipped by the database (ON CONFLICT on the unique constraint), never by a
+    check first. Returns each row's new id, None for a duplicate.
+
+    `visit_move` (PostgreSQL only): the one known visit all these events belong to, moved on by the
+    same statement (a data-modifying CTE), so a page view of a known device costs one write."""
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        returned = _insert_postgresql(rows, visit_move)
+    else:
+        assert visit_move is None, "visit_move needs PostgreSQL"
+        returned = _insert_values(rows)
+    by_message_id = {message_id: pk for pk, message_id in returned if message_id is not None}
+    without_message_id = iter([pk for pk, message_id in returned if message_id is None])
+    return [
+        by_message_id.get(row["message_id"]) if row["message_id"] is not None else next(without_message_id)
+        for row in rows
+    ]
+
+
+@dataclass
+class KnownDeviceOutcome:
+    """What the known-device statement found for one row: `confirmed` False means the cache was wrong
+    (nothing was stored: use the full path); else the event was suppressed, a duplicate (no id), or
+    stored as `event_id`."""
+
+    confirmed: bool
+    suppressed: bool = False
+    event_id: int | None = None
+
+
+def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: timedelta) -> list[KnownDeviceOutcome]:
+    """ONE statement (PostgreSQL; its own implicit transaction) for page views whose only identifier is
+    a device the visit cache says belongs to `customer_id`, each continuing a known visit of that device.
+    Each row is an event row (COLUMNS; `rung` ignored) plus `min_rung` (what the event proves),
+    `visit_count` (the device's visits so far) and `visit_id` (the visit it continues), all with a
+    message id.
+
+    Under locks it checks what the cache said: the customers (locked FOR NO KEY UPDATE in id order,
+    first: the order of every writer), then the devices' identifiers (FOR SHARE, in id order). A row
+    is confirmed when its customer is live, owns the device, is already at `min_rung`, was first seen
+    no later than the event, and the device has counted `visit_count` visits: the event then changes
+    nothing on the customer but `last_seen` (moved when more than `last_seen_slack` behind, as
+    `event_changes` does) and takes the customer's rung. Confirmed events of people who opted out of
+    analytics are not stored; the others are, and their visits move on (locked in id order, last).
+    A concurrent merge, split, erasure or consent change either commits first (the re-checked rows
+    no longer match: the row is not confirmed and nothing of it is written) or waits for this
+    statement; the locks last as long as this one statement."""
+    if not rows:
+        return []
+    workspace_id = rows[0]["workspace_id"]
+    definition = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
+    values = ", ".join("c_rung" if name == "rung" else name for name, _ in COLUMNS)
+    customers, identifiers, visits = Customer._meta.db_table, Identifier._meta.db_table, Visit._meta.db_table
+    # The keys to lock also travel as arrays: each lock is then an index probe by key, whatever the
+    # planner's statistics say about the rows of the JSON parameter. `i` counts `c` (not EXISTS) so
+    # that every customer is locked before any identifier.
+    sql = (
+        f"WITH r AS (SELECT * FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definition}, "  # noqa: S608 (names from the models, values as parameters)
+        f"min_rung smallint, visit_count integer, visit_id bigint)) "
+        f"WITH ORDINALITY AS r({_NAMES}, min_rung, visit_count, visit_id, n)), "
+        f"c AS MATERIALIZED (SELECT id, rung, allow_analytics, first_seen FROM {customers} "
+        "WHERE id = ANY(%s::bigint[]) AND workspace_id = %s AND status = %s ORDER BY id FOR NO KEY UPDATE), "
+        f"i AS MATERIALIZED (SELECT id, value_hash, customer_id, visit_count FROM {identifiers} "
+        "WHERE workspace_id = %s AND kind = %s AND value_hash = ANY(%s::varchar[]) "
+        "AND (SELECT count(*) FROM c) > 0 ORDER BY id FOR SHARE), "
+        "ok AS MATERIALIZED (SELECT r.*, c.rung AS c_rung, c.allow_analytics FROM r "
+        "JOIN c ON c.id = r.customer_id JOIN i ON i.value_hash = r.device_hash AND i.customer_id = r.customer_id "
+        "WHERE c.rung >= r.min_rung AND i.visit_count >= r.visit_count AND c.first_seen <= r.occurred_at), "
+        f"ins AS (INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {values} FROM ok WHERE allow_analytics "
+        f"ORDER BY n {_ON_CONFLICT} RETURNING id, message_id, customer_id, occurred_at), "
+        f"seen AS (UPDATE {customers} t SET last_seen = x.m FROM (SELECT customer_id, max(occurred_at) AS m "
+        "FROM ins GROUP BY 1) x WHERE t.id = x.customer_id AND t.last_seen < x.m - %s), "
+        "moved AS (SELECT ok.visit_id, count(*) AS k, max(ins.occurred_at) AS m FROM ins "
+        "JOIN ok ON ok.message_id = ins.message_id GROUP BY 1), "
+        f"vlock AS MATERIALIZED (SELECT t.id FROM {visits} t WHERE t.id = ANY(%s::bigint[]) "
+        "ORDER BY t.id FOR NO KEY UPDATE), "
+        f"touched AS (UPDATE {visits} t SET event_count = t.event_count + moved.k, "
+        "last_event_at = GREATEST(t.last_event_at, moved.m) FROM moved, vlock "
+        "WHERE t.id = moved.visit_id AND vlock.id = moved.visit_id) "
+        "SELECT ok.n, ok.allow_analytics, ins.id FROM ok LEFT JOIN ins ON ins.message_id = ok.message_id"
+    )
+    params = [
+        _rows_json(rows),
+        sorted({row["customer_id"] for row in rows}),
+        workspace_id,
+        CustomerStatus.LIVE,
+        workspace_id,
+        IdentifierKind.DEVICE,
+        sorted({row["device_hash"] for row in rows}),
+        last_seen_slack,
+        sorted({row["visit_id"] for row in rows}),
+    ]
+    found = {int(n): (bool(allowed), event_id) for n, allowed, event_id in prepared_fetchall(sql, params)}
+    out = []
+    for n in range(1, len(rows) + 1):
+        if n not in found:
+            out.append(KnownDeviceOutcome(confirmed=False))
+            continue
+        allowed, event_id = found[n]
+        out.append(KnownDeviceOutcome(confirmed=True, suppressed=not allowed, event_id=event_id))
+    return out
