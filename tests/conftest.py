@@ -8,6 +8,7 @@ from playwright.sync_api import Browser
 
 from tests.browser import chromium
 from tests.factories import UserFactory, make_workspace
+from tracking.ratelimit import rate_limits_forget
 from workspaces.models import Workspace
 
 
@@ -23,6 +24,7 @@ class Tenant:
 def _clear_cache():
     # Redis is shared by the whole run: rate-limit counters and cached lookups must not leak.
     cache.clear()
+    rate_limits_forget()  # this process's share of the counters just cleared
     yield
 
 

@@ -11,6 +11,7 @@ cache says is still true, and stores the events only then (see its docstring).
 """
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,12 +47,16 @@ def prepared_fetchall(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     return its rows. Django binds parameters client-side, so PostgreSQL parses and plans every
     statement afresh: for a long statement run on every request (the known-device lane's) that
     planning costs more than executing it. psycopg prepares it once per connection by its text.
-    Errors are Django's (as with connection.cursor()); the statement is not in connection.queries."""
+    Errors are Django's (as with connection.cursor()), and the statement is in connection.queries."""
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
+    started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if connection.queries_logged:  # DEBUG, or a test counting queries: logged as Django logs its own
+        connection.queries_log.append({"sql": f"/* prepared */ {sql}", "time": f"{time.monotonic() - started:.3f}"})
+    return rows
 
 
 def _json_default(value: Any) -> str:
@@ -154,7 +159,8 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
     Under locks it checks what the cache said: the customers (locked FOR NO KEY UPDATE in id order,
     first: the order of every writer), then the devices' identifiers (FOR SHARE, in id order). A row
     is confirmed when its customer is live, owns the device, is already at `min_rung`, was first seen
-    no later than the event, and the device has counted `visit_count` visits: the event then changes
+    no later than the event, the device has counted `visit_count` visits and the visit still exists
+    (an erasure deletes it under the customer's lock): the event then changes
     nothing on the customer but `last_seen` (moved when more than `last_seen_slack` behind, as
     `event_changes` does) and takes the customer's rung. Confirmed events of people who opted out of
     analytics are not stored; the others are, and their visits move on (locked in id order, last).
@@ -181,7 +187,8 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
         "AND (SELECT count(*) FROM c) > 0 ORDER BY id FOR SHARE), "
         "ok AS MATERIALIZED (SELECT r.*, c.rung AS c_rung, c.allow_analytics FROM r "
         "JOIN c ON c.id = r.customer_id JOIN i ON i.value_hash = r.device_hash AND i.customer_id = r.customer_id "
-        "WHERE c.rung >= r.min_rung AND i.visit_count >= r.visit_count AND c.first_seen <= r.occurred_at), "
+        "WHERE c.rung >= r.min_rung AND i.visit_count >= r.visit_count AND c.first_seen <= r.occurred_at "
+        f"AND EXISTS (SELECT 1 FROM {visits} v WHERE v.id = r.visit_id AND v.workspace_id = r.workspace_id)), "
         f"ins AS (INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {values} FROM ok WHERE allow_analytics "
         f"ORDER BY n {_ON_CONFLICT} RETURNING id, message_id, customer_id, occurred_at), "
         f"seen AS (UPDATE {customers} t SET last_seen = x.m FROM (SELECT customer_id, max(occurred_at) AS m "

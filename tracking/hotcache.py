@@ -2,8 +2,8 @@
 Redis (the production shape), Django's cache otherwise (the embedded default needs no Redis).
 
 Django's RedisCache builds a client object per call (~0.2 ms each); the ingest talks to Redis
-two or three times per request (rate-limit counter, the device's visit, its refresh), so it keeps
-one client on the same server and database as the default cache (`CACHES["default"]["LOCATION"]`:
+once or twice per request (the devices' visits, their refresh; the rate-limit counter a few times
+a second), so it keeps one client on the same server and database as the default cache (`CACHES["default"]["LOCATION"]`:
 `cache.clear()` clears these keys too). Values are JSON, keys are prefixed `clarm:`.
 """
 
@@ -42,17 +42,18 @@ def redis_client() -> Any:
     return _client
 
 
-def counter_incr(key: str, *, ttl: int) -> int:
-    """Add one to a counter that expires `ttl` seconds after its first increment; one round trip."""
+def counter_add(key: str, amount: int, *, ttl: int) -> int:
+    """Add `amount` to a counter that expires `ttl` seconds after it was first added to; returns
+    the new count. One round trip."""
     client = redis_client()
     if client is None:
         try:
-            return int(cache.incr(key))
+            return int(cache.incr(key, amount))
         except ValueError:  # first increment
-            return 1 if cache.add(key, 1, ttl) else int(cache.incr(key))
+            return amount if cache.add(key, amount, ttl) else int(cache.incr(key, amount))
     pipe = client.pipeline(transaction=False)
     pipe.set(key, 0, ex=ttl, nx=True)
-    pipe.incr(key)
+    pipe.incrby(key, amount)
     return int(pipe.execute()[1])
 
 
@@ -80,3 +81,11 @@ def json_set_many(entries: dict[str, Any], *, ttl: int) -> None:
     for key, value in entries.items():
         pipe.set(key, json.dumps(value), ex=ttl)
     pipe.execute()
+
+
+def delete_many(keys: list[str]) -> None:
+    client = redis_client()
+    if client is None:
+        cache.delete_many(keys)
+        return
+    client.delete(*keys)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, connection
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from identity.models import IdentifierKind
 from identity.stitching import LAST_SEEN_SLACK, LadderSignals
@@ -98,8 +98,8 @@ def known_devices_write(*, workspace_id: int, events: list[LaneEvent]) -> list[K
             out[index] = outcome
             if outcome.event_id is not None:
                 stored[id(state)] = state
-    if connection.in_atomic_block:
-        return out  # the caller's transaction may still roll back: leave the cache as it is
     current = [s for s in stored.values() if tracker.current.get(s.device_hash) is s and s.cache_stale()]
-    visits_cache_write(workspace_id, current)
+    if current:
+        # At once in autocommit; inside a caller's transaction, only if it commits.
+        transaction.on_commit(lambda: visits_cache_write(workspace_id, current))
     return out

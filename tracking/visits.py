@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
-from tracking.hotcache import json_get_many, json_set_many
+from tracking.hotcache import delete_many, json_get_many, json_set_many
 from tracking.models import Visit
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,12 @@ class VisitState:
 
 def _instant(timestamp: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+
+
+def visits_cache_forget(workspace_id: int, device_hashes: list[str]) -> None:
+    """Drop these devices' cached visits (and owners), e.g. after their person was erased."""
+    if device_hashes:
+        delete_many([_cache_key(workspace_id, h) for h in device_hashes])
 
 
 def visits_cache_write(workspace_id: int, states: list[VisitState]) -> None:

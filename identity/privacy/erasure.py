@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import quote
 
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -24,6 +23,7 @@ from identity.models import ConsentRecord, Customer, DataSubjectRequest, DsrStat
 from identity.privacy.subjects import Subject, subject_get
 from integrations.models import WebhookDelivery
 from tracking.models import Event, Visit
+from tracking.visits import visits_cache_forget
 from workspaces.models import AuditLog, Workspace
 from workspaces.services import audit_log_record
 
@@ -173,7 +173,6 @@ def subject_erase(
             details={"request": request.pk if request is not None else None, "deleted": outcome},
         )
         # Cached visit state of the person's devices (Redis) goes too, after the rows are gone.
-        keys = [f"clarm:visit:{workspace.pk}:{h}" for h in device_hashes]
-        if keys:
-            transaction.on_commit(lambda: cache.delete_many(keys))
+        hashes = list(device_hashes)
+        transaction.on_commit(lambda: visits_cache_forget(workspace.pk, hashes))
     return outcome

@@ -11,7 +11,8 @@
 Locking (why concurrent batches cannot deadlock on customers):
 - The constructor runs ONE query for all claims of the request: the identifiers with their live
   owners, the owners locked FOR NO KEY UPDATE in primary-key order (the order every writer uses,
-  DESIGN "Stitching rules" 6). This is the only point where an ingest waits for a customer.
+  DESIGN "Stitching rules" 6), the identifiers FOR SHARE (so one moved by a split this query waited
+  for is seen moved). This is the only point where an ingest waits for a customer.
 - An event whose identifiers all exist and belong to one live customer (the fast path) is resolved
   in memory from that row: no query, no savepoint. Its changes (rung, number, contact values,
   traits, first/last seen, devices' visit counts) are collected and written by `flush`, customers
@@ -105,9 +106,12 @@ def _lookup_sql(n: int, *, postgresql: bool) -> str:
             f"WHERE i.workspace_id = %s AND c.status = %s AND ({pairs}) ORDER BY c.id, i.id"
         )
         if postgresql:
-            # Customers only, in key order: the one lock order of every writer. (Locking the identifier
-            # rows too deadlocks: after a merge two snapshots order an identifier under different owners.)
-            sql += " FOR NO KEY UPDATE OF c"
+            # Customers in key order (the one lock order of every writer), each with its identifiers
+            # share-locked right after it. The identifier lock matters when this waits for an owner's
+            # split or merge: PostgreSQL then re-reads the locked rows, and an identifier the writer
+            # moved to another customer drops out of the result (the event then takes the slow path,
+            # which reads the new owner) instead of being read as it was before.
+            sql += " FOR NO KEY UPDATE OF c FOR SHARE OF i"
         if len(_LOOKUP_CACHE) < 1024:
             _LOOKUP_CACHE[key] = sql
     return sql
