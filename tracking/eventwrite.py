@@ -42,7 +42,7 @@ _NAMES = ", ".join(name for name, _ in COLUMNS)
 _ON_CONFLICT = "ON CONFLICT (workspace_id, message_id) WHERE message_id IS NOT NULL DO NOTHING"
 
 
-def prepared_fetchall(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+def prepared_fetchall(sql: str, params: list[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
     """Run a statement as a server-side prepared statement on Django's connection (PostgreSQL) and
     return its rows. Django binds parameters client-side, so PostgreSQL parses and plans every
     statement afresh: for a long statement run on every request (the known-device lane's) that
@@ -166,9 +166,14 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
     analytics are not stored; the others are, and their visits move on (locked in id order, last).
     A concurrent merge, split, erasure or consent change either commits first (the re-checked rows
     no longer match: the row is not confirmed and nothing of it is written) or waits for this
-    statement; the locks last as long as this one statement."""
+    statement; the locks last as long as this one statement.
+
+    One row (a single page view, most of a site's requests) has its own statement with every value
+    a plain parameter: a third of the set statement's cost in PostgreSQL."""
     if not rows:
         return []
+    if len(rows) == 1:
+        return [_known_device_event_write(rows[0], last_seen_slack=last_seen_slack)]
     workspace_id = rows[0]["workspace_id"]
     definition = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
     values = ", ".join("c_rung" if name == "rung" else name for name, _ in COLUMNS)
@@ -222,3 +227,39 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
         allowed, event_id = found[n]
         out.append(KnownDeviceOutcome(confirmed=True, suppressed=not allowed, event_id=event_id))
     return out
+
+
+def _known_device_event_write(row: dict[str, Any], *, last_seen_slack: timedelta) -> KnownDeviceOutcome:
+    """`known_device_events_write` for one row: the same checks, locks (one customer, then one
+    identifier) and writes, without the JSON rows, sorts and joins."""
+    customers, identifiers, visits = Customer._meta.db_table, Identifier._meta.db_table, Visit._meta.db_table
+    values = ", ".join(
+        "c.id" if name == "customer_id" else "c.rung" if name == "rung" else f"%({name})s::{kind}"
+        for name, kind in COLUMNS
+    )
+    sql = (
+        f"WITH c AS MATERIALIZED (SELECT id, rung, allow_analytics FROM {customers} "  # noqa: S608 (names from the models, values as parameters)
+        "WHERE id = %(customer_id)s AND workspace_id = %(workspace_id)s AND status = %(live)s "
+        "AND first_seen <= %(occurred_at)s AND rung >= %(min_rung)s FOR NO KEY UPDATE), "
+        f"i AS MATERIALIZED (SELECT id FROM {identifiers} WHERE workspace_id = %(workspace_id)s "
+        "AND kind = %(device)s AND value_hash = %(device_hash)s AND customer_id = %(customer_id)s "
+        "AND visit_count >= %(visit_count)s AND EXISTS (SELECT 1 FROM c) FOR SHARE), "
+        f"ins AS (INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {values} FROM c "
+        "WHERE EXISTS (SELECT 1 FROM i) AND c.allow_analytics "
+        f"AND EXISTS (SELECT 1 FROM {visits} v WHERE v.id = %(visit_id)s AND v.workspace_id = %(workspace_id)s) "
+        f"{_ON_CONFLICT} RETURNING id), "
+        f"seen AS (UPDATE {customers} SET last_seen = %(occurred_at)s WHERE id = %(customer_id)s "
+        "AND last_seen < %(occurred_at)s - %(slack)s AND EXISTS (SELECT 1 FROM ins)), "
+        f"touched AS (UPDATE {visits} SET event_count = event_count + 1, "
+        "last_event_at = GREATEST(last_event_at, %(occurred_at)s) WHERE id = %(visit_id)s "
+        "AND EXISTS (SELECT 1 FROM ins)) "
+        "SELECT EXISTS (SELECT 1 FROM i), (SELECT allow_analytics FROM c), (SELECT id FROM ins)"
+    )
+    params = dict(row, live=CustomerStatus.LIVE, device=IdentifierKind.DEVICE, slack=last_seen_slack)
+    params["properties"] = json.dumps(row["properties"], separators=(",", ":"))
+    params["context"] = json.dumps(row["context"], separators=(",", ":"))
+    found = prepared_fetchall(sql, params)
+    confirmed, allowed, event_id = found[0]
+    if not confirmed:
+        return KnownDeviceOutcome(confirmed=False)
+    return KnownDeviceOutcome(confirmed=True, suppressed=not allowed, event_id=event_id)

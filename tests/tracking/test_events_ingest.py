@@ -115,9 +115,29 @@ def test_a_known_device_page_view_is_one_statement(
     assert page_view(1).status_code == 202
     with django_assert_num_queries(1) as captured:
         r = page_view(2)
-    assert captured.captured_queries[0]["sql"].startswith("/* prepared */ WITH r AS")
+    assert captured.captured_queries[0]["sql"].startswith("/* prepared */ WITH c AS")
     assert r.status_code == 202
     assert r.json()["accepted"] == 1
     visit = Visit.objects.get()
     assert visit.event_count == 3
     assert Event.objects.filter(session_id="known-session").count() == 3
+
+
+def test_a_batch_of_known_devices_page_views_is_one_statement(post_track, django_assert_num_queries):
+    def page_view(device: int, n: int) -> dict:
+        return {
+            "event": "page_view",
+            "visitor_id": f"device-{device}",
+            "session_id": f"session-{device}",
+            "message_id": f"b-{device}-{n}",
+        }
+
+    assert post_track({"batch": [page_view(d, 0) for d in range(3)]}).json()["accepted"] == 3  # devices known
+    with django_assert_num_queries(1) as captured:
+        r = post_track({"batch": [page_view(d, n) for n in (1, 2) for d in range(3)]})
+    assert captured.captured_queries[0]["sql"].startswith("/* prepared */ WITH r AS")
+    assert r.json() == {"accepted": 6, "duplicates": 0, "suppressed": 0, "rejected": []}
+    assert sorted(Visit.objects.values_list("event_count", flat=True)) == [3, 3, 3]
+    for d in range(3):
+        owners = set(Event.objects.filter(session_id=f"session-{d}").values_list("customer_id", flat=True))
+        assert len(owners) == 1 and None not in owners
