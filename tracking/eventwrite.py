@@ -156,20 +156,23 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
     `visit_count` (the device's visits so far) and `visit_id` (the visit it continues), all with a
     message id.
 
-    Under locks it checks what the cache said: the customers (locked FOR NO KEY UPDATE in id order,
-    first: the order of every writer), then the devices' identifiers (FOR SHARE, in id order). A row
-    is confirmed when its customer is live, owns the device, is already at `min_rung`, was first seen
+    Under locks it checks what the cache said: the customers (locked FOR SHARE in id order, first:
+    the order of every writer), then the devices' identifiers (FOR SHARE, in id order). A row is
+    confirmed when its customer is live, owns the device, is already at `min_rung`, was first seen
     no later than the event, the device has counted `visit_count` visits and the visit still exists
-    (an erasure deletes it under the customer's lock): the event then changes
-    nothing on the customer but `last_seen` (moved when more than `last_seen_slack` behind, as
-    `event_changes` does) and takes the customer's rung. Confirmed events of people who opted out of
-    analytics are not stored; the others are, and their visits move on (locked in id order, last).
-    A concurrent merge, split, erasure or consent change either commits first (the re-checked rows
-    no longer match: the row is not confirmed and nothing of it is written) or waits for this
-    statement; the locks last as long as this one statement.
+    (an erasure deletes it under the customer's lock): the event then changes nothing on the
+    customer but `last_seen` (moved when more than `last_seen_slack` behind, as `event_changes`
+    does) and takes the customer's rung. Shared locks let concurrent batches of the same people run
+    side by side; so `last_seen` is moved by a second statement right after (a few times a minute
+    per person): if the process stops in between, that person's next event moves it. Confirmed
+    events of people who opted out of analytics are not stored; the others are, and their visits
+    move on (locked in id order, last). A concurrent merge, split, erasure or consent change either
+    commits first (the re-checked rows no longer match: the row is not confirmed and nothing of it
+    is written) or waits for this statement; the locks last as long as this one statement.
 
     One row (a single page view, most of a site's requests) has its own statement with every value
-    a plain parameter: a third of the set statement's cost in PostgreSQL."""
+    a plain parameter, a third of the set statement's cost in PostgreSQL; it locks its customer FOR
+    NO KEY UPDATE and moves `last_seen` in the same statement."""
     if not rows:
         return []
     if len(rows) == 1:
@@ -185,8 +188,8 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
         f"WITH r AS (SELECT * FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definition}, "  # noqa: S608 (names from the models, values as parameters)
         f"min_rung smallint, visit_count integer, visit_id bigint)) "
         f"WITH ORDINALITY AS r({_NAMES}, min_rung, visit_count, visit_id, n)), "
-        f"c AS MATERIALIZED (SELECT id, rung, allow_analytics, first_seen FROM {customers} "
-        "WHERE id = ANY(%s::bigint[]) AND workspace_id = %s AND status = %s ORDER BY id FOR NO KEY UPDATE), "
+        f"c AS MATERIALIZED (SELECT id, rung, allow_analytics, first_seen, last_seen FROM {customers} "
+        "WHERE id = ANY(%s::bigint[]) AND workspace_id = %s AND status = %s ORDER BY id FOR SHARE), "
         f"i AS MATERIALIZED (SELECT id, value_hash, customer_id, visit_count FROM {identifiers} "
         "WHERE workspace_id = %s AND kind = %s AND value_hash = ANY(%s::varchar[]) "
         "AND (SELECT count(*) FROM c) > 0 ORDER BY id FOR SHARE), "
@@ -195,17 +198,21 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
         "WHERE c.rung >= r.min_rung AND i.visit_count >= r.visit_count AND c.first_seen <= r.occurred_at "
         f"AND EXISTS (SELECT 1 FROM {visits} v WHERE v.id = r.visit_id AND v.workspace_id = r.workspace_id)), "
         f"ins AS (INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {values} FROM ok WHERE allow_analytics "
-        f"ORDER BY n {_ON_CONFLICT} RETURNING id, message_id, customer_id, occurred_at), "
-        f"seen AS (UPDATE {customers} t SET last_seen = x.m FROM (SELECT customer_id, max(occurred_at) AS m "
-        "FROM ins GROUP BY 1) x WHERE t.id = x.customer_id AND t.last_seen < x.m - %s), "
-        "moved AS (SELECT ok.visit_id, count(*) AS k, max(ins.occurred_at) AS m FROM ins "
-        "JOIN ok ON ok.message_id = ins.message_id GROUP BY 1), "
+        f"ORDER BY n {_ON_CONFLICT} RETURNING id, message_id, customer_id, device_hash, session_id, occurred_at), "
+        # Visits last: locked in id order once `ok` (so every customer and identifier) is done.
         f"vlock AS MATERIALIZED (SELECT t.id FROM {visits} t WHERE t.id = ANY(%s::bigint[]) "
-        "ORDER BY t.id FOR NO KEY UPDATE), "
+        "AND (SELECT count(*) FROM ok) > 0 ORDER BY t.id FOR NO KEY UPDATE), "
+        "moved AS (SELECT device_hash, session_id, count(*) AS k, max(occurred_at) AS m FROM ins GROUP BY 1, 2), "
         f"touched AS (UPDATE {visits} t SET event_count = t.event_count + moved.k, "
-        "last_event_at = GREATEST(t.last_event_at, moved.m) FROM moved, vlock "
-        "WHERE t.id = moved.visit_id AND vlock.id = moved.visit_id) "
-        "SELECT ok.n, ok.allow_analytics, ins.id FROM ok LEFT JOIN ins ON ins.message_id = ok.message_id"
+        "last_event_at = GREATEST(t.last_event_at, moved.m) FROM moved "
+        "WHERE t.workspace_id = %s AND t.device_hash = moved.device_hash AND t.session_id = moved.session_id "
+        "AND (SELECT count(*) FROM vlock) > 0) "
+        # Three lists (joined here by message id: a join of two CTEs would be planned as a nested
+        # loop): the confirmed rows, the stored events, and the customers whose last_seen is behind.
+        "SELECT ok.n, ok.allow_analytics, ok.message_id, NULL::bigint, NULL::timestamptz FROM ok "
+        "UNION ALL SELECT NULL, NULL, ins.message_id, ins.id, NULL FROM ins "
+        "UNION ALL SELECT NULL, NULL, NULL, x.customer_id, x.m FROM (SELECT customer_id, max(occurred_at) AS m "
+        "FROM ins GROUP BY 1) x JOIN c ON c.id = x.customer_id WHERE c.last_seen < x.m - %s"
     )
     params = [
         _rows_json(rows),
@@ -215,18 +222,48 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
         workspace_id,
         IdentifierKind.DEVICE,
         sorted({row["device_hash"] for row in rows}),
-        last_seen_slack,
         sorted({row["visit_id"] for row in rows}),
+        workspace_id,
+        last_seen_slack,
     ]
-    found = {int(n): (bool(allowed), event_id) for n, allowed, event_id in prepared_fetchall(sql, params)}
+    confirmed: dict[int, bool] = {}
+    stored: dict[str, int] = {}
+    behind: list[tuple[int, datetime]] = []
+    for n, allowed, message_id, event_id, seen in prepared_fetchall(sql, params):
+        if n is not None:
+            confirmed[int(n)] = bool(allowed)
+        elif message_id is not None:
+            stored[message_id] = event_id
+        else:
+            behind.append((event_id, seen))
+    _customers_last_seen_move(behind, last_seen_slack=last_seen_slack)
     out = []
-    for n in range(1, len(rows) + 1):
-        if n not in found:
+    for n, row in enumerate(rows, start=1):
+        if n not in confirmed:
             out.append(KnownDeviceOutcome(confirmed=False))
             continue
-        allowed, event_id = found[n]
+        allowed = confirmed[n]
+        event_id = stored.get(row["message_id"]) if allowed else None
         out.append(KnownDeviceOutcome(confirmed=True, suppressed=not allowed, event_id=event_id))
     return out
+
+
+def _customers_last_seen_move(moves: list[tuple[int, datetime]], *, last_seen_slack: timedelta) -> None:
+    """Move these customers' last_seen to the given times where more than the slack behind; the rows
+    locked in id order (one statement)."""
+    if not moves:
+        return
+    moves.sort()
+    table = Customer._meta.db_table
+    prepared_fetchall(
+        "WITH v(id, m) AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[])), "  # noqa: S608 (table name from the model, values as parameters)
+        f"locked AS MATERIALIZED (SELECT t.id FROM {table} t WHERE t.id IN (SELECT id FROM v) "
+        "ORDER BY t.id FOR NO KEY UPDATE), "
+        f"moved AS (UPDATE {table} t SET last_seen = v.m FROM v, locked "
+        "WHERE t.id = v.id AND locked.id = v.id AND t.last_seen < v.m - %s RETURNING t.id) "
+        "SELECT count(*) FROM moved",
+        [[cid for cid, _ in moves], [m for _, m in moves], last_seen_slack],
+    )
 
 
 def _known_device_event_write(row: dict[str, Any], *, last_seen_slack: timedelta) -> KnownDeviceOutcome:

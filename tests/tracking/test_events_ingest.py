@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from identity.models import Customer
+from tracking import services
 from tracking.inputs import EventInput
 from tracking.models import Event, Visit
 from tracking.services import IngestRefused, events_ingest
@@ -141,3 +142,30 @@ def test_a_batch_of_known_devices_page_views_is_one_statement(post_track, django
     for d in range(3):
         owners = set(Event.objects.filter(session_id=f"session-{d}").values_list("customer_id", flat=True))
         assert len(owners) == 1 and None not in owners
+
+
+def test_a_batch_through_the_lane_moves_last_seen_once_a_minute_behind(post_track, monkeypatch):
+    def page_view(device: int, n: int, at: str) -> dict:
+        return {
+            "event": "page_view",
+            "visitor_id": f"device-{device}",
+            "session_id": f"session-{device}",
+            "message_id": f"s-{device}-{n}",
+            "timestamp": at,
+        }
+
+    post_track({"batch": [page_view(d, 0, "2026-11-21T10:00:00Z") for d in range(2)]})
+    customers = {d: Event.objects.get(message_id=f"s-{d}-0").customer for d in range(2)}
+    full_path = []
+    real_store = services._store
+    monkeypatch.setattr(services, "_store", lambda **kw: full_path.append(1) or real_store(**kw))
+    # 30 s later (within the slack): stored, last_seen not moved; 90 s later: moved, for both people.
+    for n, at in ((1, "2026-11-21T10:00:30Z"), (2, "2026-11-21T10:01:30Z")):
+        r = post_track({"batch": [page_view(d, n, at) for d in range(2)]})
+        assert r.json()["accepted"] == 2
+        for customer in customers.values():
+            customer.refresh_from_db()
+            expected = "10:00:00" if n == 1 else "10:01:30"
+            assert customer.last_seen.strftime("%H:%M:%S") == expected
+    assert full_path == []  # both batches went through the known-device lane
+    assert Event.objects.filter(message_id__startswith="s-").values("customer_id").distinct().count() == 2
