@@ -155,15 +155,20 @@ def test_a_batch_through_the_lane_moves_last_seen_once_a_minute_behind(post_trac
         }
 
     post_track({"batch": [page_view(d, 0, "2026-11-21T10:00:00Z") for d in range(2)]})
-    customers = {d: Event.objects.get(message_id=f"s-{d}-0").customer for d in range(2)}
-    full_path = []
+    customers = [Customer.objects.get(events__message_id=f"s-{d}-0") for d in range(2)]
+    full_path: list[int] = []
     real_store = services._store
-    monkeypatch.setattr(services, "_store", lambda **kw: full_path.append(1) or real_store(**kw))
+
+    def spied_store(**kwargs):
+        full_path.append(1)
+        return real_store(**kwargs)
+
+    monkeypatch.setattr(services, "_store", spied_store)
     # 30 s later (within the slack): stored, last_seen not moved; 90 s later: moved, for both people.
     for n, at in ((1, "2026-11-21T10:00:30Z"), (2, "2026-11-21T10:01:30Z")):
         r = post_track({"batch": [page_view(d, n, at) for d in range(2)]})
         assert r.json()["accepted"] == 2
-        for customer in customers.values():
+        for customer in customers:
             customer.refresh_from_db()
             expected = "10:00:00" if n == 1 else "10:01:30"
             assert customer.last_seen.strftime("%H:%M:%S") == expected
