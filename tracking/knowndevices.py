@@ -60,12 +60,13 @@ def known_devices_write(*, workspace_id: int, events: list[LaneEvent]) -> list[K
             if state is not None and state.customer_id is not None:
                 refused_customers.add(state.customer_id)
             continue
+        owner = state.customer_id
         state, starts = tracker.assign(
             device_hash=device, session_id=event.session_id, at=event.occurred_at, landing={}
         )
-        if starts:
+        if starts:  # a new visit (its state knows no owner yet): the full path starts it
             refused_devices.add(device)
-            refused_customers.add(state.customer_id or 0)
+            refused_customers.add(owner)
             continue
         planned.append((index, state))
     planned = [

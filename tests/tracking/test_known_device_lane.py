@@ -690,3 +690,34 @@ def test_a_cached_owner_of_one_workspace_is_never_used_for_another(post_track, t
     assert a_after == a_before
     _assert_events_on_live_customers(a_ws)
     _assert_events_on_live_customers(b_ws)
+
+
+def test_when_one_of_a_persons_devices_starts_a_new_visit_all_their_events_take_the_full_path(
+    post_track, tenant, paths
+):
+    """A new visit goes the full path; so does every event of the same (cached) person in the request,
+    so that person's events are applied in the request's order."""
+    ws = tenant.workspace
+    t0 = _ago(20)
+    post_track(_identify("dev-1", "a1", "sam@example.com", at=t0, session="s1"))
+    post_track(_identify("dev-2", "b1", "sam@example.com", at=t0, session="s2"))
+    post_track(_pv("dev-1", "a2", at=t0 + datetime.timedelta(minutes=1), session="s1"))  # owners cached
+    post_track(_pv("dev-2", "b2", at=t0 + datetime.timedelta(minutes=1), session="s2"))
+    person = _owner(ws, "dev-1")
+    assert _owner(ws, "dev-2") == person
+    assert _cached_owner(ws, "dev-1") == _cached_owner(ws, "dev-2") == person.pk
+    paths.reset()
+
+    r = post_track(
+        {
+            "batch": [
+                _pv("dev-2", "b3", at=t0 + datetime.timedelta(minutes=2), session="s2"),  # continues s2
+                _pv("dev-1", "a3", at=t0 + datetime.timedelta(minutes=2), session="s3"),  # a new visit
+            ]
+        }
+    )
+    assert r.json() == {"accepted": 2, "duplicates": 0, "suppressed": 0, "rejected": []}
+    assert paths.full == [["b3", "a3"]] and paths.confirmed == [] and paths.refused == []
+    assert {_event(ws, m).customer_id for m in ("a3", "b3")} == {person.pk}
+    counts = dict(Visit.objects.filter(workspace=ws).values_list("session_id", "event_count"))
+    assert counts == {"s1": 2, "s2": 3, "s3": 1}
