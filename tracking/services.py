@@ -373,7 +373,11 @@ def events_ingest(
     never stored, only its daily-salted hash and its country and network. A bad event is rejected
     on its own (`rejected: [{"index", "error"}]`); the others are stored. Duplicate message ids
     are counted, not stored twice. Events of a person who opted out of analytics are dropped
-    (`suppressed`) when they come from the web, a pixel or an ad."""
+    (`suppressed`) when they come from the web, a pixel or an ad.
+
+    Page views of known devices in a visit under way go through the known-device lane first
+    (tracking.knowndevices: one statement, committed on its own); the rest, and whatever the lane
+    could not confirm, through `_store` (one transaction)."""
     if workspace.region != settings.CLARM_REGION:
         raise IngestRefused(
             f"This workspace's data lives in region {workspace.region}; send to that region's endpoint."
