@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -21,6 +22,7 @@ from django.db import connection
 
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
 from tracking.models import Event, Visit
+from tracking.visits import VisitState
 
 # Event columns written at ingest, with their PostgreSQL types for jsonb_to_recordset.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -69,34 +71,36 @@ def _rows_json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, default=_json_default, separators=(",", ":"))
 
 
-@dataclass
-class VisitMove:
-    """A known visit moved on by the same statement as its events (PostgreSQL)."""
+def _rows_from_json(extra: tuple[tuple[str, str], ...] = ()) -> str:
+    """`r`: the rows of the one JSON parameter (COLUMNS, then `extra`), numbered `n` in their order."""
+    columns = COLUMNS + extra
+    definition = ", ".join(f"{name} {kind}" for name, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    return f"ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definition})) WITH ORDINALITY AS r({names}, n)"
 
-    visit_id: int
-    last_at: datetime
 
-
-def _insert_postgresql(rows: list[dict[str, Any]], visit_move: VisitMove | None) -> list[tuple[int, str | None]]:
-    definition = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
+@cache
+def _insert_sql(*, visit_touch: bool) -> str:
     insert = (
-        f"INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {_NAMES} "  # noqa: S608 (names from the model, values as one parameter)
-        f"FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definition})) WITH ORDINALITY AS r({_NAMES}, n) "
+        f"INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {_NAMES} FROM {_rows_from_json()} "  # noqa: S608 (names from the model, values as one parameter)
         f"ORDER BY r.n {_ON_CONFLICT} RETURNING id, message_id"
     )
+    if not visit_touch:
+        return insert
+    return (
+        f"WITH ins AS ({insert}), touched AS ("  # noqa: S608 (names from the models, values as parameters)
+        f"UPDATE {Visit._meta.db_table} SET event_count = event_count + (SELECT count(*) FROM ins), "
+        "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s AND EXISTS (SELECT 1 FROM ins)) "
+        "SELECT id, message_id FROM ins"
+    )
+
+
+def _insert_postgresql(rows: list[dict[str, Any]], visit_touch: VisitState | None) -> list[tuple[int, str | None]]:
     params: list[Any] = [_rows_json(rows)]
-    if visit_move is not None:
-        sql = (
-            f"WITH ins AS ({insert}), touched AS ("  # noqa: S608 (names from the models, values as parameters)
-            f"UPDATE {Visit._meta.db_table} SET event_count = event_count + (SELECT count(*) FROM ins), "
-            "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s AND EXISTS (SELECT 1 FROM ins)) "
-            "SELECT id, message_id FROM ins"
-        )
-        params += [visit_move.last_at, visit_move.visit_id]
-    else:
-        sql = insert
+    if visit_touch is not None:
+        params += [visit_touch.last_at, visit_touch.visit_id]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_insert_sql(visit_touch=visit_touch is not None), params)
         return cursor.fetchall()
 
 
@@ -116,19 +120,19 @@ def _insert_values(rows: list[dict[str, Any]]) -> list[tuple[int, str | None]]:
         return cursor.fetchall()
 
 
-def events_insert(rows: list[dict[str, Any]], *, visit_move: VisitMove | None = None) -> list[int | None]:
+def events_insert(rows: list[dict[str, Any]], *, visit_touch: VisitState | None = None) -> list[int | None]:
     """Store these event rows (dicts keyed by COLUMNS) in one statement; a message id already stored
     for the workspace is skipped by the database (ON CONFLICT on the unique constraint), never by a
     check first. Returns each row's new id, None for a duplicate.
 
-    `visit_move` (PostgreSQL only): the one known visit all these events belong to, moved on by the
-    same statement (a data-modifying CTE), so a page view of a known device costs one write."""
+    `visit_touch` (PostgreSQL only): the one known visit (with its id) all these events belong to,
+    moved on by the same statement (a data-modifying CTE), so its events cost one write."""
     if not rows:
         return []
     if connection.vendor == "postgresql":
-        returned = _insert_postgresql(rows, visit_move)
+        returned = _insert_postgresql(rows, visit_touch)
     else:
-        assert visit_move is None, "visit_move needs PostgreSQL"
+        assert visit_touch is None, "visit_touch needs PostgreSQL"
         returned = _insert_values(rows)
     by_message_id = {message_id: pk for pk, message_id in returned if message_id is not None}
     without_message_id = iter([pk for pk, message_id in returned if message_id is None])
@@ -136,6 +140,48 @@ def events_insert(rows: list[dict[str, Any]], *, visit_move: VisitMove | None = 
         by_message_id.get(row["message_id"]) if row["message_id"] is not None else next(without_message_id)
         for row in rows
     ]
+
+
+# What a lane row carries besides its event columns (see known_device_events_write).
+_LANE_EXTRA = (("min_rung", "smallint"), ("visit_count", "integer"), ("visit_id", "bigint"))
+
+
+@cache
+def _lane_sql() -> str:
+    """The set statement of `known_device_events_write` (built once)."""
+    values = ", ".join("c_rung" if name == "rung" else name for name, _ in COLUMNS)
+    customers, identifiers, visits = Customer._meta.db_table, Identifier._meta.db_table, Visit._meta.db_table
+    # The keys to lock also travel as arrays: each lock is then an index probe by key, whatever the
+    # planner's statistics say about the rows of the JSON parameter. `i` counts `c` (not EXISTS) so
+    # that every customer is locked before any identifier.
+    return (
+        f"WITH r AS (SELECT * FROM {_rows_from_json(_LANE_EXTRA)}), "  # noqa: S608 (names from the models, values as parameters)
+        f"c AS MATERIALIZED (SELECT id, rung, allow_analytics, first_seen, last_seen FROM {customers} "
+        "WHERE id = ANY(%s::bigint[]) AND workspace_id = %s AND status = %s ORDER BY id FOR SHARE), "
+        f"i AS MATERIALIZED (SELECT id, value_hash, customer_id, visit_count FROM {identifiers} "
+        "WHERE workspace_id = %s AND kind = %s AND value_hash = ANY(%s::varchar[]) "
+        "AND (SELECT count(*) FROM c) > 0 ORDER BY id FOR SHARE), "
+        "ok AS MATERIALIZED (SELECT r.*, c.rung AS c_rung, c.allow_analytics FROM r "
+        "JOIN c ON c.id = r.customer_id JOIN i ON i.value_hash = r.device_hash AND i.customer_id = r.customer_id "
+        "WHERE c.rung >= r.min_rung AND i.visit_count >= r.visit_count AND c.first_seen <= r.occurred_at "
+        f"AND EXISTS (SELECT 1 FROM {visits} v WHERE v.id = r.visit_id AND v.workspace_id = r.workspace_id)), "
+        f"ins AS (INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {values} FROM ok WHERE allow_analytics "
+        f"ORDER BY n {_ON_CONFLICT} RETURNING id, message_id, customer_id, device_hash, session_id, occurred_at), "
+        # Visits last: locked in id order once `ok` (so every customer and identifier) is done.
+        f"vlock AS MATERIALIZED (SELECT t.id FROM {visits} t WHERE t.id = ANY(%s::bigint[]) "
+        "AND (SELECT count(*) FROM ok) > 0 ORDER BY t.id FOR NO KEY UPDATE), "
+        "moved AS (SELECT device_hash, session_id, count(*) AS k, max(occurred_at) AS m FROM ins GROUP BY 1, 2), "
+        f"touched AS (UPDATE {visits} t SET event_count = t.event_count + moved.k, "
+        "last_event_at = GREATEST(t.last_event_at, moved.m) FROM moved "
+        "WHERE t.workspace_id = %s AND t.device_hash = moved.device_hash AND t.session_id = moved.session_id "
+        "AND (SELECT count(*) FROM vlock) > 0) "
+        # Three lists (joined here by message id: a join of two CTEs would be planned as a nested
+        # loop): the confirmed rows, the stored events, and the customers whose last_seen is behind.
+        "SELECT ok.n, ok.allow_analytics, ok.message_id, NULL::bigint, NULL::timestamptz FROM ok "
+        "UNION ALL SELECT NULL, NULL, ins.message_id, ins.id, NULL FROM ins "
+        "UNION ALL SELECT NULL, NULL, NULL, x.customer_id, x.m FROM (SELECT customer_id, max(occurred_at) AS m "
+        "FROM ins GROUP BY 1) x JOIN c ON c.id = x.customer_id WHERE c.last_seen < x.m - %s"
+    )
 
 
 @dataclass
@@ -178,42 +224,7 @@ def known_device_events_write(rows: list[dict[str, Any]], *, last_seen_slack: ti
     if len(rows) == 1:
         return [_known_device_event_write(rows[0], last_seen_slack=last_seen_slack)]
     workspace_id = rows[0]["workspace_id"]
-    definition = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
-    values = ", ".join("c_rung" if name == "rung" else name for name, _ in COLUMNS)
-    customers, identifiers, visits = Customer._meta.db_table, Identifier._meta.db_table, Visit._meta.db_table
-    # The keys to lock also travel as arrays: each lock is then an index probe by key, whatever the
-    # planner's statistics say about the rows of the JSON parameter. `i` counts `c` (not EXISTS) so
-    # that every customer is locked before any identifier.
-    sql = (
-        f"WITH r AS (SELECT * FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definition}, "  # noqa: S608 (names from the models, values as parameters)
-        f"min_rung smallint, visit_count integer, visit_id bigint)) "
-        f"WITH ORDINALITY AS r({_NAMES}, min_rung, visit_count, visit_id, n)), "
-        f"c AS MATERIALIZED (SELECT id, rung, allow_analytics, first_seen, last_seen FROM {customers} "
-        "WHERE id = ANY(%s::bigint[]) AND workspace_id = %s AND status = %s ORDER BY id FOR SHARE), "
-        f"i AS MATERIALIZED (SELECT id, value_hash, customer_id, visit_count FROM {identifiers} "
-        "WHERE workspace_id = %s AND kind = %s AND value_hash = ANY(%s::varchar[]) "
-        "AND (SELECT count(*) FROM c) > 0 ORDER BY id FOR SHARE), "
-        "ok AS MATERIALIZED (SELECT r.*, c.rung AS c_rung, c.allow_analytics FROM r "
-        "JOIN c ON c.id = r.customer_id JOIN i ON i.value_hash = r.device_hash AND i.customer_id = r.customer_id "
-        "WHERE c.rung >= r.min_rung AND i.visit_count >= r.visit_count AND c.first_seen <= r.occurred_at "
-        f"AND EXISTS (SELECT 1 FROM {visits} v WHERE v.id = r.visit_id AND v.workspace_id = r.workspace_id)), "
-        f"ins AS (INSERT INTO {Event._meta.db_table} ({_NAMES}) SELECT {values} FROM ok WHERE allow_analytics "
-        f"ORDER BY n {_ON_CONFLICT} RETURNING id, message_id, customer_id, device_hash, session_id, occurred_at), "
-        # Visits last: locked in id order once `ok` (so every customer and identifier) is done.
-        f"vlock AS MATERIALIZED (SELECT t.id FROM {visits} t WHERE t.id = ANY(%s::bigint[]) "
-        "AND (SELECT count(*) FROM ok) > 0 ORDER BY t.id FOR NO KEY UPDATE), "
-        "moved AS (SELECT device_hash, session_id, count(*) AS k, max(occurred_at) AS m FROM ins GROUP BY 1, 2), "
-        f"touched AS (UPDATE {visits} t SET event_count = t.event_count + moved.k, "
-        "last_event_at = GREATEST(t.last_event_at, moved.m) FROM moved "
-        "WHERE t.workspace_id = %s AND t.device_hash = moved.device_hash AND t.session_id = moved.session_id "
-        "AND (SELECT count(*) FROM vlock) > 0) "
-        # Three lists (joined here by message id: a join of two CTEs would be planned as a nested
-        # loop): the confirmed rows, the stored events, and the customers whose last_seen is behind.
-        "SELECT ok.n, ok.allow_analytics, ok.message_id, NULL::bigint, NULL::timestamptz FROM ok "
-        "UNION ALL SELECT NULL, NULL, ins.message_id, ins.id, NULL FROM ins "
-        "UNION ALL SELECT NULL, NULL, NULL, x.customer_id, x.m FROM (SELECT customer_id, max(occurred_at) AS m "
-        "FROM ins GROUP BY 1) x JOIN c ON c.id = x.customer_id WHERE c.last_seen < x.m - %s"
-    )
+    sql = _lane_sql()
     params = [
         _rows_json(rows),
         sorted({row["customer_id"] for row in rows}),
@@ -266,15 +277,15 @@ def _customers_last_seen_move(moves: list[tuple[int, datetime]], *, last_seen_sl
     )
 
 
-def _known_device_event_write(row: dict[str, Any], *, last_seen_slack: timedelta) -> KnownDeviceOutcome:
-    """`known_device_events_write` for one row: the same checks, locks (one customer, then one
-    identifier) and writes, without the JSON rows, sorts and joins."""
+@cache
+def _lane_one_sql() -> str:
+    """The one-row statement of `_known_device_event_write` (built once)."""
     customers, identifiers, visits = Customer._meta.db_table, Identifier._meta.db_table, Visit._meta.db_table
     values = ", ".join(
         "c.id" if name == "customer_id" else "c.rung" if name == "rung" else f"%({name})s::{kind}"
         for name, kind in COLUMNS
     )
-    sql = (
+    return (
         f"WITH c AS MATERIALIZED (SELECT id, rung, allow_analytics FROM {customers} "  # noqa: S608 (names from the models, values as parameters)
         "WHERE id = %(customer_id)s AND workspace_id = %(workspace_id)s AND status = %(live)s "
         "AND first_seen <= %(occurred_at)s AND rung >= %(min_rung)s FOR NO KEY UPDATE), "
@@ -292,6 +303,12 @@ def _known_device_event_write(row: dict[str, Any], *, last_seen_slack: timedelta
         "AND EXISTS (SELECT 1 FROM ins)) "
         "SELECT EXISTS (SELECT 1 FROM i), (SELECT allow_analytics FROM c), (SELECT id FROM ins)"
     )
+
+
+def _known_device_event_write(row: dict[str, Any], *, last_seen_slack: timedelta) -> KnownDeviceOutcome:
+    """`known_device_events_write` for one row: the same checks, locks (one customer, then one
+    identifier) and writes, without the JSON rows, sorts and joins."""
+    sql = _lane_one_sql()
     params = dict(row, live=CustomerStatus.LIVE, device=IdentifierKind.DEVICE, slack=last_seen_slack)
     params["properties"] = json.dumps(row["properties"], separators=(",", ":"))
     params["context"] = json.dumps(row["context"], separators=(",", ":"))

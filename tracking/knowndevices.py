@@ -16,7 +16,6 @@ What the re-check rejects goes to the full path too, so a stale cache costs time
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -36,8 +35,6 @@ class LaneEvent:
     COLUMNS) without customer, rung or visit; `eligible` is the caller's verdict on the event alone."""
 
     row: dict[str, Any]
-    session_id: str | None
-    occurred_at: datetime
     eligible: bool
 
 
@@ -62,7 +59,7 @@ def known_devices_write(*, workspace_id: int, events: list[LaneEvent]) -> list[K
             continue
         owner = state.customer_id
         state, starts = tracker.assign(
-            device_hash=device, session_id=event.session_id, at=event.occurred_at, landing={}
+            device_hash=device, session_id=event.row["session_id"] or None, at=event.row["occurred_at"], landing={}
         )
         if starts:  # a new visit (its state knows no owner yet): the full path starts it
             refused_devices.add(device)

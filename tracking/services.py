@@ -17,7 +17,7 @@ from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
-from tracking.eventwrite import VisitMove, events_insert
+from tracking.eventwrite import events_insert
 from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
 from tracking.models import DailySalt, Source
@@ -270,8 +270,6 @@ def _lane_events(workspace: Workspace, prepared: list[_Prepared], received_at: d
     return [
         LaneEvent(
             row=_event_row(p, workspace, received_at, None, 0, p.session_id or ""),
-            session_id=p.session_id,
-            occurred_at=p.occurred_at,
             eligible=p.lane_device_only
             and p.message_id is not None
             and p.name not in CONSENT_EVENTS
@@ -337,10 +335,7 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
         visits = {id(p.visit): p.visit for p, _ in rows}
         only = next(iter(visits.values())) if len(visits) == 1 else None
         touch = only if only is not None and only.visit_id is not None and connection.vendor == "postgresql" else None
-        event_ids = events_insert(
-            [row for _, row in rows],
-            visit_move=VisitMove(visit_id=touch.visit_id, last_at=touch.last_at) if touch and touch.visit_id else None,
-        )
+        event_ids = events_insert([row for _, row in rows], visit_touch=touch)
         for (p, _), event_id in zip(rows, event_ids, strict=True):
             if event_id is None:
                 result.duplicates += 1
