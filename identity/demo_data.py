@@ -419,12 +419,12 @@ def _stripe(client: Client, workspace: Workspace, secret: str, step: Step, resul
 
 
 def _channel(workspace: Workspace, step: Step, result: DemoResult) -> None:
-    from integrations.events import event_record
-    from tracking.models import Event, Source
+    from integrations.events import event_record, recorded_event
+    from tracking.models import Source
 
     p = step.payload
-    message_id = p["message_id"]
-    if Event.objects.filter(workspace=workspace, message_id=message_id).exists():
+    message_id = f"demo:{p['message_id']}"
+    if recorded_event(workspace=workspace, message_id=message_id) is not None:
         result.duplicates += 1
         return
     event_record(

@@ -5,12 +5,12 @@ customer it landed on.
 """
 
 import datetime
-import hashlib
 from typing import Any
 
 from django.utils import timezone
 
 from identity.models import Customer
+from tracking.dedupe import server_dedupe_key
 from tracking.models import Event
 from tracking.services import EventInput, events_ingest
 from workspaces.models import Workspace
@@ -35,8 +35,11 @@ def event_record(
     phone_channel: bool = False,
     account_signal: bool = False,
 ) -> Event | None:
-    """Ingest one event; return it (also when it was a duplicate of an earlier delivery)."""
-    message_id = message_id_fit(message_id)
+    """Ingest one event; return it (also when it was a duplicate of an earlier delivery).
+
+    `message_id` is `<namespace>:<id>` (`stripe:evt_…`, `twilio:SM…`, `message:12:sent`): stored as
+    Clarm's own dedupe key (tracking.dedupe), which no write-key caller can claim."""
+    key = _key(message_id)
     item = EventInput(
         event=event,
         source=source,
@@ -45,7 +48,7 @@ def event_record(
         properties=properties or {},
         visitor_id=visitor_id,
         session_id=None,
-        message_id=message_id,
+        server_key=key,
         url=url,
         referrer=None,
         user_agent=None,
@@ -61,19 +64,17 @@ def event_record(
     result = events_ingest(workspace=workspace, events=[item])
     if result.rejected:
         raise EventRejected(str(result.rejected))
-    return Event.objects.filter(workspace=workspace, message_id=message_id).select_related("customer").first()
+    return Event.objects.filter(workspace=workspace, message_id=key).select_related("customer").first()
 
 
-MAX_MESSAGE_ID = 128
+def _key(message_id: str) -> str:
+    namespace, _, event_id = message_id.partition(":")
+    return server_dedupe_key(namespace, event_id)
 
 
-def message_id_fit(message_id: str) -> str:
-    """`<provider>:<provider event id>`, hashed when the provider's id is too long to store (Calendly
-    ids are URIs); the hash keeps it stable, so re-deliveries still dedupe."""
-    if len(message_id) <= MAX_MESSAGE_ID:
-        return message_id
-    provider, _, rest = message_id.partition(":")
-    return f"{provider[:40]}:sha256:{hashlib.sha256(rest.encode()).hexdigest()}"
+def recorded_event(*, workspace: Workspace, message_id: str) -> Event | None:
+    """The event `event_record` stored under this `<namespace>:<id>`, if any."""
+    return Event.objects.filter(workspace=workspace, message_id=_key(message_id)).first()
 
 
 def event_customer(event: Event | None) -> Customer | None:

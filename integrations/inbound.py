@@ -11,11 +11,13 @@ A provider module (`integrations/<provider>/webhooks.py`) exposes:
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -23,13 +25,37 @@ from integrations.models import WebhookDelivery
 
 # Headers kept for every provider (no cookies, no authorization).
 COMMON_HEADERS = ("Content-Type", "User-Agent")
+# The one replay window of every provider that signs a timestamp (Stripe, SendGrid, Calendly, the
+# generic webhook): a signature more than this far from our clock, in the past or the future, is refused.
+SIGNATURE_TOLERANCE_SECONDS = 300
+# A unix time in seconds has 10 digits until the year 2286; more is not a timestamp.
+_MAX_TIMESTAMP_DIGITS = 12
+# NUL cannot be stored in PostgreSQL text or jsonb; a lone surrogate cannot be encoded at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class Inbound:
+    """One event of a verified delivery. `error` set: the body was verified but cannot be used; it is
+    stored as a rejected delivery with this reason (the owner sees it, staff can replay it)."""
+
     provider_event_id: str
     event_type: str
     body: str
+    error: str = ""
+
+
+def unusable(body: str, error: str, *, provider_event_id: str = "", event_type: str = "") -> Inbound:
+    """A verified body (or one event of it) we cannot use: stored as rejected with `error`."""
+    return Inbound(provider_event_id=provider_event_id, event_type=event_type, body=body, error=error)
+
+
+class DeliveryUnusable(Exception):
+    """Processing found the stored body unusable (a shape we cannot map): rejected, not retried."""
+
+
+class DeliveryNotReady(Exception):
+    """Processing must wait for something still to arrive (e.g. a Calendly booking): retried."""
 
 
 class WebhookRejected(Exception):
@@ -57,9 +83,7 @@ def body_text(request: HttpRequest) -> str:
         raise WebhookRejected(400, "The body is not UTF-8.") from exc
 
 
-def timestamped_hmac_verify(
-    *, header: str | None, body: str, secret: str, tolerance: int, name: str, now: float | None = None
-) -> None:
+def timestamped_hmac_verify(*, header: str | None, body: str, secret: str, name: str, now: float | None = None) -> None:
     """Verify a `t=<unix>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>` header (Stripe-style; used by
     Calendly and the generic webhook). Several v1 values are allowed (secret rotation)."""
     if not header:
@@ -74,24 +98,61 @@ def timestamped_hmac_verify(
             timestamp = value
         elif key == "v1":
             signatures.append(value)
-    if timestamp is None or not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
+    if timestamp is None or not signatures:
         raise WebhookRejected(400, f"Malformed {name} header: expected t=<unix time>,v1=<signature>.")
+    seconds = signature_timestamp_parse(timestamp, name=name)
     expected = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest().encode()
     # Bytes: compare_digest refuses str with non-ASCII characters, and a header may carry any.
     if not any(hmac.compare_digest(expected, s.encode("utf-8", "replace")) for s in signatures):
         raise WebhookRejected(401, "Signature does not match the body.")
+    signature_timestamp_check(seconds, now=now)
+
+
+def signature_timestamp_parse(value: str, *, name: str) -> int:
+    """A signed unix time (seconds) from a header, or 400 naming the header."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > _MAX_TIMESTAMP_DIGITS:
+        raise WebhookRejected(400, f"Malformed {name} header: the timestamp must be a unix time in seconds.")
+    return int(value)
+
+
+def signature_timestamp_check(seconds: int, *, now: float | None = None) -> None:
+    """The one replay window of every provider: 401 when the signed time is more than
+    SIGNATURE_TOLERANCE_SECONDS away from our clock, in the past or in the future."""
     now = time.time() if now is None else now
-    if abs(now - int(timestamp)) > tolerance:
-        raise WebhookRejected(401, f"Signature timestamp is outside the {tolerance // 60}-minute tolerance.")
+    if abs(now - seconds) > SIGNATURE_TOLERANCE_SECONDS:
+        when = "in the future" if seconds > now else "too old"
+        raise WebhookRejected(
+            401, f"Signature timestamp is {when}: outside the {SIGNATURE_TOLERANCE_SECONDS} s tolerance of our clock."
+        )
 
 
-def timestamped_signed_body(*, request: HttpRequest, header: str, secret: str, tolerance: int) -> str:
+def timestamped_signed_body(*, request: HttpRequest, header: str, secret: str) -> str:
     """The request body as text, once the `t=…,v1=…` signature in the `header` header is verified."""
     body = body_text(request)
-    timestamped_hmac_verify(
-        header=request.headers.get(header), body=body, secret=secret, tolerance=tolerance, name=header
-    )
+    timestamped_hmac_verify(header=request.headers.get(header), body=body, secret=secret, name=header)
     return body
+
+
+def storable(value: Any) -> Any:
+    """A decoded payload with the characters PostgreSQL cannot store (NUL, lone surrogates) replaced
+    by U+FFFD in every string and key: a provider's text is kept, minus what cannot be kept."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
+def json_body(payload: str) -> Any:
+    """The JSON of a verified body, or None when it is not JSON (or nests deeper than Python reads,
+    or holds an integer longer than Python converts)."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
 
 
 def json_delivery_dispatch(
@@ -105,7 +166,9 @@ def json_delivery_dispatch(
 ) -> bool:
     """`process()` for a provider whose delivery is one JSON object naming its type in `type_key`: call
     `handlers[type](workspace=…, <payload_arg>=the object, **extra)`; False when the type is not handled."""
-    payload = json.loads(delivery.body)
+    payload = storable(json.loads(delivery.body))
+    if not isinstance(payload, dict):
+        raise DeliveryUnusable("The body is not a JSON object.")
     handler = handlers.get(str(payload.get(type_key)))
     if handler is None:
         return False

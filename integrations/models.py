@@ -1,5 +1,6 @@
 """Channel connections (encrypted credentials), inbound webhook deliveries and tracked links."""
 
+import hashlib
 import secrets
 from typing import Any
 
@@ -55,16 +56,31 @@ class Connection(models.Model):
 class DeliveryStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed"
+    FAILED = "failed", "Failed (will retry)"
+    REJECTED = "rejected", "Rejected"
     IGNORED = "ignored", "Ignored (event type not used)"
 
 
+def delivery_event_key(provider_event_id: str) -> str:
+    """What deliveries are deduplicated by: the SHA-256 of the provider's whole event id (ids of any
+    length and content: a long Calendly URI is never cut to a shared prefix)."""
+    return hashlib.sha256(provider_event_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class WebhookDelivery(models.Model):
-    """An inbound webhook, stored raw (after its signature was verified) before we answer 2xx."""
+    """An inbound webhook event, stored raw (after its signature was verified) before we answer.
+
+    `status`: received → processed | ignored | failed (a passing problem, retried) | rejected (the
+    verified body cannot be used: `last_error` says why; staff can replay it)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=16, choices=Provider.choices)
-    provider_event_id = models.CharField(max_length=255)
+    # The provider's whole event id, for people to read (characters PostgreSQL cannot store replaced).
+    provider_event_id = models.TextField()
+    # delivery_event_key(the raw provider event id): the dedupe key.
+    event_key = models.CharField(max_length=64)
+    # The request that stored it: one receipt for all the events of one POST.
+    receipt = models.UUIDField(null=True, blank=True, editable=False)
     event_type = models.CharField(max_length=80, blank=True)
     headers = models.JSONField(default=dict, blank=True, help_text="Provider headers only; no cookies or auth.")
     body = models.TextField(blank=True)
@@ -77,9 +93,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         verbose_name_plural = "webhook deliveries"
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "provider", "provider_event_id"], name="webhook_delivery_unique_event"
-            )
+            models.UniqueConstraint(fields=["workspace", "provider", "event_key"], name="webhook_delivery_unique_key")
         ]
         indexes = [
             models.Index(fields=["workspace", "provider", "-received_at"], name="delivery_recent"),

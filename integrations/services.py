@@ -3,17 +3,20 @@
 Messaging (SMS/WhatsApp/email out, opt-outs) lives in `integrations.messaging`.
 """
 
+import dataclasses
 import logging
 import secrets
 import traceback
+import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import DataError, transaction
 from django.utils import timezone
 
-from integrations.inbound import Inbound, provider_module
+from integrations.events import EventRejected
+from integrations.inbound import DeliveryNotReady, DeliveryUnusable, Inbound, provider_module, storable
 from integrations.models import (
     Connection,
     ConnectionStatus,
@@ -23,6 +26,7 @@ from integrations.models import (
     Provider,
     TrackedLink,
     WebhookDelivery,
+    delivery_event_key,
 )
 from integrations.providers import PROVIDERS, ProviderSpec
 from workspaces.models import Workspace
@@ -92,41 +96,79 @@ def connection_test(*, connection: Connection) -> tuple[bool, str]:
 # --- inbound deliveries -------------------------------------------------------------------------
 
 
-def delivery_store(
-    *, workspace: Workspace, provider: str, inbound: Inbound, headers: dict[str, str]
-) -> tuple[WebhookDelivery, bool]:
-    """Store the raw delivery in its own transaction. Returns (delivery, created); a delivery with a
-    provider event id already stored is a duplicate (created False). Database errors propagate so the
-    caller answers 5xx and the provider retries."""
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                workspace=workspace,
-                provider=provider,
-                provider_event_id=inbound.provider_event_id[:255],
-                event_type=inbound.event_type[:80],
-                headers=headers,
-                body=inbound.body,
-            )
-    except IntegrityError:
-        existing = WebhookDelivery.objects.get(
-            workspace=workspace, provider=provider, provider_event_id=inbound.provider_event_id[:255]
+@dataclasses.dataclass
+class DeliveryReceipt:
+    """What storing one request's events did: the ids of the new deliveries to process, how many
+    were already stored, and the events rejected (`{"index", "error"}`, stored as rejected)."""
+
+    new_ids: list[int] = dataclasses.field(default_factory=list)
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def deliveries_store(
+    *, workspace: Workspace, provider: str, inbound: list[Inbound], headers: dict[str, str]
+) -> DeliveryReceipt:
+    """Store a verified request's events in ONE transaction (one INSERT, skipping the event keys
+    already stored) and queue their processing with ONE task after commit.
+
+    Events the provider module found unusable are stored too, as `rejected` with the reason (keyed
+    by their body, so a re-sent one is not stored twice). Database errors propagate so the caller
+    answers 5xx and the provider retries; nothing of the request is then stored."""
+    receipt = uuid.uuid4()
+    now = timezone.now()
+    rows = [
+        WebhookDelivery(
+            workspace=workspace,
+            provider=provider,
+            provider_event_id=storable(item.provider_event_id),
+            event_key=delivery_event_key(item.provider_event_id if not item.error else _REJECTED_KEY + item.body),
+            event_type=storable(item.event_type)[:80],
+            headers=headers,
+            body=storable(item.body),
+            received_at=now,
+            receipt=receipt,
+            **(
+                {"status": DeliveryStatus.REJECTED, "last_error": storable(item.error)[:2000], "processed_at": now}
+                if item.error
+                else {}
+            ),
         )
-        return existing, False
-    Connection.objects.filter(workspace=workspace, provider=provider).update(last_event_at=delivery.received_at)
-    return delivery, True
+        for item in inbound
+    ]
+    rejected = [{"index": i, "error": item.error} for i, item in enumerate(inbound) if item.error]
+    result = DeliveryReceipt(rejected=rejected)
+    with transaction.atomic():
+        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        stored = WebhookDelivery.objects.filter(
+            workspace=workspace, provider=provider, receipt=receipt, status=DeliveryStatus.RECEIVED
+        )
+        result.new_ids = sorted(stored.values_list("pk", flat=True))
+        result.duplicates = len(inbound) - len(result.rejected) - len(result.new_ids)
+        Connection.objects.filter(workspace=workspace, provider=provider).update(last_event_at=now)
+        deliveries_schedule(delivery_ids=result.new_ids)
+    return result
+
+
+# Rejected events are keyed by their body: no provider event id can be this (it starts with NUL).
+_REJECTED_KEY = "\x00rejected\x00"
+# A processing error of these kinds is the body's (a shape we cannot map, a value the database
+# refuses): final, the delivery is rejected with the reason. Any other is retried with backoff.
+_BODY_ERRORS = (DeliveryUnusable, EventRejected, DataError, KeyError, IndexError, TypeError, ValueError, AttributeError)
 
 
 def delivery_process(*, delivery_id: int) -> str:
     """Map one stored delivery to events, once. Returns the delivery's status afterwards.
 
-    Idempotent: a processed or ignored delivery is left alone; events carry message ids
-    `<provider>:<provider event id>` so a replay never duplicates them."""
+    Idempotent: a processed, ignored or rejected delivery is left alone; events carry message ids
+    `<provider>:<provider event id>` so a replay never duplicates them. A body we cannot map is
+    `rejected` with the reason (not retried), for the owner to see and staff to replay; any other
+    failure (the database, an event still to arrive) leaves it `failed`, retried with backoff."""
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
         if delivery is None:
             return "missing"
-        if delivery.status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED):
+        if delivery.status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED, DeliveryStatus.REJECTED):
             return delivery.status
         delivery.attempts += 1
         connection = Connection.objects.filter(workspace_id=delivery.workspace_id, provider=delivery.provider).first()
@@ -134,9 +176,10 @@ def delivery_process(*, delivery_id: int) -> str:
             with transaction.atomic():
                 used = provider_module(delivery.provider).process(delivery=delivery, connection=connection)
         except Exception as exc:
-            logger.warning("webhook delivery %s failed: %s", delivery.pk, exc)
-            delivery.status = DeliveryStatus.FAILED
-            delivery.last_error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+            retry = not isinstance(exc, _BODY_ERRORS)
+            logger.warning("webhook delivery %s %s: %s", delivery.pk, "failed" if retry else "rejected", exc)
+            delivery.status = DeliveryStatus.FAILED if retry else DeliveryStatus.REJECTED
+            delivery.last_error = storable(_error_text(exc))[:2000]
             delivery.save(update_fields=["status", "attempts", "last_error"])
             return delivery.status
         delivery.status = DeliveryStatus.PROCESSED if used else DeliveryStatus.IGNORED
@@ -146,20 +189,28 @@ def delivery_process(*, delivery_id: int) -> str:
         return delivery.status
 
 
-def delivery_schedule(*, delivery_id: int) -> None:
-    """Process after commit through the Celery task (which retries with backoff)."""
-    transaction.on_commit(lambda: _enqueue(delivery_id))
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, DeliveryUnusable | DeliveryNotReady):
+        return str(exc)
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
-def _enqueue(delivery_id: int) -> None:
+def deliveries_schedule(*, delivery_ids: list[int]) -> None:
+    """Process after commit: one Celery task for all of them (it retries what fails, with backoff)."""
+    if delivery_ids:
+        ids = list(delivery_ids)
+        transaction.on_commit(lambda: _enqueue(ids))
+
+
+def _enqueue(delivery_ids: list[int]) -> None:
     from integrations.tasks import webhook_process
 
     try:
-        webhook_process.delay(delivery_id)
+        webhook_process.delay(delivery_ids)
     except Exception:
-        # The delivery is stored (status received): the sweep task picks it up later. The provider's
-        # answer must not change because our queue is down.
-        logger.exception("could not queue webhook delivery %s", delivery_id)
+        # The deliveries are stored (status received): the sweep task picks them up later. The
+        # provider's answer must not change because our queue is down.
+        logger.exception("could not queue %d webhook deliveries", len(delivery_ids))
 
 
 def deliveries_stuck(*, older_than_minutes: int = 10, limit: int = 500) -> list[int]:
@@ -178,7 +229,7 @@ def delivery_replay(*, delivery: WebhookDelivery, actor: User | None) -> None:
         action="webhook.replayed",
         target=f"{delivery.provider}:{delivery.provider_event_id}",
     )
-    delivery_schedule(delivery_id=delivery.pk)
+    deliveries_schedule(delivery_ids=[delivery.pk])
 
 
 # --- tracked links ------------------------------------------------------------------------------
@@ -227,9 +278,9 @@ __all__ = [
     "connection_disconnect",
     "connection_save",
     "connection_test",
+    "deliveries_schedule",
+    "deliveries_store",
     "delivery_process",
     "delivery_replay",
-    "delivery_schedule",
-    "delivery_store",
     "link_create",
 ]

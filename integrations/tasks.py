@@ -4,20 +4,27 @@ from celery import Task, shared_task
 
 from integrations.models import DeliveryStatus
 
+# Deliveries per task when the sweep queues what was stored while the queue was down.
+RESUME_CHUNK = 100
+
 
 @shared_task(name="integrations.webhook_process", bind=True, max_retries=6, acks_late=True)
-def webhook_process(self: Task, delivery_id: int) -> object:
+def webhook_process(self: Task, delivery_ids: list[int] | int) -> object:
+    """Process the deliveries of one request (one task per request, whatever its size), each in its
+    own transaction, so one bad event never blocks the others; retry the ones that failed."""
     from integrations.services import delivery_process
 
-    status = delivery_process(delivery_id=delivery_id)
-    if status == DeliveryStatus.FAILED and self.request.retries < (self.max_retries or 0):
-        # 30 s, 1 min, 2 min, … capped at 1 h; the failure stays visible in the admin meanwhile.
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
+    statuses = {delivery_id: delivery_process(delivery_id=delivery_id) for delivery_id in ids}
+    failed = [delivery_id for delivery_id, status in statuses.items() if status == DeliveryStatus.FAILED]
+    if failed and self.request.retries < (self.max_retries or 0):
+        # 30 s, 1 min, 2 min, … capped at 1 h; the failure stays visible meanwhile.
         # throw=False: the failure is already recorded on the delivery, so this run ends normally
         # (and an eager run, in tests, goes straight on to the retry).
-        retry = self.retry(countdown=min(30 * 2**self.request.retries, 3600), throw=False)
+        retry = self.retry(args=(failed,), countdown=min(30 * 2**self.request.retries, 3600), throw=False)
         if self.request.is_eager:
             return retry  # Task.apply() runs the retry at once
-    return status
+    return statuses[ids[0]] if len(ids) == 1 else list(statuses.values())
 
 
 @shared_task(name="integrations.deliveries_resume")
@@ -26,8 +33,8 @@ def deliveries_resume() -> int:
     from integrations.services import deliveries_stuck
 
     ids = deliveries_stuck()
-    for delivery_id in ids:
-        webhook_process.delay(delivery_id)
+    for start in range(0, len(ids), RESUME_CHUNK):
+        webhook_process.delay(ids[start : start + RESUME_CHUNK])
     return len(ids)
 
 

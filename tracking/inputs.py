@@ -40,6 +40,10 @@ class EventInput:
     phone_channel: bool = False
     account_signal: bool = False
     client_ip: str | None = None
+    # The dedupe key of an event made by Clarm's own code (tracking.dedupe.server_dedupe_key: a
+    # provider's event id, a sent message), stored instead of `message_id`. Never set from a request:
+    # callers' message ids live in their own namespace (tracking.dedupe).
+    server_key: str | None = None
 
 
 @dataclass

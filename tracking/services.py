@@ -17,6 +17,7 @@ from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
+from tracking.dedupe import MAX_MESSAGE_ID, SERVER_KEY_PREFIX, CallerKeyReserved, caller_key_check
 from tracking.eventwrite import events_insert
 from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 # Whole-transaction attempts when a concurrent request conflicts (then the API answers 503).
 STORE_ATTEMPTS = 3
 MAX_EVENT_NAME = 120
-MAX_MESSAGE_ID = 128
 MAX_SESSION_ID = 64
 MAX_URL = 2000
 # Sources whose events are dropped, not stored, for a person who opted out of analytics.
@@ -106,6 +106,22 @@ def _mapping(value: object, name: str) -> dict[str, Any]:
     return value
 
 
+def _message_id(item: EventInput) -> str | None:
+    """The event's stored dedupe key: Clarm's own key, or the caller's message id (which may not
+    claim Clarm's namespace: tracking.dedupe)."""
+    if item.server_key is not None:
+        if not item.server_key.startswith(SERVER_KEY_PREFIX) or len(item.server_key) > MAX_MESSAGE_ID:
+            raise ValueError(f"Not a server dedupe key: {item.server_key[:40]!r}")
+        return item.server_key
+    message_id = _text(item.message_id, "message_id", MAX_MESSAGE_ID)
+    if message_id is None:
+        return None
+    try:
+        return caller_key_check(message_id)
+    except CallerKeyReserved as exc:
+        raise _Reject(str(exc)) from None
+
+
 def _masked(values: dict[str, Any], claims: Claims) -> dict[str, Any]:
     """Plain email addresses and phone numbers live only on the customer record: in what we store
     with the event they are replaced by the identifier's mask (e.g. j***@acme.com)."""
@@ -149,7 +165,7 @@ def _prepare(
     except BadInstant as exc:
         raise _Reject(str(exc)) from None
     occurred_at, clock = occurred_at_compute(timestamp=timestamp, sent_at=sent_at, received_at=received_at)
-    message_id = _text(item.message_id, "message_id", MAX_MESSAGE_ID)
+    message_id = _message_id(item)
     session_id = _text(item.session_id, "session_id", MAX_SESSION_ID)
     url = _text(item.url, "url", MAX_URL, truncate=True)
     referrer = _text(item.referrer, "referrer", MAX_URL, truncate=True)

@@ -1,5 +1,6 @@
 """Calendly webhooks: verify `Calendly-Webhook-Signature` (t=…,v1=HMAC-SHA256(signing key, "t.body"),
-3-minute tolerance), then route by event: invitee.created, invitee.canceled, invitee_no_show.created."""
+the shared 5-minute tolerance), then route by event: invitee.created, invitee.canceled,
+invitee_no_show.created."""
 
 import datetime
 import json
@@ -11,39 +12,42 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from integrations.events import event_record
-from integrations.inbound import Inbound, WebhookRejected, json_delivery_dispatch, timestamped_signed_body
-from integrations.models import Connection, WebhookDelivery
+from integrations.inbound import (
+    DeliveryNotReady,
+    Inbound,
+    json_body,
+    json_delivery_dispatch,
+    storable,
+    timestamped_signed_body,
+    unusable,
+)
+from integrations.models import Connection, WebhookDelivery, delivery_event_key
 from tracking.models import Source
 from workspaces.models import Workspace
 
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 KEEP_HEADERS = (SIGNATURE_HEADER,)
-TOLERANCE_SECONDS = 180
 
 
 def _event_id(data: dict[str, Any]) -> str:
     """Calendly sends no event id: the event name plus the resource URI is unique per occurrence."""
     payload = data.get("payload") or {}
     uri = payload.get("uri") or ""
-    return f"{data.get('event')}:{uri}" if uri else ""
+    return f"{data.get('event')}:{uri}" if isinstance(uri, str) and uri else ""
 
 
 def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     payload = timestamped_signed_body(
-        request=request,
-        header=SIGNATURE_HEADER,
-        secret=connection.credentials.get("signing_key", ""),
-        tolerance=TOLERANCE_SECONDS,
+        request=request, header=SIGNATURE_HEADER, secret=connection.credentials.get("signing_key", "")
     )
-    try:
-        data = json.loads(payload)
-    except ValueError as exc:
-        raise WebhookRejected(400, "The body is not JSON.") from exc
+    data = json_body(payload)
+    if data is None:
+        return [unusable(payload, "The body is not JSON.")]
     if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
-        raise WebhookRejected(400, "Expected a Calendly event with a payload object.")
+        return [unusable(payload, "Expected a Calendly event with a payload object.")]
     event_id = _event_id(data)
     if not event_id:
-        raise WebhookRejected(400, "The Calendly payload has no uri.")
+        return [unusable(payload, "The Calendly payload has no uri.")]
     return [Inbound(provider_event_id=event_id, event_type=str(data.get("event", "")), body=payload)]
 
 
@@ -110,13 +114,13 @@ def _no_show(*, workspace: Workspace, data: dict[str, Any], delivery: WebhookDel
     payload = data["payload"]
     invitee_uri = payload.get("invitee") or ""
     booking = WebhookDelivery.objects.filter(
-        workspace=workspace, provider="calendly", provider_event_id=f"invitee.created:{invitee_uri}"
+        workspace=workspace, provider="calendly", event_key=delivery_event_key(f"invitee.created:{invitee_uri}")
     ).first()
     email = payload.get("email")
     if booking is not None and not email:
-        email = (json.loads(booking.body).get("payload") or {}).get("email")
+        email = (storable(json.loads(booking.body)).get("payload") or {}).get("email")
     if not email:
-        raise LookupError(f"No stored booking for invitee {invitee_uri}; will retry.")
+        raise DeliveryNotReady(f"No stored booking for invitee {invitee_uri}; will retry.")
     event_record(
         workspace=workspace,
         event="booking_no_show",

@@ -1,8 +1,8 @@
 """The generic signed webhook: any system can send events (see docs/integrations.md).
 
-Header `X-Clarm-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>`, 5-minute tolerance.
-Body: {"id", "event", "occurred_at"?, "email"?, "phone"?, "user_id"?, "visitor_id"?, "external_ids"?,
-"properties"?, "ladder": "phone" | "account" | null}.
+Header `X-Clarm-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>`, the shared 5-minute
+tolerance. Body: {"id", "event", "occurred_at"?, "email"?, "phone"?, "user_id"?, "visitor_id"?,
+"external_ids"?, "properties"?, "ladder": "phone" | "account" | null}.
 """
 
 import json
@@ -12,13 +12,12 @@ from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 
 from integrations.events import event_record
-from integrations.inbound import Inbound, WebhookRejected, timestamped_signed_body
+from integrations.inbound import Inbound, json_body, storable, timestamped_signed_body, unusable
 from integrations.models import Connection, WebhookDelivery
 from tracking.models import Source
 
 SIGNATURE_HEADER = "X-Clarm-Signature"
 KEEP_HEADERS = (SIGNATURE_HEADER,)
-TOLERANCE_SECONDS = 300
 LADDERS = (None, "phone", "account")
 STRING_FIELDS = ("email", "phone", "user_id", "visitor_id")
 
@@ -30,42 +29,41 @@ def _is_datetime(value: object) -> bool:
         return False
 
 
-def _validate(data: Any) -> dict[str, Any]:
+def _problem(data: Any) -> str | None:
+    """Why a verified body is not a generic event, or None."""
     if not isinstance(data, dict):
-        raise WebhookRejected(400, "Expected a JSON object.")
+        return "Expected a JSON object."
     for key in ("id", "event"):
         if not isinstance(data.get(key), str) or not data[key].strip() or len(data[key]) > 120:
-            raise WebhookRejected(400, f"'{key}' is required: a non-empty string of at most 120 characters.")
+            return f"'{key}' is required: a non-empty string of at most 120 characters."
     for key in STRING_FIELDS:
         if data.get(key) is not None and not isinstance(data[key], str):
-            raise WebhookRejected(400, f"'{key}' must be a string.")
+            return f"'{key}' must be a string."
     if data.get("occurred_at") is not None and not _is_datetime(data["occurred_at"]):
-        raise WebhookRejected(400, "'occurred_at' must be an ISO 8601 date-time.")
+        return "'occurred_at' must be an ISO 8601 date-time."
     for key in ("properties", "external_ids"):
         if data.get(key) is not None and not isinstance(data[key], dict):
-            raise WebhookRejected(400, f"'{key}' must be an object.")
+            return f"'{key}' must be an object."
     if data.get("ladder") not in LADDERS:
-        raise WebhookRejected(400, '\'ladder\' must be "phone", "account" or null.')
-    return data
+        return '\'ladder\' must be "phone", "account" or null.'
+    return None
 
 
 def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     payload = timestamped_signed_body(
-        request=request,
-        header=SIGNATURE_HEADER,
-        secret=connection.credentials.get("secret", ""),
-        tolerance=TOLERANCE_SECONDS,
+        request=request, header=SIGNATURE_HEADER, secret=connection.credentials.get("secret", "")
     )
-    try:
-        parsed = json.loads(payload)
-    except ValueError as exc:
-        raise WebhookRejected(400, "The body is not JSON.") from exc
-    data = _validate(parsed)
+    data = json_body(payload)
+    if data is None:
+        return [unusable(payload, "The body is not JSON.")]
+    problem = _problem(data)
+    if problem:
+        return [unusable(payload, problem)]
     return [Inbound(provider_event_id=data["id"], event_type=data["event"], body=payload)]
 
 
 def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
-    data = json.loads(delivery.body)
+    data = storable(json.loads(delivery.body))
     occurred = parse_datetime(data["occurred_at"]) if data.get("occurred_at") else None
     event_record(
         workspace=delivery.workspace,

@@ -3,7 +3,6 @@ event of the batch as its own delivery (deduplicated by `sg_event_id`) and route
 
 import datetime
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +11,16 @@ from django.utils import timezone
 
 from agents.models import Channel, Message, MessageStatus
 from integrations.events import event_customer, event_record
-from integrations.inbound import Inbound, WebhookRejected, body_text, json_delivery_dispatch
+from integrations.inbound import (
+    Inbound,
+    WebhookRejected,
+    body_text,
+    json_body,
+    json_delivery_dispatch,
+    signature_timestamp_check,
+    signature_timestamp_parse,
+    unusable,
+)
 from integrations.messaging import email_opt_out
 from integrations.models import Connection, WebhookDelivery
 from integrations.sendgrid.client import signature_valid
@@ -22,8 +30,9 @@ from workspaces.models import Workspace
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 KEEP_HEADERS = (SIGNATURE_HEADER, TIMESTAMP_HEADER)
-# SendGrid retries failed posts for up to 72 hours with the original signature and timestamp.
-TOLERANCE_SECONDS = 72 * 3600
+# A SendGrid event's own timestamp outside these bounds is not believed: the receive time is used.
+_EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+_LATEST_AHEAD = datetime.timedelta(days=1)
 
 
 def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
@@ -34,32 +43,44 @@ def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     key = connection.credentials.get("verification_key", "")
     if not key:
         raise WebhookRejected(403, "No SendGrid verification key is configured.")
+    signed_at = signature_timestamp_parse(timestamp, name=TIMESTAMP_HEADER)
     payload = body_text(request)
     if not signature_valid(verification_key=key, payload=payload, signature=signature, timestamp=timestamp):
         raise WebhookRejected(401, "SendGrid signature does not match the body and timestamp.")
-    if not (timestamp.isascii() and timestamp.isdigit()) or abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
-        raise WebhookRejected(401, "SendGrid signature timestamp is too old.")
-    try:
-        events = json.loads(payload)
-    except ValueError as exc:
-        raise WebhookRejected(400, "The body is not JSON.") from exc
+    signature_timestamp_check(signed_at)
+    events = json_body(payload)
     if not isinstance(events, list):
-        raise WebhookRejected(400, "Expected a JSON array of SendGrid events.")
-    inbound = []
-    for item in events:
-        if not isinstance(item, dict) or not isinstance(item.get("sg_event_id"), str) or not item["sg_event_id"]:
-            raise WebhookRejected(400, "Every SendGrid event needs an sg_event_id.")
-        inbound.append(
-            Inbound(provider_event_id=item["sg_event_id"], event_type=str(item.get("event", "")), body=json.dumps(item))
-        )
-    return inbound
+        return [unusable(payload, "Expected a JSON array of SendGrid events.")]
+    return [_event_inbound(item) for item in events]
+
+
+def _event_inbound(item: Any) -> Inbound:
+    """One event of the batch: its own delivery, or a rejected one naming the problem (the others of
+    the batch are stored whatever this one holds)."""
+    body = json.dumps(item)  # ASCII: NUL and lone surrogates travel escaped, so the body is storable
+    if not isinstance(item, dict):
+        return unusable(body, "A SendGrid event must be a JSON object.")
+    event_id = item.get("sg_event_id")
+    if not isinstance(event_id, str) or not event_id:
+        return unusable(body, "The SendGrid event has no sg_event_id.")
+    event_type = item.get("event")
+    if not isinstance(event_type, str):
+        return unusable(body, "The SendGrid event has no event type.", provider_event_id=event_id)
+    return Inbound(provider_event_id=event_id, event_type=event_type, body=body)
 
 
 def _occurred_at(item: dict[str, Any]) -> datetime.datetime:
+    """The event's own time when it is believable; else the receive time."""
     ts = item.get("timestamp")
-    if isinstance(ts, int | float):
-        return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
-    return timezone.now()
+    now = timezone.now()
+    if isinstance(ts, int | float) and not isinstance(ts, bool):
+        try:
+            at = datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
+        except (OverflowError, OSError, ValueError):
+            return now
+        if _EARLIEST <= at <= now + _LATEST_AHEAD:
+            return at
+    return now
 
 
 def _message_update(workspace: Workspace, item: dict[str, Any], status: str) -> None:
@@ -84,7 +105,7 @@ def _handler(name: str, title: str, *, message_status: str = "", opt_out: bool =
             message_id=f"sendgrid:{item['sg_event_id']}",
             occurred_at=_occurred_at(item),
             properties=properties,
-            email=item.get("email"),
+            email=item["email"] if isinstance(item.get("email"), str) else None,
         )
         if message_status:
             _message_update(workspace, item, message_status)

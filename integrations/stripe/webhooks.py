@@ -7,13 +7,24 @@ from typing import Any
 from django.http import HttpRequest
 
 from integrations.events import event_record
-from integrations.inbound import Inbound, WebhookRejected, body_text, json_delivery_dispatch
+from integrations.inbound import (
+    Inbound,
+    WebhookRejected,
+    body_text,
+    json_body,
+    json_delivery_dispatch,
+    signature_timestamp_check,
+    signature_timestamp_parse,
+    unusable,
+)
 from integrations.models import Connection, WebhookDelivery
-from integrations.stripe.client import StripeSignatureError, event_construct
+from integrations.stripe.client import StripeSignatureError, signature_verify
 from tracking.models import Source
 from workspaces.models import Workspace
 
 KEEP_HEADERS = ("Stripe-Signature",)
+# 9999-12-31: the latest time a datetime holds.
+_LATEST = 253402300799
 
 
 def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
@@ -24,16 +35,37 @@ def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     if not secret:
         raise WebhookRejected(403, "No webhook signing secret is configured for Stripe.")
     payload = body_text(request)
+    timestamp = dict(part.strip().partition("=")[::2] for part in header.split(",")).get("t")
+    if timestamp is None:
+        raise WebhookRejected(400, "Malformed Stripe-Signature header: expected t=<unix time>,v1=<signature>.")
+    signature_timestamp_parse(timestamp, name="Stripe-Signature")
     try:
-        event = event_construct(payload=payload, sig_header=header, secret=secret)
+        signed_at = signature_verify(payload=payload, sig_header=header, secret=secret)
     except StripeSignatureError as exc:
         raise WebhookRejected(401, f"Stripe signature rejected: {exc}") from exc
-    except ValueError as exc:
-        raise WebhookRejected(400, "The body is not a Stripe event.") from exc
-    event_id = event.get("id")
-    if not isinstance(event_id, str) or not event_id:
-        raise WebhookRejected(400, "The Stripe event has no id.")
-    return [Inbound(provider_event_id=event_id, event_type=str(event.get("type", "")), body=payload)]
+    signature_timestamp_check(signed_at)
+    event = json_body(payload)
+    problem = _problem(event)
+    if problem:
+        return [unusable(payload, problem)]
+    return [Inbound(provider_event_id=event["id"], event_type=event["type"], body=payload)]
+
+
+def _problem(event: Any) -> str | None:
+    """Why a verified body is not a Stripe event we can store, or None."""
+    if not isinstance(event, dict):
+        return "The body is not a Stripe event (expected a JSON object)."
+    if not isinstance(event.get("id"), str) or not event["id"]:
+        return "The Stripe event has no id."
+    if not isinstance(event.get("type"), str) or not event["type"]:
+        return "The Stripe event has no type."
+    created = event.get("created")
+    if isinstance(created, bool) or not isinstance(created, int) or not 0 < created < _LATEST:
+        return "The Stripe event's 'created' is not a unix time."
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "The Stripe event has no data.object."
+    return None
 
 
 # --- mapping ------------------------------------------------------------------------------------

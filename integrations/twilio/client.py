@@ -5,6 +5,7 @@ builds (`https://api.twilio.com/2010-04-01/...`), for tests against a local serv
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,10 @@ def account_check(*, account_sid: str, auth_token: str) -> tuple[bool, str]:
     return True, f"Twilio answered: account “{account.friendly_name}” is {account.status}."
 
 
-def signature_valid(*, auth_token: str, url: str, params: dict[str, str], signature: str) -> bool:
+def signature_valid(*, auth_token: str, url: str, params: Mapping[str, Any] | str, signature: str) -> bool:
+    """The SDK's check: `params` are the form parameters (a QueryDict keeps repeated ones), or the raw
+    body of a JSON webhook, whose SHA-256 the URL carries as `?bodySHA256=` (then the URL alone is
+    signed)."""
     return bool(RequestValidator(auth_token).validate(url, params, signature))
 
 

@@ -6,12 +6,20 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
 from agents.models import Channel, Message, MessageStatus
 from integrations.events import event_customer, event_record
-from integrations.inbound import Inbound, WebhookRejected
+from integrations.inbound import (
+    DeliveryUnusable,
+    Inbound,
+    WebhookRejected,
+    body_text,
+    json_body,
+    storable,
+    unusable,
+)
 from integrations.messaging import message_inbound_record, sms_opt_in, sms_opt_out
 from integrations.models import Connection, WebhookDelivery
 from integrations.optout import sms_intent
@@ -20,6 +28,8 @@ from tracking.models import Source
 from workspaces.models import Workspace
 
 KEEP_HEADERS = ("X-Twilio-Signature", "I-Twilio-Idempotency-Token")
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 MISSED_CALL = frozenset({"no-answer", "busy", "canceled", "failed"})
 
 
@@ -38,13 +48,22 @@ def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     token = connection.credentials.get("auth_token", "")
     if not token:
         raise WebhookRejected(403, "No Twilio auth token is configured.")
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise WebhookRejected(415, "Twilio webhooks are form-encoded (application/x-www-form-urlencoded).")
-    params = request.POST.dict()
     # Twilio signs the URL it was configured with: our public URL plus the path and query.
     url = settings.CLARM_PUBLIC_URL + request.get_full_path()
-    if not signature_valid(auth_token=token, url=url, params=params, signature=signature):
+    if request.content_type == FORM:
+        signed: QueryDict | str = request.POST
+    elif request.content_type == JSON:
+        if "bodySHA256" not in request.GET:
+            raise WebhookRejected(400, "A Twilio JSON webhook carries the body's SHA-256 as ?bodySHA256= in the URL.")
+        signed = body_text(request)
+    else:
+        raise WebhookRejected(415, f"Twilio webhooks are {FORM} (or {JSON} signed with ?bodySHA256=).")
+    if not signature_valid(auth_token=token, url=url, params=signed, signature=signature):
         raise WebhookRejected(401, "Twilio signature does not match the URL and parameters.")
+    body = request.body.decode("utf-8", "replace") if isinstance(signed, QueryDict) else signed
+    params = _params(body, content_type=request.content_type)
+    if params is None:
+        return [unusable(body, "A Twilio JSON webhook body must be a JSON object of parameters.")]
     kind = _kind(params)
     if kind == "call.status":
         event_id = f"{params['CallSid']}:{params.get('CallStatus', '')}"
@@ -53,8 +72,29 @@ def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     else:
         event_id = params.get("MessageSid") or params.get("SmsSid") or ""
     if not event_id or event_id.startswith(("None", ":")):
-        raise WebhookRejected(400, "No MessageSid or CallSid in the request.")
-    return [Inbound(provider_event_id=event_id, event_type=kind, body=request.body.decode("utf-8"))]
+        return [unusable(body, "No MessageSid or CallSid in the request.", event_type=kind)]
+    return [Inbound(provider_event_id=event_id, event_type=kind, body=body)]
+
+
+def _params(body: str, *, content_type: str) -> dict[str, str] | None:
+    """Twilio's parameters from a stored body: form fields, or the top level of a JSON object (its
+    scalar values as text, as the form would carry them). None: not an object."""
+    if content_type != JSON:
+        return dict(parse_qsl(body, keep_blank_values=True))
+    data = json_body(body)
+    if not isinstance(data, dict):
+        return None
+    return {
+        str(k): ("true" if v is True else "false" if v is False else str(v))
+        for k, v in data.items()
+        if isinstance(v, str | int | float | bool)
+    }
+
+
+def _count(value: str | None) -> int | None:
+    """A count Twilio sends as text (NumMedia, CallDuration); None when it is not a small whole number."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 def _address(value: str) -> tuple[str, str]:
@@ -80,7 +120,8 @@ def _message_inbound(*, workspace: Workspace, params: dict[str, str], delivery: 
             "channel": channel,
             "body": body[:1600],
             "provider_message_id": sid,
-            "media": int(params.get("NumMedia") or 0),
+            # Not a count (a malformed NumMedia): left out rather than guessed.
+            **({"media": media} if (media := _count(params.get("NumMedia") or "0")) is not None else {}),
         },
         phone=phone,
         traits={"name": params["ProfileName"]} if params.get("ProfileName") else None,
@@ -181,8 +222,9 @@ def _call_status(*, workspace: Workspace, params: dict[str, str], delivery: Webh
         "call_status": status,
         "provider_call_id": params.get("CallSid"),
     }
-    if params.get("CallDuration"):
-        properties["duration_seconds"] = int(params["CallDuration"])
+    duration = _count(params.get("CallDuration"))
+    if duration is not None:
+        properties["duration_seconds"] = duration
     event_record(
         workspace=workspace,
         event=name,
@@ -209,7 +251,11 @@ HANDLERS: dict[str, Callable[..., bool]] = {
 
 
 def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
-    params = dict(parse_qsl(delivery.body, keep_blank_values=True))
+    content_type = next((v for k, v in delivery.headers.items() if k.lower() == "content-type"), FORM)
+    params = _params(delivery.body, content_type=content_type.split(";")[0].strip().lower())
+    if params is None:
+        raise DeliveryUnusable("A Twilio JSON webhook body must be a JSON object of parameters.")
+    params = storable(params)
     handler = HANDLERS.get(_kind(params))
     if handler is None:
         return False

@@ -1,8 +1,9 @@
 """`POST /hooks/<provider>/<workspace slug>/`: verify, store raw, answer, then process.
 
-Order matters: the signature is checked before anything is stored; the raw delivery is committed in
-its own transaction before we answer 2xx (a failed write answers 503 so the provider retries);
-processing runs after commit through a Celery task and never changes the answer."""
+Order matters: the signature is checked before anything is stored; the request's events are committed
+in one transaction before we answer 2xx (a failed write answers 503 so the provider retries);
+processing runs after commit through one Celery task and never changes the answer. A verified body
+we cannot use is stored as rejected (the owner sees the reason) and answered 400 naming it."""
 
 import logging
 
@@ -16,7 +17,7 @@ from integrations.crypto import CredentialsUnreadable
 from integrations.inbound import WebhookRejected, headers_filtered, provider_module
 from integrations.models import Connection, ConnectionStatus
 from integrations.providers import PROVIDERS
-from integrations.services import delivery_schedule, delivery_store
+from integrations.services import deliveries_store
 from workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -60,19 +61,20 @@ def webhook_receive(request: HttpRequest, provider: str, ws: str) -> HttpRespons
         logger.error("credentials of %s/%s unreadable", provider, workspace.pk)
         return _error(503, str(exc))
     headers = headers_filtered(request, module.KEEP_HEADERS)
-    stored = duplicates = 0
     try:
-        for item in inbound:
-            delivery, created = delivery_store(workspace=workspace, provider=provider, inbound=item, headers=headers)
-            if created:
-                stored += 1
-                delivery_schedule(delivery_id=delivery.pk)
-            else:
-                duplicates += 1
+        receipt = deliveries_store(workspace=workspace, provider=provider, inbound=inbound, headers=headers)
     except DatabaseError:
         logger.exception("could not store a %s delivery", provider)
         return _error(503, "Could not store the delivery; please retry.")
+    if inbound and len(receipt.rejected) == len(inbound):
+        # Verified but unusable: stored as rejected (the owner sees why); a retry would not help.
+        first = receipt.rejected[0]["error"]
+        return JsonResponse({"error": first, "rejected": receipt.rejected}, status=400)
     if provider == "twilio":
         return HttpResponse(TWIML_EMPTY, content_type="text/xml")
-    status = "duplicate" if duplicates and not stored else "stored"
-    return JsonResponse({"status": status, "stored": stored, "duplicates": duplicates})
+    stored = len(receipt.new_ids)
+    status = "duplicate" if receipt.duplicates and not stored else "stored"
+    answer: dict[str, object] = {"status": status, "stored": stored, "duplicates": receipt.duplicates}
+    if receipt.rejected:
+        answer["rejected"] = receipt.rejected
+    return JsonResponse(answer)

@@ -42,11 +42,11 @@ def test_a_unicode_digit_timestamp_is_malformed_even_when_signed(tenant, generic
     assert WebhookDelivery.objects.count() == 0
 
 
-def test_sendgrid_unicode_digit_timestamp_is_a_401(tenant, sendgrid_a, sendgrid_keys, hook):
+def test_sendgrid_unicode_digit_timestamp_is_malformed(tenant, sendgrid_a, sendgrid_keys, hook):
     payload = json.dumps([{"email": "a@example.com", "event": "open", "sg_event_id": "ZXZ0LTE"}])
     r = post_sendgrid(hook, tenant.workspace, sendgrid_keys, payload, timestamp="\u00b2")
-    assert r.status_code == 401
-    assert r.json()["error"] == "SendGrid signature timestamp is too old."
+    assert r.status_code == 400
+    assert "Malformed X-Twilio-Email-Event-Webhook-Timestamp header" in r.json()["error"]
     assert WebhookDelivery.objects.count() == 0
     assert post_sendgrid(hook, tenant.workspace, sendgrid_keys, payload).status_code == 200
     assert WebhookDelivery.objects.count() == 1

@@ -21,10 +21,10 @@ def test_generic_webhook_signed_as_documented(tenant, generic_a, post_signed):
     payload = fixture_text("generic_deal_won.json")
     response = post_signed("generic", tenant.workspace, payload, secret=secret)
     assert response.status_code == 200, response.content
-    event = Event.objects.get(workspace=tenant.workspace, message_id="generic:crm-deal-4471-won")
+    event = Event.objects.get(workspace=tenant.workspace, message_id="clarm:generic:crm-deal-4471-won")
     assert event.event == "deal_won" and event.source == "webhook"
     assert event.occurred_at.isoformat() == "2024-06-22T10:15:00+00:00"
-    customer = customer_of(tenant.workspace, "generic:crm-deal-4471-won")
+    customer = customer_of(tenant.workspace, "clarm:generic:crm-deal-4471-won")
     assert customer.rung == 4 and customer.email == "dana.whitfield@example.com"
 
 
@@ -48,7 +48,11 @@ def test_generic_webhook_refuses_bad_signatures_and_bad_bodies(tenant, generic_a
     assert answer.status_code == 400 and "'occurred_at'" in answer.json()["error"]
     not_json = post_signed("generic", tenant.workspace, "{not json", secret=secret)
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
-    assert not WebhookDelivery.objects.exists() and not Event.objects.exists()
+    assert not Event.objects.exists()
+    # The verified but unusable bodies are kept as rejected, with the reason the owner sees.
+    rejected = WebhookDelivery.objects.order_by("id")
+    assert [d.status for d in rejected] == [DeliveryStatus.REJECTED] * 4
+    assert "'id'" in rejected[0].last_error and "not JSON" in rejected[3].last_error
 
 
 def test_unknown_provider_workspace_or_connection_is_404(client, tenant, stripe_a):
@@ -72,13 +76,13 @@ def test_workspace_of_another_region_is_refused_without_storing(tenant, stripe_a
 
 def test_store_failure_answers_503_so_the_provider_retries(tenant, stripe_a, post_stripe):
     payload = fixture_text("stripe_invoice_paid.json")
-    with mock.patch.object(WebhookDelivery.objects, "create", side_effect=DatabaseError("disk full")):
+    with mock.patch.object(WebhookDelivery.objects, "bulk_create", side_effect=DatabaseError("disk full")):
         response = post_stripe(tenant.workspace, payload)
     assert response.status_code == 503 and "retry" in response.json()["error"]
     assert not Event.objects.exists()
     # Stripe's retry then goes through.
     assert post_stripe(tenant.workspace, payload).json()["status"] == "stored"
-    assert Event.objects.filter(message_id="stripe:evt_1PqN1b2eZvKYlo2CzXcVbNmA").exists()
+    assert Event.objects.filter(message_id="clarm:stripe:evt_1PqN1b2eZvKYlo2CzXcVbNmA").exists()
 
 
 def test_processing_failure_is_recorded_retried_and_replayable(tenant, stripe_a, post_stripe, admin_user, rf):
@@ -108,7 +112,7 @@ def test_processing_failure_is_recorded_retried_and_replayable(tenant, stripe_a,
         admin.replay(request, WebhookDelivery.objects.filter(pk=delivery.pk))
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PROCESSED and delivery.last_error == ""
-    assert Event.objects.filter(message_id="stripe:evt_3PqLmN2eZvKYlo2C0Xb1aB9c").count() == 1
+    assert Event.objects.filter(message_id="clarm:stripe:evt_3PqLmN2eZvKYlo2C0Xb1aB9c").count() == 1
     assert AuditLog.objects.filter(workspace=tenant.workspace, action="webhook.replayed").exists()
 
     # Replaying a processed delivery changes nothing.
@@ -133,7 +137,7 @@ def test_transient_failure_succeeds_on_retry(tenant, stripe_a, post_stripe):
         post_stripe(tenant.workspace, fixture_text("stripe_invoice_paid.json"))
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.PROCESSED and delivery.attempts == 2
-    assert Event.objects.filter(message_id="stripe:evt_1PqN1b2eZvKYlo2CzXcVbNmA").count() == 1
+    assert Event.objects.filter(message_id="clarm:stripe:evt_1PqN1b2eZvKYlo2CzXcVbNmA").count() == 1
 
 
 def test_credentials_are_encrypted_at_rest(tenant, stripe_a):
@@ -204,4 +208,4 @@ def test_deliveries_stored_while_the_queue_was_down_are_resumed(tenant, stripe_a
     assert deliveries_resume() == 1
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PROCESSED
-    assert Event.objects.filter(message_id="stripe:evt_1PqN1b2eZvKYlo2CzXcVbNmA").count() == 1
+    assert Event.objects.filter(message_id="clarm:stripe:evt_1PqN1b2eZvKYlo2CzXcVbNmA").count() == 1

@@ -19,7 +19,7 @@ def test_payment_lifts_the_visitor_to_rung_4_with_a_customer_number(tenant, stri
     assert delivery.status == DeliveryStatus.PROCESSED and delivery.attempts == 1
     assert "Stripe-Signature" in delivery.headers and "Cookie" not in delivery.headers
 
-    event = Event.objects.get(workspace=tenant.workspace, message_id="stripe:evt_3PqLmN2eZvKYlo2C0Xb1aB9c")
+    event = Event.objects.get(workspace=tenant.workspace, message_id="clarm:stripe:evt_3PqLmN2eZvKYlo2C0Xb1aB9c")
     assert event.source == "webhook" and event.event == "payment_received"
     assert event.properties["title"] == "Stripe payment received"
     assert event.properties["amount"] == 150.0 and event.properties["currency"] == "usd"
@@ -42,7 +42,7 @@ def test_payment_joins_the_web_visitor_named_in_metadata(tenant, stripe_a, post_
         events=[EventInput(event="page_view", source="web", visitor_id=visitor, occurred_at="2024-06-20T15:00:00Z")],
     )
     post_stripe(tenant.workspace, fixture_text("stripe_payment_intent_succeeded.json"))
-    customer = customer_of(tenant.workspace, "stripe:evt_3PqLmN2eZvKYlo2C0Xb1aB9c")
+    customer = customer_of(tenant.workspace, "clarm:stripe:evt_3PqLmN2eZvKYlo2C0Xb1aB9c")
     names = [e.event for e in timeline(customer)]
     assert names == ["page_view", "payment_received"]
 
@@ -54,7 +54,7 @@ def test_duplicate_delivery_is_processed_once(tenant, stripe_a, post_stripe):
     assert again.status_code == 200
     assert again.json() == {"status": "duplicate", "stored": 0, "duplicates": 1}
     assert WebhookDelivery.objects.filter(workspace=tenant.workspace).count() == 1
-    assert Event.objects.filter(workspace=tenant.workspace, message_id__startswith="stripe:").count() == 1
+    assert Event.objects.filter(workspace=tenant.workspace, message_id__startswith="clarm:stripe:").count() == 1
     assert WebhookDelivery.objects.get().attempts == 1
 
 
@@ -80,7 +80,7 @@ def test_out_of_order_subscription_events_order_by_stripe_time(tenant, stripe_a,
         assert post_stripe(tenant.workspace, fixture_text(name)).status_code == 200
     assert post_stripe(tenant.workspace, fixture_text("stripe_subscription_created.json")).status_code == 200
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.PROCESSED}
-    customer = customer_of(tenant.workspace, "stripe:evt_1PqN1c2eZvKYlo2CsUbCrEaT")
+    customer = customer_of(tenant.workspace, "clarm:stripe:evt_1PqN1c2eZvKYlo2CsUbCrEaT")
     assert [e.event for e in timeline(customer)] == [
         "subscription_started",
         "invoice_paid",
@@ -88,17 +88,17 @@ def test_out_of_order_subscription_events_order_by_stripe_time(tenant, stripe_a,
         "subscription_cancelled",
     ]
     assert Customer.objects.filter(workspace=tenant.workspace, status="live").count() == 1
-    updated = Event.objects.get(message_id="stripe:evt_1PqP9x2eZvKYlo2CuPdAtEd1")
+    updated = Event.objects.get(message_id="clarm:stripe:evt_1PqP9x2eZvKYlo2CuPdAtEd1")
     assert updated.properties["plan"] == "Storage monthly"
 
 
 def test_checkout_refund_and_customer_details(tenant, stripe_a, post_stripe):
     post_stripe(tenant.workspace, fixture_text("stripe_checkout_session_completed.json"))
-    customer = customer_of(tenant.workspace, "stripe:evt_1PqM0a2eZvKYlo2CqWeRtYuI")
+    customer = customer_of(tenant.workspace, "clarm:stripe:evt_1PqM0a2eZvKYlo2CqWeRtYuI")
     assert customer.rung == 4 and customer.email == "marta.sousa@example.com"
     assert customer.phone == "+351912345678"
     post_stripe(tenant.workspace, fixture_text("stripe_charge_refunded.json"))
-    refund = Event.objects.get(message_id="stripe:evt_3PqLmN2eZvKYlo2C1RfNdD01")
+    refund = Event.objects.get(message_id="clarm:stripe:evt_3PqLmN2eZvKYlo2C1RfNdD01")
     assert refund.properties["title"] == "Stripe payment refunded" and refund.properties["amount"] == 50.0
 
 

@@ -50,7 +50,7 @@ def test_inbound_sms_is_a_phone_channel_signal(tenant, twilio_a, post_twilio):
     response = post_twilio(tenant.workspace, params)
     assert response.status_code == 200 and response["Content-Type"].startswith("text/xml")
     assert b"<Response>" in response.content
-    event = Event.objects.get(message_id="twilio:SM9f1e4b2c7a8d3e6f5a4b3c2d1e0f9a8b")
+    event = Event.objects.get(message_id="clarm:twilio:SM9f1e4b2c7a8d3e6f5a4b3c2d1e0f9a8b")
     assert event.source == "channel" and event.event == "sms_received"
     assert event.properties["body"] == "Hi, is Saturday still free for the move?"
     customer = customer_of(tenant.workspace, event.message_id)
@@ -65,7 +65,7 @@ def test_whatsapp_from_the_form_phone_is_recognised_instantly(tenant, twilio_a, 
     known = form_with(tenant.workspace)
     assert known.rung == 2
     post_twilio(tenant.workspace, fixture_json("twilio_whatsapp_inbound.json"))
-    customer = customer_of(tenant.workspace, "twilio:SMa1b2c3d4e5f60718293a4b5c6d7e8f90")
+    customer = customer_of(tenant.workspace, "clarm:twilio:SMa1b2c3d4e5f60718293a4b5c6d7e8f90")
     assert customer.pk == known.pk and customer.rung == 3
     assert [(e.event, e.rung) for e in timeline(customer)] == [
         ("page_view", 0),
