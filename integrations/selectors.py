@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 
-from integrations.models import Connection, TrackedLink, WebhookDelivery
+from integrations.models import Connection, DeliveryStatus, TrackedLink, WebhookDelivery
 from integrations.providers import PROVIDERS, ProviderSpec
 from workspaces.models import Workspace
 
@@ -35,6 +35,34 @@ def deliveries_recent(
     if provider:
         qs = qs.filter(provider=provider)
     return qs[:limit]
+
+
+@dataclass
+class DeliveryLog:
+    """The workspace's delivery log: the newest deliveries matching the filters, and the filters."""
+
+    deliveries: list[WebhookDelivery]
+    provider: str
+    status: str
+    counts: dict[str, int]
+
+
+DELIVERY_LOG_LIMIT = 100
+
+
+def deliveries_log(*, workspace: Workspace, provider: str = "", status: str = "") -> DeliveryLog:
+    """The newest deliveries of this workspace (at most DELIVERY_LOG_LIMIT), by provider and status;
+    an unknown filter value filters on nothing (it is ignored, not an error)."""
+    provider = provider if provider in PROVIDERS else ""
+    status = status if status in DeliveryStatus.values else ""
+    qs = WebhookDelivery.objects.filter(workspace=workspace)
+    if provider:
+        qs = qs.filter(provider=provider)
+    counts = {row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("id")).order_by()}
+    if status:
+        qs = qs.filter(status=status)
+    rows = qs.defer("body", "headers").order_by("-received_at", "-id")[:DELIVERY_LOG_LIMIT]
+    return DeliveryLog(deliveries=list(rows), provider=provider, status=status, counts=counts)
 
 
 def provider_cards(*, workspace: Workspace, with_secrets: bool) -> list[ProviderCard]:

@@ -6,6 +6,7 @@ from integrations.api import LinkCreateApi
 app_name = "integrations"
 urlpatterns = [
     path("w/<slug:ws>/integrations/", views.IntegrationsView.as_view(), name="list"),
+    path("w/<slug:ws>/integrations/deliveries/", views.DeliveriesView.as_view(), name="deliveries"),
     path("w/<slug:ws>/integrations/<slug:provider>/connect/", views.ConnectionSaveView.as_view(), name="connect"),
     path("w/<slug:ws>/integrations/<slug:provider>/test/", views.ConnectionTestView.as_view(), name="test"),
     path(

@@ -4,6 +4,7 @@ from integrations.views.pages import (
     ConnectionDisconnectView,
     ConnectionSaveView,
     ConnectionTestView,
+    DeliveriesView,
     IntegrationsView,
     LinksView,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "ConnectionDisconnectView",
     "ConnectionSaveView",
     "ConnectionTestView",
+    "DeliveriesView",
     "IntegrationsView",
     "LinksView",
     "link_redirect",

@@ -9,8 +9,16 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from integrations.forms import LinkForm
+from integrations.models import DeliveryStatus
 from integrations.providers import PROVIDERS
-from integrations.selectors import connection_get, link_public_url, links_list, provider_cards
+from integrations.selectors import (
+    DELIVERY_LOG_LIMIT,
+    connection_get,
+    deliveries_log,
+    link_public_url,
+    links_list,
+    provider_cards,
+)
 from integrations.services import (
     IntegrationInputError,
     connection_disconnect,
@@ -32,6 +40,27 @@ class IntegrationsView(WorkspaceMixin, TemplateView):
         can_change = role_at_least(self.membership, Role.ADMIN)
         ctx["can_change"] = can_change
         ctx["cards"] = provider_cards(workspace=self.workspace, with_secrets=can_change)
+        return ctx
+
+
+class DeliveriesView(WorkspaceMixin, TemplateView):
+    """The delivery log: every verified webhook event with its status and, when it was rejected or
+    failed, why. Everyone in the workspace can read it."""
+
+    template_name = "integrations/deliveries.html"
+    extra_context = {"nav": "integrations"}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        log = deliveries_log(
+            workspace=self.workspace,
+            provider=self.request.GET.get("provider", ""),
+            status=self.request.GET.get("status", ""),
+        )
+        ctx["log"] = log
+        ctx["providers"] = [(key, spec.name) for key, spec in PROVIDERS.items()]
+        ctx["statuses"] = [(value, label, log.counts.get(value, 0)) for value, label in DeliveryStatus.choices]
+        ctx["limit"] = DELIVERY_LOG_LIMIT
         return ctx
 
 
