@@ -12,9 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import DataError, transaction
+from django.db import DatabaseError, DataError, transaction
 from django.utils import timezone
 
+from integrations.deliverywrite import deliveries_insert
 from integrations.events import EventRejected
 from integrations.inbound import DeliveryNotReady, DeliveryUnusable, Inbound, provider_module, storable
 from integrations.models import (
@@ -115,35 +116,25 @@ def deliveries_store(
     Events the provider module found unusable are stored too, as `rejected` with the reason (keyed
     by their body, so a re-sent one is not stored twice). Database errors propagate so the caller
     answers 5xx and the provider retries; nothing of the request is then stored."""
-    receipt = uuid.uuid4()
     now = timezone.now()
     rows = [
-        WebhookDelivery(
-            workspace=workspace,
-            provider=provider,
-            provider_event_id=storable(item.provider_event_id),
-            event_key=delivery_event_key(item.provider_event_id if not item.error else _REJECTED_KEY + item.body),
-            event_type=storable(item.event_type)[:80],
-            headers=headers,
-            body=storable(item.body),
-            received_at=now,
-            receipt=receipt,
-            **(
-                {"status": DeliveryStatus.REJECTED, "last_error": storable(item.error)[:2000], "processed_at": now}
-                if item.error
-                else {}
-            ),
-        )
+        {
+            "provider_event_id": storable(item.provider_event_id),
+            "event_key": delivery_event_key(item.provider_event_id if not item.error else _REJECTED_KEY + item.body),
+            "event_type": storable(item.event_type)[:80],
+            "body": storable(item.body),
+            "status": DeliveryStatus.REJECTED if item.error else DeliveryStatus.RECEIVED,
+            "last_error": storable(item.error)[:2000],
+            "processed_at": now if item.error else None,
+        }
         for item in inbound
     ]
     rejected = [{"index": i, "error": item.error} for i, item in enumerate(inbound) if item.error]
     result = DeliveryReceipt(rejected=rejected)
     with transaction.atomic():
-        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-        stored = WebhookDelivery.objects.filter(
-            workspace=workspace, provider=provider, receipt=receipt, status=DeliveryStatus.RECEIVED
+        result.new_ids = deliveries_insert(
+            rows, workspace_id=workspace.pk, provider=provider, headers=headers, received_at=now, receipt=uuid.uuid4()
         )
-        result.new_ids = sorted(stored.values_list("pk", flat=True))
         result.duplicates = len(inbound) - len(result.rejected) - len(result.new_ids)
         Connection.objects.filter(workspace=workspace, provider=provider).update(last_event_at=now)
         deliveries_schedule(delivery_ids=result.new_ids)
@@ -187,6 +178,28 @@ def delivery_process(*, delivery_id: int) -> str:
         delivery.last_error = ""
         delivery.save(update_fields=["status", "attempts", "last_error", "processed_at"])
         return delivery.status
+
+
+# Deliveries processed per transaction: one commit for the chunk, a savepoint for each delivery.
+PROCESS_CHUNK = 100
+
+
+def deliveries_process(*, delivery_ids: list[int]) -> dict[int, str]:
+    """Process the deliveries of a request: each in its own savepoint (one bad event never blocks the
+    others: it is rejected or failed on its own), a chunk of PROCESS_CHUNK per transaction, so a
+    1,000-event batch costs ten commits, not a thousand. A chunk the database fails as a whole (the
+    connection lost) rolls back whole and is answered `failed` (to retry); nothing of it was kept."""
+    statuses: dict[int, str] = {}
+    for start in range(0, len(delivery_ids), PROCESS_CHUNK):
+        chunk = delivery_ids[start : start + PROCESS_CHUNK]
+        try:
+            with transaction.atomic():
+                for delivery_id in chunk:
+                    statuses[delivery_id] = delivery_process(delivery_id=delivery_id)
+        except DatabaseError:
+            logger.exception("a chunk of %d webhook deliveries rolled back; will retry", len(chunk))
+            statuses.update({delivery_id: DeliveryStatus.FAILED for delivery_id in chunk})
+    return statuses
 
 
 def _error_text(exc: Exception) -> str:
@@ -278,6 +291,7 @@ __all__ = [
     "connection_disconnect",
     "connection_save",
     "connection_test",
+    "deliveries_process",
     "deliveries_schedule",
     "deliveries_store",
     "delivery_process",

@@ -12,10 +12,10 @@ RESUME_CHUNK = 100
 def webhook_process(self: Task, delivery_ids: list[int] | int) -> object:
     """Process the deliveries of one request (one task per request, whatever its size), each in its
     own transaction, so one bad event never blocks the others; retry the ones that failed."""
-    from integrations.services import delivery_process
+    from integrations.services import deliveries_process
 
     ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
-    statuses = {delivery_id: delivery_process(delivery_id=delivery_id) for delivery_id in ids}
+    statuses = deliveries_process(delivery_ids=ids)
     failed = [delivery_id for delivery_id, status in statuses.items() if status == DeliveryStatus.FAILED]
     if failed and self.request.retries < (self.max_retries or 0):
         # 30 s, 1 min, 2 min, … capped at 1 h; the failure stays visible meanwhile.

@@ -76,7 +76,7 @@ def test_workspace_of_another_region_is_refused_without_storing(tenant, stripe_a
 
 def test_store_failure_answers_503_so_the_provider_retries(tenant, stripe_a, post_stripe):
     payload = fixture_text("stripe_invoice_paid.json")
-    with mock.patch.object(WebhookDelivery.objects, "bulk_create", side_effect=DatabaseError("disk full")):
+    with mock.patch("integrations.services.deliveries_insert", side_effect=DatabaseError("disk full")):
         response = post_stripe(tenant.workspace, payload)
     assert response.status_code == 503 and "retry" in response.json()["error"]
     assert not Event.objects.exists()
