@@ -16,9 +16,8 @@ from tracking.services import EventInput, events_ingest
 from workspaces.models import Workspace
 
 
-def event_record(
+def event_input(
     *,
-    workspace: Workspace,
     event: str,
     source: str,
     message_id: str,
@@ -34,13 +33,12 @@ def event_record(
     url: str | None = None,
     phone_channel: bool = False,
     account_signal: bool = False,
-) -> Event | None:
-    """Ingest one event; return it (also when it was a duplicate of an earlier delivery).
+) -> EventInput:
+    """One event of an integration, shaped for `events_ingest`.
 
     `message_id` is `<namespace>:<id>` (`stripe:evt_…`, `twilio:SM…`, `message:12:sent`): stored as
     Clarm's own dedupe key (tracking.dedupe), which no write-key caller can claim."""
-    key = _key(message_id)
-    item = EventInput(
+    return EventInput(
         event=event,
         source=source,
         occurred_at=occurred_at or timezone.now(),
@@ -48,7 +46,7 @@ def event_record(
         properties=properties or {},
         visitor_id=visitor_id,
         session_id=None,
-        server_key=key,
+        server_key=_key(message_id),
         url=url,
         referrer=None,
         user_agent=None,
@@ -61,10 +59,21 @@ def event_record(
         phone_channel=phone_channel,
         account_signal=account_signal,
     )
+
+
+def event_record(*, workspace: Workspace, **fields: Any) -> Event | None:
+    """Ingest one event (the fields of `event_input`); return it (also when it was a duplicate of an
+    earlier delivery)."""
+    item = event_input(**fields)
     result = events_ingest(workspace=workspace, events=[item])
     if result.rejected:
         raise EventRejected(str(result.rejected))
-    return Event.objects.filter(workspace=workspace, message_id=key).select_related("customer").first()
+    return event_by_key(workspace=workspace, item=item)
+
+
+def event_by_key(*, workspace: Workspace, item: EventInput) -> Event | None:
+    """The stored event of an `event_input` (with its customer)."""
+    return Event.objects.filter(workspace=workspace, message_id=item.server_key).select_related("customer").first()
 
 
 def _key(message_id: str) -> str:

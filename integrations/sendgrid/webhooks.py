@@ -4,13 +4,14 @@ event of the batch as its own delivery (deduplicated by `sg_event_id`) and route
 import datetime
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
 
 from agents.models import Channel, Message, MessageStatus
-from integrations.events import event_customer, event_record
+from integrations.events import EventRejected, event_by_key, event_customer, event_input
 from integrations.inbound import (
     Inbound,
     WebhookRejected,
@@ -19,12 +20,15 @@ from integrations.inbound import (
     json_delivery_dispatch,
     signature_timestamp_check,
     signature_timestamp_parse,
+    storable,
     unusable,
 )
 from integrations.messaging import email_opt_out
-from integrations.models import Connection, WebhookDelivery
+from integrations.models import Connection, DeliveryStatus, WebhookDelivery
 from integrations.sendgrid.client import signature_valid
+from tracking.inputs import EventInput
 from tracking.models import Source
+from tracking.services import events_ingest
 from workspaces.models import Workspace
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -92,41 +96,91 @@ def _message_update(workspace: Workspace, item: dict[str, Any], status: str) -> 
         ).update(status=status, updated_at=timezone.now())
 
 
-def _handler(name: str, title: str, *, message_status: str = "", opt_out: bool = False) -> Callable[..., None]:
-    def handle(*, workspace: Workspace, item: dict[str, Any]) -> None:
-        properties: dict[str, Any] = {"title": title, "provider": "sendgrid", "sendgrid_event": item.get("event")}
-        for key in ("url", "reason", "status", "type", "category", "sg_message_id", "bounce_classification"):
-            if item.get(key):
-                properties[key] = item[key]
-        event = event_record(
-            workspace=workspace,
-            event=name,
-            source=Source.EMAIL,
-            message_id=f"sendgrid:{item['sg_event_id']}",
-            occurred_at=_occurred_at(item),
-            properties=properties,
-            email=item["email"] if isinstance(item.get("email"), str) else None,
-        )
-        if message_status:
-            _message_update(workspace, item, message_status)
-        customer = event_customer(event)
-        if opt_out and customer is not None:
+@dataclass(frozen=True)
+class _Mapping:
+    name: str
+    title: str
+    message_status: str = ""
+    opt_out: bool = False
+
+
+MAPPINGS: dict[str, _Mapping] = {
+    "delivered": _Mapping("email_delivered", "Email delivered", message_status=MessageStatus.DELIVERED),
+    "open": _Mapping("email_opened", "Email opened"),
+    "click": _Mapping("email_clicked", "Email link clicked"),
+    "bounce": _Mapping("email_bounced", "Email bounced", message_status=MessageStatus.FAILED),
+    "dropped": _Mapping("email_bounced", "Email dropped", message_status=MessageStatus.FAILED),
+    "spamreport": _Mapping("email_spam_reported", "Email marked as spam", opt_out=True),
+    "unsubscribe": _Mapping("email_unsubscribed", "Unsubscribed from marketing email", opt_out=True),
+    "group_unsubscribe": _Mapping("email_unsubscribed", "Unsubscribed from marketing email", opt_out=True),
+}
+
+
+def _input(mapping: _Mapping, item: dict[str, Any]) -> EventInput:
+    properties: dict[str, Any] = {"title": mapping.title, "provider": "sendgrid", "sendgrid_event": item.get("event")}
+    for key in ("url", "reason", "status", "type", "category", "sg_message_id", "bounce_classification"):
+        if item.get(key):
+            properties[key] = item[key]
+    return event_input(
+        event=mapping.name,
+        source=Source.EMAIL,
+        message_id=f"sendgrid:{item['sg_event_id']}",
+        occurred_at=_occurred_at(item),
+        properties=properties,
+        email=item["email"] if isinstance(item.get("email"), str) else None,
+    )
+
+
+def _after(workspace: Workspace, mapping: _Mapping, item: dict[str, Any], event: EventInput) -> None:
+    """What an event changes besides the timeline: our message's status, the person's opt-out."""
+    if mapping.message_status:
+        _message_update(workspace, item, mapping.message_status)
+    if mapping.opt_out:
+        customer = event_customer(event_by_key(workspace=workspace, item=event))
+        if customer is not None:
             email_opt_out(workspace=workspace, customer=customer)
+
+
+def _handler(mapping: _Mapping) -> Callable[..., None]:
+    def handle(*, workspace: Workspace, item: dict[str, Any]) -> None:
+        event = _input(mapping, item)
+        result = events_ingest(workspace=workspace, events=[event])
+        if result.rejected:
+            raise EventRejected(str(result.rejected))
+        _after(workspace, mapping, item, event)
 
     return handle
 
 
-HANDLERS: dict[str, Callable[..., None]] = {
-    "delivered": _handler("email_delivered", "Email delivered", message_status=MessageStatus.DELIVERED),
-    "open": _handler("email_opened", "Email opened"),
-    "click": _handler("email_clicked", "Email link clicked"),
-    "bounce": _handler("email_bounced", "Email bounced", message_status=MessageStatus.FAILED),
-    "dropped": _handler("email_bounced", "Email dropped", message_status=MessageStatus.FAILED),
-    "spamreport": _handler("email_spam_reported", "Email marked as spam", opt_out=True),
-    "unsubscribe": _handler("email_unsubscribed", "Unsubscribed from marketing email", opt_out=True),
-    "group_unsubscribe": _handler("email_unsubscribed", "Unsubscribed from marketing email", opt_out=True),
-}
+HANDLERS: dict[str, Callable[..., None]] = {kind: _handler(mapping) for kind, mapping in MAPPINGS.items()}
 
 
 def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool:
     return json_delivery_dispatch(delivery, HANDLERS, type_key="event", payload_arg="item")
+
+
+def process_many(*, workspace: Workspace, deliveries: list[WebhookDelivery]) -> dict[int, tuple[str, str]]:
+    """`process` for many deliveries of one workspace at once: their events in ONE `events_ingest`
+    (one transaction), then what each changes besides the timeline. For each delivery, its status and
+    error. The caller falls back to `process` one by one if this raises."""
+    out: dict[int, tuple[str, str]] = {}
+    todo: list[tuple[WebhookDelivery, _Mapping, dict[str, Any], EventInput]] = []
+    for delivery in deliveries:
+        item = storable(json.loads(delivery.body))
+        if not isinstance(item, dict):
+            out[delivery.pk] = (DeliveryStatus.REJECTED, "The body is not a JSON object.")
+            continue
+        mapping = MAPPINGS.get(str(item.get("event")))
+        if mapping is None:
+            out[delivery.pk] = (DeliveryStatus.IGNORED, "")
+            continue
+        todo.append((delivery, mapping, item, _input(mapping, item)))
+    result = events_ingest(workspace=workspace, events=[event for *_, event in todo])
+    refused = {r["index"]: r["error"] for r in result.rejected}
+    for index, (delivery, mapping, item, event) in enumerate(todo):
+        if index in refused:
+            out[delivery.pk] = (DeliveryStatus.REJECTED, str(refused[index]))
+            continue
+        _after(workspace, mapping, item, event)
+        out[delivery.pk] = (DeliveryStatus.PROCESSED, "")
+    return out

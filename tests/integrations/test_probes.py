@@ -271,22 +271,41 @@ def test_a_sendgrid_batch_of_1000_is_one_transaction_and_one_task(
     assert WebhookDelivery.objects.filter(workspace=tenant.workspace, status=DeliveryStatus.RECEIVED).count() == 1000
 
 
-def test_the_batch_task_processes_each_delivery_and_retries_only_the_failed(tenant, sendgrid_a, sendgrid_keys, hook):
+def test_a_batch_is_processed_by_one_ingest(tenant, sendgrid_a, sendgrid_keys, hook):
     from integrations.sendgrid import webhooks as sendgrid_hooks
 
-    real = sendgrid_hooks.HANDLERS["open"]
+    batch = [_sendgrid_event(n) for n in range(1, 4)] + [_sendgrid_event(4, event="unsubscribe")]
+    batch.append(_sendgrid_event(5, event="group_resubscribe"))  # a type we do not use
+    with mock.patch.object(sendgrid_hooks, "events_ingest", wraps=sendgrid_hooks.events_ingest) as ingest:
+        post_sendgrid(hook, tenant.workspace, sendgrid_keys, json.dumps(batch))
+    assert ingest.call_count == 1 and len(ingest.call_args.kwargs["events"]) == 4
+    statuses = dict(WebhookDelivery.objects.values_list("provider_event_id", "status"))
+    assert statuses == {**{f"sg-open-{n}": DeliveryStatus.PROCESSED for n in range(1, 5)}, "sg-open-5": "ignored"}
+    unsubscribed = customer_of(tenant.workspace, "clarm:sendgrid:sg-open-4")
+    assert unsubscribed.email == "reader4@example.com" and unsubscribed.allow_marketing_email is False
+    assert set(WebhookDelivery.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_batch_that_fails_together_is_processed_one_by_one_and_only_the_failed_retried(
+    tenant, sendgrid_a, sendgrid_keys, hook
+):
+    from integrations.sendgrid import webhooks as sendgrid_hooks
+
+    real = sendgrid_hooks._input
     calls: dict[str, int] = {}
 
-    def flaky(*, workspace, item):
+    def flaky(mapping, item):
         calls[item["sg_event_id"]] = calls.get(item["sg_event_id"], 0) + 1
-        if item["sg_event_id"] == "sg-open-2" and calls["sg-open-2"] == 1:
-            raise ConnectionError("database hiccup")
-        return real(workspace=workspace, item=item)
+        if item["sg_event_id"] == "sg-open-2" and calls["sg-open-2"] <= 2:
+            raise ConnectionError("database hiccup")  # the batch, then its own first try
+        return real(mapping, item)
 
-    with mock.patch.dict(sendgrid_hooks.HANDLERS, {"open": flaky}):
+    with mock.patch.object(sendgrid_hooks, "_input", flaky):
         post_sendgrid(hook, tenant.workspace, sendgrid_keys, json.dumps([_sendgrid_event(n) for n in (1, 2, 3)]))
-    assert calls == {"sg-open-1": 1, "sg-open-2": 2, "sg-open-3": 1}
+    attempts = dict(WebhookDelivery.objects.values_list("provider_event_id", "attempts"))
+    assert attempts == {"sg-open-1": 1, "sg-open-2": 2, "sg-open-3": 1}
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.PROCESSED}
+    assert Event.objects.filter(workspace=tenant.workspace, event="email_opened").count() == 3
 
 
 # --- 10. Twilio JSON webhooks signed with ?bodySHA256= ----------------------------------------------
