@@ -61,7 +61,7 @@ def deliveries_insert(
             [{**row, "processed_at": row["processed_at"] and row["processed_at"].isoformat()} for row in rows],
             separators=(",", ":"),
         )
-        params = [workspace_id, provider, json.dumps(headers), received_at, receipt, rows_json]
+        params: list[Any] = [workspace_id, provider, json.dumps(headers), received_at, receipt, rows_json]
         with connection.cursor() as cursor:
             cursor.execute(_insert_sql(), params)
             return [pk for pk, status in cursor.fetchall() if status == DeliveryStatus.RECEIVED]

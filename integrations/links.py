@@ -64,7 +64,7 @@ def link_click_record(*, link: TrackedLink, visitor_id: str | None = None) -> No
             **link.utm,
             **({"message": link.message_id} if link.message_id else {}),
         },
-        **claims,  # type: ignore[arg-type]
+        **claims,
     )
 
 
