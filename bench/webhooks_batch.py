@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import RESULTS, bench_env, fresh_database, gunicorn, machine_facts, manage, psycopg_url
+from bench.harness import RESULTS, bench_env, fresh_database, gunicorn, loadavg, machine_facts, manage, psycopg_url
 
 PORT = int(os.environ.get("BENCH_WEBHOOKS_PORT", "7401"))
 REDIS_URL = os.environ.get("BENCH_WEBHOOKS_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -113,6 +113,7 @@ def main() -> None:
 
     with gunicorn(env, PORT, workers=args.workers, name="webhooks_batch") as server, httpx.Client() as client:
         post(client, server.base, bodies[0])
+        load_before = loadavg()
         started = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             clients = [httpx.Client() for _ in range(args.clients)]
@@ -120,6 +121,7 @@ def main() -> None:
                 pool.map(lambda i: post(clients[i % args.clients], server.base, bodies[i]), range(1, len(bodies)))
             )
         wall = time.perf_counter() - started
+        load_after = loadavg()
 
     sent = (args.batches + 1) * args.events
     with psycopg.connect(psycopg_url(database_url)) as conn:
@@ -145,6 +147,7 @@ def main() -> None:
         "batches": args.batches,
         "clients": args.clients,
         "gunicorn_workers": args.workers,
+        "loadavg_1min_before_after": [load_before, load_after],
         "batch_ms_median": round(statistics.median(latencies) * 1000, 1),
         "batch_ms_p95": round(latencies[max(0, int(len(latencies) * 0.95) - 1)] * 1000, 1),
         "batch_ms_max": round(latencies[-1] * 1000, 1),
