@@ -30,6 +30,9 @@ COMMON_HEADERS = ("Content-Type", "User-Agent")
 SIGNATURE_TOLERANCE_SECONDS = 300
 # A unix time in seconds has 10 digits until the year 2286; more is not a timestamp.
 _MAX_TIMESTAMP_DIGITS = 12
+# Objects and arrays inside one provider payload: deeper than this is not read.
+MAX_PAYLOAD_DEPTH = 64
+NOT_JSON = f"The body is not JSON (or nests deeper than {MAX_PAYLOAD_DEPTH} levels)."
 # NUL cannot be stored in PostgreSQL text or jsonb; a lone surrogate cannot be encoded at all.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -147,12 +150,25 @@ def storable(value: Any) -> Any:
 
 
 def json_body(payload: str) -> Any:
-    """The JSON of a verified body, or None when it is not JSON (or nests deeper than Python reads,
-    or holds an integer longer than Python converts)."""
+    """The JSON of a verified body, or None when it is not JSON we can read: not JSON, an integer longer
+    than Python converts, or nested deeper than MAX_PAYLOAD_DEPTH (no provider's event is; deeper, the
+    mapping would run out of stack)."""
     try:
-        return json.loads(payload)
+        data = json.loads(payload)
     except (ValueError, RecursionError):
         return None
+    return None if _deeper_than(data, MAX_PAYLOAD_DEPTH) else data
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((item, depth + 1) for item in (current.values() if isinstance(current, dict) else current))
+    return False
 
 
 def json_delivery_dispatch(

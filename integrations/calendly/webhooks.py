@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from integrations.events import event_record
 from integrations.inbound import (
+    NOT_JSON,
     DeliveryNotReady,
     Inbound,
     json_body,
@@ -42,7 +43,7 @@ def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     )
     data = json_body(payload)
     if data is None:
-        return [unusable(payload, "The body is not JSON.")]
+        return [unusable(payload, NOT_JSON)]
     if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
         return [unusable(payload, "Expected a Calendly event with a payload object.")]
     event_id = _event_id(data)

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 
 from integrations.events import event_record
-from integrations.inbound import Inbound, json_body, storable, timestamped_signed_body, unusable
+from integrations.inbound import NOT_JSON, Inbound, json_body, storable, timestamped_signed_body, unusable
 from integrations.models import Connection, WebhookDelivery
 from tracking.models import Source
 
@@ -55,7 +55,7 @@ def verify(*, request: HttpRequest, connection: Connection) -> list[Inbound]:
     )
     data = json_body(payload)
     if data is None:
-        return [unusable(payload, "The body is not JSON.")]
+        return [unusable(payload, NOT_JSON)]
     problem = _problem(data)
     if problem:
         return [unusable(payload, problem)]
