@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from integrations.models import Connection, TrackedLink, WebhookDelivery
-from integrations.services import delivery_replay
+from integrations.services import deliveries_replay
 
 
 @admin.register(Connection)
@@ -18,20 +18,31 @@ class ConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "workspace", "provider", "event_type", "provider_event_id", "status", "attempts")
+    list_display = (
+        "received_at",
+        "workspace",
+        "provider",
+        "event_type",
+        "provider_event_id",
+        "status",
+        "attempts",
+        "error_short",
+    )
     list_filter = ("status", "provider")
     search_fields = ("provider_event_id", "workspace__slug", "event_type")
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     date_hierarchy = "received_at"
     actions = ["replay"]
 
+    @admin.display(description="error")
+    def error_short(self, delivery: WebhookDelivery) -> str:
+        return delivery.last_error[:120]
+
     @admin.action(description="Replay: process the selected deliveries again")
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        count = 0
-        for delivery in queryset.select_related("workspace"):
-            delivery_replay(delivery=delivery, actor=request.user)  # type: ignore[arg-type]
-            count += 1
-        self.message_user(request, f"{count} deliveries queued for processing again.", messages.SUCCESS)
+        deliveries = list(queryset.select_related("workspace").defer("body", "headers"))
+        deliveries_replay(deliveries=deliveries, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"{len(deliveries)} deliveries queued for processing again.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

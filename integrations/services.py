@@ -274,16 +274,24 @@ def deliveries_stuck(*, older_than_minutes: int = 10, limit: int = 500) -> list[
 
 
 @transaction.atomic
+def deliveries_replay(*, deliveries: list[WebhookDelivery], actor: User | None) -> None:
+    """Staff action: process these deliveries again (rejected or failed ones once the cause is fixed;
+    processed ones are left as they are by the task), with ONE task. Events dedupe by message id."""
+    WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).exclude(
+        status__in=(DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED)
+    ).update(status=DeliveryStatus.RECEIVED, last_error="")
+    for delivery in deliveries:
+        audit_log_record(
+            workspace=delivery.workspace,
+            actor=actor,
+            action="webhook.replayed",
+            target=f"{delivery.provider}:{delivery.provider_event_id}"[:200],
+        )
+    deliveries_schedule(delivery_ids=[d.pk for d in deliveries])
+
+
 def delivery_replay(*, delivery: WebhookDelivery, actor: User | None) -> None:
-    """Staff action: process a failed (or any) delivery again. Events dedupe by message id."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.RECEIVED, last_error="")
-    audit_log_record(
-        workspace=delivery.workspace,
-        actor=actor,
-        action="webhook.replayed",
-        target=f"{delivery.provider}:{delivery.provider_event_id}",
-    )
-    deliveries_schedule(delivery_ids=[delivery.pk])
+    deliveries_replay(deliveries=[delivery], actor=actor)
 
 
 # --- tracked links ------------------------------------------------------------------------------
@@ -333,6 +341,7 @@ __all__ = [
     "connection_save",
     "connection_test",
     "deliveries_process",
+    "deliveries_replay",
     "deliveries_schedule",
     "deliveries_store",
     "delivery_process",
