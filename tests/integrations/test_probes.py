@@ -158,6 +158,16 @@ def test_non_numeric_twilio_counts_are_processed(tenant, twilio_a, post_twilio):
     assert "duration_seconds" not in missed.properties
 
 
+def test_nul_in_a_twilio_sid_is_stored_and_processed(tenant, twilio_a, post_twilio):
+    sms = {**fixture_json("twilio_sms_inbound.json"), "MessageSid": "SM\u0000nul", "SmsSid": "SM\u0000nul"}
+    assert post_twilio(tenant.workspace, sms).status_code == 200  # was 503 forever
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.PROCESSED and delivery.provider_event_id == "SM\ufffdnul"
+    assert Event.objects.filter(workspace=tenant.workspace, event="sms_received").count() == 1
+    assert post_twilio(tenant.workspace, sms).status_code == 200  # Twilio's retry: a duplicate
+    assert WebhookDelivery.objects.count() == 1
+
+
 def test_a_mapping_bug_is_rejected_at_once_and_replayable(tenant, stripe_a, post_stripe):
     """A body our mapping cannot read (here a Stripe object whose details are a string) is rejected
     on the first attempt, with the reason, instead of failing every retry for an hour."""
