@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from identity.models import Customer
+from identity.purposes import provider_event_purpose
 from tracking.models import Event
 from tracking.services import EventInput, events_ingest
 from workspaces.models import Workspace
@@ -21,6 +22,7 @@ def event_record(
     workspace: Workspace,
     event: str,
     source: str,
+    provider: str,
     message_id: str,
     occurred_at: datetime.datetime | None = None,
     properties: dict[str, Any] | None = None,
@@ -35,7 +37,9 @@ def event_record(
     phone_channel: bool = False,
     account_signal: bool = False,
 ) -> Event | None:
-    """Ingest one event; return it (also when it was a duplicate of an earlier delivery)."""
+    """Ingest one event; return it (also when it was a duplicate of an earlier delivery), or None when
+    the person's preferences refuse its purpose (identity.purposes.provider_event_purpose decides it
+    from the provider and the event: payments and bookings are kept, marketing engagement is not)."""
     message_id = message_id_fit(message_id)
     item = EventInput(
         event=event,
@@ -57,6 +61,7 @@ def event_record(
         context=context or {},
         phone_channel=phone_channel,
         account_signal=account_signal,
+        purpose=provider_event_purpose(provider=provider, event=event, account_signal=account_signal),
     )
     result = events_ingest(workspace=workspace, events=[item])
     if result.rejected:

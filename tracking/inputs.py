@@ -4,6 +4,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from identity.purposes import Purpose
 from tracking.models import Source
 
 SOURCES = frozenset(Source.values)
@@ -40,6 +41,9 @@ class EventInput:
     phone_channel: bool = False
     account_signal: bool = False
     client_ip: str | None = None
+    # Why the event is recorded (identity.purposes): decides whether a person's preferences let it be
+    # stored. Write-key parsers never set it (always analytics); provider webhooks do.
+    purpose: str = Purpose.ANALYTICS
 
 
 @dataclass
@@ -47,6 +51,8 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     suppressed: int = 0
+    # Accepted events flagged as a bot's (stored, not stitched): a sender can see why no person appears.
+    bots: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     # Ids of the stored events, in the order of the accepted inputs.
     event_ids: list[int] = field(default_factory=list)
@@ -56,5 +62,6 @@ class IngestResult:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "suppressed": self.suppressed,
+            "bots": self.bots,
             "rejected": self.rejected,
         }

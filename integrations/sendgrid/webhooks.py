@@ -79,6 +79,7 @@ def _handler(name: str, title: str, *, message_status: str = "", opt_out: bool =
                 properties[key] = item[key]
         event = event_record(
             workspace=workspace,
+            provider="sendgrid",
             event=name,
             source=Source.EMAIL,
             message_id=f"sendgrid:{item['sg_event_id']}",
