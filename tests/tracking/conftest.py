@@ -1,3 +1,4 @@
+import base64
 import json
 import threading
 from dataclasses import dataclass, field
@@ -74,3 +75,20 @@ def paths(monkeypatch) -> Paths:
     monkeypatch.setattr(services, "_store", store)
     monkeypatch.setattr(knowndevices, "known_device_events_write", write)
     return seen
+
+
+def _basic(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+@pytest.fixture
+def post_segment(client, tenant, django_capture_on_commit_callbacks):
+    def post(call, body, *, key=None, auth=True, **meta):
+        headers = {"REMOTE_ADDR": "8.8.8.8"}
+        if auth:
+            headers["HTTP_AUTHORIZATION"] = _basic(key or tenant.write_key)
+        headers.update(meta)
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(f"/v1/{call}", data=json.dumps(body), content_type="application/json", **headers)
+
+    return post
