@@ -14,8 +14,15 @@ def test_bot_events_carrying_the_persons_identifiers_are_erased_with_them(tenant
     person = person_make(ws, email="jane.doe@example.org", devices=("dev-jane",), events_per_device=1)
     bystander = person_make(ws, email="bob@example.net", phone="+14155550999", devices=("dev-bob",))
 
-    def bot(message_id: str, **who: str) -> EventInput:
-        return EventInput(event="form_submit", user_agent=GOOGLEBOT, message_id=message_id, **who)
+    def bot(message_id: str, *, visitor_id: str | None = None, email: str | None = None, phone: str | None = None):
+        return EventInput(
+            event="form_submit",
+            user_agent=GOOGLEBOT,
+            message_id=message_id,
+            visitor_id=visitor_id,
+            email=email,
+            phone=phone,
+        )
 
     result = events_ingest(
         workspace=ws,
