@@ -258,7 +258,9 @@ def consent_record_from_event(*, workspace: Workspace, event: Event) -> ConsentR
                 "version": str(props.get("version") or "")[:64],
                 "text": text,
                 "text_hash": _text_hash(text),
-                "source": ConsentSource.BANNER if event.source == "web" else ConsentSource.API,
+                "source": ConsentSource.BANNER
+                if event.source == "web" and props.get("via") != "api"
+                else ConsentSource.API,
                 "created_at": event.occurred_at or timezone.now(),
             },
         )

@@ -333,6 +333,7 @@ def test_the_snippets_opt_out_is_honoured_within_a_second(post_track, tenant):
     # the event's own record (then one per purpose it turned off)
     record = ConsentRecord.objects.get(workspace=ws, source_event_id=Event.objects.get(message_id="q1").pk)
     assert record.choice == ConsentChoice.WITHDRAWN and record.customer == quin
+    assert record.source == ConsentSource.API  # ClarmTrack('optout') is the site's call, not the banner
 
 
 def test_the_banners_privacy_choices_link_without_a_visitor_id_opens_a_page(client, tenant):
