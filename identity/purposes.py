@@ -57,14 +57,16 @@ class Consent:
 
 
 def purpose_refused(purpose: str, consent: Consent) -> bool:
-    """True when an event of this purpose must not be applied or stored for a person with `consent`."""
-    if purpose == Purpose.ANALYTICS:
-        return not consent.analytics
-    if purpose == Purpose.MARKETING_EMAIL:
-        return not (consent.analytics and consent.marketing_email)
-    if purpose == Purpose.MARKETING_SMS:
-        return not (consent.analytics and consent.marketing_sms)
-    return False  # transactional records and consent records are always kept
+    """True when an event of this purpose must not be applied or stored for a person with `consent`.
+    Transactional and consent records are always kept; anything else (an unknown purpose too) needs
+    the analytics consent, and marketing engagement also that channel's."""
+    if purpose in (Purpose.TRANSACTIONAL, Purpose.CONSENT):
+        return False
+    if purpose == Purpose.MARKETING_EMAIL and not consent.marketing_email:
+        return True
+    if purpose == Purpose.MARKETING_SMS and not consent.marketing_sms:
+        return True
+    return not consent.analytics
 
 
 # Provider events that are not transactional records (the rest of a listed provider's are).

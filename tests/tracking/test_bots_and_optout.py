@@ -9,6 +9,7 @@ import pytest
 from identity.models import ConsentChoice, ConsentRecord, ConsentSource, Customer, Identifier, MergeLog
 from identity.normalize import claims_from_values
 from identity.privacy.services import preferences_update
+from identity.purposes import Consent, Purpose, purpose_refused
 from integrations.events import event_record
 from tests.tracking.test_known_device_lane import _ago, _identify, _owner, _pv
 from tracking.botevents import bot_events_of
@@ -341,3 +342,16 @@ def test_the_banners_privacy_choices_link_without_a_visitor_id_opens_a_page(clie
     assert r.status_code == 200
     assert "Acme Movers" in r.content.decode()
     assert "nothing" in r.content.decode().lower()
+
+
+def test_the_purpose_rule_keeps_records_and_refuses_the_rest_by_default():
+    off = Consent(analytics=False)
+    mail_off = Consent(marketing_email=False)
+    sms_off = Consent(marketing_sms=False)
+    assert not purpose_refused(Purpose.TRANSACTIONAL, Consent(False, False, False))
+    assert not purpose_refused(Purpose.CONSENT, Consent(False, False, False))
+    assert purpose_refused(Purpose.ANALYTICS, off) and not purpose_refused(Purpose.ANALYTICS, mail_off)
+    assert purpose_refused(Purpose.MARKETING_EMAIL, off) and purpose_refused(Purpose.MARKETING_EMAIL, mail_off)
+    assert not purpose_refused(Purpose.MARKETING_EMAIL, sms_off) and purpose_refused(Purpose.MARKETING_SMS, sms_off)
+    assert purpose_refused("something-new", off)  # an unknown purpose is treated as analytics
+    assert Consent(marketing_sms=False).restrict(off) == Consent(analytics=False, marketing_sms=False)
