@@ -244,10 +244,20 @@ def _prepare(
     )
 
 
-def _consent_records_schedule(event_ids: list[int]) -> None:
+def _consent_records_schedule(event_ids: list[int], opt_out_ids: frozenset[int] = frozenset()) -> None:
+    """After commit: each consent event's record. An opt-out (denied, withdrawn, opted_out) is applied
+    here, in this process, before the request is answered, so the person's next event is refused
+    whatever the task queue's delay (the embedded broker polls once a second); if that fails it is
+    left to the task, which retries."""
     from identity.privacy.tasks import consent_record_from_event
 
     for event_id in event_ids:
+        if event_id in opt_out_ids:
+            try:
+                consent_record_from_event(event_id)
+                continue
+            except Exception:  # never a 500 after the commit: the task retries what failed here
+                logger.exception("opt-out event %s not applied in the request; left to the task", event_id)
         consent_record_from_event.delay(event_id)
 
 
@@ -363,8 +373,11 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
         consent_event_ids = [
             event_id for (p, _), event_id in zip(rows, event_ids, strict=True) if event_id and p.name in CONSENT_EVENTS
         ]
+        opt_out_ids = frozenset(
+            event_id for (p, _), event_id in zip(rows, event_ids, strict=True) if event_id and p.name in OPT_OUT_EVENTS
+        )
         if consent_event_ids:
-            transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids))
+            transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids, opt_out_ids))
     return result
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from identity.models import ConsentChoice, ConsentRecord, ConsentSource, Customer, Identifier, MergeLog
 from identity.normalize import claims_from_values
+from identity.privacy import tasks as privacy_tasks
 from identity.privacy.services import preferences_update
 from identity.purposes import Consent, Purpose, purpose_refused
 from integrations.events import event_record
@@ -335,6 +336,19 @@ def test_the_snippets_opt_out_is_honoured_within_a_second(post_track, tenant):
     record = ConsentRecord.objects.get(workspace=ws, source_event_id=Event.objects.get(message_id="q1").pk)
     assert record.choice == ConsentChoice.WITHDRAWN and record.customer == quin
     assert record.source == ConsentSource.API  # ClarmTrack('optout') is the site's call, not the banner
+
+
+def test_an_opt_out_event_is_in_force_when_it_is_answered_whatever_the_queue(post_track, tenant, monkeypatch):
+    # No worker runs the queue here: what the request does not do itself is not done.
+    queued: list[int] = []
+    monkeypatch.setattr(privacy_tasks.consent_record_from_event, "delay", queued.append)
+    ws = tenant.workspace
+    post_track({"event": "identify", "visitor_id": "dev-r", "properties": {"email": "ria@example.com"}})
+    post_track({"event": "consent_given", "visitor_id": "dev-r", "message_id": "r1"})
+    post_track({"event": "opted_out", "visitor_id": "dev-r", "message_id": "r2"})
+    assert _customer_of(ws, "ria@example.com").allow_analytics is False
+    assert queued == [Event.objects.get(message_id="r1").pk]  # a grant is only recorded: by the task
+    assert post_track({"event": "page_view", "visitor_id": "dev-r"}).json()["suppressed"] == 1
 
 
 def test_the_banners_privacy_choices_link_without_a_visitor_id_opens_a_page(client, tenant):
