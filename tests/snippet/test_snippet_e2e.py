@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import Browser, BrowserContext, expect
 
 from identity.models import Customer
@@ -86,7 +87,7 @@ def test_visit_form_and_leave_are_stored_and_stitched(site: Site, browser: Brows
 
 
 def test_first_touch_survives_the_banner_and_identity_waits_for_consent(
-    site: Site, browser: Browser, live_server, tenant
+    site: Site, browser: Browser, live_server, tenant, client
 ) -> None:
     ws = tenant.workspace
     Workspace.objects.filter(pk=ws.pk).update(consent_mode="always")
@@ -116,6 +117,10 @@ def test_first_touch_survives_the_banner_and_identity_waits_for_consent(
     assert first.context["attribution"] == {"utm_source": "instagram", "utm_campaign": "xmas"}
     assert customer.first_seen == first.occurred_at
     context.close()
+    # the customer's page opens the timeline with that first touch
+    client.force_login(tenant.owner)
+    html = client.get(reverse("identity:customer", kwargs={"ws": ws.slug, "pk": customer.pk})).content.decode()
+    assert "From l.instagram.com" in html and "UTM instagram / xmas" in html
 
 
 def test_declining_counts_the_visit_and_drops_the_identity(site: Site, browser: Browser, live_server, tenant) -> None:
