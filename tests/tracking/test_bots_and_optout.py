@@ -351,6 +351,17 @@ def test_an_opt_out_event_is_in_force_when_it_is_answered_whatever_the_queue(pos
     assert post_track({"event": "page_view", "visitor_id": "dev-r"}).json()["suppressed"] == 1
 
 
+@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+def test_after_the_snippets_opt_out_the_lane_refuses_the_devices_next_page_view(post_track, tenant, paths):
+    post_track(_pv("dev-s", "s1", at=_ago(10)))
+    post_track(_identify("dev-s", "s2", "sol@example.com", at=_ago(9)))
+    assert post_track(_pv("dev-s", "s3", event="opted_out")).json()["accepted"] == 1
+    paths.reset()
+    r = post_track(_pv("dev-s", "s4"))
+    assert r.json()["suppressed"] == 1 and paths.confirmed == ["s4"] and paths.full == []
+    assert not Event.objects.filter(message_id="s4").exists()
+
+
 def test_the_banners_privacy_choices_link_without_a_visitor_id_opens_a_page(client, tenant):
     r = client.get(f"/privacy/preferences?key={tenant.write_key}")
     assert r.status_code == 200
