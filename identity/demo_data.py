@@ -429,6 +429,7 @@ def _channel(workspace: Workspace, step: Step, result: DemoResult) -> None:
         return
     event_record(
         workspace=workspace,
+        provider="twilio",
         event=p["event"],
         source=p.get("source", Source.CHANNEL),
         message_id=message_id,

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from identity.models import Customer
+from identity.purposes import provider_event_purpose
 from tracking.dedupe import server_dedupe_key
 from tracking.models import Event
 from tracking.services import EventInput, events_ingest
@@ -20,6 +21,7 @@ def event_input(
     *,
     event: str,
     source: str,
+    provider: str,
     message_id: str,
     occurred_at: datetime.datetime | None = None,
     properties: dict[str, Any] | None = None,
@@ -58,12 +60,14 @@ def event_input(
         context=context or {},
         phone_channel=phone_channel,
         account_signal=account_signal,
+        purpose=provider_event_purpose(provider=provider, event=event, account_signal=account_signal),
     )
 
 
 def event_record(*, workspace: Workspace, **fields: Any) -> Event | None:
     """Ingest one event (the fields of `event_input`); return it (also when it was a duplicate of an
-    earlier delivery)."""
+    earlier delivery), or None when the person's preferences refuse its purpose
+    (identity.purposes.provider_event_purpose: payments and bookings are kept, marketing is not)."""
     item = event_input(**fields)
     result = events_ingest(workspace=workspace, events=[item])
     if result.rejected:

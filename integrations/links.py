@@ -53,6 +53,7 @@ def link_click_record(*, link: TrackedLink, visitor_id: str | None = None) -> No
     event_record(
         workspace=link.workspace,
         event="link_clicked",
+        provider="link",
         source=Source.PIXEL,
         message_id=f"link:{link.code}:{uuid.uuid4().hex}",
         occurred_at=timezone.now(),
@@ -78,6 +79,7 @@ def pixel_open_record(*, pixel: TrackedLink) -> None:
     event_record(
         workspace=pixel.workspace,
         event="email_opened",
+        provider="pixel",
         source=Source.PIXEL,
         message_id=f"pixel:{pixel.code}:{minute}",
         occurred_at=timezone.now(),

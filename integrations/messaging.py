@@ -231,6 +231,7 @@ def _sent_event_record(message: Message) -> None:
     phone_channel = message.channel in PHONE_CHANNELS
     event_record(
         workspace=message.workspace,
+        provider="clarm",
         event="message_sent" if phone_channel else "email_sent",
         source=Source.CHANNEL if phone_channel else Source.EMAIL,
         message_id=f"message:{message.pk}:sent",

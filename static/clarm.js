@@ -13,18 +13,18 @@
   const KEYQ = '?key=' + encodeURIComponent(KEY);
   const TRACK = HOST + '/api/track' + KEYQ;
   const AUTO = attr('auto') !== 'false';
-  const MODE = attr('consent') || 'auto'; // required | not-required | auto
+  const MODE = attr('consent') || 'auto';
   const VERSION = 1;
   const TEXT = 'This site uses first-party analytics to understand visits.';
   const LS = 'localStorage', SS = 'sessionStorage', UI = 'data-clarm-ui';
-  // Global Privacy Control / Do Not Track: opted out; nothing is sent or stored
+  // GPC / DNT: opted out, nothing sent or stored
   const GPC = nav.globalPrivacyControl === true || nav.doNotTrack === '1' || w.doNotTrack === '1';
 
-  // ---- helpers (nothing may throw into the host page)
+  // ---- helpers: nothing may throw into the page
   const safe = (fn) => function () { try { return fn.apply(this, arguments); } catch (e) {} };
   const now = () => performance.now();
   const iso = () => new Date().toISOString();
-  const uuid = () => crypto.randomUUID ? crypto.randomUUID() // a v4 uuid, also outside secure contexts
+  const uuid = () => crypto.randomUUID ? crypto.randomUUID()
     : '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) => (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
   const sget = (s, k) => { try { return w[s].getItem(k); } catch (e) { return null; } };
   const sset = (s, k, v) => { try { w[s].setItem(k, v); } catch (e) {} };
@@ -37,7 +37,7 @@
 
   // ---- state: off|wait (asking)|pending|granted|denied|free (no consent needed)
   let state, vid, sid, seen = 0;
-  let asks = MODE !== 'not-required'; // this site shows a banner
+  let asks = MODE !== 'not-required';
   const storeOK = () => state === 'granted' || state === 'free';
   function savedChoice() {
     const c = cget('clarm_consent');
@@ -54,7 +54,7 @@
     cset('clarm_vid', '', 0);
     vid = sid = null;
   }
-  // ids only when storage is allowed; new session after 30 idle minutes
+  // ids only with storage; new session after 30 idle minutes
   function ids() {
     if (!storeOK()) return null;
     if (!vid) {
@@ -72,24 +72,36 @@
     return [vid, sid];
   }
 
-  // ---- item: {e: event, s: stamped, f: fails, p: form values, x: dropped}
-  let buf = [], inflight = 0, timer = 0, backoff = 0, retryAt = 0, ref = d.referrer;
+  // item {e: event, s: stamped, f: fails, p: identity, x: dropped, i: in flight}. Before a choice events
+  // wait in memory (Accept: with ids, first touch kept; Decline or page left: without); identity needs consent
+  let buf = [], inflight = 0, timer = 0, backoff = 0, retryAt = 0, ref = d.referrer, lastWho = {};
+  const held = () => state === 'wait' || state === 'pending';
   function stamp(it, force) {
-    if (it.s || (state === 'wait' && !force)) return;
+    if (it.s || (held() && !force)) return;
     it.s = 1;
-    if (it.p && !storeOK()) return (it.x = 1); // form values only with consent
+    if (it.p && !storeOK()) return (it.x = 1);
     const i = ids();
     if (i) { it.e.visitor_id = i[0]; it.e.session_id = i[1]; }
   }
   const copy = (o) => { try { return o && typeof o === 'object' ? JSON.parse(JSON.stringify(o)) : {}; } catch (e) { return {}; } };
+  // a second identify of the same person (the form's, then the site's) joins the first
+  const low = (v) => ('' + v).trim().toLowerCase(), person = (p) => low(p.email || p.phone || '');
   function track(name, props, pii, url) {
     if (state === 'off' || !name) return null;
+    props = copy(props);
+    const k = person(props), t = Date.now();
+    if (name === 'identify' && k) {
+      const twin = buf.find((it) => it.e.event === name && !it.i && person(it.e.properties) === k);
+      if (twin) return Object.assign(twin.e.properties, props) && twin.e.message_id;
+      if (lastWho.k === k && t - lastWho.t < 1e4 && Object.keys(props).every((n) => low(lastWho.p[n]) === low(props[n]))) return null;
+      lastWho = { k, t, p: props };
+    }
     const it = {
       e: {
-        event: '' + name, properties: copy(props), timestamp: iso(), url: url || loc.href,
+        event: '' + name, properties: props, timestamp: iso(), url: url || loc.href,
         referrer: ref, user_agent: nav.userAgent, message_id: uuid()
       },
-      f: 0, p: pii
+      f: 0, p: pii || name === 'identify' || k || props.user_id
     };
     stamp(it);
     buf.push(it);
@@ -117,22 +129,23 @@
   function flush() {
     clearTimeout(timer);
     timer = 0;
-    if (state === 'wait' || state === 'off' || inflight || !buf.length) return;
+    if (held() || state === 'off' || inflight || !buf.length) return;
     if (Date.now() < retryAt) return (timer = setTimeout(safe(flush), retryAt - Date.now()));
     buf.forEach((it) => stamp(it));
     live();
     const items = buf.slice(0, 50), b = body(items);
     if (!items.length) return persist();
     inflight = 1;
+    items.forEach((it) => (it.i = 1));
     fetch(TRACK, { method: 'POST', body: b, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive: b.length < 3e4 })
       .then((r) => [r.status, +r.headers.get('Retry-After')], () => [0])
       .then(safe(([st, wait]) => {
         inflight = 0;
         if ((st >= 200 && st < 300) || (st >= 400 && st < 500 && st !== 429)) {
-          drop(items); // delivered, or refused for good
+          drop(items);
           backoff = retryAt = 0;
-        } else { // network error, 429, 5xx: same events (same message_id) later
-          items.forEach((it) => it.f++);
+        } else {
+          items.forEach((it) => { it.f++; it.i = 0; });
           backoff = Math.min(backoff ? backoff * 2 : 1000, 6e4);
           retryAt = Date.now() + Math.max(backoff * (0.8 + Math.random() * 0.4), Math.min(wait || 0, 600) * 1000);
         }
@@ -140,7 +153,7 @@
         if (buf.length) timer = setTimeout(safe(flush), retryAt ? retryAt - Date.now() : 50);
       }));
   }
-  // page hidden/left: sendBeacon; events that failed before stay stored for the next load
+  // page hidden/left: sendBeacon; failed events stay stored for the next load
   function beacon() {
     if (state === 'off' || !nav.sendBeacon) return;
     buf.forEach((it) => stamp(it, 1));
@@ -165,13 +178,13 @@
       track('consent_given', info);
     } else {
       const had = storeOK();
-      if (had) { // withdrawal: last event with the visitor_id
+      if (had) {
         track('consent_withdrawn', info);
         buf = buf.slice(-1);
       }
       wipe();
       state = 'denied';
-      cset('clarm_consent', 'denied', 365); // strictly necessary
+      cset('clarm_consent', 'denied', 365);
       if (!had) track('consent_denied', info);
     }
     hideBanner();
@@ -179,7 +192,7 @@
   }
   function optout() {
     if (state === 'off') return;
-    track('opted_out', {}); // a last event with the visitor_id
+    track('opted_out', { choice: 'optout', version: VERSION, via: 'api' });
     buf = buf.slice(-1);
     beacon();
     wipe();
@@ -189,8 +202,8 @@
     hideBanner();
   }
 
-  // ---- banner: Accept and Decline look alike, keyboard usable
-  let box, link;
+  // ---- banner: Accept and Decline alike, keyboard usable
+  let box, link, prefs;
   function make(tag, props, css, label) {
     const e = d.createElement(tag);
     Object.keys(props).forEach((k) => e.setAttribute(k, props[k]));
@@ -207,15 +220,17 @@
   }
   function showBanner() {
     if (link) link.style.display = 'none';
-    if (box) return (box.style.display = '');
+    const v = storeOK() && (vid || sget(LS, 'clarm_vid'));
+    const href = HOST + '/privacy/preferences' + KEYQ + (v ? '&vid=' + encodeURIComponent(v) : '');
+    if (box) return (prefs.href = href, box.style.display = '');
     box = make('div', { id: 'clarm-consent', role: 'dialog', 'aria-label': 'Analytics consent', 'aria-describedby': 'clarm-consent-text' },
       'position:fixed;left:16px;right:16px;bottom:16px;max-width:560px;margin:auto;z-index:2147483647;background:#fff;color:#111;' +
       'border:1px solid #ccc;border-radius:10px;box-shadow:0 8px 30px #0003;padding:16px;font:15px/1.45 system-ui,sans-serif');
     const row = make('div', {}, 'display:flex;gap:12px;align-items:center;flex-wrap:wrap');
     row.append(button('Accept', () => setConsent('granted', 'banner')), button('Decline', () => setConsent('denied', 'banner')),
-      make('a', { href: HOST + '/privacy/preferences' + KEYQ, target: '_blank', rel: 'noopener' }, 'color:#1a4fd6;margin-left:auto', 'Privacy choices'));
+      prefs = make('a', { href, target: '_blank', rel: 'noopener' }, 'color:#1a4fd6;margin-left:auto', 'Privacy choices'));
     box.append(make('p', { id: 'clarm-consent-text' }, 'margin:0 0 12px', TEXT), row);
-    d.body.prepend(box); // first in the tab order
+    d.body.prepend(box);
   }
   function hideBanner() {
     if (box) box.style.display = 'none';
@@ -236,7 +251,7 @@
   // ---- automatic capture
   let maxScroll = 0, visMs = 0, visSince = 0, leaveSent = 0, pvId = null, lastUrl = null;
   function scrolled() {
-    if (d.readyState === 'loading') return; // not laid out yet
+    if (d.readyState === 'loading') return;
     const de = d.documentElement, h = Math.max(de.scrollHeight, d.body.scrollHeight), v = w.innerHeight;
     const pct = h <= v ? 100 : Math.round(Math.min(1, (w.scrollY + v) / h) * 100);
     if (pct > maxScroll) maxScroll = pct;
@@ -244,7 +259,7 @@
   function leave(routed) {
     if (leaveSent || !pvId) return;
     leaveSent = 1;
-    if (!routed) scrolled(); // else the layout is the next route's
+    if (!routed) scrolled();
     const ms = visMs + (visSince ? now() - visSince : 0);
     track('page_leave', { scroll_depth: maxScroll, visible_ms: Math.round(ms), page_view_id: pvId }, 0, lastUrl);
   }
@@ -269,7 +284,7 @@
     if (c) p.classes = c;
     track('click', p);
   }
-  // never read: passwords, hidden inputs, card/bank/national id numbers
+  // never read: passwords, hidden inputs, card/bank/id numbers
   const SECRET = /pass|^cc|[^a-z]cc|card|cvc|cvv|csc|iban|ssn|social.?sec|secret|token|(^|[^a-z])pin($|[^a-z])/i;
   function onSubmit(ev) {
     const f = ev.target;
@@ -304,7 +319,7 @@
       else track(cmd, arg);
     } catch (e) {}
   }
-  api.widget = { // chat widget hooks; a message's text is never sent
+  api.widget = {
     opened: () => api('widget_opened'),
     closed: () => api('widget_closed'),
     messageSent: () => api('message_sent')

@@ -4,6 +4,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from identity.purposes import Purpose
 from tracking.models import Source
 
 SOURCES = frozenset(Source.values)
@@ -44,6 +45,9 @@ class EventInput:
     # provider's event id, a sent message), stored instead of `message_id`. Never set from a request:
     # callers' message ids live in their own namespace (tracking.dedupe).
     server_key: str | None = None
+    # Why the event is recorded (identity.purposes): decides whether a person's preferences let it be
+    # stored. Write-key parsers never set it (always analytics); provider webhooks do.
+    purpose: str = Purpose.ANALYTICS
 
 
 @dataclass
@@ -51,6 +55,8 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     suppressed: int = 0
+    # Accepted events flagged as a bot's (stored, not stitched): a sender can see why no person appears.
+    bots: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     # Ids of the stored events, in the order of the accepted inputs.
     event_ids: list[int] = field(default_factory=list)
@@ -60,5 +66,6 @@ class IngestResult:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "suppressed": self.suppressed,
+            "bots": self.bots,
             "rejected": self.rejected,
         }

@@ -13,9 +13,11 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from identity.normalize import Claims, claims_from_values
+from identity.purposes import CONSENT_EVENT_CHOICES, Purpose, purpose_refused
 from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
+from tracking.botevents import bot_identifiers
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
 from tracking.dedupe import MAX_MESSAGE_ID, SERVER_KEY_PREFIX, CallerKeyReserved, caller_key_check
 from tracking.eventwrite import events_insert
@@ -34,12 +36,15 @@ STORE_ATTEMPTS = 3
 MAX_EVENT_NAME = 120
 MAX_SESSION_ID = 64
 MAX_URL = 2000
-# Sources whose events are dropped, not stored, for a person who opted out of analytics.
-SUPPRESSIBLE_SOURCES = frozenset((Source.WEB, Source.PIXEL, Source.AD))
+# Sources of browsing: their anonymous events (no identifier at all) are still counted in visits by
+# IP hash, and only their page views can take the known-device lane.
+VISIT_SOURCES = frozenset((Source.WEB, Source.PIXEL, Source.AD))
+# Sources a bot verdict never applies to: a server, a provider or a channel sent them, not a browser.
+NEVER_BOT_SOURCES = frozenset((Source.AGENT, Source.WEBHOOK, Source.CHANNEL, Source.EMAIL))
 # Consent choices are kept even for a person who opted out: they are the record of the choice.
-CONSENT_EVENTS = frozenset(("consent_given", "consent_denied", "consent_withdrawn"))
-# Sources whose anonymous events (no identifier at all) are still counted in visits by IP hash.
-VISIT_SOURCES = SUPPRESSIBLE_SOURCES
+CONSENT_EVENTS = frozenset(CONSENT_EVENT_CHOICES)
+# What a request sent with Sec-GPC: 1 or DNT: 1 may still store: the visitor's own opt-out.
+OPT_OUT_EVENTS = frozenset(("consent_denied", "consent_withdrawn", "opted_out"))
 # Context keys only the server sets: a client cannot forge them (and may never send us its IP).
 _SERVER_CONTEXT_KEYS = frozenset(
     ("ip", "ip_hash", "country", "asn", "network", "ua", "notes", "clock", "ladder", "attribution", "userAgent")
@@ -77,6 +82,7 @@ class _Prepared:
     device_hash: str
     visit_device: str
     is_bot: bool
+    purpose: str
     phone_channel: bool
     account: bool
     # The event's only identifier is its device, and it carries nothing else that could change its
@@ -143,7 +149,6 @@ def _prepare(
     item: EventInput,
     received_at: datetime.datetime,
     ip: str | None,
-    user_agent: str | None,
     memo: dict[str | None, tuple[str | None, dict[str, Any]]] | None = None,
 ) -> _Prepared:
     name = _text(item.event, "event", MAX_EVENT_NAME)
@@ -169,10 +174,12 @@ def _prepare(
     session_id = _text(item.session_id, "session_id", MAX_SESSION_ID)
     url = _text(item.url, "url", MAX_URL, truncate=True)
     referrer = _text(item.referrer, "referrer", MAX_URL, truncate=True)
-    ua_text = _text(item.user_agent, "user_agent", 1000, truncate=True) or user_agent
+    # Only the browser user agent the event carries: never the request's (a server forwarding events).
+    ua_text = _text(item.user_agent, "user_agent", 1000, truncate=True)
     campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else None
 
-    ua, is_bot = ua_describe(ua_text) if ua_text else ({}, False)
+    ua, looks_bot = ua_describe(ua_text) if ua_text else ({}, False)
+    is_bot = looks_bot and source not in NEVER_BOT_SOURCES
     geo_ip = ip_clean(item.client_ip) or ip
     # The events of a request mostly share one address: hash it and look it up once (memo).
     known = memo.get(geo_ip) if memo is not None else None
@@ -181,25 +188,26 @@ def _prepare(
         if memo is not None:
             memo[geo_ip] = known
     hashed_ip, geo_context = known
-    if bot_free := not is_bot:
-        claims = claims_from_values(
-            workspace,
-            device=item.visitor_id,
-            email=item.email,
-            phone=item.phone,
-            user_id=item.user_id,
-            external=external,
-        )
-    else:
-        claims = Claims()
+    # A bot's claims are never stitched, but they are hashed like anyone's: to mask its properties
+    # (no plain email/phone is stored) and so an erasure finds its events by the person's identifiers.
+    claims = claims_from_values(
+        workspace,
+        device=item.visitor_id,
+        email=item.email,
+        phone=item.phone,
+        user_id=item.user_id,
+        external=external,
+    )
     devices = claims.of_kind("device")
     device_hash = devices[0].value_hash if devices else ""
     visit_device = device_hash
-    if bot_free and not claims.claims and hashed_ip and source in VISIT_SOURCES:
+    if not is_bot and not claims.claims and hashed_ip and source in VISIT_SOURCES:
         # No identifier at all (before consent): counted in visits by the day's IP hash.
         visit_device = hashlib.sha256(f"anon:{hashed_ip}:{ua_text or ''}".encode()).hexdigest()
     if is_bot:
         visit_device = ""
+        if claims.claims:
+            context["bot_identifiers"] = bot_identifiers(claims)
 
     if url:
         context["url"] = url
@@ -237,10 +245,12 @@ def _prepare(
         device_hash=device_hash,
         visit_device=visit_device,
         is_bot=is_bot,
+        purpose=Purpose.CONSENT if name in CONSENT_EVENTS else str(item.purpose or Purpose.ANALYTICS),
         phone_channel=bool(item.phone_channel),
         account=account,
         lane_device_only=(
-            len(claims.claims) == 1
+            not is_bot
+            and len(claims.claims) == 1
             and bool(device_hash)
             and not traits
             and not account
@@ -250,10 +260,20 @@ def _prepare(
     )
 
 
-def _consent_records_schedule(event_ids: list[int]) -> None:
+def _consent_records_schedule(event_ids: list[int], opt_out_ids: frozenset[int] = frozenset()) -> None:
+    """After commit: each consent event's record. An opt-out (denied, withdrawn, opted_out) is applied
+    here, in this process, before the request is answered, so the person's next event is refused
+    whatever the task queue's delay (the embedded broker polls once a second); if that fails it is
+    left to the task, which retries."""
     from identity.privacy.tasks import consent_record_from_event
 
     for event_id in event_ids:
+        if event_id in opt_out_ids:
+            try:
+                consent_record_from_event(event_id)
+                continue
+            except Exception:  # never a 500 after the commit: the task retries what failed here
+                logger.exception("opt-out event %s not applied in the request; left to the task", event_id)
         consent_record_from_event.delay(event_id)
 
 
@@ -286,10 +306,11 @@ def _lane_events(workspace: Workspace, prepared: list[_Prepared], received_at: d
     return [
         LaneEvent(
             row=_event_row(p, workspace, received_at, None, 0, p.session_id or ""),
+            # The lane checks the analytics opt-out itself (allow_analytics, under a lock).
             eligible=p.lane_device_only
             and p.message_id is not None
-            and p.name not in CONSENT_EVENTS
-            and p.source in SUPPRESSIBLE_SOURCES,
+            and p.purpose == Purpose.ANALYTICS
+            and p.source in VISIT_SOURCES,
         )
         for p in prepared
     ]
@@ -310,6 +331,11 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
     with transaction.atomic():
         identities = IdentityBatch(workspace=workspace, claims=[p.claims for p in prepared if p.claims.claims])
         for p in prepared:
+            if p.claims.claims and purpose_refused(p.purpose, identities.consent_of(p.claims)):
+                # Refused for this purpose (e.g. an opted-out person's analytics): nothing of the event
+                # is applied (no visit, trait, identifier or merge) and nothing is stored.
+                result.suppressed += 1
+                continue
             visit = None
             if p.visit_device:
                 landing = attribution_from(p.url, p.campaign)
@@ -323,7 +349,7 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
             p.visit = visit
             customer_id: int | None = None
             rung = 0
-            if p.claims.claims:
+            if p.claims.claims and not p.is_bot:
                 signals = LadderSignals(
                     device_visit_count=visit.number if visit is not None and p.device_hash else 0,
                     phone_channel=p.phone_channel,
@@ -332,9 +358,6 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
                 resolution = identities.resolve(
                     claims=p.claims, signals=signals, traits=p.traits, occurred_at=p.occurred_at
                 )
-                if resolution.suppressed and p.source in SUPPRESSIBLE_SOURCES and p.name not in CONSENT_EVENTS:
-                    result.suppressed += 1
-                    continue
                 customer_id, rung = resolution.customer_id, resolution.rung
                 if resolution.merged_customer_ids:
                     # Events of this request not yet written follow their customer into the survivor.
@@ -357,6 +380,7 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
                 result.duplicates += 1
                 continue
             result.accepted += 1
+            result.bots += p.is_bot
             result.event_ids.append(event_id)
             if p.visit is not None:
                 p.visit.new_events += 1
@@ -365,8 +389,11 @@ def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: date
         consent_event_ids = [
             event_id for (p, _), event_id in zip(rows, event_ids, strict=True) if event_id and p.name in CONSENT_EVENTS
         ]
+        opt_out_ids = frozenset(
+            event_id for (p, _), event_id in zip(rows, event_ids, strict=True) if event_id and p.name in OPT_OUT_EVENTS
+        )
         if consent_event_ids:
-            transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids))
+            transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids, opt_out_ids))
     return result
 
 
@@ -376,15 +403,20 @@ def events_ingest(
     events: list[EventInput],
     received_at: datetime.datetime | None = None,
     ip: str | None = None,
-    user_agent: str | None = None,
+    privacy_signal: bool = False,
 ) -> IngestResult:
     """Validate, enrich, stitch and store events; returns once they are committed.
 
-    `ip` and `user_agent` are the request's (used when an event carries none of its own); the IP is
-    never stored, only its daily-salted hash and its country and network. A bad event is rejected
-    on its own (`rejected: [{"index", "error"}]`); the others are stored. Duplicate message ids
-    are counted, not stored twice. Events of a person who opted out of analytics are dropped
-    (`suppressed`) when they come from the web, a pixel or an ad.
+    `ip` is the request's (used when an event carries none of its own); it is never stored, only its
+    daily-salted hash and its country and network. The request's User-Agent is not an argument: a
+    bot verdict comes only from the user agent an event carries (and never for agent, webhook,
+    channel or email events); bot events are stored unstitched and counted (`bots`). A bad event is
+    rejected on its own (`rejected: [{"index", "error"}]`); the others are stored. Duplicate message
+    ids are counted, not stored twice. An event whose purpose the person's preferences refuse
+    (identity.purposes: every write-key event of a person who opted out of analytics, whatever its
+    source) is neither applied nor stored (`suppressed`). `privacy_signal` (the request carried
+    `Sec-GPC: 1` or `DNT: 1`) is an opt-out for every event of the request: only the visitor's own
+    opt-out events are kept.
 
     Page views of known devices in a visit under way go through the known-device lane first
     (tracking.knowndevices: one statement, committed on its own); the rest, and whatever the lane
@@ -408,7 +440,6 @@ def events_ingest(
                 item=item,
                 received_at=received_at,
                 ip=ip,
-                user_agent=user_agent,
                 memo=memo,
             )
         except _Reject as exc:
@@ -420,6 +451,10 @@ def events_ingest(
                 continue
             seen_message_ids.add(p.message_id)
         prepared.append(p)
+    signalled_out = 0
+    if privacy_signal:
+        signalled_out = sum(p.name not in OPT_OUT_EVENTS for p in prepared)
+        prepared = [p for p in prepared if p.name in OPT_OUT_EVENTS]
 
     result = IngestResult()
     lane = known_devices_write(workspace_id=workspace.pk, events=_lane_events(workspace, prepared, received_at))
@@ -451,6 +486,7 @@ def events_ingest(
             result.accepted += 1
             result.event_ids.append(outcome.event_id)
     result.duplicates += duplicates_in_request
+    result.suppressed += signalled_out
     result.rejected = rejected
     return result
 

@@ -1,4 +1,9 @@
-"""User agents: browser/os/device families for the event's context, and bot detection."""
+"""User agents: browser/os/device families for the event's context, and bot detection.
+
+The verdict is taken from the browser user agent an EVENT carries (the snippet's `user_agent`,
+Segment's `context.userAgent`), never from the transport User-Agent of the request: a server that
+forwards events (Python's urllib, a chatbot's `AcmeChatbot/2.3`) is not a bot, and its events are
+stitched (see `tracking.services`, which also never flags agent/webhook/channel/email events)."""
 
 import re
 from functools import lru_cache
@@ -6,10 +11,10 @@ from typing import Any
 
 from ua_parser import parse
 
-# Crawlers and link previewers ua-parser does not already call "Spider". Plain HTTP clients
-# (curl, server SDKs) are not bots: server-side SDKs send real events through them.
+# Crawlers, link previewers and headless (automated) browsers ua-parser does not already call "Spider".
+# Only ever matched against the user agent an event carries: a browser never reports an HTTP library.
 _BOT = re.compile(
-    r"bot\b|bot/|crawler|spider|crawling|slurp|facebookexternalhit|embedly|bingpreview|"
+    r"headless|phantomjs|slimerjs|bot\b|bot/|crawler|spider|crawling|slurp|facebookexternalhit|embedly|bingpreview|"
     r"lighthouse|pagespeed|pingdom|uptimerobot|statuscake|site24x7|ahrefs|semrush|mj12|"
     r"python-urllib|scrapy|nutch|httrack|wget",
     re.IGNORECASE,

@@ -49,6 +49,13 @@ def _preflight(request: HttpRequest, *, methods: str) -> HttpResponse:
     return cors_apply(HttpResponse(status=204), request, methods=methods)
 
 
+def privacy_signal(request: HttpRequest) -> bool:
+    """The browser asked not to be tracked: Global Privacy Control (`Sec-GPC: 1`) or Do Not Track
+    (`DNT: 1`). Honoured at ingest whatever client sent the request (the snippet sends nothing then,
+    analytics.js and RudderStack's SDK do not check)."""
+    return request.headers.get("Sec-GPC", "").strip() == "1" or request.headers.get("DNT", "").strip() == "1"
+
+
 def _batch_items(body: dict[str, Any]) -> tuple[list[object], bool]:
     """The event objects of a body and whether it was a batch; 400/413 for the whole request."""
     if "batch" not in body:
@@ -99,7 +106,7 @@ def _ingest(
             events=inputs,
             received_at=received_at,
             ip=ip,
-            user_agent=request.headers.get("User-Agent"),
+            privacy_signal=privacy_signal(request),
         )
     except IngestRefused as exc:
         raise ApiError(exc.status, exc.message) from None
@@ -166,7 +173,7 @@ def consent(request: HttpRequest) -> HttpResponse:
     answer = {
         "consent_required": consent_required(mode=workspace.consent_mode, country=country),
         "mode": workspace.consent_mode,
-        "gpc": request.headers.get("Sec-GPC", "").strip() == "1",
+        "gpc": privacy_signal(request),
     }
     response = cors_apply(JsonResponse(answer), request, methods=CONSENT_METHODS)
     response["Cache-Control"] = "private, max-age=300"

@@ -1,12 +1,13 @@
 """Erasure: delete everything about a person across all their stitched identifiers.
 
-What goes: the customer and every customer merged into it, their identifiers, events (by customer
-and by any of their device hashes), visits of their devices, consent records, conversations and
-messages (bodies included), tracked links made for them, merge logs naming them, and stored raw
-webhook payloads that mention their email or phone (matched in the body/headers, plain or
-URL-encoded) or that are linked to their events. Audit rows that mention their contact details are
-redacted. What stays: the hashed suppression rows of their opt-outs (so an opt-out survives
-re-creation) and the data-subject request itself, which names the subject only by a keyed hash.
+What goes: the customer and every customer merged into it, their identifiers, events (by customer,
+by any of their device hashes, and bot-flagged events that carried any of their identifiers), visits
+of their devices, consent records, conversations and messages (bodies included), tracked links made
+for them, merge logs naming them, and stored raw webhook payloads that mention their email or phone
+(matched in the body/headers, plain or URL-encoded) or that are linked to their events. Audit rows
+that mention their contact details are redacted. What stays: the hashed suppression rows of their
+opt-outs (so an opt-out survives re-creation) and the data-subject request itself, which names the
+subject only by a keyed hash.
 """
 
 import time
@@ -22,6 +23,7 @@ from django.utils import timezone
 from identity.models import ConsentRecord, Customer, DataSubjectRequest, DsrStatus
 from identity.privacy.subjects import Subject, subject_get
 from integrations.models import WebhookDelivery
+from tracking.botevents import bot_events_of
 from tracking.models import Event, Visit
 from tracking.visits import visits_cache_forget
 from workspaces.models import AuditLog, Workspace
@@ -78,6 +80,9 @@ def _events_delete(*, workspace: Workspace, subject: Subject) -> int:
     condition = Q(customer_id__in=subject.group_ids)
     if subject.device_hashes:
         condition |= Q(device_hash__in=subject.device_hashes)
+    # Bot-flagged events are never stitched: they are found by the identifiers they carried.
+    bots = bot_events_of(workspace_id=workspace.pk, identifiers=[(i.kind, i.value_hash) for i in subject.identifiers])
+    condition |= Q(pk__in=list(bots.values_list("pk", flat=True)))
     total = 0
     while True:
         ids = list(

@@ -26,6 +26,7 @@ from identity.models import (
     Suppression,
 )
 from identity.privacy.subjects import Subject, customer_group_ids, customer_live, subject_get, subject_ref
+from identity.purposes import CONSENT_EVENT_CHOICES
 from tracking.models import Event
 from workspaces.models import Workspace
 from workspaces.services import audit_log_record
@@ -40,11 +41,7 @@ PURPOSE_FIELDS: dict[str, tuple[str, str]] = {
 PURPOSES = tuple(PURPOSE_FIELDS)
 SUPPRESSION_FLAGS = tuple(flag for _, flag in PURPOSE_FIELDS.values())
 
-CONSENT_EVENTS = {
-    "consent_given": ConsentChoice.GRANTED,
-    "consent_denied": ConsentChoice.DENIED,
-    "consent_withdrawn": ConsentChoice.WITHDRAWN,
-}
+CONSENT_EVENTS = CONSENT_EVENT_CHOICES
 # Marketing channels a purpose covers, for cancelling queued outbound messages.
 PURPOSE_CHANNELS: dict[str, tuple[str, ...]] = {
     ConsentPurpose.MARKETING_EMAIL: (Channel.EMAIL,),
@@ -237,8 +234,9 @@ def device_preferences_get(*, workspace: Workspace, device_hash: str) -> dict[st
 
 
 def consent_record_from_event(*, workspace: Workspace, event: Event) -> ConsentRecord | None:
-    """Record the consent choice a `consent_given|denied|withdrawn` event carries (properties
-    {choice, version, text}). Idempotent: one record per event (a database constraint).
+    """Record the consent choice a `consent_given|denied|withdrawn` or `opted_out` event carries
+    (properties {choice, version, text or the snippet's banner_text}). Idempotent: one record per
+    event (a database constraint).
 
     A denial or withdrawal by a known customer also opts them out of analytics and ad send-back
     (their later events are then suppressed). A grant only records the choice: it never undoes an
@@ -247,7 +245,7 @@ def consent_record_from_event(*, workspace: Workspace, event: Event) -> ConsentR
     if choice is None or event.workspace_id != workspace.pk:
         return None
     props = event.properties if isinstance(event.properties, dict) else {}
-    text = str(props.get("text") or "")[:5000]
+    text = str(props.get("text") or props.get("banner_text") or "")[:5000]
     with transaction.atomic():
         record, created = ConsentRecord.objects.get_or_create(
             workspace=workspace,
@@ -260,7 +258,9 @@ def consent_record_from_event(*, workspace: Workspace, event: Event) -> ConsentR
                 "version": str(props.get("version") or "")[:64],
                 "text": text,
                 "text_hash": _text_hash(text),
-                "source": ConsentSource.BANNER if event.source == "web" else ConsentSource.API,
+                "source": ConsentSource.BANNER
+                if event.source == "web" and props.get("via") != "api"
+                else ConsentSource.API,
                 "created_at": event.occurred_at or timezone.now(),
             },
         )

@@ -14,7 +14,7 @@ from workspaces.models import Workspace
 
 @db_task("identity.consent_record_from_event")
 def consent_record_from_event(event_id: int) -> int | None:
-    """Schedule on commit for every ingested consent_given|denied|withdrawn event."""
+    """Schedule on commit for every ingested consent event (consent_given|denied|withdrawn, opted_out)."""
     event = Event.objects.select_related("workspace").filter(pk=event_id).first()
     if event is None:
         return None

@@ -272,13 +272,13 @@ def _preferences_render(
 
 @require_http_methods(["GET", "POST"])
 def preferences_by_device(request: HttpRequest) -> HttpResponse:
-    """`/privacy/preferences?key=<write key>&vid=<visitor id>`: the visitor's own device."""
+    """`/privacy/preferences?key=<write key>&vid=<visitor id>`: the visitor's own device. Without `vid`
+    (the banner's link before any choice, or after a refusal: the browser has no visitor id) it says
+    that nothing is linked to this browser and where choices are made."""
     key = request.GET.get("key", "")
     vid = request.GET.get("vid", "")
-    if not key or not vid:
-        return _problem(
-            request, 400, "This link is incomplete", "The link needs the site's key and your visitor id (key, vid)."
-        )
+    if not key:
+        return _problem(request, 400, "This link is incomplete", "The link needs the site's key (key).")
     api_key = key_authenticate(kind=ApiKeyKind.WRITE, plain=key)
     if api_key is None:
         return _not_found(request)
@@ -286,6 +286,8 @@ def preferences_by_device(request: HttpRequest) -> HttpResponse:
     refusal = _residency_refusal(request, workspace)
     if refusal is not None:
         return refusal
+    if not vid:
+        return render(request, "privacy/preferences_no_device.html", {"workspace": workspace})
     device_hash, customer = selectors.customer_by_device(workspace=workspace, visitor_id=vid)
     if device_hash is None:
         return _problem(request, 400, "This link is not valid", "The visitor id in the link is not a valid id.")

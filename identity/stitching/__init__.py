@@ -3,10 +3,11 @@
 Contract for callers (ingest, integrations, privacy):
 
     with transaction.atomic():
+        # First, whether the person's preferences refuse the event's purpose (identity.purposes):
+        # a refused event must be neither resolved (it would apply traits, identifiers, merges) nor
+        # stored. Ingest asks IdentityBatch.consent_of(claims) before resolving.
         resolution = event_identity_resolve(workspace=ws, claims=claims, signals=LadderSignals(...),
                                             traits=traits, occurred_at=when)
-        if resolution.suppressed and source in ("web", "pixel", "ad"):
-            ...  # do not store the event (opted out of analytics)
         Event.objects.create(..., customer_id=resolution.customer_id, rung=resolution.rung,
                              device_hash=<the device claim's value_hash or "">,
                              context={..., "ladder": ladder_context_value(signals)})  # when not None

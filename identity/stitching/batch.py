@@ -34,8 +34,9 @@ from typing import Any
 
 from django.db import connection
 
-from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung
+from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
 from identity.normalize import Claims, IdentifierClaim
+from identity.purposes import Consent
 from identity.stitching.ladder import LadderSignals, customer_number_next
 from identity.stitching.plan import ClaimKey, claim_key
 from identity.stitching.resolve import Resolution, event_changes, resolve_locked
@@ -73,6 +74,7 @@ class _Owner:
     first_seen: datetime
     last_seen: datetime
     allow_analytics: bool
+    consent: Consent
     dirty: set[str] = field(default_factory=set)
 
     def set(self, name: str, value: Any) -> None:
@@ -101,7 +103,8 @@ def _lookup_sql(n: int, *, postgresql: bool) -> str:
             pairs = " OR ".join(["(i.kind = %s AND i.value_hash = %s)"] * n)
         sql = (
             "SELECT i.id, i.kind, i.value_hash, i.visit_count, c.id, c.rung, c.customer_number, c.email, "  # noqa: S608 (table names from the models, values as parameters)
-            "c.phone, c.name, c.company, c.traits, c.first_seen, c.last_seen, c.allow_analytics "
+            "c.phone, c.name, c.company, c.traits, c.first_seen, c.last_seen, c.allow_analytics, "
+            "c.allow_marketing_email, c.allow_marketing_sms "
             f"FROM {ident} i INNER JOIN {cust} c ON c.id = i.customer_id "
             f"WHERE i.workspace_id = %s AND c.status = %s AND ({pairs}) ORDER BY c.id, i.id"
         )
@@ -133,6 +136,8 @@ class IdentityBatch:
         self.numbers: set[int] = set()  # customers that reached rung 4 without a number
         self.holds_locks = False
         keys = {claim_key(c) for group in claims for c in group.claims}
+        self.keys = set(keys)
+        self.suppressions: dict[ClaimKey, Consent] | None = None  # read on first need (one query)
         self._load(keys)
 
     def _load(self, keys: set[ClaimKey]) -> None:
@@ -155,7 +160,7 @@ class IdentityBatch:
         for ident_id, kind, value_hash, visit_count, cid, *rest in rows:
             self.idents[(kind, value_hash)] = _Ident(id=ident_id, kind=kind, customer_id=cid, visit_count=visit_count)
             if cid not in self.owners:
-                rung, number, email, phone, name, company, traits, first_seen, last_seen, allow = rest
+                rung, number, email, phone, name, company, traits, first_seen, last_seen, allow, mail, sms = rest
                 self.owners[cid] = _Owner(
                     id=cid,
                     rung=rung,
@@ -168,7 +173,53 @@ class IdentityBatch:
                     first_seen=_datetime(first_seen),
                     last_seen=_datetime(last_seen),
                     allow_analytics=bool(allow),
+                    consent=Consent(analytics=bool(allow), marketing_email=bool(mail), marketing_sms=bool(sms)),
                 )
+
+    def _refresh(self, wanted: dict[ClaimKey, IdentifierClaim]) -> None:
+        if self.stale.intersection(wanted):
+            # Read again everything a slow path changed (one query), not just this event's claims.
+            refresh, self.stale = self.stale, set()
+            for key in refresh:
+                self.idents.pop(key, None)
+            self._load(refresh)
+
+    def consent_of(self, claims: Claims) -> Consent:
+        """What the person these claims point at allows, before anything of the event is applied: the
+        most restrictive of the live owners of the known claims (an opt-out is never undone by a
+        merge) and of the hashed suppression list for the claims no live customer owns (a person
+        erased after opting out). Reads nothing for claims whose owners are already loaded."""
+        distinct = {claim_key(c): c for c in claims.claims}
+        self._refresh(distinct)
+        consent = Consent()
+        unknown = []
+        for key in distinct:
+            ident = self.idents.get(key)
+            owner = self.owners.get(ident.customer_id) if ident is not None else None
+            if owner is not None:
+                consent = consent.restrict(owner.consent)
+            else:
+                unknown.append(key)
+        if unknown:
+            suppressed = self._suppressions()
+            for key in unknown:
+                consent = consent.restrict(suppressed.get(key, Consent()))
+        return consent
+
+    def _suppressions(self) -> dict[ClaimKey, Consent]:
+        """The suppression rows of every claim of the request (one query, the first time)."""
+        if self.suppressions is None:
+            rows = Suppression.objects.filter(
+                workspace=self.workspace,
+                kind__in={kind for kind, _ in self.keys},
+                value_hash__in={value_hash for _, value_hash in self.keys},
+            ).values_list("kind", "value_hash", "analytics", "marketing_email", "marketing_sms")
+            self.suppressions = {
+                (kind, value_hash): Consent(analytics=not a, marketing_email=not m, marketing_sms=not s)
+                for kind, value_hash, a, m, s in rows
+                if (kind, value_hash) in self.keys
+            }
+        return self.suppressions
 
     def resolve(
         self, *, claims: Claims, signals: LadderSignals, traits: dict[str, Any], occurred_at: datetime
@@ -178,13 +229,7 @@ class IdentityBatch:
             distinct.setdefault(claim_key(claim), claim)
         if not distinct:
             return Resolution(customer_id=None, rung=Rung.DEVICE, suppressed=False)
-        wanted_stale = self.stale.intersection(distinct)
-        if wanted_stale:
-            # Read again everything a slow path changed (one query), not just this event's claims.
-            refresh, self.stale = self.stale, set()
-            for key in refresh:
-                self.idents.pop(key, None)
-            self._load(refresh)
+        self._refresh(distinct)
         found = [self.idents.get(key) for key in distinct]
         owner_ids = {i.customer_id for i in found if i is not None}
         if None not in found and len(owner_ids) == 1 and (owner := self.owners.get(next(iter(owner_ids)))):

@@ -19,8 +19,10 @@ customers in different orders deadlock): use `identity.stitching.batch.IdentityB
 all owners of the request up front in key order and resolves the common case in memory.
 
 Suppression: the hashed suppression list is consulted on the slow path, for every claim of the event
-(a new identifier of a person erased earlier brings back their opt-out). On the fast path the
-customer's own consent fields are authoritative (an opt-out sets them).
+(a new identifier of a person erased earlier brings back their opt-out onto the customer it creates
+or joins). On the fast path the customer's own consent fields are authoritative (an opt-out sets
+them). Whether an event may be applied at all is decided BEFORE resolving it (identity.purposes;
+ingest asks `IdentityBatch.consent_of`): resolving applies the event.
 """
 
 from dataclasses import dataclass
@@ -51,8 +53,8 @@ _NOT_TRAITS = frozenset({"email", "phone", "user_id", "userId", "anonymousId", "
 class Resolution:
     customer_id: int | None  # None only when the event carries no identifier at all
     rung: int  # the customer's rung right after this event (store it on the event)
-    # The customer (or a suppression-list row of any claim) opted out of analytics: the caller must
-    # not store a web/pixel/ad event (channel/email/webhook/agent events are still stored).
+    # The customer (or a suppression-list row of any claim) opted out of analytics. Informational: by
+    # now the event is applied; a caller refuses events before resolving them (identity.purposes).
     suppressed: bool
     created: bool = False  # a new customer was created
     merged_customer_ids: tuple[int, ...] = ()  # customers merged away by this event

@@ -80,6 +80,7 @@ def _invitee_created(*, workspace: Workspace, data: dict[str, Any], delivery: We
     payload = data["payload"]
     event_record(
         workspace=workspace,
+        provider="calendly",
         event="booking_created",
         source=Source.WEBHOOK,
         message_id=f"calendly:{delivery.provider_event_id}",
@@ -101,6 +102,7 @@ def _invitee_canceled(*, workspace: Workspace, data: dict[str, Any], delivery: W
         properties["reason"] = cancellation["reason"]
     event_record(
         workspace=workspace,
+        provider="calendly",
         event="booking_cancelled",
         source=Source.WEBHOOK,
         message_id=f"calendly:{delivery.provider_event_id}",
@@ -124,6 +126,7 @@ def _no_show(*, workspace: Workspace, data: dict[str, Any], delivery: WebhookDel
         raise DeliveryNotReady(f"No stored booking for invitee {invitee_uri}; will retry.")
     event_record(
         workspace=workspace,
+        provider="calendly",
         event="booking_no_show",
         source=Source.WEBHOOK,
         message_id=f"calendly:{delivery.provider_event_id}",

@@ -67,6 +67,7 @@ def process(*, delivery: WebhookDelivery, connection: Connection | None) -> bool
     occurred = parse_datetime(data["occurred_at"]) if data.get("occurred_at") else None
     event_record(
         workspace=delivery.workspace,
+        provider="generic",
         event=data["event"],
         source=Source.WEBHOOK,
         message_id=f"generic:{data['id']}",

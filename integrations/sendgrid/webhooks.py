@@ -122,6 +122,7 @@ def _input(mapping: _Mapping, item: dict[str, Any]) -> EventInput:
         if item.get(key):
             properties[key] = item[key]
     return event_input(
+        provider="sendgrid",
         event=mapping.name,
         source=Source.EMAIL,
         message_id=f"sendgrid:{item['sg_event_id']}",

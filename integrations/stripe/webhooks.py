@@ -128,6 +128,7 @@ def _handler(name: str, title: str, *, amount_keys: tuple[str, ...] = (), paid: 
                 properties["plan"] = plan.get("nickname") or plan.get("id")
         event_record(
             workspace=workspace,
+            provider="stripe",
             event=name,
             source=Source.WEBHOOK,
             message_id=f"stripe:{event['id']}",

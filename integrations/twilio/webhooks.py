@@ -111,6 +111,7 @@ def _message_inbound(*, workspace: Workspace, params: dict[str, str], delivery: 
     label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
     event = event_record(
         workspace=workspace,
+        provider="twilio",
         event=f"{channel}_received",
         source=Source.CHANNEL,
         message_id=f"twilio:{sid}",
@@ -148,6 +149,7 @@ def _message_inbound(*, workspace: Workspace, params: dict[str, str], delivery: 
         cancelled = 0
     event_record(
         workspace=workspace,
+        provider="twilio",
         event="sms_opt_out" if intent == "opt_out" else "sms_opt_in",
         source=Source.CHANNEL,
         message_id=f"twilio:{sid}:{intent}",
@@ -187,6 +189,7 @@ def _message_status(*, workspace: Workspace, params: dict[str, str], delivery: W
         )
     event_record(
         workspace=workspace,
+        provider="twilio",
         event=name,
         source=Source.CHANNEL,
         message_id=f"twilio:{delivery.provider_event_id}",
@@ -227,6 +230,7 @@ def _call_status(*, workspace: Workspace, params: dict[str, str], delivery: Webh
         properties["duration_seconds"] = duration
     event_record(
         workspace=workspace,
+        provider="twilio",
         event=name,
         source=Source.CHANNEL,
         message_id=f"twilio:{delivery.provider_event_id}",

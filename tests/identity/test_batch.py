@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from identity.models import Customer, CustomerStatus, Identifier
+from identity.purposes import Purpose
 from tests.factories import UserFactory, make_workspace
 from tracking.inputs import EventInput
 from tracking.models import Event, Visit
@@ -147,20 +148,25 @@ def test_a_batch_of_known_devices_costs_the_same_few_queries_whatever_its_size(
 
 
 @pytest.mark.parametrize("position", ["alone", "in a batch"])
-def test_an_opted_out_customer_web_events_are_not_stored(tenant, position):
+def test_an_opted_out_customers_analytics_events_are_not_stored(tenant, position):
     ws = tenant.workspace
     events_ingest(workspace=ws, events=[EventInput(event="identify", visitor_id="dev-x", email="x@example.com")])
     Customer.objects.filter(workspace=ws).update(allow_analytics=False)
     web = EventInput(event="page_view", visitor_id="dev-x", message_id="later")
-    channel = EventInput(event="sms_in", source="channel", email="x@example.com", message_id="sms")
+    # A provider's record of a message is transactional: kept. The same named by a write-key caller is
+    # analytics (the default purpose): refused.
+    channel = EventInput(
+        event="sms_in", source="channel", email="x@example.com", message_id="sms", purpose=Purpose.TRANSACTIONAL
+    )
+    written = EventInput(event="sms_in", source="channel", email="x@example.com", message_id="sms-key")
     other = EventInput(event="page_view", visitor_id="dev-y", message_id="y")
     if position == "alone":
-        results = [events_ingest(workspace=ws, events=[e]) for e in (web, channel, other)]
+        results = [events_ingest(workspace=ws, events=[e]) for e in (web, channel, written, other)]
     else:
-        results = [events_ingest(workspace=ws, events=[web, channel, other])]
-    assert sum(r.suppressed for r in results) == 1
+        results = [events_ingest(workspace=ws, events=[web, channel, written, other])]
+    assert sum(r.suppressed for r in results) == 2
     assert sum(r.accepted for r in results) == 2
-    assert not Event.objects.filter(message_id="later").exists()
+    assert not Event.objects.filter(message_id__in=["later", "sms-key"]).exists()
     assert Event.objects.filter(message_id__in=["sms", "y"]).count() == 2
 
 

@@ -351,15 +351,11 @@ def test_consent_required_stores_nothing_until_accepted(site: Site, page: Page, 
     assert choices.get_attribute("href") == f"{site.host_base}/privacy/preferences?key={WRITE_KEY}"
     page.screenshot(path="/tmp/shots/banner.png")
 
-    # before a choice: events are counted, not stitched, and the form's email stays in the page
+    # before a choice: events wait in the page's memory, the form's email too; nothing is stored
     page.fill("[name=contact]", "before@consent.example")
     page.click("#send")
-    site.collector.wait_for(lambda: site.collector.named("form_submit"))
-    page.wait_for_timeout(300)
-    for event in site.collector.events():
-        assert "visitor_id" not in event and "session_id" not in event
-    assert not site.collector.named("identify")
-    assert "before@consent.example" not in site.collector.raw()
+    page.wait_for_timeout(1500)
+    assert site.collector.posts == []
     assert stored(page) == {"local": {}, "session": {}, "cookie": ""}
     assert context.cookies() == []
 
@@ -367,6 +363,11 @@ def test_consent_required_stores_nothing_until_accepted(site: Site, page: Page, 
     expect(banner).to_be_hidden()
     (given,) = site.collector.wait_for(lambda: site.collector.named("consent_given"))
     assert UUID.match(given["visitor_id"])
+    # what waited is sent once, now with the ids: the landing page view first, the identity with consent
+    sent = site.collector.events()
+    assert [e["event"] for e in sent] == ["page_view", "click", "form_submit", "identify", "consent_given"]
+    assert {e["visitor_id"] for e in sent} == {given["visitor_id"]}
+    assert sent[3]["properties"] == {"email": "before@consent.example"}
     assert given["properties"] == {
         "choice": "granted",
         "version": 1,
@@ -446,6 +447,7 @@ def test_optout_sends_one_last_event_then_nothing(site: Site, page: Page, contex
     page.evaluate("ClarmTrack('optout')")
     (opted,) = site.collector.wait_for(lambda: site.collector.named("opted_out"))
     assert opted["visitor_id"] == view["visitor_id"]
+    assert opted["properties"] == {"choice": "optout", "version": 1, "via": "api"}
     count = len(site.collector.events())
     page.evaluate("ClarmTrack('ignored')")
     page.click("#cta")
@@ -504,6 +506,7 @@ def test_auto_consent_shows_the_banner_when_required_or_unknown(
     site.collector.consent_answer = answer
     page.goto(site.url(consent="auto"))
     expect(page.get_by_role("dialog", name="Analytics consent")).to_be_visible()
+    hide_page(page)  # no choice made: what waited is counted, without ids, when the page is left
     (view,) = site.collector.wait_for(lambda: site.collector.named("page_view"))
     assert "visitor_id" not in view
     assert stored(page) == {"local": {}, "session": {}, "cookie": ""}
@@ -533,3 +536,64 @@ def test_snippet_never_throws_into_the_page(site: Site, page: Page) -> None:
 def test_gzipped_size_is_under_six_kilobytes() -> None:
     gz = subprocess.run(["gzip", "-9", "-c", str(SNIPPET)], capture_output=True, check=True).stdout
     assert len(gz) < 6 * 1024, len(gz)
+
+
+@pytest.mark.parametrize("choice", ["Accept", "Decline"])
+def test_identity_given_before_consent_waits_for_the_choice(site: Site, page: Page, choice: str) -> None:
+    # pre=1: the site calls identify (and a goal, a purchase) before the snippet has loaded
+    page.goto(site.url(consent="required", pre="1"))
+    banner = page.get_by_role("dialog", name="Analytics consent")
+    expect(banner).to_be_visible()
+    page.evaluate("ClarmTrack('identify', {email: 'later@example.com'}); ClarmTrack('lead', {phone: '+447911123456'})")
+    page.wait_for_timeout(1500)
+    assert site.collector.posts == []  # nothing of the person leaves the page before a choice
+    banner.get_by_role("button", name=choice).click()
+    site.collector.wait_named("consent_given" if choice == "Accept" else "consent_denied", 1)
+    page.wait_for_timeout(300)
+    sent = site.collector.events()
+    with_identity = [e for e in sent if e["event"] in ("identify", "lead")]
+    if choice == "Accept":  # sent once consent is given, with the ids
+        emails = [e["properties"].get("email") for e in with_identity]
+        assert emails == ["early@example.com", "later@example.com", None]
+        assert all(UUID.match(e["visitor_id"]) for e in sent)
+    else:  # dropped: the rest is counted without ids
+        assert with_identity == []
+        raw = site.collector.raw()
+        assert "early@example.com" not in raw and "later@example.com" not in raw and "7911123456" not in raw
+        assert [e["event"] for e in sent] == ["page_view", "goal_achieved", "purchase", "consent_denied"]
+        assert all("visitor_id" not in e for e in sent)
+
+
+def test_one_form_submit_with_an_email_gives_one_identify(site: Site, page: Page) -> None:
+    page.goto(site.url())
+    site.collector.wait_named("page_view", 1)
+    # what the install page advises: the site's own identify in its submit handler
+    page.evaluate(
+        """document.getElementById('quote-form').addEventListener('submit', () =>
+            ClarmTrack('identify', {email: document.querySelector('[name=contact]').value, company: 'Acme'}))"""
+    )
+    page.fill("[name=name]", "Jane Smith")
+    page.fill("[name=contact]", "Jane@Acme.com")
+    page.click("#send")
+    (identify,) = site.collector.wait_named("identify", 1)
+    assert identify["properties"] == {"email": "Jane@Acme.com", "name": "Jane Smith", "company": "Acme"}
+    # the same identity again a moment later (a handler after its own request) adds nothing: not sent
+    page.evaluate("ClarmTrack('identify', {email: 'jane@acme.com', company: 'Acme'})")
+    page.wait_for_timeout(1500)
+    assert len(site.collector.named("identify")) == 1
+    # new facts about the person are sent
+    page.evaluate("ClarmTrack('identify', {email: 'jane@acme.com', plan: 'pro'})")
+    site.collector.wait_named("identify", 2)
+
+
+def test_the_privacy_choices_link_names_the_visitor_once_there_is_one(site: Site, page: Page) -> None:
+    page.goto(site.url(consent="required"))
+    banner = page.get_by_role("dialog", name="Analytics consent")
+    link = banner.get_by_role("link", name="Privacy choices")
+    assert link.get_attribute("href") == f"{site.host_base}/privacy/preferences?key={WRITE_KEY}"
+    banner.get_by_role("button", name="Accept").click()
+    (given,) = site.collector.wait_named("consent_given", 1)
+    page.get_by_role("button", name="Privacy choices").click()
+    expect(banner).to_be_visible()
+    want = f"{site.host_base}/privacy/preferences?key={WRITE_KEY}&vid={given['visitor_id']}"
+    assert link.get_attribute("href") == want

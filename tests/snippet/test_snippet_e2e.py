@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect
+from django.urls import reverse
+from playwright.sync_api import Browser, BrowserContext, expect
 
+from identity.models import Customer
 from tests.snippet.conftest import Site
 from tracking.models import Event
 from workspaces.models import Workspace
@@ -17,6 +19,14 @@ pytestmark = pytest.mark.browser
 
 # A desktop Chrome: headless Chromium's own user agent is (rightly) counted as a bot, never stitched.
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
+
+
+def desktop(browser: Browser) -> BrowserContext:
+    """A context that looks like a person's desktop Chrome to the snippet, on every page and also while
+    a page is being left (Chromium reports its own HeadlessChrome agent to scripts running then)."""
+    context = browser.new_context(user_agent=CHROME)
+    context.add_init_script(f"Object.defineProperty(navigator, 'userAgent', {{get: () => {CHROME!r}}})")
+    return context
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -45,7 +55,7 @@ def events(workspace: Workspace) -> list[Event]:
 
 def test_visit_form_and_leave_are_stored_and_stitched(site: Site, browser: Browser, live_server, tenant) -> None:
     Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode="never")
-    context = browser.new_context(user_agent=CHROME)
+    context = desktop(browser)
     page = context.new_page()
     # the business's site on its own origin; clarm.js, /api/consent and /api/track from the Clarm server
     page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
@@ -76,19 +86,119 @@ def test_visit_form_and_leave_are_stored_and_stitched(site: Site, browser: Brows
     assert all("hunter2" not in str(e.properties) + str(e.context) for e in stored)
 
 
-def test_consent_required_by_the_workspace_then_accepted(site: Site, browser: Browser, live_server, tenant) -> None:
-    Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode="always")
-    context = browser.new_context(user_agent=CHROME)
+def test_first_touch_survives_the_banner_and_identity_waits_for_consent(
+    site: Site, browser: Browser, live_server, tenant, client
+) -> None:
+    ws = tenant.workspace
+    Workspace.objects.filter(pk=ws.pk).update(consent_mode="always")
+    context = desktop(browser)
     page = context.new_page()
-    page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
+    landing = site.url(
+        consent="auto", host=live_server.url, key=tenant.write_key, utm_source="instagram", utm_campaign="xmas"
+    )
+    page.goto(landing, referer="https://l.instagram.com/")
     banner = page.get_by_role("dialog", name="Analytics consent")
     expect(banner).to_be_visible()
-    before = wait_for(lambda: Event.objects.filter(workspace=tenant.workspace, event="page_view").first())
-    assert before.device_hash == "" and before.customer_id is None  # counted, not stitched
+    page.evaluate("ClarmTrack('identify', {email: 'ivy@example.com', name: 'Ivy'})")
+    page.wait_for_timeout(1500)
+    # before consent nothing of the person reaches the server, and nothing is kept on the device
+    assert not Event.objects.filter(workspace=ws).exists() and not Customer.objects.filter(workspace=ws).exists()
     assert context.cookies() == []
 
     banner.get_by_role("button", name="Accept").click()
-    given = wait_for(lambda: Event.objects.filter(workspace=tenant.workspace, event="consent_given").first())
-    assert given.device_hash
-    assert given.properties["choice"] == "granted"
+    wait_for(lambda: Event.objects.filter(workspace=ws, event="consent_given").exists())
+    stored = events(ws)
+    assert [e.event for e in stored] == ["page_view", "identify", "consent_given"]
+    customer = stored[0].customer
+    assert customer is not None and customer.email == "ivy@example.com"
+    assert {e.customer_id for e in stored} == {customer.pk}
+    first = stored[0]  # the landing page view opens the timeline, with where the visitor came from
+    assert first.context["url"] == landing and first.context["referrer"] == "https://l.instagram.com/"
+    assert first.context["attribution"] == {"utm_source": "instagram", "utm_campaign": "xmas"}
+    assert customer.first_seen == first.occurred_at
+    context.close()
+    # the customer's page opens the timeline with that first touch
+    client.force_login(tenant.owner)
+    html = client.get(reverse("identity:customer", kwargs={"ws": ws.slug, "pk": customer.pk})).content.decode()
+    assert "From l.instagram.com" in html and "UTM instagram / xmas" in html
+
+
+def test_declining_counts_the_visit_and_drops_the_identity(site: Site, browser: Browser, live_server, tenant) -> None:
+    ws = tenant.workspace
+    Workspace.objects.filter(pk=ws.pk).update(consent_mode="always")
+    context = desktop(browser)
+    page = context.new_page()
+    page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
+    page.evaluate("ClarmTrack('identify', {email: 'max@example.com'})")
+    page.get_by_role("dialog", name="Analytics consent").get_by_role("button", name="Decline").click()
+    wait_for(lambda: Event.objects.filter(workspace=ws, event="consent_denied").exists())
+    stored = events(ws)
+    assert [e.event for e in stored] == ["page_view", "consent_denied"]
+    assert all(e.customer_id is None and e.device_hash == "" for e in stored)  # counted, not stitched
+    assert not Customer.objects.filter(workspace=ws).exists()
+    context.close()
+
+
+@pytest.mark.parametrize("call", ["ClarmTrack('optout')", "ClarmTrack('consent', 'denied')"])
+def test_every_opt_out_the_snippet_can_express_is_honoured_within_a_second(
+    site: Site, browser: Browser, live_server, tenant, client, call: str
+) -> None:
+    ws = tenant.workspace
+    Workspace.objects.filter(pk=ws.pk).update(consent_mode="never")
+    context = desktop(browser)
+    page = context.new_page()
+    page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
+    page.evaluate("ClarmTrack('identify', {email: 'nel@example.com'})")
+    customer = wait_for(lambda: Customer.objects.filter(workspace=ws, email="nel@example.com").first())
+    started = time.monotonic()
+    page.evaluate(call)
+    wait_for(lambda: not Customer.objects.get(pk=customer.pk).allow_analytics, timeout=5)
+    assert time.monotonic() - started < 1.0
+    # from then on every write-key event of the person is refused, whatever source it names
+    r = client.post(
+        "/api/track",
+        data={"event": "quote_sent", "source": "agent", "email": "nel@example.com"},
+        content_type="application/json",
+        HTTP_X_CLARM_KEY=tenant.write_key,
+    )
+    assert r.json()["suppressed"] == 1
+    context.close()
+
+
+def test_the_banners_privacy_choices_link_opens_the_visitors_page(
+    site: Site, browser: Browser, live_server, tenant
+) -> None:
+    Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode="always")
+    context = desktop(browser)
+    page = context.new_page()
+    page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
+    banner = page.get_by_role("dialog", name="Analytics consent")
+    before = page.request.get(banner.get_by_role("link", name="Privacy choices").get_attribute("href") or "")
+    assert before.status == 200 and "no visitor id" in before.text()
+    banner.get_by_role("button", name="Accept").click()
+    wait_for(lambda: Event.objects.filter(workspace=tenant.workspace, event="consent_given").exists())
+    page.get_by_role("button", name="Privacy choices").click()
+    after = page.request.get(banner.get_by_role("link", name="Privacy choices").get_attribute("href") or "")
+    assert after.status == 200 and "from this device" in after.text()
+    context.close()
+
+
+def test_a_form_with_the_sites_own_identify_stores_one_identify(
+    site: Site, browser: Browser, live_server, tenant
+) -> None:
+    Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode="never")
+    context = desktop(browser)
+    page = context.new_page()
+    page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
+    wait_for(lambda: Event.objects.filter(workspace=tenant.workspace, event="page_view").exists())
+    page.evaluate(
+        """document.getElementById('quote-form').addEventListener('submit', () =>
+            ClarmTrack('identify', {email: document.querySelector('[name=contact]').value, company: 'Acme'}))"""
+    )
+    page.fill("[name=contact]", "oli@example.com")
+    page.click("#send")
+    wait_for(lambda: Event.objects.filter(workspace=tenant.workspace, event="form_submit").exists())
+    page.wait_for_timeout(1200)
+    (identify,) = Event.objects.filter(workspace=tenant.workspace, event="identify")
+    assert identify.customer is not None and identify.customer.company == "Acme"
     context.close()

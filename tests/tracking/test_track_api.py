@@ -34,7 +34,7 @@ def test_page_view_is_stored_with_every_field(post_track, tenant):
         }
     )
     assert r.status_code == 202, r.content
-    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
     event = Event.objects.get()
     assert event.workspace == tenant.workspace
     assert event.event == "page_view"
@@ -316,7 +316,7 @@ def test_duplicates_are_accepted_once(post_track):
     body = {"event": "page_view", "visitor_id": "v-d", "message_id": "dup-1"}
     assert post_track(body).json()["accepted"] == 1
     r = post_track({"batch": [body, {**body, "message_id": "dup-2"}, {**body, "message_id": "dup-2"}]})
-    assert r.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "bots": 0, "rejected": []}
     assert set(Event.objects.values_list("message_id", flat=True)) == {"dup-1", "dup-2"}
     assert Visit.objects.get().event_count == 2
 
@@ -353,11 +353,16 @@ def test_future_timestamps_are_clamped_to_the_receive_time(post_track):
 
 
 def test_bots_are_stored_but_not_stitched_or_counted(post_track):
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
     r = post_track(
-        {"event": "page_view", "visitor_id": "v-bot", "properties": {"email": "bot@example.com"}},
-        HTTP_USER_AGENT="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        {
+            "event": "page_view",
+            "visitor_id": "v-bot",
+            "properties": {"email": "bot@example.com"},
+            "user_agent": googlebot,
+        },
     )
-    assert r.status_code == 202
+    assert r.status_code == 202 and r.json()["bots"] == 1
     event = Event.objects.get()
     assert event.is_bot is True
     assert event.customer is None
@@ -487,14 +492,15 @@ def test_purchase_is_an_account_signal(post_track):
     assert Customer.objects.get().customer_number == 1
 
 
-def test_opted_out_people_are_suppressed_on_web_but_kept_on_other_sources(post_track):
+def test_opted_out_people_are_suppressed_on_every_source_but_their_consent_choices_are_kept(post_track):
     post_track({"event": "page_view", "visitor_id": "v-out"})
     Customer.objects.update(allow_analytics=False)
     r = post_track({"event": "page_view", "visitor_id": "v-out", "message_id": "sup-1"})
-    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "rejected": []}
+    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": []}
     assert not Event.objects.filter(message_id="sup-1").exists()
+    # The analytics opt-out holds whatever source a write-key caller names.
     r = post_track({"event": "quote_sent", "source": "agent", "visitor_id": "v-out"})
-    assert r.json()["accepted"] == 1
+    assert r.json()["suppressed"] == 1 and r.json()["accepted"] == 0
     # The choice itself is always recorded.
     r = post_track({"event": "consent_withdrawn", "visitor_id": "v-out", "properties": {"choice": "denied"}})
     assert r.json()["accepted"] == 1

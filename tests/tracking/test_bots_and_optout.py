@@ -1,0 +1,382 @@
+"""Issue 10: a bot verdict never silently drops a person; opt-out and consent hold on every path
+(the full path, the known-device lane, the Segment API and the provider webhooks' door)."""
+
+import json
+import time
+
+import pytest
+
+from identity.models import ConsentChoice, ConsentRecord, ConsentSource, Customer, Identifier, MergeLog
+from identity.normalize import claims_from_values
+from identity.privacy import tasks as privacy_tasks
+from identity.privacy.services import preferences_update
+from identity.purposes import Consent, Purpose, purpose_refused
+from integrations.events import event_record
+from tests.tracking.test_known_device_lane import _ago, _identify, _owner, _pv
+from tracking.botevents import bot_events_of
+from tracking.models import Event
+from workspaces.models import Workspace
+
+URLLIB = "Python-urllib/3.11"
+CHATBOT = "AcmeChatbot/2.3"
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+HEADLESS = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/141.0.0.0 Safari/537.36"
+)
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
+
+
+def _customer_of(ws: Workspace, email: str) -> Customer:
+    """The customer who owns this email (Identifier.DoesNotExist when no one does)."""
+    (claim,) = claims_from_values(ws, email=email).claims
+    return Identifier.objects.get(workspace=ws, kind="email", value_hash=claim.value_hash).customer
+
+
+def _opt_out(ws: Workspace, customer: Customer, **changes: bool) -> None:
+    preferences_update(
+        workspace=ws, customer=customer, changes=changes or {"analytics": False}, source=ConsentSource.PREFERENCES
+    )
+
+
+# --- A bot verdict never silently drops a person --------------------------------------------------
+
+
+def test_a_server_calling_api_track_through_urllib_is_stitched(post_track, tenant):
+    r = post_track(
+        {"event": "identify", "visitor_id": "srv-1", "properties": {"email": "ana@example.com", "name": "Ana"}},
+        HTTP_USER_AGENT=URLLIB,
+    )
+    assert r.status_code == 202
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    event = Event.objects.get(workspace=tenant.workspace)
+    assert event.is_bot is False and event.customer is not None
+    assert event.customer.email == "ana@example.com" and event.customer.name == "Ana"
+
+
+def test_a_server_side_segment_sdk_through_urllib_is_stitched(post_segment, tenant):
+    r = post_segment(
+        "identify",
+        {"userId": "u-77", "traits": {"email": "bo@example.com"}, "messageId": "seg-1"},
+        HTTP_USER_AGENT=URLLIB,
+    )
+    assert r.status_code == 200 and r.json()["accepted"] == 1 and r.json()["bots"] == 0
+    assert _customer_of(tenant.workspace, "bo@example.com").rung == 4
+
+
+def test_a_chatbot_servers_agent_events_are_never_bot_filtered(post_track, tenant):
+    # The transport user agent of the chatbot's server, and the same name as the event's own.
+    r1 = post_track(
+        {"event": "lead_qualified", "source": "agent", "email": "cy@example.com", "message_id": "a1"},
+        HTTP_USER_AGENT=CHATBOT,
+    )
+    r2 = post_track(
+        {"event": "quote_sent", "source": "agent", "email": "cy@example.com", "message_id": "a2", "user_agent": CHATBOT}
+    )
+    assert r1.json()["bots"] == 0 and r2.json()["bots"] == 0
+    customer = _customer_of(tenant.workspace, "cy@example.com")
+    assert set(Event.objects.filter(customer=customer).values_list("message_id", "is_bot")) == {
+        ("a1", False),
+        ("a2", False),
+    }
+
+
+@pytest.mark.parametrize("source", ["agent", "webhook", "channel", "email"])
+def test_server_sources_are_never_bot_filtered_whatever_user_agent_they_carry(post_track, tenant, source):
+    r = post_track({"event": "noted", "source": source, "email": "di@example.com", "user_agent": GOOGLEBOT})
+    assert r.json()["accepted"] == 1 and r.json()["bots"] == 0
+    assert Event.objects.get(workspace=tenant.workspace).customer == _customer_of(tenant.workspace, "di@example.com")
+
+
+def test_the_browser_user_agent_an_event_carries_decides_and_headless_browsers_are_bots(post_track, post_segment):
+    # A real browser's request (transport says Chrome), but the event says headless: a bot.
+    r = post_track(
+        {"batch": [{"event": "page_view", "visitor_id": "h-1", "user_agent": HEADLESS, "message_id": "h1"}]},
+        HTTP_USER_AGENT=CHROME,
+    )
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 1, "rejected": []}
+    s = post_segment("page", {"anonymousId": "h-2", "context": {"userAgent": HEADLESS}, "messageId": "h2"})
+    assert s.json()["bots"] == 1
+    flagged = Event.objects.filter(message_id__in=["h1", "h2"])
+    assert [(e.is_bot, e.customer_id) for e in flagged] == [(True, None), (True, None)]
+    assert not Customer.objects.exists()
+
+
+def test_bot_events_keep_no_plain_email_or_phone_and_erasure_finds_them_by_the_persons_identifiers(post_track, tenant):
+    ws = tenant.workspace
+    body = {
+        "event": "identify",
+        "visitor_id": "bot-dev",
+        "user_agent": GOOGLEBOT,
+        "properties": {"email": "Eve@Example.com", "phone": "+44 7911 123456", "plan": "pro"},
+        "context": {"traits": {"email": "eve@example.com"}},
+    }
+    assert post_track(body).json()["bots"] == 1
+    event = Event.objects.get(workspace=ws)
+    stored = json.dumps([event.properties, event.context]).lower()
+    assert "eve@example.com" not in stored and "7911123456" not in stored.replace(" ", "")
+    assert event.properties["plan"] == "pro" and event.properties["email"].endswith("@example.com")
+    assert event.customer is None and not Customer.objects.exists() and not Identifier.objects.exists()
+
+    def pairs(**values: str) -> list[tuple[str, str]]:
+        found = claims_from_values(
+            ws, email=values.get("email"), phone=values.get("phone"), device=values.get("device")
+        )
+        return [(c.kind, c.value_hash) for c in found.claims]
+
+    assert list(bot_events_of(workspace_id=ws.pk, identifiers=pairs(email="eve@example.com"))) == [event]
+    assert list(bot_events_of(workspace_id=ws.pk, identifiers=pairs(phone="+447911123456"))) == [event]
+    assert list(bot_events_of(workspace_id=ws.pk, identifiers=pairs(device="bot-dev"))) == [event]
+    assert list(bot_events_of(workspace_id=ws.pk, identifiers=pairs(email="someone@example.com"))) == []
+
+
+@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+def test_a_returning_device_forwarded_through_urllib_takes_the_lane_and_lands_on_the_person(post_track, tenant, paths):
+    ws = tenant.workspace
+    post_track(_pv("dev-u", "u1", at=_ago(10)), HTTP_USER_AGENT=URLLIB)
+    post_track(_identify("dev-u", "u2", "fay@example.com", at=_ago(9)), HTTP_USER_AGENT=URLLIB)
+    paths.reset()
+    r = post_track(_pv("dev-u", "u3"), HTTP_USER_AGENT=URLLIB)
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert paths.confirmed == ["u3"] and paths.full == []
+    assert Event.objects.get(message_id="u3").customer == _owner(ws, "dev-u") == _customer_of(ws, "fay@example.com")
+
+
+@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+def test_a_bot_page_view_of_a_known_device_is_never_the_lanes_nor_stitched(post_track, tenant, paths):
+    post_track(_pv("dev-b", "b1", at=_ago(10), user_agent=CHROME))
+    post_track(_identify("dev-b", "b2", "gus@example.com", at=_ago(9)))
+    paths.reset()
+    r = post_track(_pv("dev-b", "b3", user_agent=HEADLESS))
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 1, "rejected": []}
+    assert paths.confirmed == [] and paths.refused == []
+    event = Event.objects.get(message_id="b3")
+    assert event.is_bot and event.customer is None
+
+
+# --- Opt-out and consent hold on every path ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["web", "agent", "webhook", "email", "channel", "pixel", "ad"])
+def test_an_opted_out_persons_write_key_events_are_refused_whatever_source_they_name(post_track, tenant, source):
+    ws = tenant.workspace
+    post_track({"event": "identify", "visitor_id": "dev-o", "properties": {"email": "hal@example.com"}})
+    _opt_out(ws, _customer_of(ws, "hal@example.com"))
+    before = Event.objects.count()
+    by_email = post_track({"event": "quote_sent", "source": source, "email": "hal@example.com", "message_id": "o1"})
+    by_device = post_track({"event": "quote_sent", "source": source, "visitor_id": "dev-o", "message_id": "o2"})
+    for r in (by_email, by_device):
+        assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": []}
+    assert Event.objects.count() == before
+
+
+@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+def test_an_opted_out_device_is_refused_by_the_lane_and_by_the_full_path(post_track, tenant, paths):
+    ws = tenant.workspace
+    post_track(_pv("dev-l", "l1", at=_ago(10)))
+    post_track(_identify("dev-l", "l2", "ida@example.com", at=_ago(9)))
+    _opt_out(ws, _owner(ws, "dev-l"))
+    paths.reset()
+    lane = post_track(_pv("dev-l", "l3"))
+    full = post_track(_pv("dev-l", "l4", source="agent"))
+    assert lane.json()["suppressed"] == 1 and full.json()["suppressed"] == 1
+    assert paths.confirmed == ["l3"] and paths.full == [["l4"]]
+    assert not Event.objects.filter(message_id__in=["l3", "l4"]).exists()
+
+
+def test_a_suppressed_identify_changes_nothing_on_the_persons_record(post_track, tenant):
+    ws = tenant.workspace
+    post_track(
+        {
+            "event": "identify",
+            "visitor_id": "dev-j",
+            "properties": {"email": "jo@example.com", "name": "Jo", "company": "Acme", "plan": "free"},
+        }
+    )
+    post_track({"event": "identify", "visitor_id": "dev-k", "properties": {"email": "kim@example.com"}})
+    jo = _customer_of(ws, "jo@example.com")
+    _opt_out(ws, jo)
+
+    def snapshot() -> list:
+        return [
+            list(Customer.objects.order_by("pk").values()),
+            list(Identifier.objects.order_by("pk").values()),
+            list(Event.objects.order_by("pk").values_list("pk", flat=True)),
+            MergeLog.objects.count(),
+        ]
+
+    before = snapshot()
+    r = post_track(
+        {
+            "batch": [
+                # new traits and a new email on the opted-out device
+                {
+                    "event": "identify",
+                    "visitor_id": "dev-j",
+                    "properties": {"email": "jo.new@example.com", "name": "Mallory", "company": "Evil", "plan": "pro"},
+                },
+                # the opted-out person's email with another person's device: no merge either
+                {"event": "identify", "visitor_id": "dev-k", "email": "jo@example.com", "traits": {"name": "Kim"}},
+                # a Segment-like user id and purchase: no rung, no number
+                {"event": "purchase", "email": "jo@example.com", "user_id": "acct-9", "properties": {"amount": 5}},
+            ]
+        }
+    )
+    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 3, "bots": 0, "rejected": []}
+    assert snapshot() == before
+    jo.refresh_from_db()
+    assert (jo.name, jo.company, jo.traits.get("plan"), jo.rung, jo.customer_number) == ("Jo", "Acme", "free", 2, None)
+    # ...except the consent record itself
+    r = post_track({"event": "consent_given", "visitor_id": "dev-j", "properties": {"choice": "granted"}})
+    assert r.json()["accepted"] == 1
+
+
+def test_provider_webhooks_follow_the_preference_per_purpose(tenant):
+    ws = tenant.workspace
+    event_record(
+        workspace=ws, event="identify", source="webhook", provider="generic", message_id="g:0", email="liv@example.com"
+    )
+    liv = _customer_of(ws, "liv@example.com")
+    _opt_out(ws, liv)
+
+    def record(provider: str, event: str, source: str, **kw) -> Event | None:
+        return event_record(
+            workspace=ws,
+            event=event,
+            source=source,
+            provider=provider,
+            message_id=f"{provider}:{event}",
+            email="liv@example.com",
+            **kw,
+        )
+
+    # Transactional records are kept: a payment, a booking, a message she sent, a delivery receipt.
+    assert record("stripe", "payment_succeeded", "webhook", account_signal=True) is not None
+    assert record("calendly", "booking_created", "webhook", account_signal=True) is not None
+    assert record("sendgrid", "email_delivered", "email") is not None
+    # The consent choice itself is kept (and applied).
+    assert record("sendgrid", "email_unsubscribed", "email") is not None
+    # Marketing engagement and analytics are refused.
+    assert record("sendgrid", "email_opened", "email") is None
+    assert record("sendgrid", "email_clicked", "email") is None
+    assert record("pixel", "email_opened", "pixel") is None
+    assert record("generic", "deal_viewed", "webhook") is None
+    # A generic webhook's payment is a transactional record too.
+    assert record("generic", "invoice_paid", "webhook", account_signal=True) is not None
+    kept = set(Event.objects.filter(customer=liv).values_list("message_id", flat=True))
+    assert kept == {
+        "g:0",
+        "stripe:payment_succeeded",
+        "calendly:booking_created",
+        "sendgrid:email_delivered",
+        "sendgrid:email_unsubscribed",
+        "generic:invoice_paid",
+    }
+
+
+def test_marketing_engagement_follows_that_channels_marketing_preference(tenant):
+    ws = tenant.workspace
+    event_record(
+        workspace=ws, event="identify", source="webhook", provider="generic", message_id="g:1", email="mo@x.io"
+    )
+    _opt_out(ws, _customer_of(ws, "mo@x.io"), marketing_email=False)  # analytics still allowed
+    opened = event_record(
+        workspace=ws, event="email_opened", source="email", provider="sendgrid", message_id="sg:1", email="mo@x.io"
+    )
+    seen = event_record(
+        workspace=ws, event="page_seen", source="webhook", provider="generic", message_id="g:2", email="mo@x.io"
+    )
+    assert opened is None and seen is not None
+
+
+@pytest.mark.parametrize("header", ["HTTP_SEC_GPC", "HTTP_DNT"])
+def test_gpc_and_dnt_on_api_track_are_an_opt_out_for_the_event(post_track, tenant, header):
+    r = post_track(
+        {"batch": [{"event": "identify", "visitor_id": "dev-g", "properties": {"email": "nia@example.com"}}]},
+        **{header: "1"},
+    )
+    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": []}
+    assert not Event.objects.exists() and not Customer.objects.exists() and not Identifier.objects.exists()
+    # the visitor's own opt-out is still recorded
+    assert post_track({"event": "opted_out", "visitor_id": "dev-g"}, **{header: "1"}).json()["accepted"] == 1
+
+
+@pytest.mark.parametrize("header", ["HTTP_SEC_GPC", "HTTP_DNT"])
+def test_a_segment_sdk_in_a_gpc_or_dnt_browser_is_not_tracked(post_segment, header):
+    r = post_segment(
+        "identify", {"anonymousId": "anon-9", "traits": {"email": "oz@example.com"}, "messageId": "s9"}, **{header: "1"}
+    )
+    assert r.status_code == 200 and r.json()["success"] is True and r.json()["suppressed"] == 1
+    assert not Event.objects.exists() and not Customer.objects.exists()
+
+
+@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+def test_a_gpc_page_view_of_a_known_device_is_not_stored_by_the_lane(post_track, tenant, paths):
+    post_track(_pv("dev-p", "p1", at=_ago(10)))
+    post_track(_identify("dev-p", "p2", "pia@example.com", at=_ago(9)))
+    paths.reset()
+    r = post_track(_pv("dev-p", "p3"), HTTP_SEC_GPC="1")
+    assert r.json()["suppressed"] == 1 and paths.confirmed == [] and paths.full == []
+    assert not Event.objects.filter(message_id="p3").exists()
+
+
+def test_the_snippets_opt_out_is_honoured_within_a_second(post_track, tenant):
+    ws = tenant.workspace
+    post_track({"event": "identify", "visitor_id": "dev-q", "properties": {"email": "quin@example.com"}})
+    started = time.monotonic()
+    r = post_track({"event": "opted_out", "visitor_id": "dev-q", "properties": {"via": "api"}, "message_id": "q1"})
+    assert r.json()["accepted"] == 1
+    page = post_track({"event": "page_view", "visitor_id": "dev-q", "message_id": "q2"})
+    agent = post_track({"event": "noted", "source": "agent", "email": "quin@example.com", "message_id": "q3"})
+    elapsed = time.monotonic() - started
+    assert page.json()["suppressed"] == 1 and agent.json()["suppressed"] == 1
+    assert elapsed < 1.0
+    quin = _customer_of(ws, "quin@example.com")
+    assert quin.allow_analytics is False and quin.allow_ad_sendback is False
+    # the event's own record (then one per purpose it turned off)
+    record = ConsentRecord.objects.get(workspace=ws, source_event_id=Event.objects.get(message_id="q1").pk)
+    assert record.choice == ConsentChoice.WITHDRAWN and record.customer == quin
+    assert record.source == ConsentSource.API  # ClarmTrack('optout') is the site's call, not the banner
+
+
+def test_an_opt_out_event_is_in_force_when_it_is_answered_whatever_the_queue(post_track, tenant, monkeypatch):
+    # No worker runs the queue here: what the request does not do itself is not done.
+    queued: list[int] = []
+    monkeypatch.setattr(privacy_tasks.consent_record_from_event, "delay", queued.append)
+    ws = tenant.workspace
+    post_track({"event": "identify", "visitor_id": "dev-r", "properties": {"email": "ria@example.com"}})
+    post_track({"event": "consent_given", "visitor_id": "dev-r", "message_id": "r1"})
+    post_track({"event": "opted_out", "visitor_id": "dev-r", "message_id": "r2"})
+    assert _customer_of(ws, "ria@example.com").allow_analytics is False
+    assert queued == [Event.objects.get(message_id="r1").pk]  # a grant is only recorded: by the task
+    assert post_track({"event": "page_view", "visitor_id": "dev-r"}).json()["suppressed"] == 1
+
+
+@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+def test_after_the_snippets_opt_out_the_lane_refuses_the_devices_next_page_view(post_track, tenant, paths):
+    post_track(_pv("dev-s", "s1", at=_ago(10)))
+    post_track(_identify("dev-s", "s2", "sol@example.com", at=_ago(9)))
+    assert post_track(_pv("dev-s", "s3", event="opted_out")).json()["accepted"] == 1
+    paths.reset()
+    r = post_track(_pv("dev-s", "s4"))
+    assert r.json()["suppressed"] == 1 and paths.confirmed == ["s4"] and paths.full == []
+    assert not Event.objects.filter(message_id="s4").exists()
+
+
+def test_the_banners_privacy_choices_link_without_a_visitor_id_opens_a_page(client, tenant):
+    r = client.get(f"/privacy/preferences?key={tenant.write_key}")
+    assert r.status_code == 200
+    assert "Acme Movers" in r.content.decode()
+    assert "nothing" in r.content.decode().lower()
+
+
+def test_the_purpose_rule_keeps_records_and_refuses_the_rest_by_default():
+    off = Consent(analytics=False)
+    mail_off = Consent(marketing_email=False)
+    sms_off = Consent(marketing_sms=False)
+    assert not purpose_refused(Purpose.TRANSACTIONAL, Consent(False, False, False))
+    assert not purpose_refused(Purpose.CONSENT, Consent(False, False, False))
+    assert purpose_refused(Purpose.ANALYTICS, off) and not purpose_refused(Purpose.ANALYTICS, mail_off)
+    assert purpose_refused(Purpose.MARKETING_EMAIL, off) and purpose_refused(Purpose.MARKETING_EMAIL, mail_off)
+    assert not purpose_refused(Purpose.MARKETING_EMAIL, sms_off) and purpose_refused(Purpose.MARKETING_SMS, sms_off)
+    assert purpose_refused("something-new", off)  # an unknown purpose is treated as analytics
+    assert Consent(marketing_sms=False).restrict(off) == Consent(analytics=False, marketing_sms=False)
