@@ -264,12 +264,12 @@ def test_provider_webhooks_follow_the_preference_per_purpose(tenant):
     assert record("generic", "invoice_paid", "webhook", account_signal=True) is not None
     kept = set(Event.objects.filter(customer=liv).values_list("message_id", flat=True))
     assert kept == {
-        "g:0",
-        "stripe:payment_succeeded",
-        "calendly:booking_created",
-        "sendgrid:email_delivered",
-        "sendgrid:email_unsubscribed",
-        "generic:invoice_paid",
+        "clarm:g:0",
+        "clarm:stripe:payment_succeeded",
+        "clarm:calendly:booking_created",
+        "clarm:sendgrid:email_delivered",
+        "clarm:sendgrid:email_unsubscribed",
+        "clarm:generic:invoice_paid",
     }
 
 
