@@ -72,6 +72,13 @@ def body_read(request: HttpRequest) -> bytes:
         raise ApiError(400, f"The body is not valid {encoding} data.", str(exc)) from None
     if len(body) > MAX_BODY_BYTES or inflater.unconsumed_tail:
         raise ApiError(413, f"The decompressed request body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    # zlib hands back what it could inflate of a cut stream without a word: without this check a
+    # truncated body reaches the JSON parser and is answered "Malformed JSON".
+    name = "gzip" if encoding in ("gzip", "x-gzip") else encoding
+    if not inflater.eof:
+        raise ApiError(400, f"The {name} body is truncated: it ends before the end of the {name} data.")
+    if inflater.unused_data:
+        raise ApiError(400, f"The {name} body has {len(inflater.unused_data)} bytes after the end of the {name} data.")
     return body
 
 

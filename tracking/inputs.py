@@ -48,6 +48,9 @@ class IngestResult:
     duplicates: int = 0
     suppressed: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Values of stored events that were not used as identifiers, and why:
+    # [{"index", "field", "warning"}] (e.g. a visitor_id longer than 200 characters).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     # Ids of the stored events, in the order of the accepted inputs.
     event_ids: list[int] = field(default_factory=list)
 
@@ -57,4 +60,5 @@ class IngestResult:
             "duplicates": self.duplicates,
             "suppressed": self.suppressed,
             "rejected": self.rejected,
+            "warnings": self.warnings,
         }

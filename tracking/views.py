@@ -117,6 +117,7 @@ def _ingest(
         raise ApiError(status, rejected[0]["error"], {"rejected": rejected})
     answer = result.answer()
     answer["rejected"] = rejected
+    answer["warnings"] = [{**w, "index": positions[w["index"]]} for w in result.warnings]
     return answer, is_batch
 
 
