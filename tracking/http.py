@@ -24,7 +24,24 @@ MAX_EVENTS = 500
 MAX_EVENT_BYTES = 32 * 1024
 # Objects and arrays inside one event: deeper than this is refused (no real event is this deep).
 MAX_DEPTH = 32
-ALLOW_HEADERS = "Content-Type, X-Clarm-Key, Content-Encoding, Authorization, AnonymousId"
+# What the snippet and the real browser SDKs send. analytics.js (analytics-next) posts text/plain
+# without custom headers; the RudderStack JS SDK v3 sends Basic auth, `AnonymousId` (for ordering),
+# `SentAt`, and on a retry or a delivery recovered from storage its `Rsa-*` headers.
+ALLOW_HEADERS = ", ".join(
+    (
+        "Content-Type",
+        "X-Clarm-Key",
+        "Content-Encoding",
+        "Authorization",
+        "AnonymousId",
+        "SentAt",
+        "Rsa-Recovered",
+        "Rsa-Retry-Attempt",
+        "Rsa-Retry-Reason",
+        "Rsa-Since-First-Attempt",
+        "Rsa-Since-Last-Attempt",
+    )
+)
 PREFLIGHT_MAX_AGE = "86400"
 
 
