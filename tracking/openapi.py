@@ -158,9 +158,11 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+# An empty id is read as no id (so "userId or anonymousId is required" still holds).
+_ID = {**_TEXT, "minLength": 1}
 _SEGMENT_COMMON: dict[str, Any] = {
-    "userId": _TEXT,
-    "anonymousId": _TEXT,
+    "userId": _ID,
+    "anonymousId": _ID,
     "messageId": {**_TEXT, "maxLength": MAX_MESSAGE_ID},
     "timestamp": _TIME,
     "originalTimestamp": _TIME,
@@ -170,12 +172,12 @@ _SEGMENT_COMMON: dict[str, Any] = {
     "writeKey": {**_TEXT, "description": "The write key, when not in Basic auth"},
 }
 _SEGMENT_TYPES: dict[str, tuple[dict[str, Any], list[str]]] = {
-    "track": ({"event": {**_TEXT, "minLength": 1}, "properties": _BAG}, ["event"]),
+    "track": ({"event": _ID, "properties": _BAG}, ["event"]),
     "identify": ({"traits": _BAG}, []),
     "page": ({"name": _TEXT, "category": _TEXT, "properties": _BAG}, []),
     "screen": ({"name": _TEXT, "category": _TEXT, "properties": _BAG}, []),
-    "group": ({"groupId": {**_TEXT, "minLength": 1}, "traits": _BAG}, ["groupId"]),
-    "alias": ({"previousId": {**_TEXT, "minLength": 1}}, ["previousId", "userId"]),
+    "group": ({"groupId": _ID, "traits": _BAG}, ["groupId"]),
+    "alias": ({"previousId": _ID}, ["previousId", "userId"]),
 }
 
 
