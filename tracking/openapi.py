@@ -231,7 +231,8 @@ def _errors(schema: dict[str, Any]) -> dict[str, Any]:
         "400": _json(
             schema,
             "Malformed JSON, a body that is not an object, bad gzip (named: truncated, trailing bytes), a `batch` that "
-            "is not an array, or the single event of the request refused (its field named, e.g. `properties has 1001 "
+            "is not an array, a batch-level sent_at/sentAt that is not ISO 8601, a NUL in the query string, "
+            "or the single event of the request refused (its field named, e.g. `properties has 1001 "
             "keys; at most 1000 per event`)",
         ),
         "401": _json(schema, "Missing, unknown or revoked write key"),
@@ -252,6 +253,8 @@ def _errors(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _BODY_TYPES = ("application/json", "text/plain")
+# clarm.middleware.RejectNulMiddleware answers any URL this way, before the view.
+_NUL = "A NUL character in the path or the query string"
 
 
 def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -274,6 +277,7 @@ def _preflight(tag: str) -> dict[str, Any]:
         "parameters": [{"in": "query", "name": "key", "schema": _TEXT, "required": False}],
         "responses": {
             "204": {"description": "Allowed: Access-Control-Allow-* headers echo the Origin"},
+            "400": _json(_ref("IngestError"), _NUL),
             "403": _json(_ref("IngestError"), "The Origin is not in the workspace's allowed origins"),
         },
     }
@@ -306,6 +310,7 @@ def _track_paths() -> dict[str, Any]:
                 "security": WRITE_KEY_SECURITY,
                 "responses": {
                     "200": _json(_ref("ConsentAnswer"), "The answer (cacheable privately for 5 minutes)"),
+                    "400": _json(_ref("IngestError"), _NUL),
                     "401": _json(_ref("IngestError"), "Missing, unknown or revoked write key"),
                     "403": _json(_ref("IngestError"), "The Origin is not allowed (without CORS headers)"),
                 },

@@ -116,7 +116,12 @@ class CustomerDetailApi(SecretKeyApi):
         operation_id="customers_retrieve",
         summary="One customer: rung, contact, masked identifiers, consent",
         parameters=[CUSTOMER_ID],
-        responses={200: CustomerOut, **UNAUTHORIZED, **NOT_FOUND},
+        responses={
+            200: CustomerOut,
+            400: OpenApiResponse(ErrorOut, description="A NUL character in the query string"),
+            **UNAUTHORIZED,
+            **NOT_FOUND,
+        },
     )
     def get(self, request: Request, pk: str) -> Response:
         found = self.customer_or_response(request, pk)
@@ -142,7 +147,9 @@ class CustomerTimelineApi(SecretKeyApi):
         ],
         responses={
             200: TimelineOut,
-            400: OpenApiResponse(ErrorOut, description="`limit` not a whole number from 1 to 500, or a bad `cursor`"),
+            400: OpenApiResponse(
+                ErrorOut, description="`limit` not a whole number from 1 to 500, a bad `cursor`, or a NUL character"
+            ),
             **UNAUTHORIZED,
             **NOT_FOUND,
         },
