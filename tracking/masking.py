@@ -28,6 +28,8 @@ _EMAIL = re.compile(
 # A query-string parameter (`name=value`), at the start of a text or after ?, & or ;.
 _PARAM = re.compile(r"(?:^|(?<=[?&;]))(?P<name>[^=&;#?\s]{1,64})=(?P<value>[^&;#\s]*)")
 _PHONE_WORDS = frozenset(("phone", "mobile", "tel", "telephone", "whatsapp"))
+# Cheap test before the query string is parsed: most URLs name no phone at all.
+_PHONE_HINT = re.compile("phone|mobile|tel|whatsapp", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 # A value under a phone-like name that does not parse as a number is still starred from this many
 # digits on (a number typed in a form may be badly formatted; it is still a number).
@@ -60,7 +62,7 @@ def _phone_mask(value: str, country: str) -> str:
 def _text_mask(text: str, country: str) -> str:
     if "@" in text or "%40" in text:
         text = _EMAIL.sub(_email_mask, text)
-    if "=" in text:
+    if "=" in text and _PHONE_HINT.search(text):
 
         def param(found: re.Match[str]) -> str:
             if not _phone_name(unquote_plus(found["name"])):
@@ -81,13 +83,15 @@ def contacts_mask(value: Any, *, country: str) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if isinstance(item, str) and (whole := email_normalize(item)) and "mail" in key.lower():
+            if isinstance(item, str) and "@" in item and "mail" in key.lower() and (whole := email_normalize(item)):
                 out[_text_mask(key, country)] = mask(IdentifierKind.EMAIL, whole)  # " Jane@X.com " whole
             elif _phone_name(key) and isinstance(item, str | int) and not isinstance(item, bool):
                 masked = _phone_mask(str(item), country)
                 out[_text_mask(key, country)] = item if masked == str(item) else masked
-            else:
+            elif isinstance(item, str | dict | list):
                 out[_text_mask(key, country)] = contacts_mask(item, country=country)
+            else:  # numbers, booleans, null
+                out[_text_mask(key, country)] = item
         return out
     if isinstance(value, list):
         return [contacts_mask(item, country=country) for item in value]
