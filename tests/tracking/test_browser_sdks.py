@@ -138,7 +138,7 @@ def storage_busy_once(monkeypatch) -> list[int]:
     return calls
 
 
-def _wait_events(page: Page, count: int, errors: list[str], timeout: float = 15.0) -> list[Event]:
+def _wait_events(page: Page, count: int, errors: list[str], timeout: float = 30.0) -> list[Event]:
     """Waits on the page (the sync API runs the page's event handlers only while a Playwright call runs)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -150,6 +150,7 @@ def _wait_events(page: Page, count: int, errors: list[str], timeout: float = 15.
     raise AssertionError(f"only {len(stored)} events stored: {stored}; the page said: {errors}")
 
 
+@pytest.mark.browser
 def test_rudderstack_js_sdk_v3_delivers_to_clarm_also_on_a_retry(
     chromium_browser, live_server, sdk_site, storage_busy_once
 ):
@@ -174,6 +175,7 @@ def test_rudderstack_js_sdk_v3_delivers_to_clarm_also_on_a_retry(
     assert opened.outside == []
 
 
+@pytest.mark.browser
 def test_segment_analytics_next_delivers_to_clarm(chromium_browser, live_server, sdk_site):
     opened = _open(chromium_browser, f"{sdk_site.base}/segment.html", site=sdk_site.base, clarm=live_server.url)
     events = _wait_events(opened.page, 3, opened.errors)
