@@ -19,7 +19,11 @@ class RejectNulMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _has_nul(request):
             if request.path.startswith(JSON_PREFIXES):
-                return JsonResponse({"error": NUL_MESSAGE}, status=400)
+                body: dict[str, object] = {"error": NUL_MESSAGE, "details": None}
+                if request.path.startswith("/v1/"):
+                    # Segment's error shape, as every /v1/ answer (docs/ingest.md).
+                    body.update(success=False, code="invalid_request", message=NUL_MESSAGE)
+                return JsonResponse(body, status=400)
             return HttpResponseBadRequest(NUL_MESSAGE, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 

@@ -45,12 +45,19 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_ID_LENGTH = 200
 
 
-def is_junk_id(value: object) -> bool:
+def id_problem(value: object) -> str | None:
+    """Why `value` cannot be an identifier (a note for the event and its sender), or None."""
     if not isinstance(value, str | int) or isinstance(value, bool):
-        return True
+        return "not an identifier (not a string)"
     text = str(value).strip()
-    if text.lower() in JUNK_IDS or len(text) > MAX_ID_LENGTH:
-        return True
+    if len(text) > MAX_ID_LENGTH:
+        return f"longer than {MAX_ID_LENGTH} characters: not used as an identifier"
+    if text.lower() in JUNK_IDS or _placeholder(text):
+        return "not an identifier (empty or placeholder id)"
+    return None
+
+
+def _placeholder(text: str) -> bool:
     stripped = text.replace("-", "").replace("_", "")
     # All-zero strings and the like ("0000", "----", "aaaaaaa").
     return bool(stripped) is False or bool(_ALL_SAME.match(stripped))
@@ -138,8 +145,8 @@ def claims_from_values(
     (e.g. {"stripe": "cus_123"} → the identifier `stripe:cus_123`)."""
     out = Claims()
     if device is not None:
-        if is_junk_id(device):
-            out.notes["visitor_id"] = "not an identifier (empty or placeholder id)"
+        if problem := id_problem(device):
+            out.notes["visitor_id"] = problem
         else:
             out.claims.append(_claim(workspace, IdentifierKind.DEVICE, str(device).strip()))
     if email is not None and email != "":
@@ -155,14 +162,17 @@ def claims_from_values(
         else:
             out.claims.append(_claim(workspace, IdentifierKind.PHONE, normalized, plain=normalized))
     if user_id is not None:
-        if is_junk_id(user_id):
-            out.notes["user_id"] = "not an identifier (empty or placeholder id)"
+        if problem := id_problem(user_id):
+            out.notes["user_id"] = problem
         else:
             out.claims.append(_claim(workspace, IdentifierKind.USER_ID, str(user_id).strip()))
     for namespace, value in (external or {}).items():
         ns = str(namespace).strip().lower()
-        if not re.fullmatch(r"[a-z0-9_]{1,32}", ns) or is_junk_id(value):
-            out.notes[f"external:{ns}"] = "not an identifier (bad namespace or placeholder id)"
+        if not re.fullmatch(r"[a-z0-9_]{1,32}", ns):
+            out.notes[f"external:{ns[:32]}"] = "not an identifier (bad namespace: 1 to 32 of a-z, 0-9, _)"
+            continue
+        if problem := id_problem(value):
+            out.notes[f"external:{ns}"] = problem
             continue
         out.claims.append(_claim(workspace, IdentifierKind.EXTERNAL, f"{ns}:{str(value).strip()}"))
     return out

@@ -15,7 +15,8 @@ urlpatterns = [
     path("w/<slug:ws>/privacy/", privacy_views.WorkspacePrivacyView.as_view(), name="privacy"),
     # Read API (secret key). See docs/api.md.
     path("api/customers", api_views.CustomerLookupApi.as_view(), name="api_customers"),
-    path("api/customers/<int:pk>", api_views.CustomerDetailApi.as_view(), name="api_customer"),
-    path("api/customers/<int:pk>/timeline", api_views.CustomerTimelineApi.as_view(), name="api_customer_timeline"),
+    # Any segment: an id that is not a whole number is the API's own JSON 404, not Django's HTML one.
+    path("api/customers/<str:pk>", api_views.CustomerDetailApi.as_view(), name="api_customer"),
+    path("api/customers/<str:pk>/timeline", api_views.CustomerTimelineApi.as_view(), name="api_customer_timeline"),
     path("api/reference/", views.ApiDocsView.as_view(), name="api_reference"),
 ]

@@ -2,13 +2,15 @@
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity.api.authentication import HasSecretKey, SecretKeyAuthentication
+from identity.api.serializers import ErrorOut
+from identity.api.views import UNAUTHORIZED
 from integrations.models import LinkChannel
 from integrations.selectors import link_public_url
 from integrations.services import IntegrationInputError, link_create
@@ -37,7 +39,23 @@ class LinkCreateApi(APIView):
         customer_id = serializers.IntegerField(allow_null=True)
         created_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, summary="Create a tracked link")
+    @extend_schema(
+        operation_id="links_create",
+        summary="Create a tracked link",
+        description="A short link that records a click on the customer's timeline (when `customer_id` is given) "
+        "and redirects to `target_url` with the UTM parameters added.",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: OpenApiResponse(
+                ErrorOut,
+                description="Malformed JSON, or a field missing or invalid: `details` names each field; a "
+                "`customer_id` that is not a customer of this workspace",
+            ),
+            **UNAUTHORIZED,
+            415: OpenApiResponse(ErrorOut, description="A body that is not JSON, a form or multipart"),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -24,7 +24,24 @@ MAX_EVENTS = 500
 MAX_EVENT_BYTES = 32 * 1024
 # Objects and arrays inside one event: deeper than this is refused (no real event is this deep).
 MAX_DEPTH = 32
-ALLOW_HEADERS = "Content-Type, X-Clarm-Key, Content-Encoding, Authorization, AnonymousId"
+# What the snippet and the real browser SDKs send. analytics.js (analytics-next) posts text/plain
+# without custom headers; the RudderStack JS SDK v3 sends Basic auth, `AnonymousId` (for ordering),
+# `SentAt`, and on a retry or a delivery recovered from storage its `Rsa-*` headers.
+ALLOW_HEADERS = ", ".join(
+    (
+        "Content-Type",
+        "X-Clarm-Key",
+        "Content-Encoding",
+        "Authorization",
+        "AnonymousId",
+        "SentAt",
+        "Rsa-Recovered",
+        "Rsa-Retry-Attempt",
+        "Rsa-Retry-Reason",
+        "Rsa-Since-First-Attempt",
+        "Rsa-Since-Last-Attempt",
+    )
+)
 PREFLIGHT_MAX_AGE = "86400"
 
 
@@ -72,6 +89,13 @@ def body_read(request: HttpRequest) -> bytes:
         raise ApiError(400, f"The body is not valid {encoding} data.", str(exc)) from None
     if len(body) > MAX_BODY_BYTES or inflater.unconsumed_tail:
         raise ApiError(413, f"The decompressed request body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    # zlib hands back what it could inflate of a cut stream without a word: without this check a
+    # truncated body reaches the JSON parser and is answered "Malformed JSON".
+    name = "gzip" if encoding in ("gzip", "x-gzip") else encoding
+    if not inflater.eof:
+        raise ApiError(400, f"The {name} body is truncated: it ends before the end of the {name} data.")
+    if inflater.unused_data:
+        raise ApiError(400, f"The {name} body has {len(inflater.unused_data)} bytes after the end of the {name} data.")
     return body
 
 

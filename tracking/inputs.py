@@ -58,6 +58,9 @@ class IngestResult:
     # Accepted events flagged as a bot's (stored, not stitched): a sender can see why no person appears.
     bots: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Values of stored events that were not used as identifiers, and why:
+    # [{"index", "field", "warning"}] (e.g. a visitor_id longer than 200 characters).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     # Ids of the stored events, in the order of the accepted inputs.
     event_ids: list[int] = field(default_factory=list)
 
@@ -68,4 +71,5 @@ class IngestResult:
             "suppressed": self.suppressed,
             "bots": self.bots,
             "rejected": self.rejected,
+            "warnings": self.warnings,
         }

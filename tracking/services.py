@@ -23,6 +23,7 @@ from tracking.dedupe import MAX_MESSAGE_ID, SERVER_KEY_PREFIX, CallerKeyReserved
 from tracking.eventwrite import events_insert
 from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
+from tracking.masking import contacts_mask
 from tracking.models import DailySalt, Source
 from tracking.network import geo_lookup, ip_clean, ip_hash
 from tracking.useragent import ua_describe
@@ -41,6 +42,8 @@ MAX_URL = 2000
 VISIT_SOURCES = frozenset((Source.WEB, Source.PIXEL, Source.AD))
 # Sources a bot verdict never applies to: a server, a provider or a channel sent them, not a browser.
 NEVER_BOT_SOURCES = frozenset((Source.AGENT, Source.WEBHOOK, Source.CHANNEL, Source.EMAIL))
+# Keys of one event's `properties` (and of its `traits`).
+MAX_PROPERTIES = 1000
 # Consent choices are kept even for a person who opted out: they are the record of the choice.
 CONSENT_EVENTS = frozenset(CONSENT_EVENT_CHOICES)
 # What a request sent with Sec-GPC: 1 or DNT: 1 may still store: the visitor's own opt-out.
@@ -128,18 +131,12 @@ def _message_id(item: EventInput) -> str | None:
         raise _Reject(str(exc)) from None
 
 
-def _masked(values: dict[str, Any], claims: Claims) -> dict[str, Any]:
-    """Plain email addresses and phone numbers live only on the customer record: in what we store
-    with the event they are replaced by the identifier's mask (e.g. j***@acme.com)."""
-    if not values or not claims.claims:
-        return values
-    out = dict(values)
-    for key in ("email", "phone"):
-        if isinstance(out.get(key), str):
-            found = claims.of_kind(key)
-            if found:
-                out[key] = found[0].masked
-    return out
+def _bag(value: object, name: str) -> dict[str, Any]:
+    """A free-form object of an event (`properties`, `traits`), at most MAX_PROPERTIES keys."""
+    bag = _mapping(value, name)
+    if len(bag) > MAX_PROPERTIES:
+        raise _Reject(f"{name} has {len(bag)} keys; at most {MAX_PROPERTIES} per event")
+    return bag
 
 
 def _prepare(
@@ -154,12 +151,16 @@ def _prepare(
     name = _text(item.event, "event", MAX_EVENT_NAME)
     if not name:
         raise _Reject("event is required")
+    country = workspace.default_country
     source = _text(item.source, "source") or Source.WEB
     if source not in SOURCES:
         raise _Reject(f"source must be one of {_SOURCE_LIST} (got {source[:40]!r})")
-    properties = _mapping(item.properties, "properties")
-    traits = _mapping(item.traits, "traits")
-    context = {k: v for k, v in _mapping(item.context, "context").items() if k not in _SERVER_CONTEXT_KEYS}
+    # Plain contact details live only on the customer: what is stored with the event is masked.
+    properties = contacts_mask(_bag(item.properties, "properties"), country=country)
+    traits = _bag(item.traits, "traits")
+    context = contacts_mask(
+        {k: v for k, v in _mapping(item.context, "context").items() if k not in _SERVER_CONTEXT_KEYS}, country=country
+    )
     external = _mapping(item.external_ids, "external_ids")
     try:
         timestamp = instant_parse(
@@ -172,8 +173,8 @@ def _prepare(
     occurred_at, clock = occurred_at_compute(timestamp=timestamp, sent_at=sent_at, received_at=received_at)
     message_id = _message_id(item)
     session_id = _text(item.session_id, "session_id", MAX_SESSION_ID)
-    url = _text(item.url, "url", MAX_URL, truncate=True)
-    referrer = _text(item.referrer, "referrer", MAX_URL, truncate=True)
+    url = contacts_mask(_text(item.url, "url", MAX_URL, truncate=True), country=country)
+    referrer = contacts_mask(_text(item.referrer, "referrer", MAX_URL, truncate=True), country=country)
     # Only the browser user agent the event carries: never the request's (a server forwarding events).
     ua_text = _text(item.user_agent, "user_agent", 1000, truncate=True)
     campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else None
@@ -227,14 +228,12 @@ def _prepare(
         context["ladder"] = "account"
     elif item.phone_channel:
         context["ladder"] = "phone"
-    if isinstance(context.get("traits"), dict):
-        context["traits"] = _masked(context["traits"], claims)
     return _Prepared(
         index=index,
-        name=name,
+        name=contacts_mask(name, country=country),
         source=source,
         occurred_at=occurred_at,
-        properties=_masked(properties, claims),
+        properties=properties,
         context=context,
         claims=claims,
         traits=traits,
@@ -428,6 +427,7 @@ def events_ingest(
     received_at = received_at or timezone.now()
     ip = ip_clean(ip)
     rejected: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
     prepared: list[_Prepared] = []
     seen_message_ids: set[str] = set()
     duplicates_in_request = 0
@@ -445,6 +445,7 @@ def events_ingest(
         except _Reject as exc:
             rejected.append({"index": index, "error": str(exc)})
             continue
+        warnings += [{"index": index, "field": k, "warning": note} for k, note in p.claims.notes.items()]
         if p.message_id is not None:
             if p.message_id in seen_message_ids:
                 duplicates_in_request += 1
@@ -488,6 +489,7 @@ def events_ingest(
     result.duplicates += duplicates_in_request
     result.suppressed += signalled_out
     result.rejected = rejected
+    result.warnings = warnings
     return result
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from tracking.clarm_format import FieldError, clarm_event_input
+from tracking.clock import BadInstant, instant_parse
 from tracking.http import (
     MAX_EVENT_BYTES,
     MAX_EVENTS,
@@ -69,7 +70,13 @@ def _batch_items(body: dict[str, Any]) -> tuple[list[object], bool]:
 
 
 def _ingest(
-    request: HttpRequest, *, key_plain: str | None, body: dict[str, Any], raw_size: int, parse: Parser
+    request: HttpRequest,
+    *,
+    key_plain: str | None,
+    body: dict[str, Any],
+    raw_size: int,
+    parse: Parser,
+    sent_at_field: str,
 ) -> tuple[dict[str, Any], bool]:
     """Authorize, parse every item (bad ones rejected by index), ingest. Returns the answer and
     whether the request was a batch. A single event that is rejected is a 400."""
@@ -79,6 +86,11 @@ def _ingest(
         shared = json_value_problem({k: v for k, v in body.items() if k != "batch"})
         if shared:
             raise ApiError(400, f"The batch cannot be stored: {shared}.")
+        try:
+            instant_parse(body.get(sent_at_field), field_name=sent_at_field)
+        except BadInstant as exc:
+            # Every event would be refused for it: the request's problem, not each event's.
+            raise ApiError(400, f"The batch cannot be stored: {exc}.", {"field": sent_at_field}) from None
     key, ip = ingest_authorize(request, plain_key=key_plain, body=body)
     received_at = timezone.now()
     rejected: list[dict[str, Any]] = []
@@ -124,6 +136,7 @@ def _ingest(
         raise ApiError(status, rejected[0]["error"], {"rejected": rejected})
     answer = result.answer()
     answer["rejected"] = rejected
+    answer["warnings"] = [{**w, "index": positions[w["index"]]} for w in result.warnings]
     return answer, is_batch
 
 
@@ -143,7 +156,9 @@ def track(request: HttpRequest) -> HttpResponse:
         def parse(item: object) -> EventInput:
             return clarm_event_input(item, sent_at=sent_at)
 
-        answer, _ = _ingest(request, key_plain=key_plain, body=body, raw_size=len(raw), parse=parse)
+        answer, _ = _ingest(
+            request, key_plain=key_plain, body=body, raw_size=len(raw), parse=parse, sent_at_field="sent_at"
+        )
     except ApiError as exc:
         return error_response(exc, request, methods=TRACK_METHODS)
     return cors_apply(JsonResponse(answer, status=202), request, methods=TRACK_METHODS)
@@ -229,7 +244,9 @@ def segment(request: HttpRequest, kind: str) -> HttpResponse:
             def parse(item: object) -> EventInput:
                 return segment_event_input(item, message_type=message_type)
 
-        answer, _ = _ingest(request, key_plain=key_plain, body=body, raw_size=len(raw), parse=parse)
+        answer, _ = _ingest(
+            request, key_plain=key_plain, body=body, raw_size=len(raw), parse=parse, sent_at_field="sentAt"
+        )
     except ApiError as exc:
         return _segment_error(exc, request)
     return cors_apply(JsonResponse({"success": True, **answer}, status=200), request, methods=TRACK_METHODS)

@@ -55,7 +55,10 @@ class CustomerOut(serializers.Serializer):
 
 
 class CustomerListOut(serializers.Serializer):
-    results = CustomerOut(many=True)
+    # One identifier, one customer: the list holds 0 or 1 (a ListField so the schema says maxItems 1).
+    results = serializers.ListField(
+        child=CustomerOut(), max_length=1, help_text="The customer that owns the identifier, if any"
+    )
     next = serializers.CharField(allow_null=True, help_text="Always null: an identifier belongs to one customer")
 
 
@@ -80,5 +83,5 @@ class TimelineOut(serializers.Serializer):
 
 
 class ErrorOut(serializers.Serializer):
-    error = serializers.CharField()
-    details = serializers.JSONField(allow_null=True, required=False)
+    error = serializers.CharField(help_text="What is wrong, in words")
+    details = serializers.JSONField(allow_null=True, help_text="More about it (e.g. `merged_into`), or null")

@@ -16,11 +16,24 @@ from workspaces.models import Workspace
 
 TIMELINE_DEFAULT_LIMIT = 100
 TIMELINE_MAX_LIMIT = 500
-ERRORS = {
-    400: OpenApiResponse(ErrorOut, description="A parameter is missing or invalid (the error names it)"),
-    401: OpenApiResponse(ErrorOut, description="Missing, unknown, revoked or write key"),
+# Customer ids are 64-bit: a longer or non-numeric id names no customer (404, never a query error).
+_MAX_ID = 2**63 - 1
+UNAUTHORIZED = {
+    401: OpenApiResponse(
+        ErrorOut,
+        description="No Authorization header, a malformed one, an unknown or revoked secret key, or a write key",
+    )
 }
-NOT_FOUND = {404: OpenApiResponse(ErrorOut, description="No such customer in this workspace")}
+NOT_FOUND = {
+    404: OpenApiResponse(
+        ErrorOut,
+        description="No such customer in this workspace (also an id that is not a whole number, and a customer of "
+        'another workspace). A customer merged into another answers 404 with `details: {"merged_into": id}`.',
+    )
+}
+CUSTOMER_ID = OpenApiParameter(
+    "id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH, description="The customer's id"
+)
 
 
 def error(status: int, message: str, details: Any = None) -> Response:
@@ -34,9 +47,12 @@ class SecretKeyApi(APIView):
     def workspace(self, request: Request) -> Workspace:
         return request.auth.workspace  # type: ignore[union-attr]
 
-    def customer_or_response(self, request: Request, pk: int) -> Customer | Response:
+    def customer_or_response(self, request: Request, pk_text: str) -> Customer | Response:
         """The live customer, or a 404: another workspace's customer looks exactly like a missing one;
         a customer merged away in this workspace says where it went."""
+        if not (pk_text.isascii() and pk_text.isdigit()) or not 0 < int(pk_text) <= _MAX_ID:
+            return error(404, f"No customer {pk_text[:40]} in this workspace.")
+        pk = int(pk_text)
         workspace = self.workspace(request)
         customer = selectors.customers_live(workspace=workspace).filter(pk=pk).first()
         if customer is not None:
@@ -55,8 +71,11 @@ class CustomerLookupApi(SecretKeyApi):
     @extend_schema(
         operation_id="customers_lookup",
         summary="Find a customer by one identifier",
-        description="Exactly one of email, phone, user_id or visitor_id. Values are normalized (email lowercased, "
-        "phone read as E.164 with the workspace's default country) and matched by keyed hash.",
+        description="Give exactly one of email, phone, user_id or visitor_id (none, or two or more, is a 400). Values "
+        "are normalized (email trimmed and lowercased, phone read as E.164 with the workspace's default country) and "
+        "matched by keyed hash. An identifier belongs to at most one customer: `results` holds 0 or 1 customer and "
+        "`next` is always null. A value that cannot be an identifier (`email=not-an-email`, `user_id=undefined`) is "
+        "a 400 naming it.",
         parameters=[
             OpenApiParameter(name, str, description=text)
             for name, text in (
@@ -66,7 +85,13 @@ class CustomerLookupApi(SecretKeyApi):
                 ("visitor_id", "The snippet's visitor id (anonymousId)"),
             )
         ],
-        responses={200: CustomerListOut, **ERRORS},
+        responses={
+            200: CustomerListOut,
+            400: OpenApiResponse(
+                ErrorOut, description="None or more than one lookup parameter, or a value that is not an identifier"
+            ),
+            **UNAUTHORIZED,
+        },
     )
     def get(self, request: Request) -> Response:
         given = [p for p in selectors.LOOKUP_KINDS if p in request.query_params]
@@ -90,9 +115,15 @@ class CustomerDetailApi(SecretKeyApi):
     @extend_schema(
         operation_id="customers_retrieve",
         summary="One customer: rung, contact, masked identifiers, consent",
-        responses={200: CustomerOut, 401: ERRORS[401], **NOT_FOUND},
+        parameters=[CUSTOMER_ID],
+        responses={
+            200: CustomerOut,
+            400: OpenApiResponse(ErrorOut, description="A NUL character in the query string"),
+            **UNAUTHORIZED,
+            **NOT_FOUND,
+        },
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: Request, pk: str) -> Response:
         found = self.customer_or_response(request, pk)
         if isinstance(found, Response):
             return found
@@ -103,13 +134,27 @@ class CustomerTimelineApi(SecretKeyApi):
     @extend_schema(
         operation_id="customers_timeline",
         summary="A customer's events, oldest first",
+        description="Keyset-paginated on (occurred_at, id): pass a page's `next` as `cursor` for the next page; "
+        "`next` is null on the last one. The limit is checked before the customer is looked up.",
         parameters=[
-            OpenApiParameter("limit", int, description=f"1 to {TIMELINE_MAX_LIMIT} (default {TIMELINE_DEFAULT_LIMIT})"),
-            OpenApiParameter("cursor", str, description="The `next` of the previous page"),
+            CUSTOMER_ID,
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": TIMELINE_MAX_LIMIT, "default": TIMELINE_DEFAULT_LIMIT},
+                description=f"Events per page, 1 to {TIMELINE_MAX_LIMIT} (default {TIMELINE_DEFAULT_LIMIT})",
+            ),
+            OpenApiParameter("cursor", str, description="The `next` of the previous page; any other value is a 400"),
         ],
-        responses={200: TimelineOut, **ERRORS, **NOT_FOUND},
+        responses={
+            200: TimelineOut,
+            400: OpenApiResponse(
+                ErrorOut, description="`limit` not a whole number from 1 to 500, a bad `cursor`, or a NUL character"
+            ),
+            **UNAUTHORIZED,
+            **NOT_FOUND,
+        },
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: Request, pk: str) -> Response:
         limit_text = request.query_params.get("limit", str(TIMELINE_DEFAULT_LIMIT)).strip()
         if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= TIMELINE_MAX_LIMIT:
             return error(400, f"limit must be a whole number from 1 to {TIMELINE_MAX_LIMIT}, not “{limit_text[:20]}”.")

@@ -126,7 +126,11 @@ def _handler(collector: Collector, page_base: list[str], host_base: list[str]) -
                 }
             )
             n = len(body.get("batch", []))
-            answer = {"accepted": n, "duplicates": 0, "rejected": []} if status == 202 else {"error": "unavailable"}
+            answer = (
+                {"accepted": n, "duplicates": 0, "rejected": [], "warnings": []}
+                if status == 202
+                else {"error": "unavailable"}
+            )
             self._send(status, json.dumps(answer).encode(), "application/json", cors=True)
 
     return Handler

@@ -164,4 +164,18 @@ def test_an_offset_timestamp_is_stored_as_the_same_instant(post_track):
 def test_a_nul_in_the_query_string_is_a_json_400(client, path):
     r = client.post(path, data="{}", content_type="application/json")
     assert r.status_code == 400
-    assert r.json() == {"error": "The request contains a NUL character."}
+    assert r.json() == {"error": "The request contains a NUL character.", "details": None}
+
+
+def test_a_nul_in_a_segment_query_string_answers_in_segments_shape(client):
+    # Found by schemathesis: the /v1/ error shape (success, code, message) held everywhere but here.
+    r = client.post("/v1/identify?x=%00", data="{}", content_type="application/json")
+    assert r.status_code == 400
+    message = "The request contains a NUL character."
+    assert r.json() == {
+        "error": message,
+        "details": None,
+        "success": False,
+        "code": "invalid_request",
+        "message": message,
+    }

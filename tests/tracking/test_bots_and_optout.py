@@ -47,7 +47,7 @@ def test_a_server_calling_api_track_through_urllib_is_stitched(post_track, tenan
         HTTP_USER_AGENT=URLLIB,
     )
     assert r.status_code == 202
-    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     event = Event.objects.get(workspace=tenant.workspace)
     assert event.is_bot is False and event.customer is not None
     assert event.customer.email == "ana@example.com" and event.customer.name == "Ana"
@@ -93,7 +93,7 @@ def test_the_browser_user_agent_an_event_carries_decides_and_headless_browsers_a
         {"batch": [{"event": "page_view", "visitor_id": "h-1", "user_agent": HEADLESS, "message_id": "h1"}]},
         HTTP_USER_AGENT=CHROME,
     )
-    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 1, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 1, "rejected": [], "warnings": []}
     s = post_segment("page", {"anonymousId": "h-2", "context": {"userAgent": HEADLESS}, "messageId": "h2"})
     assert s.json()["bots"] == 1
     flagged = Event.objects.filter(message_id__in=["h1", "h2"])
@@ -136,7 +136,7 @@ def test_a_returning_device_forwarded_through_urllib_takes_the_lane_and_lands_on
     post_track(_identify("dev-u", "u2", "fay@example.com", at=_ago(9)), HTTP_USER_AGENT=URLLIB)
     paths.reset()
     r = post_track(_pv("dev-u", "u3"), HTTP_USER_AGENT=URLLIB)
-    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     assert paths.confirmed == ["u3"] and paths.full == []
     assert Event.objects.get(message_id="u3").customer == _owner(ws, "dev-u") == _customer_of(ws, "fay@example.com")
 
@@ -147,7 +147,7 @@ def test_a_bot_page_view_of_a_known_device_is_never_the_lanes_nor_stitched(post_
     post_track(_identify("dev-b", "b2", "gus@example.com", at=_ago(9)))
     paths.reset()
     r = post_track(_pv("dev-b", "b3", user_agent=HEADLESS))
-    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 1, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 1, "rejected": [], "warnings": []}
     assert paths.confirmed == [] and paths.refused == []
     event = Event.objects.get(message_id="b3")
     assert event.is_bot and event.customer is None
@@ -165,7 +165,7 @@ def test_an_opted_out_persons_write_key_events_are_refused_whatever_source_they_
     by_email = post_track({"event": "quote_sent", "source": source, "email": "hal@example.com", "message_id": "o1"})
     by_device = post_track({"event": "quote_sent", "source": source, "visitor_id": "dev-o", "message_id": "o2"})
     for r in (by_email, by_device):
-        assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": []}
+        assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": [], "warnings": []}
     assert Event.objects.count() == before
 
 
@@ -221,7 +221,7 @@ def test_a_suppressed_identify_changes_nothing_on_the_persons_record(post_track,
             ]
         }
     )
-    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 3, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 3, "bots": 0, "rejected": [], "warnings": []}
     assert snapshot() == before
     jo.refresh_from_db()
     assert (jo.name, jo.company, jo.traits.get("plan"), jo.rung, jo.customer_number) == ("Jo", "Acme", "free", 2, None)
@@ -294,7 +294,7 @@ def test_gpc_and_dnt_on_api_track_are_an_opt_out_for_the_event(post_track, tenan
         {"batch": [{"event": "identify", "visitor_id": "dev-g", "properties": {"email": "nia@example.com"}}]},
         **{header: "1"},
     )
-    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": [], "warnings": []}
     assert not Event.objects.exists() and not Customer.objects.exists() and not Identifier.objects.exists()
     # the visitor's own opt-out is still recorded
     assert post_track({"event": "opted_out", "visitor_id": "dev-g"}, **{header: "1"}).json()["accepted"] == 1

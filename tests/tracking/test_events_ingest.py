@@ -137,7 +137,7 @@ def test_a_batch_of_known_devices_page_views_is_one_statement(post_track, django
     with django_assert_num_queries(1) as captured:
         r = post_track({"batch": [page_view(d, n) for n in (1, 2) for d in range(3)]})
     assert captured.captured_queries[0]["sql"].startswith("/* prepared */ WITH r AS")
-    assert r.json() == {"accepted": 6, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 6, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     assert sorted(Visit.objects.values_list("event_count", flat=True)) == [3, 3, 3]
     for d in range(3):
         owners = set(Event.objects.filter(session_id=f"session-{d}").values_list("customer_id", flat=True))

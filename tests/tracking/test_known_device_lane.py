@@ -29,7 +29,7 @@ from tracking import hotcache
 from tracking.models import Event, Visit
 from workspaces.models import Workspace
 
-ANSWER_ONE = {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+ANSWER_ONE = {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
 
 
 def _ago(minutes: float) -> datetime.datetime:
@@ -296,7 +296,7 @@ def test_an_opted_out_persons_page_view_is_suppressed_by_the_lane_and_consent_ev
 
     r = post_track(_pv("dev-1", "m2"))
     assert r.status_code == 202
-    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": [], "warnings": []}
     assert paths.full == [] and paths.confirmed == ["m2"]  # the lane's answer
     assert not Event.objects.filter(workspace=ws, message_id="m2").exists()
     visit = Visit.objects.get(workspace=ws)
@@ -326,11 +326,11 @@ def test_a_repeated_message_id_through_the_lane_is_a_duplicate(post_track, tenan
     paths.reset()
 
     again = post_track(_pv("dev-1", "m2"))
-    assert again.json() == {"accepted": 0, "duplicates": 1, "suppressed": 0, "bots": 0, "rejected": []}
+    assert again.json() == {"accepted": 0, "duplicates": 1, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     first = post_track(_pv("dev-1", "m1"))  # stored by the full path, repeated through the lane
-    assert first.json() == {"accepted": 0, "duplicates": 1, "suppressed": 0, "bots": 0, "rejected": []}
+    assert first.json() == {"accepted": 0, "duplicates": 1, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     batch = post_track({"batch": [_pv("dev-1", "m5"), _pv("dev-1", "m5"), _pv("dev-1", "m2")]})
-    assert batch.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "bots": 0, "rejected": []}
+    assert batch.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     assert paths.full == [] and paths.confirmed == ["m2", "m1", "m5", "m2"]
     counts = Counter(Event.objects.filter(workspace=ws).values_list("message_id", flat=True))
     assert counts == {"m1": 1, "m2": 1, "m5": 1}
@@ -387,7 +387,7 @@ def test_a_batch_with_an_identify_of_the_same_device_sends_that_device_the_full_
             ]
         }
     )
-    assert r.json() == {"accepted": 4, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 4, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     # dev-1's events all in order through the full path; dev-2's page view through the lane.
     assert paths.full == [["a2", "a3", "a4"]] and paths.confirmed == ["b2"] and paths.refused == []
     person = _owner(ws, "dev-1")
@@ -416,7 +416,7 @@ def test_a_lane_event_follows_its_customer_into_a_merge_made_by_the_same_batch(p
     paths.reset()
 
     r = post_track({"batch": [_identify("dev-1", "a2", "kim@example.com"), _pv("dev-2", "b3", session="s2")]})
-    assert r.json() == {"accepted": 2, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 2, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     assert paths.confirmed == ["b3"] and paths.full == [["a2"]]
     (live,) = Customer.objects.filter(workspace=ws, status=CustomerStatus.LIVE)
     assert _owner(ws, "dev-1") == live and _owner(ws, "dev-2") == live
@@ -675,7 +675,7 @@ def test_when_one_of_a_persons_devices_starts_a_new_visit_all_their_events_take_
             ]
         }
     )
-    assert r.json() == {"accepted": 2, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 2, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     assert paths.full == [["b3", "a3"]] and paths.confirmed == [] and paths.refused == []
     assert {_event(ws, m).customer_id for m in ("a3", "b3")} == {person.pk}
     counts = dict(Visit.objects.filter(workspace=ws).values_list("session_id", "event_count"))

@@ -24,7 +24,15 @@ def test_track(post_segment):
         },
     )
     assert r.status_code == 200, r.content
-    assert r.json() == {"success": True, "accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {
+        "success": True,
+        "accepted": 1,
+        "duplicates": 0,
+        "suppressed": 0,
+        "bots": 0,
+        "rejected": [],
+        "warnings": [],
+    }
     event = Event.objects.get()
     assert event.event == "Item Purchased"
     assert event.properties == {"name": "Leap to Conclusions Mat", "revenue": 14.99}

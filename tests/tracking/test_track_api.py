@@ -34,7 +34,7 @@ def test_page_view_is_stored_with_every_field(post_track, tenant):
         }
     )
     assert r.status_code == 202, r.content
-    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     event = Event.objects.get()
     assert event.workspace == tenant.workspace
     assert event.event == "page_view"
@@ -316,7 +316,7 @@ def test_duplicates_are_accepted_once(post_track):
     body = {"event": "page_view", "visitor_id": "v-d", "message_id": "dup-1"}
     assert post_track(body).json()["accepted"] == 1
     r = post_track({"batch": [body, {**body, "message_id": "dup-2"}, {**body, "message_id": "dup-2"}]})
-    assert r.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
     assert set(Event.objects.values_list("message_id", flat=True)) == {"dup-1", "dup-2"}
     assert Visit.objects.get().event_count == 2
 
@@ -496,7 +496,7 @@ def test_opted_out_people_are_suppressed_on_every_source_but_their_consent_choic
     post_track({"event": "page_view", "visitor_id": "v-out"})
     Customer.objects.update(allow_analytics=False)
     r = post_track({"event": "page_view", "visitor_id": "v-out", "message_id": "sup-1"})
-    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": []}
+    assert r.json() == {"accepted": 0, "duplicates": 0, "suppressed": 1, "bots": 0, "rejected": [], "warnings": []}
     assert not Event.objects.filter(message_id="sup-1").exists()
     # The analytics opt-out holds whatever source a write-key caller names.
     r = post_track({"event": "quote_sent", "source": "agent", "visitor_id": "v-out"})
