@@ -23,6 +23,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# A person's desktop Chrome: headless Chromium's own agent ("HeadlessChrome") is flagged as a bot.
+DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
 SHOTS = Path("/tmp/shots")  # screenshots of key pages, made to be looked at
 
 
@@ -44,3 +46,11 @@ def session_sign_in(context: BrowserContext, user: Any, url: str) -> None:
     client.force_login(user)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
     context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": url}])
+
+
+def desktop_context(browser: Browser) -> BrowserContext:
+    """A context that looks like a person's desktop Chrome to page scripts, on every page and also while
+    a page is being left (Chromium reports its own HeadlessChrome agent to scripts running then)."""
+    context = browser.new_context(user_agent=DESKTOP_CHROME)
+    context.add_init_script(f"Object.defineProperty(navigator, 'userAgent', {{get: () => {DESKTOP_CHROME!r}}})")
+    return context

@@ -8,25 +8,15 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, expect
 
 from identity.models import Customer
+from tests.browser import desktop_context
 from tests.snippet.conftest import Site
 from tracking.models import Event
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.browser
-
-# A desktop Chrome: headless Chromium's own user agent is (rightly) counted as a bot, never stitched.
-CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
-
-
-def desktop(browser: Browser) -> BrowserContext:
-    """A context that looks like a person's desktop Chrome to the snippet, on every page and also while
-    a page is being left (Chromium reports its own HeadlessChrome agent to scripts running then)."""
-    context = browser.new_context(user_agent=CHROME)
-    context.add_init_script(f"Object.defineProperty(navigator, 'userAgent', {{get: () => {CHROME!r}}})")
-    return context
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -55,7 +45,7 @@ def events(workspace: Workspace) -> list[Event]:
 
 def test_visit_form_and_leave_are_stored_and_stitched(site: Site, browser: Browser, live_server, tenant) -> None:
     Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode="never")
-    context = desktop(browser)
+    context = desktop_context(browser)
     page = context.new_page()
     # the business's site on its own origin; clarm.js, /api/consent and /api/track from the Clarm server
     page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
@@ -91,7 +81,7 @@ def test_first_touch_survives_the_banner_and_identity_waits_for_consent(
 ) -> None:
     ws = tenant.workspace
     Workspace.objects.filter(pk=ws.pk).update(consent_mode="always")
-    context = desktop(browser)
+    context = desktop_context(browser)
     page = context.new_page()
     landing = site.url(
         consent="auto", host=live_server.url, key=tenant.write_key, utm_source="instagram", utm_campaign="xmas"
@@ -126,7 +116,7 @@ def test_first_touch_survives_the_banner_and_identity_waits_for_consent(
 def test_declining_counts_the_visit_and_drops_the_identity(site: Site, browser: Browser, live_server, tenant) -> None:
     ws = tenant.workspace
     Workspace.objects.filter(pk=ws.pk).update(consent_mode="always")
-    context = desktop(browser)
+    context = desktop_context(browser)
     page = context.new_page()
     page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
     page.evaluate("ClarmTrack('identify', {email: 'max@example.com'})")
@@ -145,7 +135,7 @@ def test_every_opt_out_the_snippet_can_express_is_honoured_within_a_second(
 ) -> None:
     ws = tenant.workspace
     Workspace.objects.filter(pk=ws.pk).update(consent_mode="never")
-    context = desktop(browser)
+    context = desktop_context(browser)
     page = context.new_page()
     page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
     page.evaluate("ClarmTrack('identify', {email: 'nel@example.com'})")
@@ -169,7 +159,7 @@ def test_the_banners_privacy_choices_link_opens_the_visitors_page(
     site: Site, browser: Browser, live_server, tenant
 ) -> None:
     Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode="always")
-    context = desktop(browser)
+    context = desktop_context(browser)
     page = context.new_page()
     page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
     banner = page.get_by_role("dialog", name="Analytics consent")
@@ -187,7 +177,7 @@ def test_a_form_with_the_sites_own_identify_stores_one_identify(
     site: Site, browser: Browser, live_server, tenant
 ) -> None:
     Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode="never")
-    context = desktop(browser)
+    context = desktop_context(browser)
     page = context.new_page()
     page.goto(site.url(consent="auto", host=live_server.url, key=tenant.write_key))
     wait_for(lambda: Event.objects.filter(workspace=tenant.workspace, event="page_view").exists())

@@ -17,6 +17,7 @@ from django.db import OperationalError
 from playwright.sync_api import Browser, Page, Request
 
 from identity.models import Customer
+from tests.browser import desktop_context
 from tracking import views
 from tracking.models import Event
 from tracking.writekeys import write_keys_forget
@@ -102,7 +103,7 @@ def _open(browser: Browser, url: str, *, site: str, clarm: str) -> Opened:
     """`url` in a fresh browser context, recording what the page asks of anyone else than `site`
     and `clarm`. Nothing is routed: Playwright answers the CORS preflights of a context with routes
     itself, and then Clarm's own preflight answers would not be what the browser obeys."""
-    context = browser.new_context()
+    context = desktop_context(browser)  # headless Chromium's own agent is flagged as a bot
     opened = Opened(page=context.new_page(), outside=[], errors=[], posts=[])
     page = opened.page
 
