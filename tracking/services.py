@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from clarm.clientip import ip_clean
 from identity.normalize import Claims, claims_from_values
 from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
@@ -21,7 +22,7 @@ from tracking.eventwrite import events_insert
 from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
 from tracking.models import DailySalt, Source
-from tracking.network import geo_lookup, ip_clean, ip_hash
+from tracking.network import geo_lookup, ip_hash
 from tracking.useragent import ua_describe
 from tracking.visits import VisitState, VisitTracker
 from workspaces.models import Workspace

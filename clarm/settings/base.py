@@ -182,6 +182,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 SITE_ID = 1
 LOGIN_URL = "account_login"
+# Its rate limits (login failures, password resets, sign-ups; the admin login uses them too) count
+# per client address by clarm.clientip.client_ip, the trusted-proxy rule of ingest.
+ACCOUNT_ADAPTER = "workspaces.adapter.AccountAdapter"
 LOGIN_REDIRECT_URL = "workspaces:home"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
