@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from clarm.admin_login import RateLimitedAdminLoginForm
 
 admin.site.login_form = RateLimitedAdminLoginForm
+handler500 = "clarm.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from clarm.errors import RETRY_AFTER_SECONDS
 from integrations.crypto import CredentialsUnreadable
 from integrations.inbound import WebhookRejected, headers_filtered, provider_module
 from integrations.models import Connection, ConnectionStatus
@@ -71,7 +72,9 @@ def webhook_receive(request: HttpRequest, provider: str, ws: str) -> HttpRespons
                 duplicates += 1
     except DatabaseError:
         logger.exception("could not store a %s delivery", provider)
-        return _error(503, "Could not store the delivery; please retry.")
+        response = _error(503, "Could not store the delivery; please retry.")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if provider == "twilio":
         return HttpResponse(TWIML_EMPTY, content_type="text/xml")
     status = "duplicate" if duplicates and not stored else "stored"
