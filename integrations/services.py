@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clarm.publish import task_publish
 from integrations.inbound import Inbound, provider_module
 from integrations.models import (
     Connection,
@@ -154,12 +155,9 @@ def delivery_schedule(*, delivery_id: int) -> None:
 def _enqueue(delivery_id: int) -> None:
     from integrations.tasks import webhook_process
 
-    try:
-        webhook_process.delay(delivery_id)
-    except Exception:
-        # The delivery is stored (status received): the sweep task picks it up later. The provider's
-        # answer must not change because our queue is down.
-        logger.exception("could not queue webhook delivery %s", delivery_id)
+    # Bounded wait; when the broker is down the delivery stays stored (status received) and the
+    # sweep (deliveries_resume) sends it: the provider's answer never waits on our queue.
+    task_publish(webhook_process, delivery_id)
 
 
 def deliveries_stuck(*, older_than_minutes: int = 10, limit: int = 500) -> list[int]:

@@ -2,6 +2,7 @@
 
 from celery import Task, shared_task
 
+from clarm.publish import task_publish
 from integrations.models import DeliveryStatus
 
 
@@ -26,9 +27,7 @@ def deliveries_resume() -> int:
     from integrations.services import deliveries_stuck
 
     ids = deliveries_stuck()
-    for delivery_id in ids:
-        webhook_process.delay(delivery_id)
-    return len(ids)
+    return sum(task_publish(webhook_process, delivery_id) for delivery_id in ids)
 
 
 @shared_task(name="integrations.message_send", bind=True, max_retries=5, acks_late=True)

@@ -13,6 +13,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from clarm.clientip import ip_clean
+from clarm.publish import task_publish
 from identity.normalize import Claims, claims_from_values
 from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
@@ -239,7 +240,8 @@ def _consent_records_schedule(event_ids: list[int]) -> None:
     from identity.privacy.tasks import consent_record_from_event
 
     for event_id in event_ids:
-        consent_record_from_event.delay(event_id)
+        # Bounded wait: when the broker is down, identity.consent_records_resume records it later.
+        task_publish(consent_record_from_event, event_id)
 
 
 def _event_row(

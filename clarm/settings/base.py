@@ -142,7 +142,12 @@ else:
 # worker and beat run with nothing to install.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        # A publish waits at most this long on a broker that does not answer (the default is forever).
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": 1.0,
+        "max_retries": 0,
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     _queue_dir = VAR_DIR / "queue"
@@ -168,6 +173,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
+    "consent-records-resume": {"task": "identity.consent_records_resume", "schedule": crontab(minute="*/10")},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

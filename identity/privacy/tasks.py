@@ -7,6 +7,7 @@ from django.conf import settings
 from clarm.tasks_retry import db_task
 from identity.privacy import retention
 from identity.privacy.services import consent_record_from_event as consent_record_from_event_service
+from identity.privacy.services import consent_records_resume as consent_records_resume_service
 from identity.privacy.workspace_exports import export_job_run
 from tracking.models import Event
 from workspaces.models import Workspace
@@ -20,6 +21,12 @@ def consent_record_from_event(event_id: int) -> int | None:
         return None
     record = consent_record_from_event_service(workspace=event.workspace, event=event)
     return record.pk if record is not None else None
+
+
+@db_task("identity.consent_records_resume")
+def consent_records_resume() -> int:
+    """Every 10 minutes: record consent events whose task could not be sent when they arrived."""
+    return consent_records_resume_service()
 
 
 @db_task("identity.workspace_export_run", max_retries=3)
