@@ -36,8 +36,9 @@ def storage_down_response() -> JsonResponse:
 
 
 def _page(template: str, request: HttpRequest, status: int) -> HttpResponse:
-    # No request context: its processors read the session and the user, from the storage that is down.
-    return HttpResponse(loader.render_to_string(template), status=status)
+    # No request context: its processors read the session and the user, from the storage that is
+    # down. The request itself is passed for its CSP nonce.
+    return HttpResponse(loader.render_to_string(template, {"request": request}), status=status)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

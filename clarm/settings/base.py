@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("CLARM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
+    "csp",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.contrib.sites",
@@ -93,9 +95,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "clarm.middleware.NoStoreMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "workspaces.middleware.CurrentWorkspaceMiddleware",
 ]
+
+# Content-Security-Policy on every answer (django-csp): scripts and <style> blocks only from our own
+# origin or carrying the request's nonce (`nonce="{{ request.csp_nonce }}"`); no inline handlers, no
+# eval, no plugins, no framing, forms post only to us. `style="…"` attributes stay allowed
+# (style-src-attr): many templates use them, and CSS in an attribute cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 ROOT_URLCONF = "clarm.urls"
 WSGI_APPLICATION = "clarm.wsgi.application"
@@ -143,6 +167,7 @@ else:
 
 # Celery: Redis in production; kombu's filesystem transport for the embedded default, so the
 # worker and beat run with nothing to install.
+CELERY_VISIBILITY_TIMEOUT = 45
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
@@ -150,6 +175,12 @@ if REDIS_URL:
         "socket_connect_timeout": 1.0,
         "socket_timeout": 1.0,
         "max_retries": 0,
+        # A task whose worker died (kill -9, OOM, lost host) is put back on the queue once it has
+        # been unacknowledged this long; live workers look every 5 s. So it runs again within
+        # about a minute. No task may be held or run longer than this: countdowns hop
+        # (clarm.tasks_base), long-running tasks do not ack late (clarm.tasks_retry).
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": 5,
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
@@ -165,9 +196,13 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged after it ran, so a worker that dies mid-task loses nothing; a pool child
+# killed mid-task is requeued at once; each worker process reserves one task at a time (so the
+# tasks a dead worker held are few, and none waits behind a long one).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # Runs every 15 minutes and sends to each workspace whose local time has just passed

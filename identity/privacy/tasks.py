@@ -29,12 +29,12 @@ def consent_records_resume() -> int:
     return consent_records_resume_service()
 
 
-@db_task("identity.workspace_export_run", max_retries=3)
+@db_task("identity.workspace_export_run", max_retries=3, long_running=True)
 def workspace_export_run(job_id: int) -> None:
     export_job_run(job_id=job_id)
 
 
-@db_task("identity.retention_purge")
+@db_task("identity.retention_purge", long_running=True)
 def retention_purge(workspace_id: int) -> int | None:
     workspace = Workspace.objects.filter(pk=workspace_id, region=settings.CLARM_REGION).first()
     if workspace is None:
