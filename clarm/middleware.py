@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 NUL_MESSAGE = "The request contains a NUL character."
@@ -47,11 +48,15 @@ class NoStoreMiddleware:
         response = self.get_response(request)
         if response.has_header("Cache-Control"):
             return response
-        user = getattr(request, "user", None)
-        if (
-            (user is not None and user.is_authenticated)
-            or "HTTP_AUTHORIZATION" in request.META
-            or request.path.startswith(TOKEN_PREFIXES)
-        ):
+        if _signed_in(request) or "HTTP_AUTHORIZATION" in request.META or request.path.startswith(TOKEN_PREFIXES):
             response["Cache-Control"] = "no-store"
         return response
+
+
+def _signed_in(request: HttpRequest) -> bool:
+    # Without a session cookie nobody is signed in: do not load the session (that would add
+    # `Vary: Cookie` to answers that do not depend on it, such as the ingest's CORS answers).
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)

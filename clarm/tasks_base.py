@@ -17,7 +17,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.utils import timezone
 
-HOP_SECONDS = 30
+HOP_SECONDS = 25
 # What a hop carries over to the task it finally sends (the rest is Celery's call plumbing).
 _KEPT_OPTIONS = ("task_id", "retries", "queue", "priority", "expires")
 

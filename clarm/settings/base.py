@@ -155,8 +155,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_SOCKET_TIMEOUT = 0.25
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that hangs costs a request a quarter of a second per call, not forever.
+            "OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+        }
+    }
 else:
     CACHES = {
         "default": {
@@ -167,7 +175,7 @@ else:
 
 # Celery: Redis in production; kombu's filesystem transport for the embedded default, so the
 # worker and beat run with nothing to install.
-CELERY_VISIBILITY_TIMEOUT = 45
+CELERY_VISIBILITY_TIMEOUT = 40
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
@@ -176,11 +184,11 @@ if REDIS_URL:
         "socket_timeout": 1.0,
         "max_retries": 0,
         # A task whose worker died (kill -9, OOM, lost host) is put back on the queue once it has
-        # been unacknowledged this long; live workers look every 5 s. So it runs again within
-        # about a minute. No task may be held or run longer than this: countdowns hop
-        # (clarm.tasks_base), long-running tasks do not ack late (clarm.tasks_retry).
+        # been unacknowledged this long. Live workers call kombu's restore every second and it acts
+        # on every tenth call, so the task runs again within about 50 s. No task may be held or run
+        # longer than this: countdowns hop (clarm.tasks_base), long tasks ack early (clarm.tasks_retry).
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-        "unacked_restore_interval": 5,
+        "unacked_restore_interval": 1,
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
