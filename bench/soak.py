@@ -259,7 +259,7 @@ def main() -> None:
         probe.start()
         t0 = time.time()
         marks: dict[str, tuple[float, float]] = {}
-        redis_soak = redis.Redis(port=REDIS_PORT, db=5)
+        redis_soak = redis.Redis(port=REDIS_PORT, db=5, decode_responses=True)
 
         def chaos() -> None:
             time.sleep(opts.seconds * 0.15)
@@ -288,10 +288,10 @@ def main() -> None:
             app.conf.broker_transport_options = {"visibility_timeout": 40}
             app.send_task("bench.soak_slow", args=(token, 8.0))
             started_key = f"soak:{token}:started"
-            client = redis.Redis(port=REDIS_PORT, db=0)
+            client = redis.Redis(port=REDIS_PORT, db=0, decode_responses=True)
             while not client.llen(started_key):
                 time.sleep(0.05)
-            first = client.lindex(started_key, 0).decode().split(":")
+            first = str(client.lindex(started_key, 0)).split(":")
             victim = worker_a if int(first[2]) == worker_a.pid else worker_b
             survivor = "b" if victim is worker_a else "a"
             time.sleep(1)
@@ -300,9 +300,8 @@ def main() -> None:
             os.killpg(victim.pid, signal.SIGKILL)
             while client.llen(started_key) < 2 and time.time() - killed < 300:
                 time.sleep(0.1)
-            again = (
-                float(client.lindex(started_key, 1).decode().split(":")[0]) if client.llen(started_key) > 1 else None
-            )
+            runs = [float(str(r).split(":")[0]) for r in client.lrange(started_key, 0, -1)]
+            again = runs[1] if len(runs) > 1 else None
             while not client.llen(f"soak:{token}:finished") and time.time() - killed < 300:
                 time.sleep(0.1)
             redis_soak.set("task_again_after", "" if again is None else str(round(again - killed, 1)))
@@ -344,9 +343,9 @@ def main() -> None:
             "probe_during_postgres_cut": probe.during(*marks["postgres_cut"]),
             "probe_during_redis_hang": probe.during(*marks["redis_cut"]),
             "probe_answer_seconds_median": round(statistics.median(d for _, d, _ in probe.samples), 3),
-            "killed_task_ran_again_after_seconds": redis_soak.get("task_again_after").decode(),
-            "killed_task_runs": int(redis_soak.get("task_runs")),
-            "killed_task_finished": int(redis_soak.get("task_finished")),
+            "killed_task_ran_again_after_seconds": (redis_soak.get("task_again_after") or ""),
+            "killed_task_runs": int(redis_soak.get("task_runs") or 0),
+            "killed_task_finished": int(redis_soak.get("task_finished") or 0),
         }
         print(json.dumps(result, indent=2))
         (ROOT / "bench" / "results").mkdir(exist_ok=True)

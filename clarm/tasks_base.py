@@ -22,8 +22,8 @@ HOP_SECONDS = 25
 _KEPT_OPTIONS = ("task_id", "retries", "queue", "priority", "expires")
 
 
-class BoundedDelayTask(Task):  # type: ignore[type-arg]
-    def apply_async(  # type: ignore[override]
+class BoundedDelayTask(Task):
+    def apply_async(
         self,
         args: Any = None,
         kwargs: Any = None,
@@ -63,5 +63,5 @@ def task_hop(name: str, args: list[Any], kwargs: dict[str, Any], due: str, optio
     than HOP_SECONDS away) as another hop. Idempotent with the tasks it sends."""
     wait = max(0.0, (datetime.datetime.fromisoformat(due) - timezone.now()).total_seconds())
     task = task_hop.app.tasks[name]
-    task.apply_async(args=args, kwargs=kwargs, countdown=wait, **options)
+    task.apply_async(args=tuple(args), kwargs=kwargs, countdown=wait, **options)
     return name

@@ -60,9 +60,8 @@ class PageProblems:
             self.watch_page(page)
         return context
 
-    def watch_page(self, page: Page) -> Page:
+    def watch_page(self, page: Page) -> None:
         page.on("pageerror", lambda error: self._page_error(page, error))
-        return page
 
     def watch(self, browser: Browser) -> None:
         new_context, new_page = browser.new_context, browser.new_page
@@ -73,7 +72,8 @@ class PageProblems:
         def page_watched(*args: Any, **kwargs: Any) -> Page:
             page = new_page(*args, **kwargs)
             self.watch_context(page.context)
-            return self.watch_page(page)
+            self.watch_page(page)
+            return page
 
         browser.new_context = context_watched  # type: ignore[method-assign]
         browser.new_page = page_watched  # type: ignore[method-assign]

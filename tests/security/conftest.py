@@ -74,11 +74,11 @@ class Blackhole:
 def _celery_use(broker_url: str | None, eager: bool) -> None:
     app.conf.task_always_eager = eager
     if broker_url is not None:
-        app.conf.broker_url = broker_url
+        app.conf["broker_url"] = broker_url
     # Connections and producers are pooled per broker URL: forget this app's, so the next publish
     # takes (or makes) the pool of the broker now configured.
-    app._pool = None
-    app.amqp._producer_pool = None
+    app._pool = None  # type: ignore[attr-defined]
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
     broker_pause_forget()
 
 

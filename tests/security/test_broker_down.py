@@ -2,8 +2,10 @@
 within 2 s; what was stored is processed by the sweep once the broker is back."""
 
 import datetime
+import functools
 import json
 import time
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -76,9 +78,7 @@ def test_a_burst_of_webhooks_with_the_broker_hanging_each_answers_within_2s(stri
     broker_down("blackhole")
     for n in range(5):
         payload = json.dumps({"id": f"evt_burst_{n}", "type": "customer.created", "data": {"object": {}}})
-        response = answered_within(
-            LIMIT_SECONDS, lambda payload=payload: _post_stripe(stripe_connected.workspace, payload)
-        )
+        response = answered_within(LIMIT_SECONDS, functools.partial(_post_stripe, stripe_connected.workspace, payload))
         assert response.status_code == 200
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.RECEIVED).count() == 5
 
@@ -102,7 +102,7 @@ def test_a_sendgrid_batch_with_the_broker_hanging_answers_within_2s(tenant, warm
 
     def post():
         ts = str(int(time.time()))
-        headers = {
+        headers: dict[str, Any] = {
             "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_SIGNATURE": keys.sign(body, ts),
             "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_TIMESTAMP": ts,
         }

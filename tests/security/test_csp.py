@@ -43,6 +43,10 @@ def _pages(ws: str, customer_id: int) -> list[str]:
     ]
 
 
+def _staff():  # untyped: the factory's instance as the test uses it
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
 @pytest.fixture
 def owner(tenant):
     EmailAddress.objects.create(user=tenant.owner, email=tenant.owner.email, primary=True, verified=True)
@@ -61,7 +65,7 @@ def test_every_page_has_a_strict_csp_and_nonces_on_its_inline_code(owner, demo, 
     client.force_login(owner.owner)
     anonymous = Client()
     staff = Client()
-    staff.force_login(UserFactory(is_staff=True, is_superuser=True))
+    staff.force_login(_staff())
     checked = 0
     with_nonce: set[str] = set()
     for who, path in (
@@ -126,7 +130,9 @@ def test_error_pages_carry_the_nonce_of_their_csp(owner, monkeypatch):
     c.force_login(owner.owner)
     response = c.get(f"/w/{owner.workspace.slug}/customers/")
     assert response.status_code == 500
-    nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
+    found = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"])
+    assert found
+    nonce = found.group(1)
     assert f'<style nonce="{nonce}">' in response.content.decode()
 
 

@@ -12,6 +12,10 @@ pytestmark = pytest.mark.django_db
 PROXY = "10.0.0.1"  # the reverse proxy every request comes through
 
 
+def _staff():  # untyped: the factory's instance as the test uses it
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
 def _admin_login(client, username: str, password: str, **headers):
     return client.post(
         reverse("admin:login"), {"username": username, "password": password, "next": "/admin/"}, **headers
@@ -23,7 +27,7 @@ def _signed_in_admin(client) -> bool:
 
 
 def test_admin_login_refuses_the_right_password_after_30_wrong_ones(client):
-    staff = UserFactory(is_staff=True, is_superuser=True)
+    staff = _staff()
     for _ in range(30):
         _admin_login(client, staff.username, "wrong password")
     response = _admin_login(client, staff.username, PASSWORD)
@@ -33,7 +37,7 @@ def test_admin_login_refuses_the_right_password_after_30_wrong_ones(client):
 
 
 def test_admin_login_still_works_for_staff_with_few_mistakes(client):
-    staff = UserFactory(is_staff=True, is_superuser=True)
+    staff = _staff()
     _admin_login(client, staff.username, "wrong password")
     response = _admin_login(client, staff.username, PASSWORD)
     assert response.status_code == 302
@@ -42,7 +46,7 @@ def test_admin_login_still_works_for_staff_with_few_mistakes(client):
 
 def test_admin_login_limit_is_per_client_behind_a_trusted_proxy(client, settings):
     settings.CLARM_TRUSTED_PROXY_COUNT = 1
-    staff = UserFactory(is_staff=True, is_superuser=True)
+    staff = _staff()
     for n in range(12):  # an attacker guessing other accounts' passwords (past the 10/min per address)
         _admin_login(client, f"nobody{n}", "guess", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.5")
     locked = _admin_login(client, "nobody0", "guess", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.5")

@@ -106,6 +106,20 @@ def test_production_refuses_the_console_email_backend(tmp_path):
     assert "clarm.E001" in result.stderr and "does not send mail" in result.stderr
 
 
+def test_a_production_web_process_refuses_to_start_with_the_console_backend(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "clarm.settings.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "CLARM_VAR_DIR": str(tmp_path),
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import clarm.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and "clarm.E001" in result.stderr
+
+
 def test_production_starts_with_a_real_email_backend(tmp_path):
     result = _production_check(
         tmp_path,

@@ -6,6 +6,7 @@ import base64
 import datetime
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -80,7 +81,8 @@ def test_a_long_countdown_hops_and_is_never_held_longer_than_the_visibility_time
 
 
 def test_a_retry_keeps_its_task_id_and_retry_count_through_the_hops(real_broker):
-    webhook_process.apply_async(args=(9,), countdown=900, task_id="t-1", retries=3)
+    options: dict[str, Any] = {"task_id": "t-1", "retries": 3}
+    webhook_process.apply_async(args=(9,), countdown=900, **options)
     (raw,) = real_broker.lrange("celery", 0, -1)
     body = json.loads(raw)
     hop_args = json.loads(base64.b64decode(body["body"]))[0]
