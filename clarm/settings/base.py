@@ -211,6 +211,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A plain `.delay()` (pages, beat) retries a failed publish once: with the socket timeouts above a
+# sick broker costs it about 2 s, not Celery's default of 4 tries. Requests from providers and
+# ingest clients do not retry at all (clarm.publish.task_publish).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # Runs every 15 minutes and sends to each workspace whose local time has just passed

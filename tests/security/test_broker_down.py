@@ -145,3 +145,14 @@ def test_ingest_answers_within_2s_with_the_broker_down_and_the_sweep_records_con
     record = ConsentRecord.objects.get(source_event_id=Event.objects.get(event="consent_denied").pk)
     assert record.choice == "denied"
     assert consent_records_resume() == 0  # recorded once
+
+
+def test_a_plain_delay_from_a_page_gives_up_within_3s(broker_down):
+    """Pages and beat send with `.delay()` (one retry): a hanging broker costs them about 2 s."""
+    from kombu.exceptions import OperationalError
+
+    broker_down("blackhole")
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        deliveries_resume.delay()
+    assert time.monotonic() - started < 3
