@@ -5,8 +5,9 @@ preferences, unsubscribe, data requests, tracked links), in the message, its arg
 traceback. Installed on every handler of LOGGING (clarm.settings.base) and on gunicorn's access and
 error logs (clarm/gunicorn_conf.py).
 
-The trade-off: any run of 22+ letters/digits with both in it is taken for a token, so a long
-identifier in a log line shows as [token] too; logs lose a little detail, never a secret."""
+The trade-off: any run of 22+ letters/digits with both in it is taken for a token (canonical
+UUIDs excepted), so a long identifier in a log line shows as [token] too; logs lose a little
+detail, never a secret."""
 
 import ipaddress
 import logging
@@ -25,8 +26,12 @@ _PREFIXED_KEY = re.compile(r"\b(?:wk|sk|pk|rk|whsec|SG|AC|SK)[_.][A-Za-z0-9_.-]{
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6_CANDIDATE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
-_PHONE = re.compile(r"(?:\+|%2[Bb]|\b00)\d[\d\s().-]{6,}\d|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
-_LONG_TOKEN = re.compile(r"\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{22,}\b")
+_PHONE = re.compile(r"(?:\+|%2[Bb]|(?<![\w.])00)\d[\d\s().-]{6,}\d|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
+# A canonical UUID (Celery task ids, row ids) is an identifier, not a secret: kept.
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+_LONG_TOKEN = re.compile(
+    rf"(?<![A-Za-z0-9_-])(?!{_UUID})(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{{22,}}\b"
+)
 
 
 def _ipv6(match: re.Match[str]) -> str:

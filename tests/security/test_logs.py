@@ -43,6 +43,7 @@ def test_redact_keeps_ordinary_log_lines_readable():
         "webhook delivery 123 failed: KeyError('amount')",
         "ingest failed after retries at 12:30:45 on 2026-12-05",
         "GET /w/acme-movers/customers/42/ 200 1532 12ms",
+        "Task clarm.task_hop[6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b] succeeded in 0.0036123456789s",
     ]:
         assert redact(line) == line
 
