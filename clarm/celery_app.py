@@ -4,7 +4,9 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clarm.settings")
 
-app = Celery("clarm")
+# Every task is a BoundedDelayTask: no countdown longer than the broker's visibility timeout.
+app = Celery("clarm", task_cls="clarm.tasks_base:BoundedDelayTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["clarm"], related_name="tasks_base")  # clarm.task_hop
 app.autodiscover_tasks(["identity.privacy"])  # identity/privacy/tasks.py (a package inside an app)

@@ -2,6 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from clarm.admin_login import RateLimitedAdminLoginForm
+
+admin.site.login_form = RateLimitedAdminLoginForm
+handler500 = "clarm.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

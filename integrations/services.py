@@ -16,6 +16,7 @@ from django.db import DatabaseError, DataError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from clarm.publish import task_publish
 from integrations.deliverywrite import deliveries_insert
 from integrations.events import EventRejected
 from integrations.inbound import DeliveryNotReady, DeliveryUnusable, Inbound, provider_module, storable
@@ -259,12 +260,9 @@ def deliveries_schedule(*, delivery_ids: list[int]) -> None:
 def _enqueue(delivery_ids: list[int]) -> None:
     from integrations.tasks import webhook_process
 
-    try:
-        webhook_process.delay(delivery_ids)
-    except Exception:
-        # The deliveries are stored (status received): the sweep task picks them up later. The
-        # provider's answer must not change because our queue is down.
-        logger.exception("could not queue %d webhook deliveries", len(delivery_ids))
+    # Bounded wait; when the broker is down the deliveries stay stored (status received) and the
+    # sweep (deliveries_resume) sends them: the provider's answer never waits on our queue.
+    task_publish(webhook_process, delivery_ids)
 
 
 def deliveries_stuck(*, older_than_minutes: int = 10, limit: int = 500) -> list[int]:

@@ -2,6 +2,7 @@
 
 from celery import Task, shared_task
 
+from clarm.publish import task_publish
 from integrations.models import DeliveryStatus
 
 # Deliveries per task when the sweep queues what was stored while the queue was down.
@@ -33,9 +34,8 @@ def deliveries_resume() -> int:
     from integrations.services import deliveries_stuck
 
     ids = deliveries_stuck()
-    for start in range(0, len(ids), RESUME_CHUNK):
-        webhook_process.delay(ids[start : start + RESUME_CHUNK])
-    return len(ids)
+    chunks = [ids[start : start + RESUME_CHUNK] for start in range(0, len(ids), RESUME_CHUNK)]
+    return sum(len(chunk) for chunk in chunks if task_publish(webhook_process, chunk))
 
 
 @shared_task(name="integrations.message_send", bind=True, max_retries=5, acks_late=True)

@@ -14,7 +14,7 @@ if ! command -v wrk >/dev/null; then
 fi
 mkdir -p bench/results
 export PYTHONWARNINGS=ignore
-for b in ${BENCHES:-ingest pages stitch_move optout_latency}; do
+for b in ${BENCHES:-ingest pages stitch_move optout_latency}; do  # also: soak (bench/soak.py, about 3 minutes)
   echo "== bench/$b.py"
   args_var="BENCH_ARGS_$b"
   # shellcheck disable=SC2086

@@ -20,5 +20,5 @@ $PY manage.py demo --base-url "http://127.0.0.1:${PORT}"
 WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
 echo "Serving Clarm on http://127.0.0.1:${PORT}/ (Ctrl-C stops)"
-.venv/bin/gunicorn clarm.wsgi:application --bind "127.0.0.1:${PORT}" --workers 2 --threads 4 \
-  --access-logfile - --log-level warning
+.venv/bin/gunicorn -c clarm/gunicorn_conf.py clarm.wsgi:application --bind "127.0.0.1:${PORT}" --workers 2 --threads 4 \
+  --log-level warning

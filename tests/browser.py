@@ -2,6 +2,10 @@
 
 `chromium()` opens and always closes a browser; the `chromium_browser` fixture (tests/conftest.py)
 wraps it for one test. `session_sign_in()` signs a user in for the live server.
+
+Every page opened through it is watched: a Content-Security-Policy violation (an inline script or
+handler without the nonce, a style or resource from elsewhere) or an uncaught script error fails
+the test when the browser closes, so every browser test also proves its pages work under the CSP.
 """
 
 from collections.abc import Iterator
@@ -11,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.test import Client
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,17 +31,70 @@ CHROMIUM_ARGS = [
 DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
 SHOTS = Path("/tmp/shots")  # screenshots of key pages, made to be looked at
 
+# Reports each CSP violation on the console, where the watcher below reads it.
+_CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+    " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+class PageProblems:
+    """CSP violations and uncaught script errors seen on any page of one browser."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def _console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if message.type == "error" and ("CSP violation" in text or "Content Security Policy" in text):
+            self.found.append(f"{message.page.url if message.page else '?'}: {text}")
+
+    def _page_error(self, page: Page, error: Exception) -> None:
+        self.found.append(f"{page.url}: uncaught {error}")
+
+    def watch_context(self, context: BrowserContext) -> BrowserContext:
+        context.add_init_script(_CSP_REPORTER)
+        context.on("console", self._console)
+        context.on("page", self.watch_page)
+        for page in context.pages:
+            self.watch_page(page)
+        return context
+
+    def watch_page(self, page: Page) -> None:
+        page.on("pageerror", lambda error: self._page_error(page, error))
+
+    def watch(self, browser: Browser) -> None:
+        new_context, new_page = browser.new_context, browser.new_page
+
+        def context_watched(*args: Any, **kwargs: Any) -> BrowserContext:
+            return self.watch_context(new_context(*args, **kwargs))
+
+        def page_watched(*args: Any, **kwargs: Any) -> Page:
+            page = new_page(*args, **kwargs)
+            self.watch_context(page.context)
+            self.watch_page(page)
+            return page
+
+        browser.new_context = context_watched  # type: ignore[method-assign]
+        browser.new_page = page_watched  # type: ignore[method-assign]
+
 
 @contextmanager
 def chromium() -> Iterator[Browser]:
-    """Debian's Chromium through Playwright's sync API, closed on the way out, also when a test fails."""
+    """Debian's Chromium through Playwright's sync API, closed on the way out, also when a test
+    fails; a test that passed fails here if any of its pages broke the CSP or threw."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    problems = PageProblems()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        problems.watch(browser)
         try:
             yield browser
         finally:
             browser.close()
+    assert not problems.found, "pages broke the Content-Security-Policy or threw:\n" + "\n".join(problems.found)
 
 
 def session_sign_in(context: BrowserContext, user: Any, url: str) -> None:

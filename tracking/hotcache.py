@@ -37,7 +37,8 @@ def redis_client() -> Any:
 
         with _lock:
             if _client is None or _client_location != location:
-                _client = redis.Redis.from_url(str(location), socket_timeout=1.0, socket_connect_timeout=1.0)
+                timeout = settings.REDIS_SOCKET_TIMEOUT
+                _client = redis.Redis.from_url(str(location), socket_timeout=timeout, socket_connect_timeout=timeout)
                 _client_location = location
     return _client
 

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from tracking.network import client_ip, ip_hash
+from clarm.clientip import client_ip
+from tracking.network import ip_hash
 from tracking.ratelimit import rate_limit_check
 from tracking.writekeys import write_key_resolve, write_key_touch
 from workspaces.models import ApiKey, Workspace

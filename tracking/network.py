@@ -4,16 +4,13 @@ country and network (ASN) read from geoip2fast's bundled data. The IP itself is 
 import datetime
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from tracking.models import DailySalt
@@ -25,27 +22,6 @@ CONSENT_COUNTRIES = frozenset((
     "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB",
 ))
 # fmt: on
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The connecting address, or the one our trusted proxies saw (X-Forwarded-For is read only
-    when CLARM_TRUSTED_PROXY_COUNT > 0, counting that many proxies from the right)."""
-    proxies = settings.CLARM_TRUSTED_PROXY_COUNT
-    candidate = request.META.get("REMOTE_ADDR", "")
-    if proxies > 0:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-        if forwarded:
-            candidate = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
-    return ip_clean(candidate)
-
-
-def ip_clean(value: object) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
 
 
 _salts: dict[datetime.date, str] = {}

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from clarm.clientip import ip_clean
+from clarm.publish import task_publish
 from identity.normalize import Claims, claims_from_values
 from identity.purposes import CONSENT_EVENT_CHOICES, Purpose, purpose_refused
 from identity.stitching import LadderSignals
@@ -25,7 +27,7 @@ from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
 from tracking.masking import contacts_mask
 from tracking.models import DailySalt, Source
-from tracking.network import geo_lookup, ip_clean, ip_hash
+from tracking.network import geo_lookup, ip_hash
 from tracking.useragent import ua_describe
 from tracking.visits import VisitState, VisitTracker
 from workspaces.models import Workspace
@@ -273,7 +275,8 @@ def _consent_records_schedule(event_ids: list[int], opt_out_ids: frozenset[int] 
                 continue
             except Exception:  # never a 500 after the commit: the task retries what failed here
                 logger.exception("opt-out event %s not applied in the request; left to the task", event_id)
-        consent_record_from_event.delay(event_id)
+        # Bounded wait: when the broker is down, identity.consent_records_resume records it later.
+        task_publish(consent_record_from_event, event_id)
 
 
 def _event_row(

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from clarm.clientip import client_ip
 from tracking.clarm_format import FieldError, clarm_event_input
 from tracking.clock import BadInstant, instant_parse
 from tracking.http import (
@@ -27,7 +28,7 @@ from tracking.http import (
     origin_allowed,
 )
 from tracking.inputs import EventInput
-from tracking.network import client_ip, consent_required, geo_lookup
+from tracking.network import consent_required, geo_lookup
 from tracking.segment import MESSAGE_TYPES, SHORT_PATHS, segment_event_input
 from tracking.services import IngestRefused, events_ingest
 from tracking.writekeys import write_key_resolve

@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("CLARM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -17,6 +18,8 @@ VAR_DIR = Path(environ.Env().str("CLARM_VAR_DIR", default=str(BASE_DIR / "var"))
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# True under clarm.settings.production: turns on the checks that refuse an unsafe start.
+CLARM_PRODUCTION = False
 
 
 def _install_secret_key() -> str:
@@ -60,12 +63,14 @@ CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
 CLARM_RATE_LIMIT_PER_MINUTE = env.int("CLARM_RATE_LIMIT_PER_MINUTE", default=6000)
 
 INSTALLED_APPS = [
+    "clarm.apps.ClarmConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
+    "csp",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.contrib.sites",
@@ -90,9 +95,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "clarm.middleware.NoStoreMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "workspaces.middleware.CurrentWorkspaceMiddleware",
 ]
+
+# Content-Security-Policy on every answer (django-csp): scripts and <style> blocks only from our own
+# origin or carrying the request's nonce (`nonce="{{ request.csp_nonce }}"`); no inline handlers, no
+# eval, no plugins, no framing, forms post only to us. `style="…"` attributes stay allowed
+# (style-src-attr): many templates use them, and CSS in an attribute cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 ROOT_URLCONF = "clarm.urls"
 WSGI_APPLICATION = "clarm.wsgi.application"
@@ -128,8 +155,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_SOCKET_TIMEOUT = 0.25
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that hangs costs a request a quarter of a second per call, not forever.
+            "OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+        }
+    }
 else:
     CACHES = {
         "default": {
@@ -140,9 +175,21 @@ else:
 
 # Celery: Redis in production; kombu's filesystem transport for the embedded default, so the
 # worker and beat run with nothing to install.
+CELERY_VISIBILITY_TIMEOUT = 40
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        # A publish waits at most this long on a broker that does not answer (the default is forever).
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": 1.0,
+        "max_retries": 0,
+        # A task whose worker died (kill -9, OOM, lost host) is put back on the queue once it has
+        # been unacknowledged this long. Live workers call kombu's restore every second and it acts
+        # on every tenth call, so the task runs again within about 50 s. No task may be held or run
+        # longer than this: countdowns hop (clarm.tasks_base), long tasks ack early (clarm.tasks_retry).
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": 1,
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     _queue_dir = VAR_DIR / "queue"
@@ -157,9 +204,17 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged after it ran, so a worker that dies mid-task loses nothing; a pool child
+# killed mid-task is requeued at once; each worker process reserves one task at a time (so the
+# tasks a dead worker held are few, and none waits behind a long one).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A plain `.delay()` (pages, beat) retries a failed publish once: with the socket timeouts above a
+# sick broker costs it about 2 s, not Celery's default of 4 tries. Requests from providers and
+# ingest clients do not retry at all (clarm.publish.task_publish).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # Runs every 15 minutes and sends to each workspace whose local time has just passed
@@ -168,6 +223,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
+    "consent-records-resume": {"task": "identity.consent_records_resume", "schedule": crontab(minute="*/10")},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -182,6 +238,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 SITE_ID = 1
 LOGIN_URL = "account_login"
+# Its rate limits (login failures, password resets, sign-ups; the admin login uses them too) count
+# per client address by clarm.clientip.client_ip, the trusted-proxy rule of ingest.
+ACCOUNT_ADAPTER = "workspaces.adapter.AccountAdapter"
 LOGIN_REDIRECT_URL = "workspaces:home"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -192,7 +251,15 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Clarm] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env.str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", default="http")
 
+# The console backend (the one-machine default) prints messages, links included, to the terminal;
+# clarm.settings.production refuses to start with it (clarm.checks).
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clarm <no-reply@clarm.localhost>")
 
 LANGUAGE_CODE = "en-us"
@@ -231,9 +298,13 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Every line passes clarm.logredact.RedactFilter: no email, phone, IP, key or link token in logs.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "clarm.logredact.RedactFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
+# The worker logs through LOGGING above (and its filter) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

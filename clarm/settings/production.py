@@ -7,6 +7,7 @@ from clarm.settings.base import *  # noqa: F403
 from clarm.settings.base import env
 
 DEBUG = False
+CLARM_PRODUCTION = True
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -22,6 +22,7 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": f"{REDIS_URL.rsplit('/', 1)[0]}/{_redis_db_base + _worker_index}",  # noqa: F405
+        "OPTIONS": CACHES["default"]["OPTIONS"],  # noqa: F405
     }
 }
 

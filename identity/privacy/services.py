@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from agents.models import Channel, MessageStatus
@@ -344,6 +345,27 @@ def dsr_verify(*, workspace: Workspace, request: DataSubjectRequest) -> DataSubj
             details={"request": request.pk},
         )
     return request
+
+
+def consent_records_resume(*, older_than_minutes: int = 10, window_hours: int = 48, limit: int = 1000) -> int:
+    """The sweep for consent events whose after-commit task was never sent (the broker was down):
+    records those received between `window_hours` ago and `older_than_minutes` ago that have no
+    record yet. Returns how many it recorded. Runs every 10 minutes from beat, so a consent event
+    stored during a broker outage is recorded within about 20 minutes of the broker coming back;
+    an outage longer than the window needs `consent_records_resume(window_hours=...)` by hand."""
+    now = timezone.now()
+    recorded = ConsentRecord.objects.filter(workspace_id=OuterRef("workspace_id"), source_event_id=OuterRef("pk"))
+    pending = (
+        Event.objects.filter(
+            event__in=list(CONSENT_EVENTS),
+            received_at__gte=now - timedelta(hours=window_hours),
+            received_at__lt=now - timedelta(minutes=older_than_minutes),
+        )
+        .exclude(Exists(recorded))
+        .select_related("workspace")
+        .order_by("received_at", "pk")[:limit]
+    )
+    return sum(consent_record_from_event(workspace=event.workspace, event=event) is not None for event in pending)
 
 
 def dsr_export_mark(

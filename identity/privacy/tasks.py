@@ -7,6 +7,7 @@ from django.conf import settings
 from clarm.tasks_retry import db_task
 from identity.privacy import retention
 from identity.privacy.services import consent_record_from_event as consent_record_from_event_service
+from identity.privacy.services import consent_records_resume as consent_records_resume_service
 from identity.privacy.workspace_exports import export_job_run
 from tracking.models import Event
 from workspaces.models import Workspace
@@ -22,12 +23,18 @@ def consent_record_from_event(event_id: int) -> int | None:
     return record.pk if record is not None else None
 
 
-@db_task("identity.workspace_export_run", max_retries=3)
+@db_task("identity.consent_records_resume")
+def consent_records_resume() -> int:
+    """Every 10 minutes: record consent events whose task could not be sent when they arrived."""
+    return consent_records_resume_service()
+
+
+@db_task("identity.workspace_export_run", max_retries=3, long_running=True)
 def workspace_export_run(job_id: int) -> None:
     export_job_run(job_id=job_id)
 
 
-@db_task("identity.retention_purge")
+@db_task("identity.retention_purge", long_running=True)
 def retention_purge(workspace_id: int) -> int | None:
     workspace = Workspace.objects.filter(pk=workspace_id, region=settings.CLARM_REGION).first()
     if workspace is None:

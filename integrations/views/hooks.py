@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from clarm.errors import RETRY_AFTER_SECONDS
 from integrations.crypto import CredentialsUnreadable
 from integrations.inbound import WebhookRejected, headers_filtered, provider_module
 from integrations.models import Connection, ConnectionStatus
@@ -65,7 +66,9 @@ def webhook_receive(request: HttpRequest, provider: str, ws: str) -> HttpRespons
         receipt = deliveries_store(workspace=workspace, provider=provider, inbound=inbound, headers=headers)
     except DatabaseError:
         logger.exception("could not store a %s delivery", provider)
-        return _error(503, "Could not store the delivery; please retry.")
+        response = _error(503, "Could not store the delivery; please retry.")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if inbound and len(receipt.rejected) == len(inbound):
         # Verified but unusable: stored as rejected (the owner sees why); a retry would not help.
         first = receipt.rejected[0]["error"]

@@ -198,7 +198,7 @@ def test_deliveries_stored_while_the_queue_was_down_are_resumed(tenant, stripe_a
 
     from integrations.tasks import deliveries_resume
 
-    with mock.patch("integrations.tasks.webhook_process.delay", side_effect=OSError("broker down")):
+    with mock.patch("integrations.tasks.webhook_process.apply_async", side_effect=OSError("broker down")):
         response = post_stripe(tenant.workspace, fixture_text("stripe_invoice_paid.json"))
     assert response.status_code == 200  # stored; the queue outage does not change the answer
     delivery = WebhookDelivery.objects.get()
