@@ -262,7 +262,7 @@ def test_a_sendgrid_batch_of_1000_is_one_transaction_and_one_task(
     payload = json.dumps(batch)
     ts = str(int(time.time()))
     with (
-        mock.patch("integrations.tasks.webhook_process.delay") as delay,
+        mock.patch("integrations.tasks.webhook_process.apply_async") as publish,
         CaptureQueriesContext(connection) as queries,
         django_capture_on_commit_callbacks(execute=True),
     ):
@@ -274,7 +274,7 @@ def test_a_sendgrid_batch_of_1000_is_one_transaction_and_one_task(
             HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_TIMESTAMP=ts,
         )
     assert response.json() == {"status": "stored", "stored": 1000, "duplicates": 0}
-    assert delay.call_count == 1 and len(delay.call_args.args[0]) == 1000  # was 1,000 enqueues
+    assert publish.call_count == 1 and len(publish.call_args.kwargs["args"][0]) == 1000  # was 1,000 enqueues
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
     assert len(updates) == 1  # the connection's last event time

@@ -3,6 +3,7 @@ such answers), never an HTML 500."""
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -45,7 +46,9 @@ def test_segment_api_with_the_database_down_answers_json_503(tenant, raw_client,
 
 
 def test_webhook_with_the_database_down_answers_json_503(stripe_connected, raw_client, database_down):
-    payload = json.dumps({"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {}}})
+    payload = json.dumps(
+        {"id": "evt_1", "type": "payment_intent.succeeded", "created": int(time.time()), "data": {"object": {}}}
+    )
     response = raw_client.post(
         f"/hooks/stripe/{stripe_connected.workspace.slug}/",
         payload,
@@ -64,8 +67,10 @@ def test_webhook_whose_store_fails_answers_503_with_retry_after(stripe_connected
     def refused(**kwargs):
         raise OperationalError("the server closed the connection unexpectedly")
 
-    monkeypatch.setattr(hooks, "delivery_store", refused)
-    payload = json.dumps({"id": "evt_2", "type": "payment_intent.succeeded", "data": {"object": {}}})
+    monkeypatch.setattr(hooks, "deliveries_store", refused)
+    payload = json.dumps(
+        {"id": "evt_2", "type": "payment_intent.succeeded", "created": int(time.time()), "data": {"object": {}}}
+    )
     response = raw_client.post(
         f"/hooks/stripe/{stripe_connected.workspace.slug}/",
         payload,

@@ -341,7 +341,9 @@ def test_the_snippets_opt_out_is_honoured_within_a_second(post_track, tenant):
 def test_an_opt_out_event_is_in_force_when_it_is_answered_whatever_the_queue(post_track, tenant, monkeypatch):
     # No worker runs the queue here: what the request does not do itself is not done.
     queued: list[int] = []
-    monkeypatch.setattr(privacy_tasks.consent_record_from_event, "delay", queued.append)
+    monkeypatch.setattr(
+        privacy_tasks.consent_record_from_event, "apply_async", lambda args, **options: queued.append(args[0])
+    )
     ws = tenant.workspace
     post_track({"event": "identify", "visitor_id": "dev-r", "properties": {"email": "ria@example.com"}})
     post_track({"event": "consent_given", "visitor_id": "dev-r", "message_id": "r1"})
