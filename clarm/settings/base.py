@@ -52,8 +52,9 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # The deployment's region: a workspace's data lives only in its region's database.
 CLARM_REGION = env.str("CLARM_REGION", default="eu")
 CLARM_REGIONS = ("eu", "us", "uk", "au")
-# Public base URL used in links we send (emails, SMS, webhook URLs to paste).
-CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Public base URL used in links we send (emails, SMS, webhook URLs to paste) and in the snippet.
+# Without CLARM_PUBLIC_URL it is where `make run` serves: 127.0.0.1 on $PORT (8000 by default).
+CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
 # Ingest: how many reverse proxies in front of us append to X-Forwarded-For (0 = use REMOTE_ADDR),
 # and requests per minute allowed per write key and client (hashed) IP.
 CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
@@ -125,6 +126,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # statement). Django's own queries bind client-side and are never prepared. Behind a pooler in
     # transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements set.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+# SQLite (the embedded default) is written by gunicorn's threads and the Celery worker at once:
+# write-ahead logging lets readers go on during a write, IMMEDIATE transactions take the write lock
+# at BEGIN (so two writers queue instead of failing on a lock upgrade), and a writer waits up to
+# 20 s for the lock instead of answering "database is locked".
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
