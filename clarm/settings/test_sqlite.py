@@ -8,20 +8,14 @@ test database NAME), under CLARM_TEST_SQLITE_DIR (default: the data folder's `te
 from pathlib import Path
 
 from clarm.settings.test_common import *  # noqa: F403
-from clarm.settings.test_common import SQLITE_OPTIONS, VAR_DIR, env
+from clarm.settings.test_common import VAR_DIR, database_config, env
 
 _test_dir = Path(env.str("CLARM_TEST_SQLITE_DIR", default=str(VAR_DIR / "test")))
 _test_dir.mkdir(parents=True, exist_ok=True)
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(_test_dir / "clarm.sqlite3"),
-        "CONN_MAX_AGE": 0,
-        "OPTIONS": dict(SQLITE_OPTIONS),
-        # A file, not pytest-django's in-memory default: the live-server (browser) tests read the
-        # database from another thread, as gunicorn's threads do.
-        "TEST": {"NAME": str(_test_dir / "test_clarm.sqlite3")},
-    }
-}
+# A file, not pytest-django's in-memory default: the live-server (browser) tests read the database
+# from another thread, as gunicorn's threads do.
+DATABASES = {"default": database_config(f"sqlite:///{_test_dir / 'clarm.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["TEST"] = {"NAME": str(_test_dir / "test_clarm.sqlite3")}
 REDIS_URL = ""
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "clarm_cache"}}
