@@ -5,13 +5,14 @@ can reach in the demo workspace: it follows every link under `/w/<slug>/` from t
 (the navigation, each customer, the summary's PDF, …), and checks that every workspace view in the
 URL conf that answers GET with no argument but the workspace was opened or fetched by one of them,
 so a new page cannot be left out. Fails (exit 1, naming each problem) on any 4xx/5xx answer, page or subresource, any
-browser console error or uncaught exception, a failed request, or a snippet that does not point at
-this server.
+browser console error or uncaught exception, a failed request, or a page showing a local URL on
+another port (the snippet, webhook URLs: `PORT=8101 make run` must not show :8000).
 
 Usage: DJANGO_SETTINGS_MODULE=clarm.settings python scripts/smoke_pages.py http://127.0.0.1:PORT
 """
 
 import contextlib
+import re
 import sys
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from workspaces.demo import DEMO_EMAIL, DEMO_PASSWORD, DEMO_WORKSPACE_SLUG  # noqa: E402
 
 MAX_PAGES = 300
+LOCAL_ORIGIN = re.compile(r"https?://(?:127\.0\.0\.1|localhost)(?::\d+)?")
 WORKSPACE_PREFIX = "w/<slug:ws>/"
 
 
@@ -63,6 +65,7 @@ class Smoke:
         self.current = ""
         self.requested: set[str] = set()  # paths the opened pages fetched
         self.html: dict[str, str] = {}  # the HTML of each opened page
+        self.snippet_seen = False
 
     def problem(self, text: str) -> None:
         self.problems.append(f"{self.current or '(login)'}: {text}")
@@ -102,6 +105,9 @@ class Smoke:
                     self.problem("the demo login was refused")
                     return self.report(0, started)
                 visited = self.crawl(page, f"/w/{DEMO_WORKSPACE_SLUG}/")
+                self.current = ""
+                if not self.snippet_seen:
+                    self.problem(f"no page showed the snippet loading {self.base}/static/clarm.js")
                 self.current = f"{self.base}/static/clarm.js"
                 snippet = context.request.get(self.current)
                 if snippet.status != 200 or "javascript" not in snippet.headers.get("content-type", ""):
@@ -136,8 +142,8 @@ class Smoke:
                 continue  # reported by the response handler
             with contextlib.suppress(PlaywrightTimeout):  # a page that polls may never be quiet
                 page.wait_for_load_state("networkidle", timeout=5000)
-            self.check_snippet(page)
             self.html[url] = page.content()
+            self.check_own_urls(self.html[url])
             for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
                 target = urlsplit(href)
                 if f"{target.scheme}://{target.netloc}" == self.origin and target.path.startswith(scope):
@@ -160,11 +166,14 @@ class Smoke:
         print(f"smoke: opened {len(opened)} pages and downloads of the demo workspace")
         return len(opened)
 
-    def check_snippet(self, page: Page) -> None:
-        """Where the page shows the snippet, it points at this server (PORT, not a default)."""
-        for code in page.eval_on_selector_all("code, pre, textarea", "els => els.map(e => e.textContent)"):
-            if "/static/clarm.js" in code and f'src="{self.base}/static/clarm.js"' not in code:
-                self.problem(f"the snippet does not load {self.base}/static/clarm.js: {code.strip()[:200]}")
+    def check_own_urls(self, html: str) -> None:
+        """The snippet, webhook URLs and links a page shows point at this server (its PORT), never
+        at a default such as :8000."""
+        for origin in set(LOCAL_ORIGIN.findall(html)):
+            if origin != self.origin:
+                self.problem(f"shows {origin}, not this server's {self.origin}")
+        if f'src="{self.base}/static/clarm.js"' in html.replace("&quot;", '"'):
+            self.snippet_seen = True
 
     def report(self, visited: int, started: float) -> int:
         took = time.monotonic() - started
