@@ -6,6 +6,7 @@ REDIS_URL it uses PostgreSQL, Redis and Celery worker + beat: the production sha
 """
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import environ
@@ -115,10 +116,10 @@ TEMPLATES = [
 ]
 
 
-def database_config(url: str) -> dict:
+def database_config(url: str) -> dict[str, Any]:
     """The Django database settings for `url`, with what each engine needs here. The SQLite test
     settings (clarm.settings.test_sqlite) build theirs with this too, so they test what `make run` runs."""
-    config = dj_database_url.parse(url, conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=60))
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=60)))
     options = config.setdefault("OPTIONS", {})
     if config["ENGINE"] == "django.db.backends.postgresql":
         # Django turns psycopg's prepared statements off; with this threshold psycopg prepares only
