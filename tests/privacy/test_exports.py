@@ -32,7 +32,7 @@ def test_subject_export_streams_20k_events_in_bounded_memory(client, tenant):
     start = timezone.now() - datetime.timedelta(days=30)
     adapt = connection.ops.adapt_datetimefield_value
     context = json.dumps({"utm": {"source": "newsletter"}, "country": "DE"})
-    rows = [
+    values = [
         (
             tenant.workspace.pk,
             person.customer.pk,
@@ -51,9 +51,9 @@ def test_subject_export_streams_20k_events_in_bounded_memory(client, tenant):
                  properties, context, is_bot)
             VALUES (%s, %s, 'page_view', 'web', %s, %s, 2, 's', '', %s, %s, false)
             """,
-            rows,
+            values,
         )
-    del rows
+    del values
     total = Event.objects.filter(customer=person.customer).count()
     dsr = dsr_create(workspace=tenant.workspace, customer=person.customer, kind="export", via="workspace")
     client.force_login(tenant.owner)
