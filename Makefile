@@ -1,5 +1,5 @@
-# The two commands: `make run` (the product on its embedded defaults) and `make test` (the suite
-# against real PostgreSQL and Redis). Everything else is what CI adds around them.
+# The two commands: `make run` (the product on its embedded defaults) and `make test` (the suite on
+# the embedded default, SQLite, then on real PostgreSQL and Redis). Everything else is what CI adds.
 .PHONY: run test lint typecheck ci venv bench
 
 run:

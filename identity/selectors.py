@@ -7,12 +7,14 @@ on event_timeline (customer, occurred_at, id), the live feed on event_live (work
 """
 
 import datetime
+import functools
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -216,14 +218,13 @@ def customer_first_event(*, workspace: Workspace, customer: Customer) -> Event |
 
 def customer_rungs_reached(*, workspace: Workspace, customer: Customer) -> dict[int, Event]:
     """For each rung the customer reached, the first event that carried it there (rung ≥ N): the first
-    event at exactly each rung (five LIMIT 1 probes on the index event_customer_rung, one query), then
-    the earliest of those at N or above. Walking the timeline for "rung ≥ N" read the whole history of
-    a customer identified late."""
-    probes = [
-        customer_events(workspace=workspace, customer=customer).filter(rung=r).order_by("occurred_at", "id")[:1]
-        for r in range(5)
-    ]
-    firsts = list(probes[0].union(*probes[1:], all=True))
+    event at exactly each rung (five LIMIT 1 probes on the index event_customer_rung, as scalar
+    subqueries of one query: `id = (probe 0) OR id = (probe 1) …`; SQLite refuses a UNION of LIMITed
+    selects), then the earliest of those at N or above. Walking the timeline for "rung ≥ N" read the
+    whole history of a customer identified late."""
+    events = customer_events(workspace=workspace, customer=customer)
+    probes = [Q(pk=Subquery(events.filter(rung=r).order_by("occurred_at", "id").values("pk")[:1])) for r in range(5)]
+    firsts = list(events.filter(functools.reduce(operator.or_, probes)))
     reached: dict[int, Event] = {}
     for rung in range(customer.rung + 1):
         candidates = [e for e in firsts if e.rung >= rung]

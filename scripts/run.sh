@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The product on its embedded defaults: SQLite under ./var, a Celery worker + beat on the filesystem
-# transport (nothing to install), a demo workspace with a login, served on 127.0.0.1:8000.
+# transport (nothing to install), a demo workspace with a login, served on 127.0.0.1:$PORT (8000).
 # With DATABASE_URL and REDIS_URL set, the same script runs the production shape.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,9 @@ bash scripts/venv.sh
 mkdir -p var/queue var/queue-processed
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-clarm.settings}
 export ACCOUNT_EMAIL_VERIFICATION=${ACCOUNT_EMAIL_VERIFICATION:-optional}
-PORT=${PORT:-8000}
+# Exported: without CLARM_PUBLIC_URL, the settings of every process here (web, worker, the demo
+# command) put this port in the snippet, webhook URLs and the links we send.
+export PORT=${PORT:-8000}
 PY=.venv/bin/python
 $PY manage.py migrate --noinput >/dev/null
 [ -n "${REDIS_URL:-}" ] || $PY manage.py createcachetable >/dev/null

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Boots the embedded default (`make run` on SQLite, fresh data dir), fetches pages, stops it.
+# Boots the embedded default (`make run` on SQLite, fresh data dir, on SMOKE_PORT so the public URL
+# follows it), then logs in as the demo user in headless Chromium and opens every page a member can
+# reach in the demo workspace (scripts/smoke_pages.py); fails on any 4xx/5xx or console error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CLARM_VAR_DIR
@@ -20,4 +22,7 @@ for path in / /accounts/login/ /static/clarm.js /api/schema/; do
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$path")
   [ "$code" = 200 ] || { echo "smoke: GET $path answered $code"; cat "$log"; exit 1; }
 done
-echo "smoke: the embedded default served /, login, the snippet and the API schema on SQLite"
+bash scripts/system-deps.sh
+DJANGO_SETTINGS_MODULE=clarm.settings .venv/bin/python scripts/smoke_pages.py "http://127.0.0.1:$PORT" || {
+  echo "smoke: server log:"; tail -50 "$log"; exit 1; }
+echo "smoke: the embedded default served /, login, the snippet, the API schema and every workspace page on SQLite"

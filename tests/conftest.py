@@ -2,6 +2,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from playwright.sync_api import Browser
@@ -10,6 +11,24 @@ from tests.browser import chromium
 from tests.factories import UserFactory, make_workspace
 from tracking.ratelimit import rate_limits_forget
 from workspaces.models import Workspace
+
+DATABASE_CACHE = "django.core.cache.backends.db.DatabaseCache"
+DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the embedded default (SQLite), tests marked `postgres_only` are deselected; each such mark
+    must say why."""
+    for item in items:
+        mark = item.get_closest_marker("postgres_only")
+        if mark is not None and not mark.kwargs.get("reason"):
+            raise pytest.UsageError(f"{item.nodeid}: postgres_only needs a reason=")
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    dropped = [item for item in items if item.get_closest_marker("postgres_only") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.get_closest_marker("postgres_only") is None]
 
 
 @dataclass
@@ -21,9 +40,16 @@ class Tenant:
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    # Redis is shared by the whole run: rate-limit counters and cached lookups must not leak.
-    cache.clear()
+def _clear_cache(request):
+    # The cache outlives a test (Redis; or the embedded default's cache table, which a
+    # transactional test's flush keeps): rate-limit counters and cached lookups must not leak.
+    if settings.CACHES["default"]["BACKEND"] != DATABASE_CACHE:
+        cache.clear()
+    elif request.node.get_closest_marker("django_db") or DB_FIXTURES.intersection(request.fixturenames):
+        # The table lives in the test database, which only tests that use the database set up.
+        request.getfixturevalue("django_db_setup")
+        with request.getfixturevalue("django_db_blocker").unblock():
+            cache.clear()
     rate_limits_forget()  # this process's share of the counters just cleared
     yield
 

@@ -5,9 +5,9 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import Case, CharField, Count, F, Min, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Expression, F, Min, Q, QuerySet, Value, When
 from django.db.models.fields.json import KT
-from django.db.models.functions import Left, StrIndex
+from django.db.models.functions import Cast, Left, StrIndex
 
 from agents.summary.periods import (
     SummaryPeriod,
@@ -198,9 +198,10 @@ def _without_scheme(url: str) -> str:
     return url
 
 
-def _top(qs: QuerySet, *, expression: object, label: Callable[[str], str] = str) -> list[Row]:
+def _top(qs: QuerySet, *, expression: Expression, label: Callable[[str], str] = str) -> list[Row]:
+    # Cast to text: compared with "" as a JSON key transform, SQLite reads "" as JSON and fails.
     rows = (
-        qs.annotate(key=expression)
+        qs.annotate(key=Cast(expression, output_field=CharField()))
         .exclude(key__isnull=True)
         .exclude(key="")
         .values("key")

@@ -6,6 +6,7 @@ REDIS_URL it uses PostgreSQL, Redis and Celery worker + beat: the production sha
 """
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import environ
@@ -55,8 +56,9 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # The deployment's region: a workspace's data lives only in its region's database.
 CLARM_REGION = env.str("CLARM_REGION", default="eu")
 CLARM_REGIONS = ("eu", "us", "uk", "au")
-# Public base URL used in links we send (emails, SMS, webhook URLs to paste).
-CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Public base URL used in links we send (emails, SMS, webhook URLs to paste) and in the snippet.
+# Without CLARM_PUBLIC_URL it is where `make run` serves: 127.0.0.1 on $PORT (8000 by default).
+CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
 # Ingest: how many reverse proxies in front of us append to X-Forwarded-For (0 = use REMOTE_ADDR),
 # and requests per minute allowed per write key and client (hashed) IP.
 CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
@@ -140,18 +142,33 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'clarm.sqlite3'}"),
-        conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=60),
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django turns psycopg's prepared statements off; with this threshold psycopg prepares only the
-    # statements the code asks it to (tracking.eventwrite.prepared_fetchall: the ingest's hot
-    # statement). Django's own queries bind client-side and are never prepared. Behind a pooler in
-    # transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements set.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+
+def database_config(url: str) -> dict[str, Any]:
+    """The Django database settings for `url`, with what each engine needs here. The SQLite test
+    settings (clarm.settings.test_sqlite) build theirs with this too, so they test what `make run` runs."""
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=60)))
+    options = config.setdefault("OPTIONS", {})
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Django turns psycopg's prepared statements off; with this threshold psycopg prepares only
+        # the statements the code asks it to (tracking.eventwrite.prepared_fetchall: the ingest's hot
+        # statement). Django's own queries bind client-side and are never prepared. Behind a pooler
+        # in transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements set.
+        options["prepare_threshold"] = 2**31 - 1
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        # The embedded default is written by gunicorn's threads and the Celery worker at once.
+        # Write-ahead logging lets readers go on during a write; IMMEDIATE transactions take the
+        # write lock at BEGIN, so writers queue instead of failing on a lock upgrade; a writer waits
+        # up to 20 s for the lock. Without these, 8 concurrent senders got 503 "Storage is busy"
+        # on more than half their requests (tests/tracking/test_concurrent_batches.py on SQLite).
+        options.update(
+            transaction_mode="IMMEDIATE",
+            timeout=20,
+            init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        )
+    return config
+
+
+DATABASES = {"default": database_config(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'clarm.sqlite3'}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

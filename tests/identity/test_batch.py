@@ -104,6 +104,7 @@ def test_a_batch_stitches_like_the_same_events_one_by_one(tenant):
     assert sam.phone == "+14155550100" and sam.last_seen == _at(61)
 
 
+@pytest.mark.postgres_only(reason="one lookup and one UPDATE per table are PostgreSQL statements")
 def test_a_batch_of_known_devices_costs_the_same_few_queries_whatever_its_size(
     tenant, django_capture_on_commit_callbacks
 ):

@@ -3,6 +3,7 @@ something changed."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.db import transaction
 
 from identity.models import Customer, Identifier
@@ -31,6 +32,7 @@ def _statements(captured) -> list[str]:
     return out
 
 
+@pytest.mark.postgres_only(reason="asserts PostgreSQL's FOR NO KEY UPDATE … SKIP LOCKED statement")
 def test_known_device_page_view_is_one_query(tenant, django_assert_max_num_queries):
     ws = tenant.workspace
     first, _ = ingest(ws, at=T, device="dev-hot", signals=LadderSignals(device_visit_count=1))

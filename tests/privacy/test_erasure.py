@@ -23,11 +23,13 @@ pytestmark = pytest.mark.django_db
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
 
-def _walk_customer_refs(value, customer_ids: set[int], key: str = "") -> bool:
+def _walk_customer_refs(value, customer_ids: set[int], key: str = "", listed: bool = False) -> bool:
     if isinstance(value, dict):
         return any(_walk_customer_refs(v, customer_ids, k) for k, v in value.items())
     if isinstance(value, list):
-        return any(_walk_customer_refs(v, customer_ids, key) for v in value)
+        return any(_walk_customer_refs(v, customer_ids, key, listed=True) for v in value)
+    if key.lower().endswith("customers") and not listed:
+        return False  # a count ("customers": 2 in an erasure's outcome), which a small id can equal
     return "customer" in key.lower() and value in customer_ids | {str(i) for i in customer_ids}
 
 

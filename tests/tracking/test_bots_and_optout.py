@@ -129,7 +129,7 @@ def test_bot_events_keep_no_plain_email_or_phone_and_erasure_finds_them_by_the_p
     assert list(bot_events_of(workspace_id=ws.pk, identifiers=pairs(email="someone@example.com"))) == []
 
 
-@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+@pytest.mark.postgres_only(reason="the known-device lane runs on PostgreSQL only")
 def test_a_returning_device_forwarded_through_urllib_takes_the_lane_and_lands_on_the_person(post_track, tenant, paths):
     ws = tenant.workspace
     post_track(_pv("dev-u", "u1", at=_ago(10)), HTTP_USER_AGENT=URLLIB)
@@ -141,7 +141,7 @@ def test_a_returning_device_forwarded_through_urllib_takes_the_lane_and_lands_on
     assert Event.objects.get(message_id="u3").customer == _owner(ws, "dev-u") == _customer_of(ws, "fay@example.com")
 
 
-@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+@pytest.mark.postgres_only(reason="the known-device lane runs on PostgreSQL only")
 def test_a_bot_page_view_of_a_known_device_is_never_the_lanes_nor_stitched(post_track, tenant, paths):
     post_track(_pv("dev-b", "b1", at=_ago(10), user_agent=CHROME))
     post_track(_identify("dev-b", "b2", "gus@example.com", at=_ago(9)))
@@ -169,7 +169,7 @@ def test_an_opted_out_persons_write_key_events_are_refused_whatever_source_they_
     assert Event.objects.count() == before
 
 
-@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+@pytest.mark.postgres_only(reason="the known-device lane runs on PostgreSQL only")
 def test_an_opted_out_device_is_refused_by_the_lane_and_by_the_full_path(post_track, tenant, paths):
     ws = tenant.workspace
     post_track(_pv("dev-l", "l1", at=_ago(10)))
@@ -309,7 +309,7 @@ def test_a_segment_sdk_in_a_gpc_or_dnt_browser_is_not_tracked(post_segment, head
     assert not Event.objects.exists() and not Customer.objects.exists()
 
 
-@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+@pytest.mark.postgres_only(reason="the known-device lane runs on PostgreSQL only")
 def test_a_gpc_page_view_of_a_known_device_is_not_stored_by_the_lane(post_track, tenant, paths):
     post_track(_pv("dev-p", "p1", at=_ago(10)))
     post_track(_identify("dev-p", "p2", "pia@example.com", at=_ago(9)))
@@ -353,7 +353,7 @@ def test_an_opt_out_event_is_in_force_when_it_is_answered_whatever_the_queue(pos
     assert post_track({"event": "page_view", "visitor_id": "dev-r"}).json()["suppressed"] == 1
 
 
-@pytest.mark.postgres_only  # the known-device lane runs on PostgreSQL only
+@pytest.mark.postgres_only(reason="the known-device lane runs on PostgreSQL only")
 def test_after_the_snippets_opt_out_the_lane_refuses_the_devices_next_page_view(post_track, tenant, paths):
     post_track(_pv("dev-s", "s1", at=_ago(10)))
     post_track(_identify("dev-s", "s2", "sol@example.com", at=_ago(9)))

@@ -80,7 +80,7 @@ def test_a_batch_names_the_reserved_key_and_keeps_the_rest(post_track, tenant):
     assert "reserved" in answer["rejected"][0]["error"]
 
 
-@pytest.mark.postgres_only  # the known-device lane is one PostgreSQL statement; elsewhere there is no lane
+@pytest.mark.postgres_only(reason="the known-device lane is one PostgreSQL statement; elsewhere there is no lane")
 def test_the_known_device_lane_keeps_the_namespaces_apart(post_track, post_generic, tenant, paths):
     """A returning device's page views are stored by the lane's one statement: a provider's key sent
     there is refused before the lane, and a caller's look-alike key never shadows the webhook."""

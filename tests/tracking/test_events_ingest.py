@@ -88,6 +88,7 @@ def test_another_region_is_refused_before_anything_is_stored(tenant, settings):
     assert not Customer.objects.exists()
 
 
+@pytest.mark.postgres_only(reason="the known-device lane is a PostgreSQL statement")
 @pytest.mark.django_db(transaction=True)
 def test_a_known_device_page_view_is_one_statement(
     client, tenant, django_assert_num_queries, django_capture_on_commit_callbacks
@@ -124,6 +125,7 @@ def test_a_known_device_page_view_is_one_statement(
     assert Event.objects.filter(session_id="known-session").count() == 3
 
 
+@pytest.mark.postgres_only(reason="the known-device lane is a PostgreSQL statement")
 def test_a_batch_of_known_devices_page_views_is_one_statement(post_track, django_assert_num_queries):
     def page_view(device: int, n: int) -> dict:
         return {
@@ -144,6 +146,7 @@ def test_a_batch_of_known_devices_page_views_is_one_statement(post_track, django
         assert len(owners) == 1 and None not in owners
 
 
+@pytest.mark.postgres_only(reason="the known-device lane is a PostgreSQL statement")
 def test_a_batch_through_the_lane_moves_last_seen_once_a_minute_behind(post_track, monkeypatch):
     def page_view(device: int, n: int, at: str) -> dict:
         return {

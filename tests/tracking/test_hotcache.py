@@ -22,7 +22,9 @@ def locmem_cache(settings):
     cache.clear()
 
 
-@pytest.mark.parametrize("backend", ["redis", "django cache"])
+@pytest.mark.parametrize(
+    "backend", [pytest.param("redis", marks=pytest.mark.postgres_only(reason="needs Redis")), "django cache"]
+)
 def test_rate_limit_and_visit_cache_work_on_either_backend(post_track, settings, request, backend):
     from django.db import connection
 
@@ -41,6 +43,7 @@ def test_rate_limit_and_visit_cache_work_on_either_backend(post_track, settings,
     assert Visit.objects.get().event_count == 3
 
 
+@pytest.mark.postgres_only(reason="reads Redis keys and TTLs")
 def test_redis_entries_expire_and_are_cleared_with_the_cache(post_track):
     from django.core.cache import cache
 

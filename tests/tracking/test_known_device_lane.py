@@ -29,6 +29,10 @@ from tracking import hotcache
 from tracking.models import Event, Visit
 from workspaces.models import Workspace
 
+# The lane is one PostgreSQL statement (tracking.knowndevices); on SQLite every event takes the full
+# path. Tests that assert what the lane took are PostgreSQL-only; the others run on both.
+LANE = pytest.mark.postgres_only(reason="asserts what the known-device lane (a PostgreSQL statement) took")
+
 ANSWER_ONE = {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
 
 
@@ -110,6 +114,7 @@ def _assert_events_on_live_customers(ws: Workspace) -> None:
 # --- 1. the lane is used, and stores what the full path would ----------------------------------------
 
 
+@LANE
 def test_a_returning_devices_page_view_is_stored_by_the_lane(post_track, tenant, paths):
     ws = tenant.workspace
     t0 = _ago(20)
@@ -140,6 +145,7 @@ def test_a_returning_devices_page_view_is_stored_by_the_lane(post_track, tenant,
     assert Event.objects.filter(workspace=ws).count() == 3
 
 
+@LANE
 def test_a_page_view_starting_a_new_visit_or_earlier_than_the_customer_is_not_the_lanes(post_track, tenant, paths):
     """The lane takes only events that change nothing on the customer: a new visit (the visit count
     and maybe the rung move) and an event before the customer's first_seen go the full path."""
@@ -163,6 +169,7 @@ def test_a_page_view_starting_a_new_visit_or_earlier_than_the_customer_is_not_th
     assert (_event(ws, "m4").customer_id, _event(ws, "m4").rung, _event(ws, "m4").session_id) == (customer.pk, 1, "s2")
 
 
+@LANE
 @pytest.mark.parametrize("behind", ["customer rung", "device visit count"])
 def test_a_cache_claiming_more_than_the_database_proves_is_not_trusted(post_track, tenant, paths, behind):
     """The cache says the device is on its 3rd visit (the event proves rung 1). The re-check refuses the
@@ -189,6 +196,7 @@ def test_a_cache_claiming_more_than_the_database_proves_is_not_trusted(post_trac
 # --- 2. a stale cache: merge, split, erasure -------------------------------------------------------------
 
 
+@LANE
 def test_after_a_merge_by_hand_the_next_page_view_lands_on_the_survivor(post_track, tenant, paths):
     ws = tenant.workspace
     post_track(_pv("dev-1", "m1", session="s1"))
@@ -212,6 +220,7 @@ def test_after_a_merge_by_hand_the_next_page_view_lands_on_the_survivor(post_tra
     _assert_events_on_live_customers(ws)
 
 
+@LANE
 def test_after_a_device_split_by_hand_the_next_page_view_lands_on_the_new_owner(post_track, tenant, paths):
     ws = tenant.workspace
     post_track(_pv("dev-1", "m1"))
@@ -236,6 +245,7 @@ def test_after_a_device_split_by_hand_the_next_page_view_lands_on_the_new_owner(
     _assert_events_on_live_customers(ws)
 
 
+@LANE
 def test_after_erasure_a_stale_cache_never_brings_the_erased_customer_back(post_track, tenant, paths):
     """A request that read the cache just before an erasure committed (the erasure's after-commit
     cache clean-up is not run here, so the entry still names the erased customer)."""
@@ -285,6 +295,7 @@ def test_after_erasure_a_returning_devices_page_views_are_counted_in_a_visit(
 # --- 3. opt-out and consent ------------------------------------------------------------------------------
 
 
+@LANE
 def test_an_opted_out_persons_page_view_is_suppressed_by_the_lane_and_consent_events_are_kept(
     post_track, tenant, paths
 ):
@@ -319,6 +330,7 @@ def test_an_opted_out_persons_page_view_is_suppressed_by_the_lane_and_consent_ev
 # --- 4. duplicates -------------------------------------------------------------------------------------
 
 
+@LANE
 def test_a_repeated_message_id_through_the_lane_is_a_duplicate(post_track, tenant, paths):
     ws = tenant.workspace
     post_track(_pv("dev-1", "m1"))
@@ -340,6 +352,7 @@ def test_a_repeated_message_id_through_the_lane_is_a_duplicate(post_track, tenan
 # --- 5. last_seen ----------------------------------------------------------------------------------------
 
 
+@LANE
 def test_the_lane_moves_last_seen_only_when_more_than_a_minute_behind(post_track, tenant, paths):
     ws = tenant.workspace
     t0 = _ago(30)
@@ -369,6 +382,7 @@ def test_the_lane_moves_last_seen_only_when_more_than_a_minute_behind(post_track
 # --- 6. a batch mixing the lane and the full path ---------------------------------------------------------
 
 
+@LANE
 def test_a_batch_with_an_identify_of_the_same_device_sends_that_device_the_full_path(post_track, tenant, paths):
     ws = tenant.workspace
     t0 = _ago(20)
@@ -406,6 +420,7 @@ def test_a_batch_with_an_identify_of_the_same_device_sends_that_device_the_full_
     assert counts == {"s1": 4, "s2": 2}
 
 
+@LANE
 def test_a_lane_event_follows_its_customer_into_a_merge_made_by_the_same_batch(post_track, tenant, paths):
     """The lane stores dev-2's page view on its customer first; the identify of dev-1 in the same batch
     then merges that customer (it owns the email) with dev-1's: the page view moves with it."""
@@ -433,6 +448,7 @@ def _post(client: Client, key: str, body: dict[str, Any]) -> Any:
     return client.post("/api/track", data=json.dumps(body), content_type="application/json", HTTP_X_CLARM_KEY=key)
 
 
+@LANE
 @pytest.mark.django_db(transaction=True)
 def test_lane_page_views_racing_merges_by_hand_lose_nothing(tenant, settings, paths, caplog):
     settings.CLARM_RATE_LIMIT_PER_MINUTE = 0
@@ -571,6 +587,7 @@ def _request_while_held(hold: Callable[[], None], request: Callable[[], Any]) ->
     return out["result"]
 
 
+@LANE
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("path", ["lane", "full path"])
 @pytest.mark.parametrize("change", ["merge", "split"])
@@ -612,6 +629,7 @@ def test_a_page_view_waiting_for_an_owners_merge_or_split_lands_on_the_new_owner
 # --- 8. tenants ------------------------------------------------------------------------------------------
 
 
+@LANE
 def test_a_cached_owner_of_one_workspace_is_never_used_for_another(post_track, tenant, other_tenant, paths):
     a_ws, b_ws = tenant.workspace, other_tenant.workspace
     post_track(_pv("shared-visitor", "m1"))

@@ -1,9 +1,13 @@
-"""The ingest rate limit: counted per process, shared through Redis, exact near the limit."""
+"""The ingest rate limit: counted per process, shared through the cache (Redis, or the embedded
+default's database cache), exact near the limit."""
 
 import pytest
 
 from tracking import hotcache, ratelimit
 from tracking.ratelimit import rate_limit_check, rate_limits_forget
+
+# The counters live in the default cache: Redis, or the embedded default's cache table.
+pytestmark = pytest.mark.django_db
 
 NOW = 1_800_000_010.0  # 10 s into a minute window
 

@@ -1,0 +1,24 @@
+"""Every page a member can reach in the demo workspace opens without an error or a console error, on
+the database this pass runs on (SQLite, the embedded default, as well as PostgreSQL): the crawl of
+the smoke run (tests/pages_crawl.py) against the live server, the demo data loaded as `make run`
+loads it."""
+
+import pytest
+
+from identity.demo_data import demo_data_load
+from tests.pages_crawl import PagesCrawl
+from workspaces.demo import demo_workspace_ensure
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_every_workspace_page_opens_cleanly_in_chromium(live_server, settings, monkeypatch):
+    # Playwright's sync API keeps an asyncio loop on this thread; the ORM calls here stay sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.CLARM_PUBLIC_URL = live_server.url  # as `make run` serves: the public URL is this server
+    workspace, write_key = demo_workspace_ensure()
+    assert demo_data_load(workspace=workspace, write_key=write_key).problems == []
+
+    crawl = PagesCrawl(live_server.url)
+    assert crawl.run() == 0, crawl.problems
+    assert not crawl.problems
