@@ -166,6 +166,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Friday 17:00 (see agents.tasks.weekly_summaries_due).
     "weekly-summaries": {"task": "agents.weekly_summaries_due", "schedule": crontab(minute="*/15")},
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
+    "workspace-exports-expire": {"task": "identity.workspace_exports_expire", "schedule": crontab(hour=3, minute=40)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
 }

@@ -192,6 +192,27 @@ def preferences_update(
     return PreferencesResult(changed=changed, suppressed_identifiers=suppressed, messages_cancelled=cancelled)
 
 
+def subject_suppressions_complete(*, subject: Subject) -> int:
+    """Before an erasure: every identifier the person has now (devices linked after an opt-out
+    included) gets the person's opt-outs on the hashed suppression list, so they outlive the erasure.
+    The opt-outs are those of any of the person's customers and any suppression row already held
+    for one of their identifiers (the most restrictive wins). Returns the rows written."""
+    workspace = subject.workspace
+    customers = list(Customer.objects.filter(pk__in=subject.group_ids))
+    pairs = [(i.kind, i.value_hash) for i in subject.identifiers]
+    opted_out = {flag: any(not getattr(c, allow) for c in customers) for allow, flag in PURPOSE_FIELDS.values()}
+    held = Suppression.objects.filter(
+        workspace=workspace, kind__in={k for k, _ in pairs}, value_hash__in={h for _, h in pairs}
+    )
+    for row in held:
+        if (row.kind, row.value_hash) in set(pairs):
+            for flag in SUPPRESSION_FLAGS:
+                opted_out[flag] = opted_out[flag] or getattr(row, flag)
+    if not any(opted_out.values()):
+        return 0
+    return _suppressions_write(workspace=workspace, pairs=pairs, opted_out=opted_out)
+
+
 def opt_out_everything() -> dict[str, bool]:
     return dict.fromkeys(PURPOSES, False)
 

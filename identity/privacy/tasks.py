@@ -7,7 +7,7 @@ from django.conf import settings
 from clarm.tasks_retry import db_task
 from identity.privacy import retention
 from identity.privacy.services import consent_record_from_event as consent_record_from_event_service
-from identity.privacy.workspace_exports import export_job_run
+from identity.privacy.workspace_exports import export_files_expire, export_job_run
 from tracking.models import Event
 from workspaces.models import Workspace
 
@@ -42,3 +42,9 @@ def retention_purge_all() -> int:
     for workspace_id in ids:
         retention_purge.delay(workspace_id)
     return len(ids)
+
+
+@db_task("identity.workspace_exports_expire")
+def workspace_exports_expire() -> int:
+    """Nightly: delete workspace export files older than `ExportJob.FILE_DAYS`."""
+    return export_files_expire()
