@@ -306,6 +306,10 @@ class RetentionRun(models.Model):
     events_deleted = models.PositiveBigIntegerField(default=0)
     visits_deleted = models.PositiveBigIntegerField(default=0)
     payloads_deleted = models.PositiveBigIntegerField(default=0)
+    messages_deleted = models.PositiveBigIntegerField(default=0)
+    merge_logs_deleted = models.PositiveBigIntegerField(default=0)
+    customers_deleted = models.PositiveBigIntegerField(default=0)
+    consent_records_deleted = models.PositiveBigIntegerField(default=0)
     duration_ms = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -52,6 +52,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # The deployment's region: a workspace's data lives only in its region's database.
 CLARM_REGION = env.str("CLARM_REGION", default="eu")
 CLARM_REGIONS = ("eu", "us", "uk", "au")
+# How long consent records are kept as proof (docs/privacy.md, "Retention").
+CLARM_CONSENT_PROOF_MONTHS = env.int("CLARM_CONSENT_PROOF_MONTHS", default=60)
 # Public base URL used in links we send (emails, SMS, webhook URLs to paste).
 CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Ingest: how many reverse proxies in front of us append to X-Forwarded-For (0 = use REMOTE_ADDR),

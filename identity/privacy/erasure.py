@@ -36,7 +36,9 @@ from workspaces.services import audit_log_record
 
 BATCH_SIZE = 5000
 # Related rows kept on purpose (they name the subject only by a keyed hash).
-KEPT_RELATIONS = {DataSubjectRequest}
+KEPT_RELATIONS: frozenset[type[models.Model]] = frozenset({DataSubjectRequest})
+# Retention keeps consent records as proof (their customer link cleared: no plain personal data).
+RETENTION_KEPT: frozenset[type[models.Model]] = KEPT_RELATIONS | {ConsentRecord}
 # Where an unstitched event (bot-flagged, or sent before consent) may carry an identifier.
 _IDENTITY_KEYS = {
     "email": IdentifierKind.EMAIL,
@@ -157,11 +159,11 @@ def _unstitched_event_ids(*, workspace: Workspace, subject: Subject, needles: li
     return sorted(ids)
 
 
-def _events_delete(*, workspace: Workspace, subject: Subject, needles: list[str]) -> int:
+def _events_delete(*, workspace: Workspace, subject: Subject, needles: list[str], unstitched_too: bool) -> int:
     condition = Q(customer_id__in=subject.group_ids)
     if subject.device_hashes:
         condition |= Q(device_hash__in=subject.device_hashes)
-    unstitched = _unstitched_event_ids(workspace=workspace, subject=subject, needles=needles)
+    unstitched = _unstitched_event_ids(workspace=workspace, subject=subject, needles=needles) if unstitched_too else []
     total = 0
     for start in range(0, len(unstitched), BATCH_SIZE):
         total += Event.objects.filter(pk__in=unstitched[start : start + BATCH_SIZE]).delete()[0]
@@ -183,32 +185,35 @@ def _reverse_relations(model: type[models.Model]) -> list[Any]:
     return [f for f in model._meta.get_fields(include_hidden=True) if f.auto_created and not f.concrete]
 
 
-def _dependents_delete(model: type[models.Model], rows: QuerySet, counts: dict[str, int]) -> None:
+def _dependents_delete(
+    model: type[models.Model], rows: QuerySet, counts: dict[str, int], kept: frozenset[type[models.Model]]
+) -> None:
     """Delete the rows that point at `rows` through a nullable foreign key (SET_NULL), at any depth
     of the cascade, before `rows` go: a row whose link would only be cleared still holds the rest
     (a tracked link made for one of the person's messages, its target and UTM tags)."""
     for relation in _reverse_relations(model):
         child = relation.related_model
-        if not isinstance(child, type) or child is model or child in KEPT_RELATIONS:
+        if not isinstance(child, type) or child is model or child in kept:
             continue
         if getattr(relation, "on_delete", None) not in (models.CASCADE, models.SET_NULL):
             continue
         children = child._default_manager.filter(**{f"{relation.field.name}__in": rows.values("pk")})
-        _dependents_delete(child, children, counts)
+        _dependents_delete(child, children, counts, kept)
         if relation.on_delete is models.SET_NULL:
             for label, n in children.delete()[1].items():
                 counts[label] = counts.get(label, 0) + n
 
 
-def _related_rows_delete(*, subject: Subject) -> dict[str, int]:
+def _related_rows_delete(*, subject: Subject, kept: frozenset[type[models.Model]]) -> dict[str, int]:
     """Every row that points at the person's customers (messages, conversations, tracked links, …),
-    directly or through one of those rows, is deleted, not just unlinked."""
+    directly or through one of those rows, is deleted, not just unlinked (`kept` models excepted:
+    their link to the customer is cleared)."""
     counts: dict[str, int] = {}
     group = Customer.objects.filter(pk__in=subject.group_ids)
-    _dependents_delete(Customer, group, counts)
+    _dependents_delete(Customer, group, counts, kept)
     for relation in _reverse_relations(Customer):
         model = relation.related_model
-        if not isinstance(model, type) or model is Customer or model in KEPT_RELATIONS or model is Event:
+        if not isinstance(model, type) or model is Customer or model in kept or model is Event:
             continue
         if relation.on_delete is models.SET_NULL:
             continue  # already deleted above
@@ -252,6 +257,49 @@ def _audit_redact(*, workspace: Workspace, subject: Subject, needles: list[str])
     )
 
 
+def subject_delete(*, subject: Subject, erasure: bool) -> dict[str, int]:
+    """Delete the person: what an erasure and a retention purge share. Call inside a transaction.
+    `erasure` also deletes their consent records, searches every unstitched event of the workspace
+    for their identifiers and deletes export files that may hold them; retention keeps consent
+    records as proof (unlinked) and lets unstitched events and export files age out on their own."""
+    workspace = subject.workspace
+    list(Customer.objects.select_for_update().filter(pk__in=subject.group_ids).order_by("pk"))
+    needles = _needles(subject)
+    device_hashes = subject.device_hashes
+    message_sids, produced = _provider_ids(workspace=workspace, subject=subject)
+    first_trace = _first_trace(subject)
+
+    outcome: dict[str, int] = {"customers": len(subject.group_ids), "identifiers": len(subject.identifiers)}
+    outcome["suppressed_identifiers"] = subject_suppressions_complete(subject=subject)
+    outcome["events"] = _events_delete(workspace=workspace, subject=subject, needles=needles, unstitched_too=erasure)
+    outcome["visits"] = (
+        Visit.objects.filter(workspace=workspace, device_hash__in=device_hashes).delete()[0] if device_hashes else 0
+    )
+    if erasure:
+        consent = Q(customer_id__in=subject.group_ids)
+        if device_hashes:
+            consent |= Q(device_hash__in=device_hashes)
+        outcome["consent_records"] = ConsentRecord.objects.filter(consent, workspace=workspace).delete()[0]
+    outcome["webhook_payloads"] = _payloads_delete(
+        workspace=workspace, needles=[*needles, *message_sids], produced=produced
+    )
+    related = _related_rows_delete(subject=subject, kept=KEPT_RELATIONS if erasure else RETENTION_KEPT)
+    outcome["messages"] = related.get("agents.Message", 0)
+    outcome["related_rows"] = sum(related.values())
+    outcome["audit_rows_redacted"] = _audit_redact(workspace=workspace, subject=subject, needles=needles)
+    DataSubjectRequest.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).update(customer=None)
+    ConsentRecord.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).update(customer=None)
+    # Merged customers point at the survivor; clear those links before deleting the group.
+    Customer.objects.filter(pk__in=subject.group_ids).update(merged_into=None)
+    Customer.objects.filter(pk__in=subject.group_ids).delete()
+    if erasure:
+        outcome["export_files"] = export_files_delete(workspace=workspace, since=first_trace)
+    # Cached visit state of the person's devices (Redis) goes too, after the rows are gone.
+    hashes = list(device_hashes)
+    transaction.on_commit(lambda: visits_cache_forget(workspace.pk, hashes))
+    return outcome
+
+
 def subject_erase(
     *,
     workspace: Workspace,
@@ -263,37 +311,9 @@ def subject_erase(
     started = time.monotonic()
     with transaction.atomic():
         subject = subject_get(workspace=workspace, customer=customer)
-        list(Customer.objects.select_for_update().filter(pk__in=subject.group_ids).order_by("pk"))
         ref = subject.ref
-        needles = _needles(subject)
-        device_hashes = subject.device_hashes
-        message_sids, produced = _provider_ids(workspace=workspace, subject=subject)
-        first_trace = _first_trace(subject)
-
-        outcome: dict[str, int] = {"customers": len(subject.group_ids), "identifiers": len(subject.identifiers)}
-        outcome["suppressed_identifiers"] = subject_suppressions_complete(subject=subject)
-        outcome["events"] = _events_delete(workspace=workspace, subject=subject, needles=needles)
-        outcome["visits"] = (
-            Visit.objects.filter(workspace=workspace, device_hash__in=device_hashes).delete()[0] if device_hashes else 0
-        )
-        consent = Q(customer_id__in=subject.group_ids)
-        if device_hashes:
-            consent |= Q(device_hash__in=device_hashes)
-        outcome["consent_records"] = ConsentRecord.objects.filter(consent, workspace=workspace).delete()[0]
-        outcome["webhook_payloads"] = _payloads_delete(
-            workspace=workspace, needles=[*needles, *message_sids], produced=produced
-        )
-        related = _related_rows_delete(subject=subject)
-        outcome["messages"] = related.get("agents.Message", 0)
-        outcome["related_rows"] = sum(related.values())
-        outcome["audit_rows_redacted"] = _audit_redact(workspace=workspace, subject=subject, needles=needles)
-        DataSubjectRequest.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).update(customer=None)
-        # Merged customers point at the survivor; clear those links before deleting the group.
-        Customer.objects.filter(pk__in=subject.group_ids).update(merged_into=None)
-        Customer.objects.filter(pk__in=subject.group_ids).delete()
-        outcome["export_files"] = export_files_delete(workspace=workspace, since=first_trace)
+        outcome = subject_delete(subject=subject, erasure=True)
         outcome["duration_ms"] = int((time.monotonic() - started) * 1000)
-
         if request is not None:
             DataSubjectRequest.objects.filter(pk=request.pk).update(
                 status=DsrStatus.COMPLETED, completed_at=timezone.now(), customer=None, outcome=outcome
@@ -305,7 +325,4 @@ def subject_erase(
             target=ref,
             details={"request": request.pk if request is not None else None, "deleted": outcome},
         )
-        # Cached visit state of the person's devices (Redis) goes too, after the rows are gone.
-        hashes = list(device_hashes)
-        transaction.on_commit(lambda: visits_cache_forget(workspace.pk, hashes))
     return outcome

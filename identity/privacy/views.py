@@ -440,6 +440,7 @@ class WorkspacePrivacyView(WorkspaceMixin, TemplateView):
                 "jobs_running": any(j.status in (ExportJobStatus.QUEUED, ExportJobStatus.RUNNING) for j in jobs),
                 "last_purge": selectors.retention_last_run(workspace=ws),
                 "retention_cutoff_months": ws.retention_months,
+                "consent_proof_months": settings.CLARM_CONSENT_PROOF_MONTHS,
             }
         )
         return context
