@@ -367,6 +367,43 @@ def dsr_verify(*, workspace: Workspace, request: DataSubjectRequest) -> DataSubj
     return request
 
 
+# A self-serve export can be downloaded once, within this long after the email check.
+DSR_DOWNLOAD_WINDOW = timedelta(hours=24)
+
+
+def dsr_download_open(request: DataSubjectRequest, *, now: Any = None) -> bool:
+    """Whether the self-serve download is still there to take: verified (the emailed link was
+    opened), not taken yet, and within `DSR_DOWNLOAD_WINDOW` of the verification."""
+    now = now or timezone.now()
+    return (
+        request.status == DsrStatus.VERIFIED
+        and request.verified_at is not None
+        and request.verified_at >= now - DSR_DOWNLOAD_WINDOW
+    )
+
+
+def dsr_download_claim(*, workspace: Workspace, request: DataSubjectRequest) -> bool:
+    """Take the one self-serve download (atomically: of two concurrent clicks one wins). False when
+    it was taken already, has expired, or the request was never verified."""
+    now = timezone.now()
+    taken = DataSubjectRequest.objects.filter(
+        pk=request.pk,
+        workspace=workspace,
+        kind=DsrKind.EXPORT,
+        status=DsrStatus.VERIFIED,
+        verified_at__gte=now - DSR_DOWNLOAD_WINDOW,
+    ).update(status=DsrStatus.IN_PROGRESS)
+    if taken:
+        audit_log_record(
+            workspace=workspace,
+            actor=None,
+            action="privacy.dsr_export_started",
+            target=request.subject_ref,
+            details={"request": request.pk},
+        )
+    return bool(taken)
+
+
 def dsr_export_mark(
     *, workspace: Workspace, request: DataSubjectRequest, done: bool, actor: User | None = None
 ) -> None:
