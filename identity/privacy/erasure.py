@@ -40,7 +40,7 @@ KEPT_RELATIONS: frozenset[type[models.Model]] = frozenset({DataSubjectRequest})
 # Retention keeps consent records as proof (their customer link cleared: no plain personal data).
 RETENTION_KEPT: frozenset[type[models.Model]] = KEPT_RELATIONS | {ConsentRecord}
 # Where an unstitched event (bot-flagged, or sent before consent) may carry an identifier.
-_IDENTITY_KEYS = {
+_IDENTITY_KEYS: dict[str, str] = {
     "email": IdentifierKind.EMAIL,
     "phone": IdentifierKind.PHONE,
     "user_id": IdentifierKind.USER_ID,
@@ -49,7 +49,7 @@ _IDENTITY_KEYS = {
     "anonymousId": IdentifierKind.DEVICE,
     "anonymous_id": IdentifierKind.DEVICE,
 }
-_CLAIM_ARGUMENT = {
+_CLAIM_ARGUMENT: dict[str, str] = {
     IdentifierKind.EMAIL: "email",
     IdentifierKind.PHONE: "phone",
     IdentifierKind.USER_ID: "user_id",
@@ -99,7 +99,7 @@ def _provider_ids(*, workspace: Workspace, subject: Subject) -> tuple[list[str],
         message_id__isnull=True
     )
     for message_id in message_ids.values_list("message_id", flat=True).iterator(chunk_size=BATCH_SIZE):
-        provider, _, rest = message_id.partition(":")
+        provider, _, rest = (message_id or "").partition(":")
         if rest and provider.isalpha():
             produced |= Q(provider=provider, provider_event_id=rest.split(":")[0])
     return [s for s in sids if len(s) >= 6], produced
@@ -193,7 +193,7 @@ def _dependents_delete(
     (a tracked link made for one of the person's messages, its target and UTM tags)."""
     for relation in _reverse_relations(model):
         child = relation.related_model
-        if not isinstance(child, type) or child is model or child in kept:
+        if not (isinstance(child, type) and issubclass(child, models.Model)) or child is model or child in kept:
             continue
         if getattr(relation, "on_delete", None) not in (models.CASCADE, models.SET_NULL):
             continue
@@ -213,7 +213,9 @@ def _related_rows_delete(*, subject: Subject, kept: frozenset[type[models.Model]
     _dependents_delete(Customer, group, counts, kept)
     for relation in _reverse_relations(Customer):
         model = relation.related_model
-        if not isinstance(model, type) or model is Customer or model in kept or model is Event:
+        if not (isinstance(model, type) and issubclass(model, models.Model)):
+            continue
+        if model is Customer or model in kept or model is Event:
             continue
         if relation.on_delete is models.SET_NULL:
             continue  # already deleted above

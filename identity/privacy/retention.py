@@ -90,8 +90,8 @@ def _people_without_anything_left(*, workspace: Workspace, cutoff: datetime, bat
 
 
 def _first_seen_clamp(*, workspace: Workspace, cutoff: datetime) -> int:
-    earliest = Event.objects.filter(customer_id=OuterRef("pk")).order_by().values("customer_id")
-    earliest = earliest.annotate(first=Min("occurred_at")).values("first")
+    per_customer = Event.objects.filter(customer_id=OuterRef("pk")).order_by().values("customer_id")
+    earliest = per_customer.annotate(first=Min("occurred_at")).values("first")
     return Customer.objects.filter(workspace=workspace, first_seen__lt=cutoff).update(
         first_seen=Coalesce(Subquery(earliest), Value(cutoff))
     )

@@ -12,7 +12,7 @@ SKIP = {".venv", "tests", "bench", "node_modules", "migrations"}
 
 
 def _imported_roots(tree: ast.AST) -> set[str]:
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)

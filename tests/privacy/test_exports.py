@@ -168,7 +168,7 @@ def _export_run(client, tenant, django_capture_on_commit_callbacks) -> ExportJob
     client.force_login(tenant.owner)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("privacy:export_create", kwargs={"ws": tenant.workspace.slug}), {"format": "json"})
-    return ExportJob.objects.order_by("-pk").first()
+    return ExportJob.objects.order_by("-pk")[0]
 
 
 def test_workspace_export_files_expire_after_seven_days(

@@ -167,7 +167,7 @@ def test_kept_people_keep_no_purged_date_and_lose_only_what_is_old(tenant):
     now = timezone.now()
     cutoff = months_before(now, ws.retention_months)
     person = person_make(ws)
-    old_event = Event.objects.filter(customer=person.customer).first()
+    old_event = Event.objects.filter(customer=person.customer)[0]
     Event.objects.filter(pk=old_event.pk).update(occurred_at=cutoff - datetime.timedelta(days=40))
     Customer.objects.filter(pk=person.customer.pk).update(first_seen=cutoff - datetime.timedelta(days=40))
     old_message = Message.objects.create(
@@ -197,7 +197,7 @@ def test_kept_people_keep_no_purged_date_and_lose_only_what_is_old(tenant):
     run = retention_purge(workspace=ws, now=now)
 
     person.customer.refresh_from_db()
-    earliest = Event.objects.filter(customer=person.customer).order_by("occurred_at").first()
+    earliest = Event.objects.filter(customer=person.customer).order_by("occurred_at")[0]
     assert person.customer.first_seen == earliest.occurred_at >= cutoff
     assert not Message.objects.filter(pk=old_message.pk).exists() and Message.objects.filter(pk=new_message.pk).exists()
     log.refresh_from_db()
