@@ -28,7 +28,7 @@ from identity.normalize import claims_from_values
 from identity.privacy.services import subject_suppressions_complete
 from identity.privacy.subjects import Subject, subject_get
 from identity.privacy.workspace_exports import export_files_delete
-from integrations.models import WebhookDelivery
+from integrations.models import Provider, WebhookDelivery
 from tracking.models import Event, Visit
 from tracking.visits import visits_cache_forget
 from workspaces.models import AuditLog, Workspace
@@ -94,14 +94,20 @@ def _provider_ids(*, workspace: Workspace, subject: Subject) -> tuple[list[str],
         .exclude(provider_message_id="")
         .values_list("provider_message_id", flat=True)
     )
-    produced = Q(pk__in=[])
-    message_ids = Event.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).exclude(
-        message_id__isnull=True
+    delivery_ids: dict[str, set[str]] = {provider: set() for provider in Provider.values}
+    message_ids = Event.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).filter(
+        message_id__regex=rf"^({'|'.join(Provider.values)}):"
     )
     for message_id in message_ids.values_list("message_id", flat=True).iterator(chunk_size=BATCH_SIZE):
         provider, _, rest = (message_id or "").partition(":")
-        if rest and provider.isalpha():
-            produced |= Q(provider=provider, provider_event_id=rest.split(":")[0])
+        # The delivery id may itself hold ":" (Calendly's "<event>:<uri>") and may be followed by
+        # ":<intent>" (Twilio): every prefix at a ":" is a candidate.
+        parts = rest.split(":")
+        delivery_ids[provider].update(":".join(parts[:k]) for k in range(1, len(parts) + 1))
+    produced = Q(pk__in=[])
+    for provider, ids in delivery_ids.items():
+        if ids:
+            produced |= Q(provider=provider, provider_event_id__in=sorted(ids))
     return [s for s in sids if len(s) >= 6], produced
 
 
