@@ -67,26 +67,42 @@ def _batched_delete(qs: QuerySet, *, batch_size: int) -> int:
         total += per_model.get(model._meta.label, 0)
 
 
+def _with_something_left(ids: list[int]) -> set[int]:
+    """Of these live customers, those with an event or a message left (theirs, or of a customer
+    merged into them): index probes on the event and message customer indexes, no correlated scan."""
+    children = dict(Customer.objects.filter(merged_into_id__in=ids).values_list("pk", "merged_into_id"))
+    owner = {**{pk: pk for pk in ids}, **children}
+    busy: set[int] = set()
+    for model in (Event, Message):
+        used = model.objects.filter(customer_id__in=list(owner)).values_list("customer_id", flat=True).distinct()
+        busy.update(owner[customer_id] for customer_id in used)
+    return busy
+
+
 def _people_without_anything_left(*, workspace: Workspace, cutoff: datetime, batch_size: int) -> int:
-    """Delete, one person per transaction, every live customer with no event and no message left
-    (theirs or a merged customer's) and created before the cutoff."""
-    group_ids = Customer.objects.filter(Q(pk=OuterRef(OuterRef("pk"))) | Q(merged_into_id=OuterRef(OuterRef("pk"))))
-    stale = (
-        Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE, created_at__lt=cutoff)
-        .filter(last_seen__lt=cutoff)
-        .exclude(Exists(Event.objects.filter(customer_id__in=Subquery(group_ids.values("pk")))))
-        .exclude(Exists(Message.objects.filter(customer_id__in=Subquery(group_ids.values("pk")))))
-    )
+    """Delete, one person per transaction, every live customer created and last seen before the
+    cutoff with no event and no message left (theirs or a merged customer's). Candidates are read in
+    primary-key order, `batch_size` at a time."""
+    candidates = Customer.objects.filter(
+        workspace=workspace, status=CustomerStatus.LIVE, created_at__lt=cutoff, last_seen__lt=cutoff
+    ).order_by("pk")
     deleted = 0
+    after = 0
     while True:
-        batch = list(stale.order_by("pk")[:batch_size])
+        batch = list(candidates.filter(pk__gt=after)[:batch_size])
         if not batch:
             return deleted
+        after = batch[-1].pk
+        busy = _with_something_left([c.pk for c in batch])
         for customer in batch:
+            if customer.pk in busy:
+                continue
             with transaction.atomic():
-                deleted += subject_delete(subject=subject_get(workspace=workspace, customer=customer), erasure=False)[
-                    "customers"
-                ]
+                subject = subject_get(workspace=workspace, customer=customer)
+                list(Customer.objects.select_for_update().filter(pk__in=subject.group_ids).order_by("pk"))
+                if _with_something_left([subject.customer.pk]):
+                    continue  # an event arrived since the batch was read: the person stays
+                deleted += subject_delete(subject=subject, erasure=False)["customers"]
 
 
 def _first_seen_clamp(*, workspace: Workspace, cutoff: datetime) -> int:
