@@ -194,8 +194,23 @@ def test_kept_people_keep_no_purged_date_and_lose_only_what_is_old(tenant):
     recent_consent = ConsentRecord.objects.create(workspace=ws, choice="granted", source="banner", text="ok")
     ConsentRecord.objects.filter(pk=recent_consent.pk).update(created_at=months_before(now, 59))
 
+    # Old and last seen long ago, but a message of a customer merged into them is inside the window.
+    quiet = Customer.objects.create(
+        workspace=ws,
+        created_at=months_before(now, 40),
+        first_seen=months_before(now, 40),
+        last_seen=months_before(now, 40),
+    )
+    merged_in = Customer.objects.create(
+        workspace=ws, status="merged", merged_into=quiet, created_at=months_before(now, 40)
+    )
+    Message.objects.create(
+        workspace=ws, customer=merged_in, channel="sms", direction="in", body="hi", status="received"
+    )
+
     run = retention_purge(workspace=ws, now=now)
 
+    assert Customer.objects.filter(pk__in=[quiet.pk, merged_in.pk]).count() == 2
     person.customer.refresh_from_db()
     earliest = Event.objects.filter(customer=person.customer).order_by("occurred_at")[0]
     assert person.customer.first_seen == earliest.occurred_at >= cutoff
