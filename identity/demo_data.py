@@ -16,7 +16,6 @@ run is all duplicates and changes nothing.
 
 import datetime
 import json
-import time
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
+from integrations.stripe import client as stripe_client
 from workspaces.models import Workspace
 
 SITE = "https://demo-movers.example"
@@ -371,8 +371,6 @@ def _stripe_secret(workspace: Workspace) -> str:
 
 def _stripe(client: Client, workspace: Workspace, secret: str, step: Step, result: DemoResult) -> None:
     """A `payment_intent.succeeded`, signed as Stripe signs, then processed as the worker would."""
-    import stripe
-
     from integrations.models import WebhookDelivery
     from integrations.services import delivery_process
 
@@ -400,9 +398,7 @@ def _stripe(client: Client, workspace: Workspace, secret: str, step: Step, resul
         },
     }
     payload = json.dumps(event)
-    t = int(time.time())
-    signature = stripe.WebhookSignature._compute_signature(f"{t}.{payload}", secret)
-    header = f"t={t},{stripe.WebhookSignature.EXPECTED_SCHEME}={signature}"
+    header = stripe_client.signature_header(payload=payload, secret=secret)
     response = client.post(
         f"/hooks/stripe/{workspace.slug}/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
     )

@@ -255,11 +255,15 @@ class ExportJobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired (file deleted)"
 
 
 class ExportJob(models.Model):
     """A workspace-wide export of every event, customer and conversation, built in the background
-    into a zip in the default storage (served only to members through a checked view)."""
+    into a zip in the default storage (served only to members through a checked view). The file is
+    deleted `FILE_DAYS` after it was built, and at once when an erasure removes a person it may hold."""
+
+    FILE_DAYS = 7
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     requested_by = models.ForeignKey(
@@ -302,6 +306,10 @@ class RetentionRun(models.Model):
     events_deleted = models.PositiveBigIntegerField(default=0)
     visits_deleted = models.PositiveBigIntegerField(default=0)
     payloads_deleted = models.PositiveBigIntegerField(default=0)
+    messages_deleted = models.PositiveBigIntegerField(default=0)
+    merge_logs_deleted = models.PositiveBigIntegerField(default=0)
+    customers_deleted = models.PositiveBigIntegerField(default=0)
+    consent_records_deleted = models.PositiveBigIntegerField(default=0)
     duration_ms = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -81,7 +81,10 @@ class WorkspaceSettingsForm(forms.Form):
     retention_months = forms.IntegerField(
         min_value=RETENTION_MIN_MONTHS,
         max_value=RETENTION_MAX_MONTHS,
-        help_text=f"Events older than this are deleted every night ({RETENTION_MIN_MONTHS}–{RETENTION_MAX_MONTHS}).",
+        help_text=(
+            "Events, messages and logs older than this are deleted every night, and so is anyone with "
+            f"nothing newer ({RETENTION_MIN_MONTHS}–{RETENTION_MAX_MONTHS})."
+        ),
         error_messages={
             "min_value": f"Retention must be between {RETENTION_MIN_MONTHS} and {RETENTION_MAX_MONTHS} months.",
             "max_value": f"Retention must be between {RETENTION_MIN_MONTHS} and {RETENTION_MAX_MONTHS} months.",

@@ -56,6 +56,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # The deployment's region: a workspace's data lives only in its region's database.
 CLARM_REGION = env.str("CLARM_REGION", default="eu")
 CLARM_REGIONS = ("eu", "us", "uk", "au")
+# How long consent records are kept as proof (docs/privacy.md, "Retention").
+CLARM_CONSENT_PROOF_MONTHS = env.int("CLARM_CONSENT_PROOF_MONTHS", default=60)
 # Public base URL used in links we send (emails, SMS, webhook URLs to paste) and in the snippet.
 # Without CLARM_PUBLIC_URL it is where `make run` serves: 127.0.0.1 on $PORT (8000 by default).
 CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
@@ -238,6 +240,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Friday 17:00 (see agents.tasks.weekly_summaries_due).
     "weekly-summaries": {"task": "agents.weekly_summaries_due", "schedule": crontab(minute="*/15")},
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
+    "workspace-exports-expire": {"task": "identity.workspace_exports_expire", "schedule": crontab(hour=3, minute=40)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
     "consent-records-resume": {"task": "identity.consent_records_resume", "schedule": crontab(minute="*/10")},

@@ -1,13 +1,15 @@
 """Erasure: delete everything about a person across all their stitched identifiers.
 
 What goes: the customer and every customer merged into it, their identifiers, events (by customer,
-by any of their device hashes, and bot-flagged events that carried any of their identifiers), visits
-of their devices, consent records, conversations and messages (bodies included), tracked links made
-for them, merge logs naming them, and stored raw webhook payloads that mention their email or phone
-(matched in the body/headers, plain or URL-encoded) or that are linked to their events. Audit rows
-that mention their contact details are redacted. What stays: the hashed suppression rows of their
-opt-outs (so an opt-out survives re-creation) and the data-subject request itself, which names the
-subject only by a keyed hash.
+by any of their device hashes, and unstitched events such as bot-flagged ones that carry one of
+their identifiers), visits of their devices, consent records, conversations and messages (bodies
+included), every row that points at any of those (tracked links made for them or for their
+messages are deleted, never just unlinked), merge logs naming them, stored raw webhook payloads
+that mention their email, phone or one of their messages' provider ids or that produced one of
+their events, and workspace export files that may hold them. Audit rows that mention their contact
+details are redacted. What stays: the hashed suppression rows of their opt-outs, completed with
+every identifier they had (so an opt-out survives re-creation), and the data-subject request
+itself, which names the subject only by a keyed hash.
 """
 
 import time
@@ -16,13 +18,17 @@ from urllib.parse import quote
 
 from django.contrib.auth.models import User
 from django.db import models, transaction
-from django.db.models import Q, TextField
+from django.db.models import Min, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from identity.models import ConsentRecord, Customer, DataSubjectRequest, DsrStatus
+from agents.models import Message
+from identity.models import ConsentRecord, Customer, DataSubjectRequest, DsrStatus, IdentifierKind
+from identity.normalize import claims_from_values
+from identity.privacy.services import subject_suppressions_complete
 from identity.privacy.subjects import Subject, subject_get
-from integrations.models import WebhookDelivery
+from identity.privacy.workspace_exports import export_files_delete
+from integrations.models import Provider, WebhookDelivery
 from tracking.botevents import bot_events_of
 from tracking.models import Event, Visit
 from tracking.visits import visits_cache_forget
@@ -31,7 +37,25 @@ from workspaces.services import audit_log_record
 
 BATCH_SIZE = 5000
 # Related rows kept on purpose (they name the subject only by a keyed hash).
-KEPT_RELATIONS = {DataSubjectRequest}
+KEPT_RELATIONS: frozenset[type[models.Model]] = frozenset({DataSubjectRequest})
+# Retention keeps consent records as proof (their customer link cleared: no plain personal data).
+RETENTION_KEPT: frozenset[type[models.Model]] = KEPT_RELATIONS | {ConsentRecord}
+# Where an unstitched event (bot-flagged, or sent before consent) may carry an identifier.
+_IDENTITY_KEYS: dict[str, str] = {
+    "email": IdentifierKind.EMAIL,
+    "phone": IdentifierKind.PHONE,
+    "user_id": IdentifierKind.USER_ID,
+    "userId": IdentifierKind.USER_ID,
+    "visitor_id": IdentifierKind.DEVICE,
+    "anonymousId": IdentifierKind.DEVICE,
+    "anonymous_id": IdentifierKind.DEVICE,
+}
+_CLAIM_ARGUMENT: dict[str, str] = {
+    IdentifierKind.EMAIL: "email",
+    IdentifierKind.PHONE: "phone",
+    IdentifierKind.USER_ID: "user_id",
+    IdentifierKind.DEVICE: "device",
+}
 
 
 def _needles(subject: Subject) -> list[str]:
@@ -62,10 +86,38 @@ def _text_match(model: type[models.Model], field_names: list[str], needles: list
     return annotations, condition
 
 
-def _payloads_delete(*, workspace: Workspace, needles: list[str]) -> int:
-    if not needles:
-        return 0
-    annotations, condition = _text_match(WebhookDelivery, ["body", "headers", "last_error"], needles)
+def _provider_ids(*, workspace: Workspace, subject: Subject) -> tuple[list[str], Q]:
+    """Provider message ids of the person's messages (they appear in status callbacks that may not
+    name the person otherwise), and the stored deliveries that produced one of their events
+    (`message_id` = "<provider>:<delivery id>[:…]")."""
+    sids = list(
+        Message.objects.filter(workspace=workspace, customer_id__in=subject.group_ids)
+        .exclude(provider_message_id="")
+        .values_list("provider_message_id", flat=True)
+    )
+    delivery_ids: dict[str, set[str]] = {provider: set() for provider in Provider.values}
+    message_ids = Event.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).filter(
+        message_id__regex=rf"^({'|'.join(Provider.values)}):"
+    )
+    for message_id in message_ids.values_list("message_id", flat=True).iterator(chunk_size=BATCH_SIZE):
+        provider, _, rest = (message_id or "").partition(":")
+        # The delivery id may itself hold ":" (Calendly's "<event>:<uri>") and may be followed by
+        # ":<intent>" (Twilio): every prefix at a ":" is a candidate.
+        parts = rest.split(":")
+        delivery_ids[provider].update(":".join(parts[:k]) for k in range(1, len(parts) + 1))
+    produced = Q(pk__in=[])
+    for provider, ids in delivery_ids.items():
+        if ids:
+            produced |= Q(provider=provider, provider_event_id__in=sorted(ids))
+    return [s for s in sids if len(s) >= 6], produced
+
+
+def _payloads_delete(*, workspace: Workspace, needles: list[str], produced: Q) -> int:
+    condition = produced
+    annotations: dict[str, Any] = {}
+    if needles:
+        annotations, matches = _text_match(WebhookDelivery, ["body", "headers", "last_error"], needles)
+        condition |= matches
     ids = list(
         WebhookDelivery.objects.filter(workspace=workspace)
         .annotate(**annotations)
@@ -76,14 +128,55 @@ def _payloads_delete(*, workspace: Workspace, needles: list[str]) -> int:
     return deleted
 
 
-def _events_delete(*, workspace: Workspace, subject: Subject) -> int:
+def _identity_values(value: Any, found: list[tuple[str, Any]]) -> None:
+    """Every (kind, value) pair under a known identity key, at any depth (properties, traits…)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _IDENTITY_KEYS and isinstance(item, str | int) and not isinstance(item, bool):
+                found.append((_IDENTITY_KEYS[key], item))
+            else:
+                _identity_values(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _identity_values(item, found)
+
+
+def _unstitched_event_ids(*, workspace: Workspace, subject: Subject, needles: list[str]) -> list[int]:
+    """Events with no customer (bot-flagged, or sent before consent) that carry one of the person's
+    identifiers: their plain email/phone or an identifier hash anywhere in the JSON (matched in the
+    database), or an identity key whose value hashes to one of the person's identifiers (checked
+    here, so "(415) 555-0123" or a user id written in any form is found too). Reads each unstitched
+    event of the workspace once."""
+    hashes = {i.value_hash for i in subject.identifiers}
+    unstitched = Event.objects.filter(workspace=workspace, customer__isnull=True)
+    texts = [*needles, *hashes]
+    ids: set[int] = set()
+    if texts:
+        annotations, condition = _text_match(Event, ["properties", "context"], texts)
+        ids.update(unstitched.annotate(**annotations).filter(condition).values_list("pk", flat=True))
+    rows = unstitched.values_list("pk", "properties", "context")
+    for pk, properties, context in rows.iterator(chunk_size=BATCH_SIZE):
+        found: list[tuple[str, Any]] = []
+        _identity_values([properties, context], found)
+        for kind, value in found:
+            claims = claims_from_values(workspace, **{_CLAIM_ARGUMENT[kind]: value}).claims
+            if any(c.value_hash in hashes for c in claims):
+                ids.add(pk)
+                break
+    return sorted(ids)
+
+
+def _events_delete(*, workspace: Workspace, subject: Subject, needles: list[str], unstitched_too: bool) -> int:
     condition = Q(customer_id__in=subject.group_ids)
     if subject.device_hashes:
         condition |= Q(device_hash__in=subject.device_hashes)
     # Bot-flagged events are never stitched: they are found by the identifiers they carried.
     bots = bot_events_of(workspace_id=workspace.pk, identifiers=[(i.kind, i.value_hash) for i in subject.identifiers])
     condition |= Q(pk__in=list(bots.values_list("pk", flat=True)))
+    unstitched = _unstitched_event_ids(workspace=workspace, subject=subject, needles=needles) if unstitched_too else []
     total = 0
+    for start in range(0, len(unstitched), BATCH_SIZE):
+        total += Event.objects.filter(pk__in=unstitched[start : start + BATCH_SIZE]).delete()[0]
     while True:
         ids = list(
             Event.objects.filter(condition, workspace=workspace)
@@ -96,38 +189,127 @@ def _events_delete(*, workspace: Workspace, subject: Subject) -> int:
         total += per_model.get(Event._meta.label, 0)
 
 
-def _related_rows_delete(*, subject: Subject) -> dict[str, int]:
-    """Rows of any model that point at the person's customers (messages, conversations, tracked
-    links, …) are deleted, not just unlinked: a foreign key that would be set to NULL still leaves
-    the rest of the row (a message body, a link made for them) behind."""
+def _reverse_relations(model: type[models.Model]) -> list[Any]:
+    """Every foreign key pointing at `model`, hidden ones (`related_name="+"`) included, which
+    `_meta.related_objects` leaves out."""
+    return [f for f in model._meta.get_fields(include_hidden=True) if f.auto_created and not f.concrete]
+
+
+def _dependents_delete(
+    model: type[models.Model], rows: QuerySet, counts: dict[str, int], kept: frozenset[type[models.Model]]
+) -> None:
+    """Delete the rows that point at `rows` through a nullable foreign key (SET_NULL), at any depth
+    of the cascade, before `rows` go: a row whose link would only be cleared still holds the rest
+    (a tracked link made for one of the person's messages, its target and UTM tags)."""
+    for relation in _reverse_relations(model):
+        child = relation.related_model
+        if not (isinstance(child, type) and issubclass(child, models.Model)) or child is model or child in kept:
+            continue
+        if getattr(relation, "on_delete", None) not in (models.CASCADE, models.SET_NULL):
+            continue
+        children = child._default_manager.filter(**{f"{relation.field.name}__in": rows.values("pk")})
+        _dependents_delete(child, children, counts, kept)
+        if relation.on_delete is models.SET_NULL:
+            for label, n in children.delete()[1].items():
+                counts[label] = counts.get(label, 0) + n
+
+
+def _related_rows_delete(*, subject: Subject, kept: frozenset[type[models.Model]]) -> dict[str, int]:
+    """Every row that points at the person's customers (messages, conversations, tracked links, …),
+    directly or through one of those rows, is deleted, not just unlinked (`kept` models excepted:
+    their link to the customer is cleared)."""
     counts: dict[str, int] = {}
-    for relation in Customer._meta.related_objects:
+    group = Customer.objects.filter(pk__in=subject.group_ids)
+    _dependents_delete(Customer, group, counts, kept)
+    for relation in _reverse_relations(Customer):
         model = relation.related_model
-        if not isinstance(model, type) or model is Customer or model in KEPT_RELATIONS:
+        if not (isinstance(model, type) and issubclass(model, models.Model)):
             continue
-        if model is Event:
+        if model is Customer or model in kept or model is Event:
             continue
-        field_name = relation.field.name
-        _, per_model = model._default_manager.filter(**{f"{field_name}__in": subject.group_ids}).delete()
+        if relation.on_delete is models.SET_NULL:
+            continue  # already deleted above
+        _, per_model = model._default_manager.filter(**{f"{relation.field.name}__in": subject.group_ids}).delete()
         for label, n in per_model.items():
             counts[label] = counts.get(label, 0) + n
     return counts
 
 
+def _first_trace(subject: Subject) -> Any:
+    """The earliest moment the person could appear in a workspace export."""
+    span = Customer.objects.filter(pk__in=subject.group_ids).aggregate(
+        created=Min("created_at"), first=Min("first_seen")
+    )
+    return min(v for v in span.values() if v is not None)
+
+
+# Audit `details` keys whose value is a customer id (merges, splits and their undo).
+AUDIT_CUSTOMER_KEYS = ("customer_id", "merged_customer_id", "new_customer_id", "survivor_id", "merged_id")
+
+
 def _audit_redact(*, workspace: Workspace, subject: Subject, needles: list[str]) -> int:
+    """Audit rows that mention the person's contact details or name, or point at one of their
+    customers (`customer:<id>` targets, customer ids in details), keep their action and time only."""
     values = [v for v in needles if v]
     for customer in Customer.objects.filter(pk__in=subject.group_ids):
         if customer.name and len(customer.name) >= 3:
             values.append(customer.name)
-    if not values:
-        return 0
-    annotations, condition = _text_match(AuditLog, ["target", "details"], values)
+    condition = Q(target__in=[f"customer:{pk}" for pk in subject.group_ids])
+    for key in AUDIT_CUSTOMER_KEYS:
+        condition |= Q(**{f"details__{key}__in": subject.group_ids})
+    annotations: dict[str, Any] = {}
+    if values:
+        annotations, matches = _text_match(AuditLog, ["target", "details"], values)
+        condition |= matches
     return (
         AuditLog.objects.filter(workspace=workspace)
         .annotate(**annotations)
         .filter(condition)
         .update(target="[erased]", details={"redacted": "personal data erased"})
     )
+
+
+def subject_delete(*, subject: Subject, erasure: bool) -> dict[str, int]:
+    """Delete the person: what an erasure and a retention purge share. Call inside a transaction.
+    `erasure` also deletes their consent records, searches every unstitched event of the workspace
+    for their identifiers and deletes export files that may hold them; retention keeps consent
+    records as proof (unlinked) and lets unstitched events and export files age out on their own."""
+    workspace = subject.workspace
+    list(Customer.objects.select_for_update().filter(pk__in=subject.group_ids).order_by("pk"))
+    needles = _needles(subject)
+    device_hashes = subject.device_hashes
+    message_sids, produced = _provider_ids(workspace=workspace, subject=subject)
+    first_trace = _first_trace(subject)
+
+    outcome: dict[str, int] = {"customers": len(subject.group_ids), "identifiers": len(subject.identifiers)}
+    outcome["suppressed_identifiers"] = subject_suppressions_complete(subject=subject)
+    outcome["events"] = _events_delete(workspace=workspace, subject=subject, needles=needles, unstitched_too=erasure)
+    outcome["visits"] = (
+        Visit.objects.filter(workspace=workspace, device_hash__in=device_hashes).delete()[0] if device_hashes else 0
+    )
+    if erasure:
+        consent = Q(customer_id__in=subject.group_ids)
+        if device_hashes:
+            consent |= Q(device_hash__in=device_hashes)
+        outcome["consent_records"] = ConsentRecord.objects.filter(consent, workspace=workspace).delete()[0]
+    outcome["webhook_payloads"] = _payloads_delete(
+        workspace=workspace, needles=[*needles, *message_sids], produced=produced
+    )
+    related = _related_rows_delete(subject=subject, kept=KEPT_RELATIONS if erasure else RETENTION_KEPT)
+    outcome["messages"] = related.get("agents.Message", 0)
+    outcome["related_rows"] = sum(related.values())
+    outcome["audit_rows_redacted"] = _audit_redact(workspace=workspace, subject=subject, needles=needles)
+    DataSubjectRequest.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).update(customer=None)
+    ConsentRecord.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).update(customer=None)
+    # Merged customers point at the survivor; clear those links before deleting the group.
+    Customer.objects.filter(pk__in=subject.group_ids).update(merged_into=None)
+    Customer.objects.filter(pk__in=subject.group_ids).delete()
+    if erasure:
+        outcome["export_files"] = export_files_delete(workspace=workspace, since=first_trace)
+    # Cached visit state of the person's devices (Redis) goes too, after the rows are gone.
+    hashes = list(device_hashes)
+    transaction.on_commit(lambda: visits_cache_forget(workspace.pk, hashes))
+    return outcome
 
 
 def subject_erase(
@@ -141,31 +323,9 @@ def subject_erase(
     started = time.monotonic()
     with transaction.atomic():
         subject = subject_get(workspace=workspace, customer=customer)
-        list(Customer.objects.select_for_update().filter(pk__in=subject.group_ids).order_by("pk"))
         ref = subject.ref
-        needles = _needles(subject)
-        device_hashes = subject.device_hashes
-
-        outcome: dict[str, int] = {"customers": len(subject.group_ids), "identifiers": len(subject.identifiers)}
-        outcome["events"] = _events_delete(workspace=workspace, subject=subject)
-        outcome["visits"] = (
-            Visit.objects.filter(workspace=workspace, device_hash__in=device_hashes).delete()[0] if device_hashes else 0
-        )
-        consent = Q(customer_id__in=subject.group_ids)
-        if device_hashes:
-            consent |= Q(device_hash__in=device_hashes)
-        outcome["consent_records"] = ConsentRecord.objects.filter(consent, workspace=workspace).delete()[0]
-        outcome["webhook_payloads"] = _payloads_delete(workspace=workspace, needles=needles)
-        related = _related_rows_delete(subject=subject)
-        outcome["messages"] = related.get("agents.Message", 0)
-        outcome["related_rows"] = sum(related.values())
-        outcome["audit_rows_redacted"] = _audit_redact(workspace=workspace, subject=subject, needles=needles)
-        DataSubjectRequest.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).update(customer=None)
-        # Merged customers point at the survivor; clear those links before deleting the group.
-        Customer.objects.filter(pk__in=subject.group_ids).update(merged_into=None)
-        Customer.objects.filter(pk__in=subject.group_ids).delete()
+        outcome = subject_delete(subject=subject, erasure=True)
         outcome["duration_ms"] = int((time.monotonic() - started) * 1000)
-
         if request is not None:
             DataSubjectRequest.objects.filter(pk=request.pk).update(
                 status=DsrStatus.COMPLETED, completed_at=timezone.now(), customer=None, outcome=outcome
@@ -177,7 +337,4 @@ def subject_erase(
             target=ref,
             details={"request": request.pk if request is not None else None, "deleted": outcome},
         )
-        # Cached visit state of the person's devices (Redis) goes too, after the rows are gone.
-        hashes = list(device_hashes)
-        transaction.on_commit(lambda: visits_cache_forget(workspace.pk, hashes))
     return outcome

@@ -1,20 +1,44 @@
-"""Retention: delete events (and raw webhook payloads, and visits) older than the workspace's
-retention period, in bounded batches, and record what was removed."""
+"""Retention (DESIGN, "Privacy model"): nightly, per workspace, data older than the workspace's
+retention period goes, in bounded batches, and each run is recorded.
+
+What goes, with `cutoff` = now − `retention_months` (an instant exactly at the cutoff stays):
+- events that occurred before it, visits whose last event is older, raw webhook payloads received
+  before it, messages created before it (and conversations left empty), tracked links made before
+  it for a person or a message, and merge logs written before it;
+- every person with nothing left inside the window (no event, no message; created before the
+  cutoff) is deleted as an erasure deletes them, except that their consent records stay as proof
+  (unlinked from the customer). A person who opted out leaves only the hashed suppression rows of
+  every identifier they had;
+- consent records older than `CLARM_CONSENT_PROOF_MONTHS` (default 60: five years, the usual
+  limitation period for a claim about consent). They hold no plain personal data: a device hash,
+  the purpose, the choice and the text shown.
+
+Kept customers whose `first_seen` falls before the cutoff get the time of their earliest remaining
+event (or the cutoff), and merge-log snapshots inside the window that still hold a purged date get
+the cutoff instead, so no purged date survives.
+"""
 
 import calendar
 import time
 from datetime import datetime
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from identity.models import RetentionRun
-from integrations.models import WebhookDelivery
+from agents.models import Conversation, Message
+from identity.models import ConsentRecord, Customer, CustomerStatus, MergeLog, RetentionRun
+from identity.privacy.erasure import subject_delete
+from identity.privacy.subjects import subject_get
+from integrations.models import TrackedLink, WebhookDelivery
 from tracking.models import Event, Visit
 from workspaces.models import Workspace
 
 BATCH_SIZE = 5000
+SNAPSHOT_DATES = ("first_seen", "last_seen")
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -43,16 +67,109 @@ def _batched_delete(qs: QuerySet, *, batch_size: int) -> int:
         total += per_model.get(model._meta.label, 0)
 
 
+def _with_something_left(ids: list[int]) -> set[int]:
+    """Of these live customers, those with an event or a message left (theirs, or of a customer
+    merged into them): index probes on the event and message customer indexes, no correlated scan."""
+    children = dict(Customer.objects.filter(merged_into_id__in=ids).values_list("pk", "merged_into_id"))
+    owner = {**{pk: pk for pk in ids}, **children}
+    busy: set[int] = set()
+    for model in (Event, Message):
+        used = model.objects.filter(customer_id__in=list(owner)).values_list("customer_id", flat=True).distinct()
+        busy.update(owner[customer_id] for customer_id in used)
+    return busy
+
+
+def _people_without_anything_left(*, workspace: Workspace, cutoff: datetime, batch_size: int) -> int:
+    """Delete, one person per transaction, every live customer created and last seen before the
+    cutoff with no event and no message left (theirs or a merged customer's). Candidates are read in
+    primary-key order, `batch_size` at a time."""
+    candidates = Customer.objects.filter(
+        workspace=workspace, status=CustomerStatus.LIVE, created_at__lt=cutoff, last_seen__lt=cutoff
+    ).order_by("pk")
+    deleted = 0
+    after = 0
+    while True:
+        batch = list(candidates.filter(pk__gt=after)[:batch_size])
+        if not batch:
+            return deleted
+        after = batch[-1].pk
+        busy = _with_something_left([c.pk for c in batch])
+        for customer in batch:
+            if customer.pk in busy:
+                continue
+            with transaction.atomic():
+                subject = subject_get(workspace=workspace, customer=customer)
+                list(Customer.objects.select_for_update().filter(pk__in=subject.group_ids).order_by("pk"))
+                if _with_something_left([subject.customer.pk]):
+                    continue  # an event arrived since the batch was read: the person stays
+                deleted += subject_delete(subject=subject, erasure=False)["customers"]
+
+
+def _first_seen_clamp(*, workspace: Workspace, cutoff: datetime) -> int:
+    per_customer = Event.objects.filter(customer_id=OuterRef("pk")).order_by().values("customer_id")
+    earliest = per_customer.annotate(first=Min("occurred_at")).values("first")
+    return Customer.objects.filter(workspace=workspace, first_seen__lt=cutoff).update(
+        first_seen=Coalesce(Subquery(earliest), Value(cutoff))
+    )
+
+
+def _snapshot_dates_clamp(*, workspace: Workspace, cutoff: datetime) -> int:
+    """Merge logs inside the window whose snapshots still hold a date before the cutoff."""
+    changed = 0
+    limit = cutoff.isoformat()
+    for log in MergeLog.objects.filter(workspace=workspace, created_at__gte=cutoff).iterator(chunk_size=1000):
+        moved: dict[str, Any] = log.moved or {}
+        dirty = False
+        for snap in moved.values():
+            if not isinstance(snap, dict):
+                continue
+            for name in SNAPSHOT_DATES:
+                value = snap.get(name)
+                if isinstance(value, str) and datetime.fromisoformat(value) < cutoff:
+                    snap[name] = limit
+                    dirty = True
+        if dirty:
+            MergeLog.objects.filter(pk=log.pk).update(moved=moved)
+            changed += 1
+    return changed
+
+
 def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> RetentionRun:
-    """Events that occurred before the cutoff go (an event exactly at the cutoff stays)."""
+    """Run the workspace's retention rule once (see the module docstring)."""
     started = time.monotonic()
     ran_at = now or timezone.now()
     cutoff = retention_cutoff(workspace=workspace, now=ran_at)
+    proof_cutoff = months_before(ran_at, settings.CLARM_CONSENT_PROOF_MONTHS)
     events = _batched_delete(Event.objects.filter(workspace=workspace, occurred_at__lt=cutoff), batch_size=batch_size)
     visits = _batched_delete(Visit.objects.filter(workspace=workspace, last_event_at__lt=cutoff), batch_size=batch_size)
     payloads = _batched_delete(
         WebhookDelivery.objects.filter(workspace=workspace, received_at__lt=cutoff), batch_size=batch_size
     )
+    _batched_delete(
+        TrackedLink.objects.filter(workspace=workspace, created_at__lt=cutoff).filter(
+            Q(customer__isnull=False) | Q(message__isnull=False)
+        ),
+        batch_size=batch_size,
+    )
+    messages = _batched_delete(
+        Message.objects.filter(workspace=workspace, created_at__lt=cutoff), batch_size=batch_size
+    )
+    _batched_delete(
+        Conversation.objects.filter(workspace=workspace, last_message_at__lt=cutoff).exclude(
+            Exists(Message.objects.filter(conversation_id=OuterRef("pk")))
+        ),
+        batch_size=batch_size,
+    )
+    merge_logs = _batched_delete(
+        MergeLog.objects.filter(workspace=workspace, created_at__lt=cutoff), batch_size=batch_size
+    )
+    customers = _people_without_anything_left(workspace=workspace, cutoff=cutoff, batch_size=batch_size)
+    consent = _batched_delete(
+        ConsentRecord.objects.filter(workspace=workspace, created_at__lt=proof_cutoff), batch_size=batch_size
+    )
+    with transaction.atomic():
+        _first_seen_clamp(workspace=workspace, cutoff=cutoff)
+        _snapshot_dates_clamp(workspace=workspace, cutoff=cutoff)
     return RetentionRun.objects.create(
         workspace=workspace,
         ran_at=ran_at,
@@ -61,5 +178,9 @@ def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_
         events_deleted=events,
         visits_deleted=visits,
         payloads_deleted=payloads,
+        messages_deleted=messages,
+        merge_logs_deleted=merge_logs,
+        customers_deleted=customers,
+        consent_records_deleted=consent,
         duration_ms=int((time.monotonic() - started) * 1000),
     )

@@ -190,6 +190,27 @@ def preferences_update(
     return PreferencesResult(changed=changed, suppressed_identifiers=suppressed, messages_cancelled=cancelled)
 
 
+def subject_suppressions_complete(*, subject: Subject) -> int:
+    """Before an erasure: every identifier the person has now (devices linked after an opt-out
+    included) gets the person's opt-outs on the hashed suppression list, so they outlive the erasure.
+    The opt-outs are those of any of the person's customers and any suppression row already held
+    for one of their identifiers (the most restrictive wins). Returns the rows written."""
+    workspace = subject.workspace
+    customers = list(Customer.objects.filter(pk__in=subject.group_ids))
+    pairs = [(i.kind, i.value_hash) for i in subject.identifiers]
+    opted_out = {flag: any(not getattr(c, allow) for c in customers) for allow, flag in PURPOSE_FIELDS.values()}
+    held = Suppression.objects.filter(
+        workspace=workspace, kind__in={k for k, _ in pairs}, value_hash__in={h for _, h in pairs}
+    )
+    for row in held:
+        if (row.kind, row.value_hash) in set(pairs):
+            for flag in SUPPRESSION_FLAGS:
+                opted_out[flag] = opted_out[flag] or getattr(row, flag)
+    if not any(opted_out.values()):
+        return 0
+    return _suppressions_write(workspace=workspace, pairs=pairs, opted_out=opted_out)
+
+
 def opt_out_everything() -> dict[str, bool]:
     return dict.fromkeys(PURPOSES, False)
 
@@ -366,6 +387,43 @@ def consent_records_resume(*, older_than_minutes: int = 10, window_hours: int = 
         .order_by("received_at", "pk")[:limit]
     )
     return sum(consent_record_from_event(workspace=event.workspace, event=event) is not None for event in pending)
+
+
+# A self-serve export can be downloaded once, within this long after the email check.
+DSR_DOWNLOAD_WINDOW = timedelta(hours=24)
+
+
+def dsr_download_open(request: DataSubjectRequest, *, now: Any = None) -> bool:
+    """Whether the self-serve download is still there to take: verified (the emailed link was
+    opened), not taken yet, and within `DSR_DOWNLOAD_WINDOW` of the verification."""
+    now = now or timezone.now()
+    return (
+        request.status == DsrStatus.VERIFIED
+        and request.verified_at is not None
+        and request.verified_at >= now - DSR_DOWNLOAD_WINDOW
+    )
+
+
+def dsr_download_claim(*, workspace: Workspace, request: DataSubjectRequest) -> bool:
+    """Take the one self-serve download (atomically: of two concurrent clicks one wins). False when
+    it was taken already, has expired, or the request was never verified."""
+    now = timezone.now()
+    taken = DataSubjectRequest.objects.filter(
+        pk=request.pk,
+        workspace=workspace,
+        kind=DsrKind.EXPORT,
+        status=DsrStatus.VERIFIED,
+        verified_at__gte=now - DSR_DOWNLOAD_WINDOW,
+    ).update(status=DsrStatus.IN_PROGRESS)
+    if taken:
+        audit_log_record(
+            workspace=workspace,
+            actor=None,
+            action="privacy.dsr_export_started",
+            target=request.subject_ref,
+            details={"request": request.pk},
+        )
+    return bool(taken)
 
 
 def dsr_export_mark(

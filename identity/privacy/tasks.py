@@ -8,7 +8,7 @@ from clarm.tasks_retry import db_task
 from identity.privacy import retention
 from identity.privacy.services import consent_record_from_event as consent_record_from_event_service
 from identity.privacy.services import consent_records_resume as consent_records_resume_service
-from identity.privacy.workspace_exports import export_job_run
+from identity.privacy.workspace_exports import export_files_expire, export_job_run
 from tracking.models import Event
 from workspaces.models import Workspace
 
@@ -49,3 +49,9 @@ def retention_purge_all() -> int:
     for workspace_id in ids:
         retention_purge.delay(workspace_id)
     return len(ids)
+
+
+@db_task("identity.workspace_exports_expire")
+def workspace_exports_expire() -> int:
+    """Nightly: delete workspace export files older than `ExportJob.FILE_DAYS`."""
+    return export_files_expire()

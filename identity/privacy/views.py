@@ -378,7 +378,8 @@ def dsr_verify(request: HttpRequest, token: str) -> HttpResponse:
         subject_erase(workspace=dsr.workspace, customer=dsr.customer, request=dsr)
         dsr.refresh_from_db()
         return render(request, "privacy/dsr_done.html", {"workspace": dsr.workspace, "dsr": dsr})
-    return render(request, "privacy/dsr_verify.html", {"workspace": dsr.workspace, "dsr": dsr, "token": token})
+    context = {"workspace": dsr.workspace, "dsr": dsr, "token": token, "download_open": services.dsr_download_open(dsr)}
+    return render(request, "privacy/dsr_verify.html", context)
 
 
 def _export_response(
@@ -394,8 +395,10 @@ def _export_response(
     return response
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["POST"])
 def dsr_download(request: HttpRequest, token: str, fmt: str) -> HttpResponseBase:
+    """The self-serve export: a button (POST, so a mail scanner following links takes nothing) on the
+    page the emailed link opens. One download, within `DSR_DOWNLOAD_WINDOW` of the email check."""
     found = _dsr_from_token(request, token)
     if isinstance(found, HttpResponse):
         return found
@@ -403,10 +406,16 @@ def dsr_download(request: HttpRequest, token: str, fmt: str) -> HttpResponseBase
     if dsr.kind != DsrKind.EXPORT or dsr.customer is None or fmt not in ExportJobFormat.values:
         return _not_found(request)
     if dsr.status == DsrStatus.REQUESTED:
-        dsr = services.dsr_verify(workspace=dsr.workspace, request=dsr)
-    assert dsr.customer is not None
+        return _problem(request, 400, "Confirm your request first", "Open the link in the email we sent you.")
+    if not services.dsr_download_claim(workspace=dsr.workspace, request=dsr):
+        return _problem(
+            request,
+            410,
+            "This download is no longer available",
+            "Each export can be downloaded once, within 24 hours of confirming it. "
+            "Ask for a new one on your preferences page.",
+        )
     subject = subject_get(workspace=dsr.workspace, customer=dsr.customer)
-    services.dsr_export_mark(workspace=dsr.workspace, request=dsr, done=False)
     return _export_response(
         subject_stream=subject_export_stream(subject, fmt),
         filename=f"my-data-{dsr.pk}-{fmt}.zip",
@@ -442,6 +451,7 @@ class WorkspacePrivacyView(WorkspaceMixin, TemplateView):
                 "jobs_running": any(j.status in (ExportJobStatus.QUEUED, ExportJobStatus.RUNNING) for j in jobs),
                 "last_purge": selectors.retention_last_run(workspace=ws),
                 "retention_cutoff_months": ws.retention_months,
+                "consent_proof_months": settings.CLARM_CONSENT_PROOF_MONTHS,
             }
         )
         return context

@@ -1,9 +1,11 @@
 """Workspace-wide exports (every event, customer and conversation), built in the background into a
 zip in the default storage. Progress is written as rows go; the file is served only to members
-through a view that checks the workspace."""
+through a view that checks the workspace. Files expire (`ExportJob.FILE_DAYS`) and an erasure
+deletes every file that may hold the erased person."""
 
 import tempfile
 import uuid
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.core.files import File
@@ -14,8 +16,10 @@ from django.utils import timezone
 from identity.models import ExportJob, ExportJobFormat, ExportJobStatus
 from identity.privacy.exports import workspace_entries, workspace_rows_total, zip_stream
 from identity.privacy.services import PrivacyInputError
-from workspaces.models import Workspace
+from workspaces.models import AuditLog, Workspace
 from workspaces.services import audit_log_record
+
+ERASURE_ACTION = "privacy.dsr_erasure_completed"
 
 PROGRESS_EVERY = 1000
 
@@ -76,6 +80,17 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
             status=ExportJobStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:300], finished_at=timezone.now()
         )
         raise
+    erasures = AuditLog.objects.filter(workspace_id=job.workspace_id, action=ERASURE_ACTION)
+    if erasures.filter(created_at__gte=job.started_at).exists():
+        # A person was erased while the file was being built: it may still hold them.
+        default_storage.delete(saved)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportJobStatus.FAILED,
+            error="A person was erased while this export was built; start a new export.",
+            finished_at=timezone.now(),
+        )
+        job.refresh_from_db()
+        return job
     ExportJob.objects.filter(pk=job_id).update(
         status=ExportJobStatus.DONE,
         rows_done=done,
@@ -86,3 +101,37 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     )
     job.refresh_from_db()
     return job
+
+
+def _files_expire(jobs: list[ExportJob], *, reason: str) -> int:
+    """Mark the jobs expired now; delete their files once that is committed."""
+    names = [j.file_name for j in jobs if j.file_name]
+    ExportJob.objects.filter(pk__in=[j.pk for j in jobs]).update(
+        status=ExportJobStatus.EXPIRED, file_name="", file_size=0, error=reason
+    )
+
+    def delete_files() -> None:
+        for name in names:
+            default_storage.delete(name)
+
+    transaction.on_commit(delete_files)
+    return len(names)
+
+
+def export_files_delete(*, workspace: Workspace, since: datetime) -> int:
+    """An erasure: delete every export file of the workspace built (or being built) after `since`,
+    the erased person's first trace, since it may hold them. Returns the files deleted."""
+    jobs = list(
+        ExportJob.objects.filter(workspace=workspace, status=ExportJobStatus.DONE, finished_at__gte=since).exclude(
+            file_name=""
+        )
+    )
+    return _files_expire(jobs, reason="Deleted: it held a person who was erased since.")
+
+
+def export_files_expire(*, now: datetime | None = None) -> int:
+    """Nightly: delete export files older than `ExportJob.FILE_DAYS` (every workspace)."""
+    cutoff = (now or timezone.now()) - timedelta(days=ExportJob.FILE_DAYS)
+    with transaction.atomic():
+        jobs = list(ExportJob.objects.filter(status=ExportJobStatus.DONE, finished_at__lt=cutoff))
+        return _files_expire(jobs, reason=f"Expired: export files are kept {ExportJob.FILE_DAYS} days.")

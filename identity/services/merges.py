@@ -6,6 +6,13 @@ Every merge or split writes one append-only `MergeLog` row whose `moved` holds w
 a split that created its receiving customer. For a split, `survivor` is the customer that received
 the device and `merged` the customer it was taken from.
 
+The log holds no plain personal data: a personal field (name, company, email, phone, traits) is
+snapshotted as a keyed fingerprint (HMAC with the workspace's identifier key), traits also with
+their keys. That is all undo needs: a merge only ever fills an empty contact field and adds trait
+keys the survivor lacked, so undo empties a filled field and drops the added keys, provided the
+fingerprint says the value is still the one the merge left; the merged customer's own personal
+fields are never changed by a merge and stay on its row.
+
 Undo puts the events and identifiers back by id and restores each snapshotted field whose current
 value is still the one the merge left (a field changed since, e.g. a later opt-out or a name typed
 later, keeps its newer value); the rung is then at least what the remaining facts prove.
@@ -14,6 +21,9 @@ Locking: callers of the `*_locked` helpers hold `select_for_update(no_key=True)`
 customers, taken in primary-key order.
 """
 
+import hashlib
+import hmac
+import json
 from datetime import datetime
 from typing import Any
 
@@ -53,11 +63,31 @@ SUPPRESSION_TO_CONSENT = {
 }
 
 
+# Personal fields are logged as fingerprints only (see the module docstring).
+PERSONAL_FIELDS = ("name", "company", "email", "phone", "traits")
+
+
+def snapshot_fingerprint(key: str, name: str, value: Any) -> Any:
+    """An empty value is logged as it is (it names nobody); any other as a keyed hash, and traits
+    with their keys (what undo needs to drop the keys a merge added)."""
+    if not value:
+        return value
+    text = json.dumps(value, sort_keys=True, default=str)
+    digest = hmac.new(key.encode(), f"merge-log:{name}:{text}".encode(), hashlib.sha256).hexdigest()
+    if name == "traits" and isinstance(value, dict):
+        return {"fingerprint": digest, "keys": sorted(value)}
+    return {"fingerprint": digest}
+
+
 def customer_snapshot(customer: Customer) -> dict[str, Any]:
+    key = customer.workspace.identifier_key
     snap: dict[str, Any] = {}
     for name in SNAPSHOT_FIELDS:
         value = getattr(customer, name)
-        snap[name] = value.isoformat() if isinstance(value, datetime) else value
+        if name in PERSONAL_FIELDS:
+            snap[name] = snapshot_fingerprint(key, name, value)
+        else:
+            snap[name] = value.isoformat() if isinstance(value, datetime) else value
     return snap
 
 
@@ -297,6 +327,17 @@ def _later_log(log: MergeLog, customer_id: int) -> MergeLog | None:
     )
 
 
+def _personal_before(customer: Customer, name: str, before: Any) -> Any:
+    """The value a personal field had before the logged operation, rebuilt from its fingerprint: an
+    empty value was logged as it was; traits lose the keys the operation added."""
+    if not isinstance(before, dict) or "fingerprint" not in before:
+        return before
+    if name == "traits":
+        kept = set(before.get("keys", []))
+        return {k: v for k, v in (customer.traits or {}).items() if k in kept}
+    return getattr(customer, name)  # never changed by a merge or split: nothing to put back
+
+
 def _restore(customer: Customer, *, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Put back each field the logged operation changed and nobody changed since."""
     current = customer_snapshot(customer)
@@ -304,7 +345,10 @@ def _restore(customer: Customer, *, before: dict[str, Any], after: dict[str, Any
         if name in ("status", "merged_into_id") or name not in before:
             continue
         if current[name] == after.get(name) and before[name] != after.get(name):
-            setattr(customer, name, _snapshot_value(name, before[name]))
+            if name in PERSONAL_FIELDS:
+                setattr(customer, name, _personal_before(customer, name, before[name]))
+            else:
+                setattr(customer, name, _snapshot_value(name, before[name]))
 
 
 def _suppressions_apply(customer: Customer) -> None:
@@ -374,7 +418,8 @@ def merge_undo(*, workspace: Workspace, merge_log: MergeLog, actor: User | None)
     if log.kind == MergeLog.Kind.MERGE:
         before = moved["merged_before"]
         for name in SNAPSHOT_FIELDS:
-            setattr(merged, name, _snapshot_value(name, before[name]))
+            if name not in PERSONAL_FIELDS:  # a merge leaves the merged customer's own data in place
+                setattr(merged, name, _snapshot_value(name, before[name]))
     else:
         _restore(merged, before=moved.get("merged_before", {}), after=moved.get("merged_after", {}))
 

@@ -22,7 +22,9 @@ Suppression: the hashed suppression list is consulted on the slow path, for ever
 (a new identifier of a person erased earlier brings back their opt-out onto the customer it creates
 or joins). On the fast path the customer's own consent fields are authoritative (an opt-out sets
 them). Whether an event may be applied at all is decided BEFORE resolving it (identity.purposes;
-ingest asks `IdentityBatch.consent_of`): resolving applies the event.
+ingest asks `IdentityBatch.consent_of`): resolving applies the event. An event that would create
+a customer from claims opted out of analytics creates nothing (`suppressed`, no customer), so an
+erased person who opted out is never re-created.
 """
 
 from dataclasses import dataclass
@@ -219,7 +221,22 @@ def _resolve_slow(
             for cid, c in owners.items()
         },
     )
+    # The hashed suppression list, for every claim of the event (it outlives an erasure).
+    wanted = set(map(claim_key, claims))
+    opted_out = {
+        column
+        for row in Suppression.objects.filter(
+            workspace=workspace, kind__in={c.kind for c in claims}, value_hash__in={c.value_hash for c in claims}
+        )
+        if (row.kind, row.value_hash) in wanted
+        for column in SUPPRESSION_TO_CONSENT
+        if getattr(row, column)
+    }
     created = plan.target_id is None
+    if created and "analytics" in opted_out:
+        # A person opted out of analytics (perhaps since erased) is never created again from a
+        # suppressed event: nothing is written, the caller drops or keeps the event unstitched.
+        return Resolution(customer_id=None, rung=Rung.DEVICE, suppressed=True, created=False, merged_customer_ids=())
     target = (
         Customer.objects.create(workspace=workspace, first_seen=occurred_at, last_seen=occurred_at)
         if plan.target_id is None
@@ -257,16 +274,11 @@ def _resolve_slow(
         ident.customer_id = target.pk
     owned += new_identifiers
 
-    suppressions = Suppression.objects.filter(
-        workspace=workspace, kind__in={c.kind for c in claims}, value_hash__in={c.value_hash for c in claims}
-    )
-    wanted = set(map(claim_key, claims))
-    consent_off: dict[str, bool] = {}
-    for row in suppressions:
-        if (row.kind, row.value_hash) in wanted:
-            for column, consent in SUPPRESSION_TO_CONSENT.items():
-                if getattr(row, column) and getattr(target, consent):
-                    consent_off[consent] = False
+    consent_off = {
+        consent: False
+        for column, consent in SUPPRESSION_TO_CONSENT.items()
+        if column in opted_out and getattr(target, consent)
+    }
 
     resolution = _event_apply(
         target,

@@ -120,10 +120,21 @@ def test_suppression_list_brings_back_an_opt_out_for_an_erased_person(tenant):
         analytics=True,
         marketing_email=True,
     )
-    res, event = ingest(ws, at=T, device="new-device", email="GONE@example.com")
-    assert res.suppressed and event is None
+    # Opted out of analytics: the person is not created again at all.
+    res, event = ingest(ws, at=T, device="new-device", email="GONE@example.com", traits={"name": "Gone"})
+    assert res.suppressed and event is None and res.customer_id is None
+    assert not Customer.objects.filter(workspace=ws).exists() and not Identifier.objects.filter(workspace=ws).exists()
+    # Opted out of marketing only: the person comes back, with the opt-out.
+    Suppression.objects.create(
+        workspace=ws,
+        kind="email",
+        value_hash=identifier_hash(ws, "email", "mail-only@example.com"),
+        marketing_email=True,
+    )
+    res, event = ingest(ws, at=T, device="other-device", email="mail-only@example.com")
+    assert not res.suppressed and event is not None
     customer = Customer.objects.get(pk=res.customer_id)
-    assert not customer.allow_analytics and not customer.allow_marketing_email and customer.allow_marketing_sms
+    assert customer.allow_analytics and not customer.allow_marketing_email and customer.allow_marketing_sms
 
 
 @pytest.mark.parametrize("junk", ["", "null", "undefined", "anonymous", "0", "-1", "[object Object]", "0000-0000"])

@@ -1,5 +1,6 @@
 """Merge log and undo; the owner's manual merge and device split; customer numbers."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -201,3 +202,19 @@ def test_customer_numbers_are_given_in_order_and_never_reused(tenant):
     assert Customer.objects.get(pk=second.customer_id).customer_number == 2
     ws.refresh_from_db()
     assert ws.next_customer_number == 4
+
+
+def test_merge_log_holds_no_plain_personal_data_and_undo_still_restores(tenant):
+    ws = tenant.workspace
+    a_id, b_id = _two_people(ws)
+    before = state(ws)
+    a, b = Customer.objects.get(pk=a_id), Customer.objects.get(pk=b_id)
+    log = customers_merge_manual(workspace=ws, survivor=b, merged=a, actor=tenant.owner)
+    text = json.dumps(MergeLog.objects.get(pk=log.pk).moved)
+    for plain in ("a@example.com", "14155550100", "Alex", "Bee Co", '"pro"'):
+        assert plain not in text
+    # What undo needs is there in a non-personal form: which trait keys the survivor had.
+    assert log.moved["survivor_before"]["traits"]["keys"] == ["plan"]
+    assert log.moved["survivor_before"]["email"] == ""  # an empty field names nobody
+    merge_undo(workspace=ws, merge_log=log, actor=tenant.owner)
+    assert state(ws) == before

@@ -5,14 +5,17 @@ import io
 import json
 import re
 import zipfile
+from datetime import timedelta
 from urllib.parse import urlencode, urlparse
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from identity.models import Customer, DataSubjectRequest, Identifier
-from identity.privacy.tokens import preferences_token
+from identity.privacy.services import dsr_create
+from identity.privacy.tokens import dsr_verify_token, preferences_token
 from tests.privacy.conftest import member_client, person_make
 from tracking.models import Event
 from workspaces.models import AuditLog
@@ -53,10 +56,10 @@ def test_export_request_from_preferences_with_email_verification(
     dsr.refresh_from_db()
     assert dsr.status == "verified" and dsr.verified_at is not None
     html = page.content.decode()
-    found = re.search(r'href="([^"]+/download/json)"', html)
+    found = re.search(r'action="([^"]+/download/json)"', html)
     assert found is not None
     download = found.group(1)
-    body = streamed(client.get(download))
+    body = streamed(client.post(download))
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert sorted(zf.namelist()) == [
             "consent_records.json",
@@ -144,7 +147,33 @@ def test_requests_are_throttled(client, tenant, person, django_capture_on_commit
 
 def test_bad_verification_links(client, tenant, person):
     assert client.get(reverse("privacy:dsr_verify", kwargs={"token": "forged"})).status_code == 400
-    assert client.get(reverse("privacy:dsr_download", kwargs={"token": "forged", "fmt": "json"})).status_code == 400
+    assert client.post(reverse("privacy:dsr_download", kwargs={"token": "forged", "fmt": "json"})).status_code == 400
+
+
+def test_self_serve_export_is_one_download_within_a_day_of_the_email_check(client, tenant, person):
+    dsr = dsr_create(workspace=tenant.workspace, customer=person.customer, kind="export", via="preferences")
+    token = dsr_verify_token(dsr)
+    download = reverse("privacy:dsr_download", kwargs={"token": token, "fmt": "json"})
+    # Not before the emailed link was opened, and never by a link scanner's GET.
+    assert client.post(download).status_code == 400
+    assert client.get(reverse("privacy:dsr_verify", kwargs={"token": token})).status_code == 200
+    assert client.get(download).status_code == 405
+    first = client.post(download)
+    assert first.status_code == 200 and streamed(first)[:2] == b"PK"
+    # Once: the second click (either format) gets nothing, and the page says so.
+    again = client.post(reverse("privacy:dsr_download", kwargs={"token": token, "fmt": "csv"}))
+    assert again.status_code == 410 and person.email not in again.content.decode()
+    page = client.get(reverse("privacy:dsr_verify", kwargs={"token": token})).content.decode()
+    assert "no longer available" in page and "/download/" not in page
+
+    # A day after the email check the download has expired even if never taken.
+    late = dsr_create(workspace=tenant.workspace, customer=person.customer, kind="export", via="preferences")
+    late_token = dsr_verify_token(late)
+    client.get(reverse("privacy:dsr_verify", kwargs={"token": late_token}))
+    DataSubjectRequest.objects.filter(pk=late.pk).update(verified_at=timezone.now() - timedelta(hours=24, seconds=1))
+    assert client.post(reverse("privacy:dsr_download", kwargs={"token": late_token, "fmt": "json"})).status_code == 410
+    late.refresh_from_db()
+    assert late.status == "verified"
 
 
 # --- workspace ------------------------------------------------------------------------------------

@@ -10,13 +10,17 @@ import tracemalloc
 import zipfile
 
 import pytest
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Message
 from identity.models import ExportJob
+from identity.privacy import workspace_exports
+from identity.privacy.erasure import subject_erase
 from identity.privacy.services import dsr_create
+from identity.privacy.tasks import workspace_exports_expire
 from tests.privacy.conftest import member_client, person_make
 from tracking.models import Event
 
@@ -171,3 +175,52 @@ def test_csv_cells_cannot_inject_formulas(client, tenant):
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         row = next(csv.DictReader(io.StringIO(zf.read("profile.csv").decode())))
     assert row["name"].startswith("'=")
+
+
+def _export_run(client, tenant, django_capture_on_commit_callbacks) -> ExportJob:
+    client.force_login(tenant.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("privacy:export_create", kwargs={"ws": tenant.workspace.slug}), {"format": "json"})
+    return ExportJob.objects.order_by("-pk")[0]
+
+
+def test_workspace_export_files_expire_after_seven_days(
+    client, tenant, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    person_make(tenant.workspace)
+    old = _export_run(client, tenant, django_capture_on_commit_callbacks)
+    recent = _export_run(client, tenant, django_capture_on_commit_callbacks)
+    now = timezone.now()
+    ExportJob.objects.filter(pk=old.pk).update(finished_at=now - datetime.timedelta(days=7, minutes=1))
+    ExportJob.objects.filter(pk=recent.pk).update(finished_at=now - datetime.timedelta(days=6, hours=23))
+    assert default_storage.exists(old.file_name) and default_storage.exists(recent.file_name)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert workspace_exports_expire.delay().get() == 1  # the nightly beat task
+    old.refresh_from_db()
+    assert old.status == "expired" and old.file_name == ""
+    assert len(list(tmp_path.rglob("*.zip"))) == 1 and default_storage.exists(recent.file_name)
+    ws = tenant.workspace.slug
+    assert client.get(reverse("privacy:export_download", kwargs={"ws": ws, "job_id": old.pk})).status_code == 404
+    assert client.get(reverse("privacy:export_download", kwargs={"ws": ws, "job_id": recent.pk})).status_code == 200
+    assert "workspace-exports-expire" in settings.CELERY_BEAT_SCHEDULE
+
+
+def test_export_built_while_a_person_is_erased_is_discarded(
+    client, tenant, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.MEDIA_ROOT = tmp_path
+    person = person_make(tenant.workspace)
+    real_entries = workspace_exports.workspace_entries
+
+    def entries_then_erasure(workspace_id, fmt):
+        # The export has read its rows when the person is erased; the file is not saved yet.
+        entries = list(real_entries(workspace_id, fmt))
+        subject_erase(workspace=tenant.workspace, customer=person.customer)
+        yield from entries
+
+    monkeypatch.setattr(workspace_exports, "workspace_entries", entries_then_erasure)
+    job = _export_run(client, tenant, django_capture_on_commit_callbacks)
+    assert job.status == "failed" and "erased" in job.error and job.file_name == ""
+    assert list(tmp_path.rglob("*.zip")) == []

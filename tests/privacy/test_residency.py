@@ -32,7 +32,7 @@ def test_other_region_is_refused_everywhere(client, tenant, person, settings):
         ("post", unsub, {}),
         ("get", verify, {}),
         ("post", verify, {}),
-        ("get", download, {}),
+        ("post", download, {}),
     ]
     for method, url, data in calls:
         response = getattr(client, method)(url, data)

@@ -7,10 +7,16 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from identity.models import RetentionRun
+from agents.models import Conversation, Message
+from identity.models import ConsentRecord, Customer, Identifier, MergeLog, RetentionRun, Suppression
+from identity.normalize import claims_from_values
 from identity.privacy.retention import months_before, retention_purge
+from identity.privacy.services import preferences_update
 from identity.privacy.tasks import retention_purge_all
-from integrations.models import WebhookDelivery
+from integrations.models import TrackedLink, WebhookDelivery
+from integrations.services import link_create
+from tests.privacy.conftest import person_make
+from tests.privacy.scan import scan_database
 from tracking.models import Event, Visit
 from workspaces.models import Workspace
 
@@ -87,3 +93,130 @@ def test_privacy_page_shows_the_last_purge(client, tenant):
     html = client.get(reverse("identity:privacy", kwargs={"ws": tenant.workspace.slug})).content.decode()
     assert "removed 1 events" in html
     assert "kept for <strong>24 months" in html
+
+
+def _age(customer, *, months: int, now) -> None:
+    """Move everything of the customer `months` into the past."""
+    then = months_before(now, months)
+    Event.objects.filter(customer=customer).update(occurred_at=then, received_at=then)
+    Customer.objects.filter(pk=customer.pk).update(first_seen=then, last_seen=then, created_at=then)
+    Message.objects.filter(customer=customer).update(created_at=then)
+
+
+def test_a_person_with_nothing_left_inside_the_window_is_deleted_leaving_only_the_suppression_hash(
+    tenant, settings, tmp_path
+):
+    ws = tenant.workspace
+    now = timezone.now()
+    gone = person_make(ws)
+    preferences_update(workspace=ws, customer=gone.customer, changes={"analytics": False}, source="preferences")
+    # A device linked after the opt-out, by hand (the identity helper's device move would do the same).
+    late_device = claims_from_values(ws, device="dev-linked-late").claims[0]
+    Identifier.objects.create(
+        workspace=ws, customer=gone.customer, kind="device", value_hash=late_device.value_hash, masked="dev-…"
+    )
+    conversation = Conversation.objects.create(workspace=ws, customer=gone.customer, channel="sms")
+    message = Message.objects.create(
+        workspace=ws,
+        conversation=conversation,
+        customer=gone.customer,
+        channel="sms",
+        direction="in",
+        body=f"This is {gone.name}",
+        status="received",
+        provider_message_id="SM0d1e2f3a4b5c",
+    )
+    link_create(workspace=ws, target_url="https://acme.test/for/jane", message_id=message.pk)
+    _age(gone.customer, months=30, now=now)
+    TrackedLink.objects.filter(workspace=ws).update(created_at=months_before(now, 30))
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=months_before(now, 30))
+    shell = Customer.objects.create(
+        workspace=ws, status="merged", merged_into=gone.customer, email=gone.email, created_at=months_before(now, 30)
+    )
+    MergeLog.objects.create(
+        workspace=ws, survivor=gone.customer, merged=shell, reason="same email", created_at=months_before(now, 30)
+    )
+    proof = ConsentRecord.objects.get(workspace=ws, customer=gone.customer)
+    ConsentRecord.objects.filter(pk=proof.pk).update(created_at=months_before(now, 30))
+    stays = person_make(ws, email="bob@example.net", phone="+14155550999", name="Bob Stays", devices=("dev-bob",))
+
+    needles = [gone.email, gone.phone, gone.phone[1:], gone.name, *gone.devices, "SM0d1e2f3a4b5c", "acme.test/for"]
+    assert len(scan_database(needles, {gone.customer.pk, shell.pk})) >= 6  # the scan sees the person before
+
+    run = retention_purge(workspace=ws, now=now)
+
+    assert scan_database(needles, {gone.customer.pk, shell.pk}) == []
+    assert not Identifier.objects.filter(customer_id=gone.customer.pk).exists()
+    assert run.customers_deleted == 2 and run.messages_deleted == 1 and run.merge_logs_deleted == 1
+    # The opt-out outlives the person, for every identifier they had, the late device included.
+    hashes = [
+        *gone.device_hashes,
+        late_device.value_hash,
+        *(c.value_hash for c in claims_from_values(ws, email=gone.email, phone=gone.phone).claims),
+    ]
+    assert Suppression.objects.filter(workspace=ws, value_hash__in=hashes, analytics=True).count() == len(hashes)
+    # The consent record stays as proof, without a link to anybody.
+    proof.refresh_from_db()
+    assert proof.customer_id is None and proof.choice == "withdrawn"
+    assert Customer.objects.filter(pk=stays.customer.pk).exists()
+    assert Event.objects.filter(customer=stays.customer).count() == 5
+
+
+def test_kept_people_keep_no_purged_date_and_lose_only_what_is_old(tenant):
+    ws = tenant.workspace
+    now = timezone.now()
+    cutoff = months_before(now, ws.retention_months)
+    person = person_make(ws)
+    old_event = Event.objects.filter(customer=person.customer)[0]
+    Event.objects.filter(pk=old_event.pk).update(occurred_at=cutoff - datetime.timedelta(days=40))
+    Customer.objects.filter(pk=person.customer.pk).update(first_seen=cutoff - datetime.timedelta(days=40))
+    old_message = Message.objects.create(
+        workspace=ws, customer=person.customer, channel="sms", direction="in", body="old", status="received"
+    )
+    Message.objects.filter(pk=old_message.pk).update(created_at=cutoff - datetime.timedelta(days=1))
+    new_message = Message.objects.create(
+        workspace=ws, customer=person.customer, channel="sms", direction="in", body="new", status="received"
+    )
+    other = Customer.objects.create(workspace=ws, first_seen=cutoff - datetime.timedelta(days=3))
+    log = MergeLog.objects.create(
+        workspace=ws,
+        survivor=person.customer,
+        merged=other,
+        reason="same email",
+        moved={
+            "survivor_before": {"first_seen": (cutoff - datetime.timedelta(days=40)).isoformat()},
+            "merged_before": {"first_seen": (cutoff - datetime.timedelta(days=3)).isoformat()},
+            "survivor_after": {"first_seen": (cutoff - datetime.timedelta(days=40)).isoformat()},
+        },
+    )
+    old_consent = ConsentRecord.objects.create(workspace=ws, choice="granted", source="banner", text="ok")
+    ConsentRecord.objects.filter(pk=old_consent.pk).update(created_at=months_before(now, 61))
+    recent_consent = ConsentRecord.objects.create(workspace=ws, choice="granted", source="banner", text="ok")
+    ConsentRecord.objects.filter(pk=recent_consent.pk).update(created_at=months_before(now, 59))
+
+    # Old and last seen long ago, but a message of a customer merged into them is inside the window.
+    quiet = Customer.objects.create(
+        workspace=ws,
+        created_at=months_before(now, 40),
+        first_seen=months_before(now, 40),
+        last_seen=months_before(now, 40),
+    )
+    merged_in = Customer.objects.create(
+        workspace=ws, status="merged", merged_into=quiet, created_at=months_before(now, 40)
+    )
+    Message.objects.create(
+        workspace=ws, customer=merged_in, channel="sms", direction="in", body="hi", status="received"
+    )
+
+    run = retention_purge(workspace=ws, now=now)
+
+    assert Customer.objects.filter(pk__in=[quiet.pk, merged_in.pk]).count() == 2
+    person.customer.refresh_from_db()
+    earliest = Event.objects.filter(customer=person.customer).order_by("occurred_at")[0]
+    assert person.customer.first_seen == earliest.occurred_at >= cutoff
+    assert not Message.objects.filter(pk=old_message.pk).exists() and Message.objects.filter(pk=new_message.pk).exists()
+    log.refresh_from_db()
+    assert all(datetime.datetime.fromisoformat(s["first_seen"]) >= cutoff for s in log.moved.values())
+    assert not ConsentRecord.objects.filter(pk=old_consent.pk).exists()
+    assert ConsentRecord.objects.filter(pk=recent_consent.pk).exists()
+    assert run.consent_records_deleted == 1 and run.customers_deleted == 0
