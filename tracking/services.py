@@ -18,6 +18,7 @@ from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
 from tracking.eventwrite import events_insert
+from tracking.hooks import events_stitched_announce
 from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
 from tracking.models import DailySalt, Source
@@ -436,6 +437,7 @@ def events_ingest(
             result.event_ids.append(outcome.event_id)
     result.duplicates += duplicates_in_request
     result.rejected = rejected
+    events_stitched_announce(workspace.pk, result.event_ids)
     return result
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from identity.models import ConsentRecord, Customer, DataSubjectRequest, DsrStatus
 from identity.privacy.subjects import Subject, subject_get
+from integrations.destinations.services import destination_erasures_queue
 from integrations.models import WebhookDelivery
 from tracking.models import Event, Visit
 from tracking.visits import visits_cache_forget
@@ -151,6 +152,11 @@ def subject_erase(
             consent |= Q(device_hash__in=device_hashes)
         outcome["consent_records"] = ConsentRecord.objects.filter(consent, workspace=workspace).delete()[0]
         outcome["webhook_payloads"] = _payloads_delete(workspace=workspace, needles=needles)
+        # CRMs that can delete get a delete of the person's record (sent after commit); the
+        # person's other destination deliveries go. docs/destinations.md names who cannot delete.
+        outcome["destination_deletes_queued"] = destination_erasures_queue(
+            workspace=workspace, customer_ids=subject.group_ids
+        )
         related = _related_rows_delete(subject=subject)
         outcome["messages"] = related.get("agents.Message", 0)
         outcome["related_rows"] = sum(related.values())
