@@ -5,7 +5,7 @@
   another process starts receiving within that time).
 - `flush_soon`: one flush per destination per `COALESCE_SECONDS` (a Redis/cache key), run that much
   later, so a burst of conversions goes out in a few batched requests instead of one per event.
-- `flush_later`: the next retry, at its time.
+- `flush_later`: the next retry (or a batch still filling, `BATCH_LINGER_SECONDS`), at its time.
 Every enqueue failure (broker down) is logged and swallowed: the rows are the truth, and the sweep
 on beat sends whatever is due."""
 
@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 MEMO_SECONDS = 10.0
 COALESCE_SECONDS = 1.0
+# A batching provider's flush waits up to this long for a full batch (Meta: 1,000 events).
+BATCH_LINGER_SECONDS = 5.0
 FLUSH_TASK = "integrations.destination_flush"
 PROCESS_TASK = "integrations.destinations_process"
 
@@ -45,6 +47,11 @@ def workspace_forget(workspace_id: int) -> None:
 
 def _eager() -> bool:
     return bool(current_app.conf.task_always_eager)
+
+
+def batch_linger() -> float:
+    """Eager runs (tests) send at once; a worker lets a batch fill."""
+    return 0.0 if _eager() else BATCH_LINGER_SECONDS
 
 
 def flush_soon(destination_id: int) -> None:

@@ -391,9 +391,27 @@ def _pause_failing(destination: Destination, *, last: Answer) -> None:
             transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, owners))
 
 
-def destination_flush(*, destination_id: int, now: datetime | None = None, max_batches: int = 50) -> dict[str, int]:
+def _batch_not_full(destination: Destination, *, now: datetime, size: int, linger: float) -> datetime | None:
+    """For a batching provider: when a partial batch should go (its oldest row's age reaches
+    `linger`), or None when a full batch is due or the partial one has waited long enough."""
+    due = DestinationDelivery.objects.filter(
+        destination=destination, status__in=DUE_STATES, next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "id")
+    if due[size - 1 : size].exists():
+        return None
+    oldest = due.values_list("created_at", flat=True).first()
+    if oldest is None or oldest <= now - timedelta(seconds=linger):
+        return None
+    return oldest + timedelta(seconds=linger)
+
+
+def destination_flush(
+    *, destination_id: int, now: datetime | None = None, max_batches: int = 50, linger: float = 0.0
+) -> dict[str, int]:
     """Send the due deliveries of one destination, in batches of the provider's size. Returns counts.
-    Stops at the first batch that did not all go through (the next attempt is scheduled)."""
+    Stops at the first batch that did not all go through (the next attempt is scheduled). With
+    `linger`, a batching provider (Meta, Google) waits up to that many seconds for a batch to fill,
+    so a burst goes out in full requests."""
     counts = {"sent": 0, "delivered": 0, "retrying": 0, "failed": 0, "skipped": 0, "requests": 0}
     destination = Destination.objects.select_related("workspace").filter(pk=destination_id).first()
     if destination is None or destination.status != DestinationStatus.ACTIVE:
@@ -401,6 +419,11 @@ def destination_flush(*, destination_id: int, now: datetime | None = None, max_b
     sender = SPECS[destination.provider].sender
     for _ in range(max_batches):
         moment = now or timezone.now()
+        if linger and sender.batch_size > 1:
+            wait_until = _batch_not_full(destination, now=moment, size=sender.batch_size, linger=linger)
+            if wait_until is not None:
+                dispatch.flush_later(destination_id, at=wait_until)
+                break
         rows = _claim(destination, now=moment, limit=sender.batch_size)
         if not rows:
             break

@@ -17,7 +17,7 @@ def destinations_process(workspace_id: int, event_ids: list[int]) -> int:
 
 @shared_task(name="integrations.destination_flush", acks_late=True)
 def destination_flush_task(destination_id: int) -> dict[str, int]:
-    return destination_flush(destination_id=destination_id)
+    return destination_flush(destination_id=destination_id, linger=dispatch.batch_linger())
 
 
 @shared_task(name="integrations.destinations_sweep")
