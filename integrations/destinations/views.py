@@ -127,7 +127,7 @@ class DestinationView(_Base):
         self._require_admin()
         destination = self._destination(pk)
         action = request.POST.get("action", "")
-        user = request.user  # type: ignore[assignment]
+        user = request.user
         back = HttpResponseRedirect(reverse("integrations:destination", kwargs={"ws": ws, "pk": pk}))
         if action == "test":
             ok, answer = destination_test(destination=destination, actor=user)  # type: ignore[arg-type]

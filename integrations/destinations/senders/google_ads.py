@@ -145,7 +145,7 @@ class GoogleAdsSender:
         references = []
         events = []
         for item in items:
-            action = str(item.delivery.rule.get("conversion_action") or default_action)  # type: ignore[union-attr]
+            action = str(item.delivery.rule.get("conversion_action") or default_action)
             if action and action not in references:
                 references.append(action)
             events.append(google_event(item, action))
