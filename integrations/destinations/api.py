@@ -64,7 +64,7 @@ class _Api(APIView):
 
 
 class DestinationsApi(_Api):
-    class InputSerializer(serializers.Serializer):
+    class DestinationInputSerializer(serializers.Serializer):
         provider = serializers.ChoiceField(choices=sorted(SPECS))
         name = serializers.CharField(max_length=120)
         config = serializers.JSONField()
@@ -75,9 +75,9 @@ class DestinationsApi(_Api):
         rows = [destination_out(d) for d in destinations_list(workspace=self.workspace(request))]
         return Response({"results": DestinationOut(rows, many=True).data, "next": None})
 
-    @extend_schema(request=InputSerializer, responses={201: DestinationOut}, summary="Add a destination")
+    @extend_schema(request=DestinationInputSerializer, responses={201: DestinationOut}, summary="Add a destination")
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.DestinationInputSerializer(data=request.data)
         if not data.is_valid():
             return _error(400, "Invalid destination.", data.errors)
         values = data.validated_data
@@ -105,7 +105,7 @@ class DestinationsApi(_Api):
 
 
 class DestinationApi(_Api):
-    class PatchSerializer(serializers.Serializer):
+    class DestinationPatchSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=120, required=False)
         config = serializers.JSONField(required=False)
         rules = serializers.JSONField(required=False)
@@ -118,12 +118,12 @@ class DestinationApi(_Api):
             return _error(404, NOT_FOUND)
         return Response(DestinationOut(destination_out(destination)).data)
 
-    @extend_schema(request=PatchSerializer, responses={200: DestinationOut}, summary="Change, pause or resume")
+    @extend_schema(request=DestinationPatchSerializer, responses={200: DestinationOut}, summary="Change, pause or resume")
     def patch(self, request: Request, pk: int) -> Response:
         destination = destination_get(workspace=self.workspace(request), pk=pk)
         if destination is None:
             return _error(404, NOT_FOUND)
-        data = self.PatchSerializer(data=request.data)
+        data = self.DestinationPatchSerializer(data=request.data)
         if not data.is_valid():
             return _error(400, "Invalid change.", data.errors)
         try:
