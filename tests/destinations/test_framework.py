@@ -327,3 +327,44 @@ def test_a_redirect_to_a_private_address_is_refused_at_send_time(tenant, provide
     assert row.status == DeliveryState.FAILED
     assert "::1" in row.last_answer and "public addresses" in row.last_answer
     assert len(provider.requests) == 1
+
+
+# --- an outage of the queue or of the provider never costs ingest anything ---------------------------
+
+
+def test_with_the_queue_down_ingest_answers_and_the_sweep_sends_later(track, tenant, provider, monkeypatch):
+    from integrations.destinations import dispatch
+    from integrations.destinations.tasks import destinations_sweep
+
+    d = webhook(tenant, provider.url)
+    monkeypatch.setattr(dispatch, "process_soon", lambda workspace_id, event_ids: False)
+    r = track(purchase())
+    assert r.status_code == 202 and r.json()["accepted"] == 1
+    row = DestinationDelivery.objects.get(destination=d)
+    assert row.status == DeliveryState.PENDING and provider.requests == []
+    assert destinations_sweep() == 1
+    row.refresh_from_db()
+    assert row.status == DeliveryState.DELIVERED and len(provider.requests) == 1
+
+
+def test_a_broken_destination_feed_never_fails_ingest(track, tenant, provider, monkeypatch):
+    from integrations.destinations import dispatch, hooks
+
+    webhook(tenant, provider.url)
+    monkeypatch.setattr(dispatch, "process_soon", lambda workspace_id, event_ids: False)
+
+    def broken(**kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(hooks, "deliveries_from_events", broken)
+    r = track(purchase())
+    assert r.status_code == 202 and r.json()["accepted"] == 1
+
+
+def test_a_workspace_without_destinations_costs_ingest_no_query_after_the_first(tenant, django_assert_num_queries):
+    from integrations.destinations.hooks import events_stitched
+
+    with django_assert_num_queries(1):
+        events_stitched(tenant.workspace.pk, [1, 2, 3])
+    with django_assert_num_queries(0):
+        events_stitched(tenant.workspace.pk, [4])
