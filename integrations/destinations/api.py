@@ -118,7 +118,9 @@ class DestinationApi(_Api):
             return _error(404, NOT_FOUND)
         return Response(DestinationOut(destination_out(destination)).data)
 
-    @extend_schema(request=DestinationPatchSerializer, responses={200: DestinationOut}, summary="Change, pause or resume")
+    @extend_schema(
+        request=DestinationPatchSerializer, responses={200: DestinationOut}, summary="Change, pause or resume"
+    )
     def patch(self, request: Request, pk: int) -> Response:
         destination = destination_get(workspace=self.workspace(request), pk=pk)
         if destination is None:

@@ -39,6 +39,7 @@ class Contact:
     first_name: str
     last_name: str
     name: str
+    company: str
     phone: str
     rung: int
     customer_number: int | None
@@ -65,6 +66,7 @@ def contact_of(item: Item) -> Contact | None:
         first_name=first,
         last_name=last,
         name=customer.name or customer.email,
+        company=customer.company,
         phone=customer.phone,
         rung=customer.rung,
         customer_number=customer.customer_number if customer.rung >= 4 else None,
@@ -267,7 +269,7 @@ class Salesforce(CrmSender):
             "Phone": contact.phone or None,
         }
         if obj == "Lead":
-            fields["Company"] = "[not provided]"
+            fields["Company"] = contact.company or "[not provided]"  # required on a Lead
             if contact.source:
                 fields["LeadSource"] = contact.source[:40]
         records = response_json(found).get("records") or []
@@ -316,6 +318,8 @@ class GoHighLevel(CrmSender):
         }
         if contact.phone:
             body["phone"] = contact.phone
+        if contact.company:
+            body["companyName"] = contact.company
         if contact.source:
             body["source"] = contact.source
         response = client.post(self._url("/contacts/upsert"), json=body, headers=self._headers(config))
