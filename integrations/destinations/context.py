@@ -34,15 +34,16 @@ def attribution_by_customer(customer_ids: list[int]) -> dict[int, tuple[dict[str
     return out
 
 
-def items_load(deliveries: list[DestinationDelivery], *, with_attribution: bool) -> list[Item]:
+def items_load(
+    deliveries: list[DestinationDelivery], *, with_attribution: bool, with_identifiers: bool = True
+) -> list[Item]:
     event_ids = [d.event_id for d in deliveries if d.event_id]
     events = {e.pk: e for e in Event.objects.filter(pk__in=event_ids)} if event_ids else {}
     customer_ids = sorted({d.customer_id for d in deliveries if d.customer_id})
-    customers = (
-        {c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).prefetch_related("identifiers")}
-        if customer_ids
-        else {}
-    )
+    rows = Customer.objects.filter(pk__in=customer_ids)
+    if with_identifiers:  # the read-API shape (outbound webhooks) lists them
+        rows = rows.prefetch_related("identifiers")
+    customers = {c.pk: c for c in rows} if customer_ids else {}
     attribution = attribution_by_customer(customer_ids) if with_attribution else {}
     items = []
     for delivery in deliveries:

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from identity.models import Customer
@@ -259,19 +260,24 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 
 def _claim(destination: Destination, *, now: datetime, limit: int) -> list[DestinationDelivery]:
+    """Due rows of the destination, leased to this sender (status sending, due again after LEASE)."""
     with transaction.atomic():
-        rows = list(
+        ids = list(
             DestinationDelivery.objects.select_for_update(skip_locked=True)
             .filter(destination=destination, status__in=DUE_STATES, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "id")[:limit]
+            .order_by("next_attempt_at", "id")
+            .values_list("pk", flat=True)[:limit]
         )
-        for row in rows:
-            row.status = DeliveryState.SENDING
-            row.attempts += 1
-            row.first_attempt_at = row.first_attempt_at or now
-            row.next_attempt_at = now + LEASE
-        DestinationDelivery.objects.bulk_update(rows, ["status", "attempts", "first_attempt_at", "next_attempt_at"])
-    return rows
+        if not ids:
+            return []
+        # One statement for the whole batch (a burst's 1,000 rows), not one per row.
+        DestinationDelivery.objects.filter(pk__in=ids).update(
+            status=DeliveryState.SENDING,
+            attempts=F("attempts") + 1,
+            first_attempt_at=Coalesce("first_attempt_at", Value(now)),
+            next_attempt_at=now + LEASE,
+        )
+    return list(DestinationDelivery.objects.filter(pk__in=ids).order_by("next_attempt_at", "id"))
 
 
 def _settle(row: DestinationDelivery, answer: Answer, *, now: datetime) -> None:
@@ -293,9 +299,22 @@ def _settle(row: DestinationDelivery, answer: Answer, *, now: datetime) -> None:
 SETTLED_FIELDS = ["status", "last_status_code", "last_answer", "remote_id", "delivered_at", "next_attempt_at"]
 
 
+def _settled_save(rows: list[DestinationDelivery]) -> None:
+    """Rows that ended the same way (a batch shares the provider's answer) in one UPDATE each."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        groups.setdefault(tuple(getattr(row, name) for name in SETTLED_FIELDS), []).append(row.pk)
+    for values, ids in groups.items():
+        DestinationDelivery.objects.filter(pk__in=ids).update(**dict(zip(SETTLED_FIELDS, values, strict=True)))
+
+
 def _send(destination: Destination, rows: list[DestinationDelivery], *, now: datetime) -> list[Answer]:
     spec = SPECS[destination.provider]
-    items = items_load(rows, with_attribution=spec.purpose == "ad_sendback" or spec.can_erase)
+    items = items_load(
+        rows,
+        with_attribution=spec.purpose == "ad_sendback" or spec.can_erase,
+        with_identifiers=destination.provider == "webhook",
+    )
     sendable: list[Item] = []
     answers: dict[int, Answer] = {}
     for item in items:
@@ -320,7 +339,7 @@ def _send(destination: Destination, rows: list[DestinationDelivery], *, now: dat
             row.last_answer, row.next_attempt_at = answer.body, None
         else:
             _settle(row, answer, now=now)
-    DestinationDelivery.objects.bulk_update(rows, SETTLED_FIELDS)
+    _settled_save(rows)
     for item in sendable:
         answer = answers[item.delivery.pk]
         if answer.ok and answer.remote_id and spec.can_erase and item.customer is not None and item.customer.pk:
