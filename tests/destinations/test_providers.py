@@ -388,3 +388,20 @@ def test_a_crm_without_an_email_is_a_named_skip_not_a_retry(tenant, provider, se
     row = DestinationDelivery.objects.get(destination=d)
     assert row.status == DeliveryState.FAILED and "keyed by email" in row.last_answer
     assert provider.requests == []
+
+
+def test_a_worker_lets_a_meta_batch_fill_for_up_to_the_linger(meta, track, provider):
+    from datetime import timedelta
+
+    destination_update(destination=meta, actor=None, status=DestinationStatus.PAUSED)
+    track({"batch": [buy(f"v{i}", f"l{i}@example.com") for i in range(3)]})
+    destination_update(destination=meta, actor=None, status=DestinationStatus.ACTIVE)
+    provider.requests.clear()
+    DestinationDelivery.objects.filter(destination=meta).update(status=DeliveryState.PENDING)
+    # A partial batch younger than the linger waits...
+    assert destination_flush(destination_id=meta.pk, linger=5.0)["requests"] == 0
+    assert provider.requests == []
+    # ...and goes as one request once its oldest row has waited that long.
+    later = timezone.now() + timedelta(seconds=6)
+    assert destination_flush(destination_id=meta.pk, linger=5.0, now=later)["requests"] == 1
+    assert len(provider.requests[0].json()["data"]) == 3
