@@ -202,7 +202,7 @@ def main() -> None:
             rules=[{"on": "event", "event": "purchase"}],
         )
         n = int(os.environ.get("OUTAGE_EVENTS", "3000"))
-        rates = {"plain": [], "down": []}
+        rates: dict[str, list[float]] = {"plain": [], "down": []}
         rounds = 0
         while time.monotonic() < outage_until - 5:
             for name, workspace in (("plain", plain), ("down", down)):
