@@ -367,6 +367,12 @@ def _remote_identifier_keep(destination: Destination, customer: Customer, remote
 def _health(destination: Destination, answers: list[Answer], *, now: datetime) -> None:
     if any(a.ok for a in answers):
         Destination.objects.filter(pk=destination.pk).update(last_success_at=now, failing_since=None)
+        if destination.failing_since is not None:
+            # It answers again: what waits for a later retry (up to an hour after a long outage) is
+            # due now, instead of trickling in over the next hour.
+            DestinationDelivery.objects.filter(
+                destination=destination, status=DeliveryState.RETRYING, next_attempt_at__gt=now
+            ).update(next_attempt_at=now)
         destination.failing_since = None
         return
     if not any(a.retryable for a in answers):

@@ -368,3 +368,16 @@ def test_a_workspace_without_destinations_costs_ingest_no_query_after_the_first(
         events_stitched(tenant.workspace.pk, [1, 2, 3])
     with django_assert_num_queries(0):
         events_stitched(tenant.workspace.pk, [4])
+
+
+def test_when_a_failing_destination_answers_again_its_waiting_retries_are_due_at_once(track, tenant, provider):
+    d = webhook(tenant, provider.url)
+    provider.default = Reply(503, {"error": "down"})
+    track(purchase(email="a@example.com"))
+    DestinationDelivery.objects.filter(destination=d).update(next_attempt_at=timezone.now() + timedelta(minutes=50))
+    provider.default = Reply(200, {})
+    track(purchase(email="b@example.com"))  # a new conversion goes through: the receiver is back
+    # ...and the one that waited for a retry 50 minutes away went right after it.
+    rows = DestinationDelivery.objects.filter(destination=d)
+    assert rows.count() == 2 and not rows.exclude(status=DeliveryState.DELIVERED).exists()
+    assert len(provider.requests) == 3
