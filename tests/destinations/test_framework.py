@@ -219,11 +219,13 @@ def test_503_is_retried_until_it_works_and_nothing_is_lost(track, tenant, provid
     track(purchase())
     row = DestinationDelivery.objects.get(destination=d)
     assert row.status == DeliveryState.RETRYING and row.attempts == 1 and row.last_status_code == 503
+    assert row.next_attempt_at is not None and row.first_attempt_at is not None
     first_wait = (row.next_attempt_at - row.first_attempt_at).total_seconds()
     assert 0.7 <= first_wait <= 1.3
     destination_flush(destination_id=d.pk, now=timezone.now() + timedelta(seconds=2))
     row.refresh_from_db()
     assert row.status == DeliveryState.RETRYING and row.attempts == 2
+    assert row.next_attempt_at is not None
     assert 3.5 <= (row.next_attempt_at - timezone.now()).total_seconds() <= 8.5
     destination_flush(destination_id=d.pk, now=timezone.now() + timedelta(seconds=10))
     row.refresh_from_db()
@@ -239,6 +241,7 @@ def test_429_waits_for_retry_after_and_a_400_is_not_retried(track, tenant, provi
     track(purchase())
     row = DestinationDelivery.objects.get(destination=d)
     assert row.status == DeliveryState.RETRYING
+    assert row.next_attempt_at is not None
     assert (row.next_attempt_at - timezone.now()).total_seconds() >= 115
     # Not due yet: a flush now sends nothing.
     destination_flush(destination_id=d.pk)

@@ -90,7 +90,7 @@ def test_delivery_log_filters_and_replays(owner_client, tenant, provider):
 
 
 def test_a_member_only_looks_and_another_workspace_gets_404(client, tenant, other_tenant, provider):
-    member = UserFactory()
+    member = UserFactory.create()
     Membership.objects.create(workspace=tenant.workspace, user=member, role=Role.MEMBER)
     client.force_login(member)
     ws = tenant.workspace.slug

@@ -107,7 +107,7 @@ def test_ad_sendback_respects_the_persons_choice_and_gpc(meta, track, provider):
     Customer.objects.filter(email="no@example.com").update(allow_ad_sendback=False)
     track({**buy("v-no", "no@example.com"), "message_id": "m2"})
     assert provider.requests == []
-    row = DestinationDelivery.objects.filter(destination=meta).order_by("-id").first()
+    row = DestinationDelivery.objects.filter(destination=meta).latest("id")
     assert row.status == DeliveryState.SKIPPED and "ad send-back" in row.last_answer
     # GPC/DNT on the event: skipped whatever the person's preference.
     customer = Customer.objects.create(workspace=meta.workspace, email="gpc@example.com")
@@ -137,7 +137,7 @@ def test_crm_skips_people_who_opted_out_of_analytics(tenant, provider, settings,
     Customer.objects.filter(email="quiet@example.com").update(allow_analytics=False)
     track({**buy("v-q", "quiet@example.com"), "source": "agent", "message_id": "m-q2"})
     assert len(provider.requests) == sent
-    row = DestinationDelivery.objects.filter(destination=d).order_by("-id").first()
+    row = DestinationDelivery.objects.filter(destination=d).latest("id")
     assert row.status == DeliveryState.SKIPPED and "opted out of analytics" in row.last_answer
 
 
@@ -277,6 +277,7 @@ def test_slack_rate_limit_is_retried_after_its_retry_after(tenant, provider, set
     track(buy("v-r", "r@example.com"))
     row = DestinationDelivery.objects.get(destination=d)
     assert row.status == DeliveryState.RETRYING and row.last_status_code == 429
+    assert row.next_attempt_at is not None
     assert (row.next_attempt_at - timezone.now()).total_seconds() >= 25
 
 
