@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(hours=72)
 LEASE = timedelta(minutes=5)
 FIRST_DELAYS = (1.0, 5.0, 30.0)
+PER_ITEM_CHUNK = 25
 MAX_DELAY = 3600.0
 MAX_RETRY_AFTER = 6 * 3600.0
 # Events Clarm writes about its own sending: never matched by rules (no loops).
@@ -444,12 +445,15 @@ def destination_flush(
     sender = SPECS[destination.provider].sender
     for _ in range(max_batches):
         moment = now or timezone.now()
+        # One request per delivery providers still take a chunk per claim (fewer queries per
+        # delivery), except while failing: then one probe at a time, so a down receiver is not hammered.
+        limit = sender.batch_size if sender.batch_size > 1 else (1 if destination.failing_since else PER_ITEM_CHUNK)
         if linger and sender.batch_size > 1:
             wait_until = _batch_not_full(destination, now=moment, size=sender.batch_size, linger=linger)
             if wait_until is not None:
                 dispatch.flush_later(destination_id, at=wait_until)
                 break
-        rows = _claim(destination, now=moment, limit=sender.batch_size)
+        rows = _claim(destination, now=moment, limit=limit)
         if not rows:
             break
         answers = _send(destination, rows, now=moment)

@@ -384,3 +384,15 @@ def test_when_a_failing_destination_answers_again_its_waiting_retries_are_due_at
     rows = DestinationDelivery.objects.filter(destination=d)
     assert rows.count() == 2 and not rows.exclude(status=DeliveryState.DELIVERED).exists()
     assert len(provider.requests) == 3
+
+
+def test_a_failing_destination_is_probed_one_delivery_at_a_time(track, tenant, provider):
+    d = webhook(tenant, provider.url)
+    provider.default = Reply(503, {"error": "down"})
+    track({"batch": [purchase(email=f"p{i}@example.com", visitor_id=f"v{i}") for i in range(5)]})
+    first = len(provider.requests)
+    assert first == 5  # not known to fail yet: the chunk went out
+    d.refresh_from_db()
+    assert d.failing_since is not None
+    destination_flush(destination_id=d.pk, now=timezone.now() + timedelta(seconds=3))
+    assert len(provider.requests) == first + 1  # known to fail: one probe per flush
