@@ -212,11 +212,17 @@ def main() -> None:
         # After the outage: what the sweep on beat does every minute.
         while time.monotonic() < outage_until:
             time.sleep(0.5)
-        for _ in range(200):
+        # Until every conversion of the down workspace is delivered (the worker turns the last
+        # ones into rows when it gets to their tasks), at most 10 minutes.
+        expected = rounds * (n // 6)
+        recovered = time.monotonic()
+        while time.monotonic() - recovered < 600:
             destination_flush(destination_id=d.pk)
-            if not DestinationDelivery.objects.filter(destination=d).exclude(status=DeliveryState.DELIVERED).exists():
+            rows = DestinationDelivery.objects.filter(destination=d)
+            if rows.count() >= expected and not rows.exclude(status=DeliveryState.DELIVERED).exists():
                 break
             time.sleep(0.5)
+        drained_seconds = time.monotonic() - recovered
         total = DestinationDelivery.objects.filter(destination=d).count()
         delivered = DestinationDelivery.objects.filter(destination=d, status=DeliveryState.DELIVERED).count()
         plain_rate = sum(rates["plain"]) / len(rates["plain"])
@@ -231,6 +237,7 @@ def main() -> None:
                     "ratio": round(down_rate / plain_rate, 3),
                     "conversions_to_down_workspace": rounds * (n // 6),
                     "deliveries": total,
+                    "all_delivered_seconds_after_outage": round(drained_seconds, 1),
                     "delivered_after": delivered,
                     "accepted_by_hook": hook.events,
                 }

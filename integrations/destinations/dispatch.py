@@ -70,6 +70,10 @@ def flush_later(destination_id: int, *, at: datetime) -> None:
         return  # tests drive retries by calling the flush with a later `now`
     try:
         countdown = max(0.0, (at - timezone.now()).total_seconds())
+        # One scheduled flush per destination and second: flushes running close together (a burst,
+        # an outage) must not pile up identical tasks in front of the others.
+        if not cache.add(f"clarm:dest-later:{destination_id}:{int(at.timestamp())}", 1, timeout=countdown + 60):
+            return
         current_app.tasks[FLUSH_TASK].apply_async(args=(destination_id,), countdown=countdown)
     except Exception:
         logger.exception("could not queue a retry of destination %s (the sweep will send)", destination_id)

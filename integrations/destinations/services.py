@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Max, Value
+from django.db.models import F, Max, Min, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -464,9 +464,10 @@ def destination_flush(
         _health(destination, answers, now=moment)
         if destination.status != DestinationStatus.ACTIVE or any(r.status == DeliveryState.RETRYING for r in rows):
             break
+    # The earliest retry still ahead (the sweep on beat is the backstop for the rest).
     retry_at = DestinationDelivery.objects.filter(
-        destination_id=destination_id, status=DeliveryState.RETRYING
-    ).aggregate(at=Max("next_attempt_at"))["at"]
+        destination_id=destination_id, status=DeliveryState.RETRYING, next_attempt_at__gt=timezone.now()
+    ).aggregate(at=Min("next_attempt_at"))["at"]
     if retry_at is not None and destination.status == DestinationStatus.ACTIVE:
         dispatch.flush_later(destination_id, at=retry_at)
     return counts
