@@ -3,7 +3,7 @@ a person on erasure. docs/destinations.md lists the same."""
 
 import base64
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from integrations.destinations.base import Sender
@@ -33,7 +33,6 @@ class DestinationSpec:
     # Groups of keys of which at least one complete group is required (e.g. a webhook URL, or token + channel).
     one_of: tuple[tuple[str, ...], ...] = ()
     generated_secret: str = ""
-    moments_only: bool = field(default=False)
 
 
 SPECS: dict[str, DestinationSpec] = {
