@@ -2,7 +2,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from integrations.models import Connection, TrackedLink, WebhookDelivery
+from clarm.admin_base import ReadOnlyModelAdmin
+from integrations.destinations.services import delivery_replay as destination_delivery_replay
+from integrations.models import Connection, Destination, DestinationDelivery, TrackedLink, WebhookDelivery
 from integrations.services import deliveries_replay
 
 
@@ -55,3 +57,29 @@ class TrackedLinkAdmin(admin.ModelAdmin):
     search_fields = ("code", "target_url", "workspace__slug")
     raw_id_fields = ("customer", "message")
     readonly_fields = ("code", "clicks")
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin):
+    # Config (credentials) is encrypted and never shown in the admin.
+    list_display = ("name", "workspace", "provider", "status", "last_success_at", "failing_since")
+    list_filter = ("provider", "status")
+    search_fields = ("name", "workspace__slug")
+    readonly_fields = ("workspace", "provider", "rules", "failing_since", "last_success_at", "created_at", "updated_at")
+    exclude = ("config_encrypted",)
+
+
+@admin.register(DestinationDelivery)
+class DestinationDeliveryAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "workspace", "destination", "kind", "key", "status", "attempts", "last_status_code")
+    list_filter = ("status", "kind", "destination__provider")
+    search_fields = ("key", "workspace__slug", "remote_id")
+    actions = ["replay"]
+
+    @admin.action(description="Replay: send the selected deliveries again")
+    def replay(self, request: HttpRequest, queryset: QuerySet[DestinationDelivery]) -> None:
+        count = 0
+        for delivery in queryset.select_related("workspace"):
+            destination_delivery_replay(delivery=delivery, actor=request.user)  # type: ignore[arg-type]
+            count += 1
+        self.message_user(request, f"{count} deliveries queued to send again.", messages.SUCCESS)

@@ -158,3 +158,22 @@ class TrackedLink(models.Model):
     def utm(self) -> dict[str, str]:
         fields = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
         return {f: getattr(self, f) for f in fields if getattr(self, f)}
+
+
+# Destinations live in their own package; imported here so Django registers the models.
+from integrations.destinations.models import (  # noqa: E402
+    Destination,
+    DestinationDelivery,
+    DestinationProvider,
+    DestinationStatus,
+)
+
+__all__ = [
+    "Connection",
+    "Destination",
+    "DestinationDelivery",
+    "DestinationProvider",
+    "DestinationStatus",
+    "TrackedLink",
+    "WebhookDelivery",
+]

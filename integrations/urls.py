@@ -2,6 +2,8 @@ from django.urls import path
 
 from integrations import views
 from integrations.api import LinkCreateApi
+from integrations.destinations import api as destination_api
+from integrations.destinations import views as destination_views
 
 app_name = "integrations"
 urlpatterns = [
@@ -19,4 +21,17 @@ urlpatterns = [
     path("l/<str:code>", views.link_redirect, name="link"),
     path("o/<str:code>.gif", views.pixel_image, name="pixel"),
     path("api/links", LinkCreateApi.as_view(), name="api_links"),
+    path("api/destinations", destination_api.DestinationsApi.as_view(), name="api_destinations"),
+    path("api/destinations/<int:pk>", destination_api.DestinationApi.as_view(), name="api_destination"),
+    path(
+        "api/destinations/<int:pk>/deliveries",
+        destination_api.DeliveriesApi.as_view(),
+        name="api_destination_deliveries",
+    ),
+    path("w/<slug:ws>/integrations/destinations/", destination_views.DestinationsView.as_view(), name="destinations"),
+    path(
+        "w/<slug:ws>/integrations/destinations/<int:pk>/",
+        destination_views.DestinationView.as_view(),
+        name="destination",
+    ),
 ]

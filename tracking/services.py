@@ -23,6 +23,7 @@ from tracking.botevents import bot_identifiers
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
 from tracking.dedupe import MAX_MESSAGE_ID, SERVER_KEY_PREFIX, CallerKeyReserved, caller_key_check
 from tracking.eventwrite import events_insert
+from tracking.hooks import events_stitched_announce
 from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
 from tracking.masking import contacts_mask
@@ -493,6 +494,7 @@ def events_ingest(
     result.suppressed += signalled_out
     result.rejected = rejected
     result.warnings = warnings
+    events_stitched_announce(workspace.pk, result.event_ids)
     return result
 
 

@@ -65,6 +65,19 @@ CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default=f"http://127.0.0.1:{env.i
 # and requests per minute allowed per write key and client (hashed) IP.
 CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
 CLARM_RATE_LIMIT_PER_MINUTE = env.int("CLARM_RATE_LIMIT_PER_MINUTE", default=6000)
+# Destinations (docs/destinations.md): each provider's API base URL, so tests and benchmarks point
+# at local servers; owner-set URLs may reach private/loopback addresses only when this is on.
+CLARM_META_API_URL = env.str("CLARM_META_API_URL", default="https://graph.facebook.com")
+CLARM_GOOGLE_DATAMANAGER_API_URL = env.str(
+    "CLARM_GOOGLE_DATAMANAGER_API_URL", default="https://datamanager.googleapis.com"
+)
+CLARM_GOOGLE_OAUTH_TOKEN_URL = env.str("CLARM_GOOGLE_OAUTH_TOKEN_URL", default="https://oauth2.googleapis.com/token")
+CLARM_SLACK_API_URL = env.str("CLARM_SLACK_API_URL", default="https://slack.com")
+CLARM_HUBSPOT_API_URL = env.str("CLARM_HUBSPOT_API_URL", default="https://api.hubapi.com")
+CLARM_PIPEDRIVE_API_URL = env.str("CLARM_PIPEDRIVE_API_URL", default="https://api.pipedrive.com")
+CLARM_SALESFORCE_API_URL = env.str("CLARM_SALESFORCE_API_URL", default="https://login.salesforce.com")
+CLARM_GOHIGHLEVEL_API_URL = env.str("CLARM_GOHIGHLEVEL_API_URL", default="https://services.leadconnectorhq.com")
+CLARM_ALLOW_PRIVATE_DESTINATIONS = env.bool("CLARM_ALLOW_PRIVATE_DESTINATIONS", default=False)
 
 INSTALLED_APPS = [
     "clarm.apps.ClarmConfig",
@@ -244,6 +257,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
     "consent-records-resume": {"task": "identity.consent_records_resume", "schedule": crontab(minute="*/10")},
+    "destinations-sweep": {"task": "integrations.destinations_sweep", "schedule": crontab(minute="*")},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

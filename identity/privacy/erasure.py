@@ -28,6 +28,7 @@ from identity.normalize import claims_from_values
 from identity.privacy.services import subject_suppressions_complete
 from identity.privacy.subjects import Subject, subject_get
 from identity.privacy.workspace_exports import export_files_delete
+from integrations.destinations.services import destination_erasures_queue
 from integrations.models import Provider, WebhookDelivery
 from tracking.botevents import bot_events_of
 from tracking.models import Event, Visit
@@ -295,6 +296,12 @@ def subject_delete(*, subject: Subject, erasure: bool) -> dict[str, int]:
     outcome["webhook_payloads"] = _payloads_delete(
         workspace=workspace, needles=[*needles, *message_sids], produced=produced
     )
+    if erasure:
+        # CRMs that can delete get a delete of the person's record (sent after commit); the person's
+        # other destination deliveries go with their rows. docs/destinations.md names who cannot delete.
+        outcome["destination_deletes_queued"] = destination_erasures_queue(
+            workspace=workspace, customer_ids=subject.group_ids
+        )
     related = _related_rows_delete(subject=subject, kept=KEPT_RELATIONS if erasure else RETENTION_KEPT)
     outcome["messages"] = related.get("agents.Message", 0)
     outcome["related_rows"] = sum(related.values())
