@@ -18,6 +18,7 @@ from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
 from tracking.eventwrite import events_insert
+from tracking.hooks import events_committed_notify
 from tracking.inputs import SOURCES, EventInput, IngestResult
 from tracking.knowndevices import LaneEvent, known_devices_write
 from tracking.models import DailySalt, Source
@@ -42,7 +43,10 @@ CONSENT_EVENTS = frozenset(("consent_given", "consent_denied", "consent_withdraw
 VISIT_SOURCES = SUPPRESSIBLE_SOURCES
 # Context keys only the server sets: a client cannot forge them (and may never send us its IP).
 _SERVER_CONTEXT_KEYS = frozenset(
-    ("ip", "ip_hash", "country", "asn", "network", "ua", "notes", "clock", "ladder", "attribution", "userAgent")
+    (
+        *("ip", "ip_hash", "country", "asn", "network", "prefix"),
+        *("ua", "notes", "clock", "ladder", "attribution", "userAgent"),
+    )
 )
 _SOURCE_LIST = ", ".join(Source.values)
 
@@ -436,6 +440,9 @@ def events_ingest(
             result.event_ids.append(outcome.event_id)
     result.duplicates += duplicates_in_request
     result.rejected = rejected
+    if result.event_ids:
+        committed = list(result.event_ids)
+        transaction.on_commit(lambda: events_committed_notify(workspace_id=workspace.pk, event_ids=committed))
     return result
 
 

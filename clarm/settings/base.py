@@ -58,6 +58,12 @@ CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default="http://127.0.0.1:8000").
 # and requests per minute allowed per write key and client (hashed) IP.
 CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
 CLARM_RATE_LIMIT_PER_MINUTE = env.int("CLARM_RATE_LIMIT_PER_MINUTE", default=6000)
+# Enrichment (docs/enrichment.md): provider base URLs, and the deployment's own company provider
+# and key, whose answers fill the cache shared by every workspace (default: offline, no key).
+CLARM_IPINFO_API_URL = env.str("CLARM_IPINFO_API_URL", default="https://ipinfo.io")
+CLARM_PDL_API_URL = env.str("CLARM_PDL_API_URL", default="https://api.peopledatalabs.com")
+CLARM_ENRICHMENT_PROVIDER = env.str("CLARM_ENRICHMENT_PROVIDER", default="offline")
+CLARM_ENRICHMENT_API_KEY = env.str("CLARM_ENRICHMENT_API_KEY", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +84,7 @@ INSTALLED_APPS = [
     "tracking",
     "agents",
     "integrations",
+    "enrichment",
 ]
 
 MIDDLEWARE = [
