@@ -78,5 +78,7 @@ def person_lookup(*, email: str, api_key: str) -> dict[str, Any] | None:
     linkedin = data.get("linkedin_url")
     if isinstance(linkedin, str) and linkedin and "://" not in linkedin:
         linkedin = f"https://{linkedin}"  # PDL gives "linkedin.com/in/…"
+    if not (isinstance(linkedin, str) and linkedin.startswith(("https://", "http://"))):
+        linkedin = None  # only a web address is ever shown as a link
     out = {"name": data.get("full_name"), "title": data.get("job_title"), "linkedin": linkedin}
     return {k: str(v)[:300] for k, v in out.items() if isinstance(v, str) and v}
