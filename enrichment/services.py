@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from identity.models import Customer, CustomerStatus
 from tracking.hooks import events_committed_notify
 from tracking.models import Event, Source
 from workspaces.models import Workspace
+from workspaces.services import audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +179,11 @@ def customer_intent_refresh(
                 occurred_at=now,
                 received_at=now,
                 rung=customer.rung,
-                properties={"score": result.score, "reasons": [p["text"] for p in result.explanation()]},
-                context={"agent": "intent"},
+                properties={
+                    "agent": "intent",
+                    "score": result.score,
+                    "reasons": [p["text"] for p in result.explanation()],
+                },
             )
         state.update(
             parts=result.explanation(),
@@ -257,6 +262,7 @@ def enrichment_settings_update(
     *,
     workspace: Workspace,
     provider: str,
+    actor: User | None = None,
     api_key: str | None = None,
     person_api_key: str | None = None,
     person_enrichment: bool | None = None,
@@ -278,4 +284,16 @@ def enrichment_settings_update(
         config.page_weights = weights
     config.updated_at = timezone.now()
     config.save()
+    audit_log_record(
+        workspace=workspace,
+        actor=actor,
+        action="enrichment.settings",
+        details={
+            "provider": provider,
+            "company_key": "changed" if api_key is not None else "kept",
+            "person_key": "changed" if person_api_key is not None else "kept",
+            "person_enrichment": person_enrichment,
+            "page_weights": len(weights) if weights is not None else "kept",
+        },
+    )
     return config

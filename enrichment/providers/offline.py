@@ -20,7 +20,7 @@ _HOSTING = (
     r"amazon|aws|google|microsoft|azure|digitalocean|digital ocean|ovh|hetzner|linode|akamai|cloudflare|fastly|"
     r"oracle|alibaba|tencent|contabo|vultr|choopa|leaseweb|scaleway|hosting|host|datacenter|data center|"
     r"colocation|\bcolo\b|server|cloud|vps|\bcdn\b|ionos|godaddy|rackspace|m247|\bvpn\b|proxy|tor\b|"
-    r"nordvpn|expressvpn|private internet access|mullvad|zscaler|netskope|apple"
+    r"nordvpn|expressvpn|private internet access|mullvad|zscaler|netskope"
 )
 _ISP = (
     r"telecom|telekom|telecommunication|telefonica|telephone|comcast|charter|spectrum|cox\b|cable|broadband|"

@@ -65,7 +65,7 @@ def _signals_to(post_track, ip: str = OFFICE_IP) -> None:
         post_track({"event": "message_sent", "visitor_id": "visitor-keen", "session_id": "s-1"}, ip=ip)
 
 
-def test_crossing_70_fires_high_intent_visitor_once(post_track, moments):
+def test_crossing_70_fires_high_intent_visitor_once(post_track, tenant, moments):
     _signals_to(post_track)
     assert _keen().intent_score == 64 and moments == []
     # Giving an email lifts the rung to 2 (+6): 70.5 → 70, over the line.
@@ -76,6 +76,12 @@ def test_crossing_70_fires_high_intent_visitor_once(post_track, moments):
     assert (fired.customer_id, fired.source, fired.rung) == (customer.pk, "agent", 2)
     assert fired.properties["score"] == 70 and "pricing ×3: +24" in fired.properties["reasons"]
     assert [(m.customer_id, m.event_id, m.score) for m in moments] == [(customer.pk, fired.pk, 70)]
+    timeline = (
+        Client()
+        .get(f"/api/customers/{customer.pk}/timeline", headers={"Authorization": f"Bearer {tenant.secret_key}"})
+        .json()["results"]
+    )
+    assert timeline[-1]["title"] == "High-intent visitor: intent score crossed 70"
     post_track(page("/pricing"), ip=OFFICE_IP)  # still above 70: not again
     assert _keen().intent_score > 70
     assert Event.objects.filter(event="high_intent_visitor").count() == 1 and len(moments) == 1

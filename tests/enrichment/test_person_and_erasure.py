@@ -1,12 +1,16 @@
 """Person fields from an email only (BYOK, off by default in the EU); company data erased with the person."""
 
+from urllib.parse import urlencode
+
 from django.test import override_settings
+from django.urls import reverse
 
 from enrichment.services import enrichment_settings_update
 from identity.models import Customer
 from identity.privacy.erasure import subject_erase
 from identity.privacy.exports import subject_entries
 from identity.privacy.subjects import subject_get
+from identity.privacy.tokens import preferences_token
 from tests.factories import make_workspace
 
 OFFICE_IP = "193.99.144.80"
@@ -81,3 +85,21 @@ def test_company_and_intent_are_exported_and_erased_with_the_person(post_track, 
     subject_erase(workspace=tenant.workspace, customer=customer)
     assert not Customer.objects.filter(pk=customer.pk).exists()
     assert not Customer.objects.filter(company_profile__name="Plus.line AG").exists()
+
+
+def test_preferences_page_shows_the_company_data_held(client, post_track, tenant):
+    post_track({"event": "page_view", "visitor_id": "visitor-kim", "url": "https://acme.test/pricing"}, ip=OFFICE_IP)
+    customer = Customer.objects.get()
+    Customer.objects.filter(pk=customer.pk).update(
+        person_profile={"name": "kim lee", "title": "head of growth", "checked_at": "2026-12-01T00:00:00Z"}
+    )
+    url = reverse("privacy:preferences_token", kwargs={"token": preferences_token(customer)})
+    html = client.get(url).content.decode()
+    assert "Plus.line AG" in html and "from the network you visited from (offline)" in html
+    assert "kim lee, head of growth" in html
+    assert f"Interest score</dt><dd>{customer.intent_score} / 100" in html.replace("\n", "")
+    # The device's own link shows nothing of the person, company included.
+    device_html = client.get(
+        f"{reverse('privacy:preferences')}?{urlencode({'key': tenant.write_key, 'vid': 'visitor-kim'})}"
+    ).content.decode()
+    assert "Plus.line AG" not in device_html
