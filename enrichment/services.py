@@ -101,9 +101,10 @@ def customer_company_refresh(
         profile["enterprise_score"] = enterprise_score(company)
         profile["source"] = answer.source
         profile["updated_at"] = _iso(now)
-    elif held.get("name") and checked.get("prefix") != facts.prefix:
-        # Seen from a home or mobile network after the office: the company already found stays.
-        profile = {**held, "network": held.get("network")}
+    elif held.get("name"):
+        # Seen from a home or mobile network after the office: the company already found stays
+        # (and this network is remembered as checked, so it is not looked up at every event).
+        profile = {**held, "network": profile["network"]}
     Customer.objects.filter(pk=customer.pk).update(company_profile=profile)
     customer.company_profile = profile
 
@@ -242,7 +243,9 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
     customers = Customer.objects.filter(
         workspace_id=workspace_id, pk__in=[c for c in latest if c not in refused], status=CustomerStatus.LIVE
     ).filter(allow_analytics=True)
-    workspace = Workspace.objects.get(pk=workspace_id)
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is None:  # deleted since
+        return 0
     config = settings_get(workspace_id=workspace_id)
     person_on = person_enrichment_on(workspace=workspace, config=config)
     now = timezone.now()

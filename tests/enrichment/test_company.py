@@ -192,3 +192,14 @@ def test_ipinfo_mobile_carrier_gives_no_company(post_track, tenant, provider_ser
         post_track({"event": "page_view", "visitor_id": "visitor-a"}, ip=OFFICE_IP)
     profile = _only_customer().company_profile
     assert profile["network"]["class"] == "mobile" and "name" not in profile
+
+
+def test_the_office_company_stays_when_the_person_visits_from_home(post_track):
+    post_track({"event": "page_view", "visitor_id": "visitor-1"}, ip=OFFICE_IP)
+    post_track({"event": "page_view", "visitor_id": "visitor-1"}, ip=HOME_IP)
+    profile = _only_customer().company_profile
+    assert profile["name"] == "Plus.line AG"
+    assert profile["network"]["prefix"] == "73.1.2.0/24" and profile["network"]["class"] == "isp"
+    before = _only_customer().company_profile["network"]["checked_at"]
+    post_track({"event": "page_view", "visitor_id": "visitor-1"}, ip=HOME_IP)
+    assert _only_customer().company_profile["network"]["checked_at"] == before  # not looked up again
