@@ -153,7 +153,9 @@ def customer_intent_refresh(
     it falls below 50, or 30 days after it fired."""
     now = now or timezone.now()
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().filter(pk=customer_id, status=CustomerStatus.LIVE).first()
+        customer = (
+            Customer.objects.select_for_update(no_key=True).filter(pk=customer_id, status=CustomerStatus.LIVE).first()
+        )
         if customer is None:
             return None
         result = intent_compute(
