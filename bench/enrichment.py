@@ -213,12 +213,64 @@ def part_b(rate: float, seconds: float, workspace, prefixes, env) -> dict:
     }
 
 
+def part_c(blocks: int, per_block: int, workspace, prefixes) -> dict:
+    """The write path with enrichment on (the after-commit hook enqueues the task on Redis) and off
+    (no subscriber), alternating blocks in the same run, known devices (the lane) as the snippet's
+    page views mostly are. No worker runs: the queue is purged after."""
+    from clarm.celery_app import app
+    from tracking import hooks
+    from tracking.inputs import EventInput
+    from tracking.services import events_ingest
+
+    subscribers = list(hooks._subscribers)
+    devices = 200
+    ip = str(prefixes[0].network_address + 9)
+    hooks._subscribers[:] = []
+    for d in range(devices):  # make them known, in a visit under way
+        events_ingest(
+            workspace=workspace,
+            events=[EventInput(event="page_view", visitor_id=f"ingest-{d}", session_id=f"is-{d}", message_id=f"w-{d}")],
+            ip=ip,
+        )
+    spent = {"on": 0.0, "off": 0.0}
+    sent = {"on": 0, "off": 0}
+    n = 0
+    for block in range(blocks * 2):
+        mode = "on" if block % 2 == 0 else "off"
+        hooks._subscribers[:] = subscribers if mode == "on" else []
+        for _ in range(per_block):
+            d = n % devices
+            item = EventInput(
+                event="page_view",
+                visitor_id=f"ingest-{d}",
+                session_id=f"is-{d}",
+                message_id=f"m-{n}",
+                url="https://shop.test/pricing",
+            )
+            started = time.perf_counter()
+            events_ingest(workspace=workspace, events=[item], ip=ip)
+            spent[mode] += time.perf_counter() - started
+            sent[mode] += 1
+            n += 1
+    hooks._subscribers[:] = subscribers
+    app.control.purge()
+    on_rate, off_rate = sent["on"] / spent["on"], sent["off"] / spent["off"]
+    return {
+        "events_each": sent["on"],
+        "per_event_ms_enrichment_on": round(1000 / on_rate, 2),
+        "per_event_ms_enrichment_off": round(1000 / off_rate, 2),
+        "rate_ratio_on_over_off": round(on_rate / off_rate, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--views", type=int, default=10_000)
     parser.add_argument("--networks", type=int, default=500)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--parts", default="abc", help="a: provider calls, b: score latency, c: ingest on/off")
+    parser.add_argument("--ingest-blocks", type=int, default=10)
     args = parser.parse_args()
 
     database_url = fresh_database("clarm_bench_enrich")
@@ -242,16 +294,22 @@ def main() -> None:
     workspace, _, _ = workspace_create(name="Bench Enrich", owner=owner)
     enrichment_settings_update(workspace=workspace, provider="ipinfo", api_key="bench-token")
 
-    a = part_a(args.views, args.networks, workspace)
-    print(json.dumps({"part_a_provider_calls": a}, indent=2), flush=True)
+    if "a" in args.parts:
+        a = part_a(args.views, args.networks, workspace)
+        print(json.dumps({"part_a_provider_calls": a}, indent=2), flush=True)
     from django.conf import settings
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     from clarm.celery_app import app
 
     app.conf.task_always_eager = False
-    b = part_b(args.rate, args.seconds, workspace, business_prefixes(args.networks), env)
-    print(json.dumps({"part_b_score_latency": b}, indent=2), flush=True)
+    prefixes = business_prefixes(args.networks)
+    if "c" in args.parts:
+        c = part_c(args.ingest_blocks, 200, workspace, prefixes)
+        print(json.dumps({"part_c_ingest_with_and_without": c}, indent=2), flush=True)
+    if "b" in args.parts:
+        b = part_b(args.rate, args.seconds, workspace, prefixes, env)
+        print(json.dumps({"part_b_score_latency": b}, indent=2), flush=True)
     server.shutdown()
 
 
