@@ -251,15 +251,19 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
     config = settings_get(workspace_id=workspace_id)
     person_on = person_enrichment_on(workspace=workspace, config=config)
     now = timezone.now()
-    scored = 0
-    for customer in customers.order_by("pk"):
+    people = list(customers.order_by("pk"))
+    # Scores first (no provider on the way: current within a second of the event), then the
+    # lookups, which may wait on a provider; a person whose company profile changed is rescored.
+    scored = sum(customer_intent_refresh(customer_id=c.pk, config=config, now=now) is not None for c in people)
+    for customer in people:
+        before = (customer.company_profile or {}).get("enterprise_score")
         facts = _facts(latest[customer.pk])
         if facts is not None:
             customer_company_refresh(customer=customer, facts=facts, config=config, now=now)
         if person_on and config is not None:
             customer_person_refresh(customer=customer, config=config, now=now)
-        if customer_intent_refresh(customer_id=customer.pk, config=config, now=now) is not None:
-            scored += 1
+        if (customer.company_profile or {}).get("enterprise_score") != before:
+            customer_intent_refresh(customer_id=customer.pk, config=config, now=timezone.now())
     return scored
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from enrichment import services
 from enrichment.models import EnrichmentSettings
 from enrichment.moments import high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from enrichment.scoring import BadWeights, Signal, enterprise_score, intent_compute
@@ -221,3 +222,17 @@ def test_residential_visitor_has_no_company_in_the_api(post_track, tenant):
         Client().get(f"/api/customers/{customer.pk}", headers={"Authorization": f"Bearer {tenant.secret_key}"}).json()
     )
     assert body["company"] is None and body["intent_score"] == 8
+
+
+def test_the_score_does_not_wait_for_the_company_provider(post_track, tenant, monkeypatch):
+    seen_scores = []
+    real = services.network_company
+
+    def provider_side(**kwargs):
+        seen_scores.append(Customer.objects.get().intent_score)  # already scored when the lookup starts
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "network_company", provider_side)
+    post_track(page("/pricing"), ip=OFFICE_IP)
+    assert seen_scores == [8]
+    assert _keen().intent_score == 12  # rescored once the company (enterprise 30 → +4.5) was known
