@@ -4,11 +4,14 @@ high_intent_visitor moment). See docs/enrichment.md."""
 
 import datetime
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from enrichment.models import CompanyProvider, EnrichmentSettings
@@ -136,78 +139,120 @@ class IntentOutcome:
     fired_event_id: int | None
 
 
-def _signals(customer_id: int, now: datetime.datetime) -> list[Signal]:
-    rows = (
-        Event.objects.filter(customer_id=customer_id, occurred_at__gte=now - SIGNAL_WINDOW, event__in=INTENT_EVENTS)
-        .order_by("-occurred_at", "-id")
-        .values_list("event", "occurred_at", "context__url")[:MAX_SIGNALS]
+def _signals(customer_ids: list[int], now: datetime.datetime) -> dict[int, list[Signal]]:
+    """Each person's page and widget events of the window, newest first, at most MAX_SIGNALS each:
+    one query for all of them."""
+    ranked = (
+        Event.objects.filter(
+            customer_id__in=customer_ids, occurred_at__gte=now - SIGNAL_WINDOW, event__in=INTENT_EVENTS
+        )
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("customer_id")], order_by=[F("occurred_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__lte=MAX_SIGNALS)
+        .values_list("customer_id", "event", "occurred_at", "context__url")
     )
-    return [Signal(event=e, occurred_at=at, url=url if isinstance(url, str) else "") for e, at, url in rows]
+    out: dict[int, list[Signal]] = defaultdict(list)
+    for customer_id, event, at, url in ranked:
+        out[customer_id].append(Signal(event=event, occurred_at=at, url=url if isinstance(url, str) else ""))
+    return out
+
+
+def _intent_next(customer: Customer, result: IntentResult, now: datetime.datetime) -> tuple[dict[str, Any], bool]:
+    """The person's new intent state, and whether high_intent_visitor fires now."""
+    state = dict(customer.intent or {})
+    armed = state.get("armed", True)
+    fired_at = _parse(state.get("fired_at"))
+    if not armed and (result.score < REARM_BELOW or (fired_at is not None and now - fired_at >= REARM_AFTER)):
+        armed = True
+    fire = armed and result.score >= HIGH_INTENT_THRESHOLD
+    if fire:
+        armed, fired_at = False, now
+    state.update(
+        parts=result.explanation(), computed_at=_iso(now), armed=armed, fired_at=_iso(fired_at) if fired_at else None
+    )
+    return state, fire
+
+
+def customers_intent_refresh(
+    *, customer_ids: list[int], config: EnrichmentSettings | None, now: datetime.datetime | None = None
+) -> dict[int, IntentOutcome]:
+    """Recompute these people's intent scores in one transaction (under their row locks, taken in
+    id order, so concurrent refreshes fire the moment once) and fire `high_intent_visitor` for each
+    whose score crossed 70 upward while armed. Re-armed when it falls below 50, or 30 days after it
+    fired. Returns the outcome per live customer."""
+    now = now or timezone.now()
+    outcomes: dict[int, IntentOutcome] = {}
+    with transaction.atomic():
+        people = list(
+            Customer.objects.select_for_update(no_key=True)
+            .filter(pk__in=customer_ids, status=CustomerStatus.LIVE)
+            .order_by("pk")
+        )
+        if not people:
+            return outcomes
+        signals = _signals([c.pk for c in people], now)
+        fired: list[tuple[Customer, Event]] = []
+        for customer in people:
+            result = intent_compute(
+                signals=signals.get(customer.pk, []),
+                page_weights=config.page_weights if config is not None else None,
+                enterprise_score=(customer.company_profile or {}).get("enterprise_score"),
+                rung=customer.rung,
+                now=now,
+            )
+            customer.intent, fire = _intent_next(customer, result, now)
+            customer.intent_score = result.score
+            outcomes[customer.pk] = IntentOutcome(result, None)
+            if fire:
+                event = Event(
+                    workspace_id=customer.workspace_id,
+                    customer_id=customer.pk,
+                    event=HIGH_INTENT_EVENT,
+                    source=Source.AGENT,
+                    occurred_at=now,
+                    received_at=now,
+                    rung=customer.rung,
+                    properties={
+                        "agent": "intent",
+                        "score": result.score,
+                        "reasons": [p["text"] for p in result.explanation()],
+                    },
+                )
+                fired.append((customer, event))
+        Customer.objects.bulk_update(people, ["intent_score", "intent"])
+        if fired:
+            Event.objects.bulk_create([event for _, event in fired])
+            moments = []
+            for customer, event in fired:
+                outcomes[customer.pk] = IntentOutcome(outcomes[customer.pk].result, event.pk)
+                moments.append(
+                    HighIntentVisitor(
+                        workspace_id=customer.workspace_id,
+                        customer_id=customer.pk,
+                        event_id=event.pk,
+                        score=outcomes[customer.pk].result.score,
+                    )
+                )
+            transaction.on_commit(lambda: _moments_announce(moments))
+    return outcomes
 
 
 def customer_intent_refresh(
     *, customer_id: int, config: EnrichmentSettings | None, now: datetime.datetime | None = None
 ) -> IntentOutcome | None:
-    """Recompute the person's intent score (under their row lock, so concurrent events fire the
-    moment once) and fire `high_intent_visitor` when it crosses 70 upward while armed. Re-armed when
-    it falls below 50, or 30 days after it fired."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        customer = (
-            Customer.objects.select_for_update(no_key=True).filter(pk=customer_id, status=CustomerStatus.LIVE).first()
-        )
-        if customer is None:
-            return None
-        result = intent_compute(
-            signals=_signals(customer_id, now),
-            page_weights=config.page_weights if config is not None else None,
-            enterprise_score=(customer.company_profile or {}).get("enterprise_score"),
-            rung=customer.rung,
-            now=now,
-        )
-        state = dict(customer.intent or {})
-        armed = state.get("armed", True)
-        fired_at = _parse(state.get("fired_at"))
-        if not armed and (result.score < REARM_BELOW or (fired_at is not None and now - fired_at >= REARM_AFTER)):
-            armed = True
-        fired: Event | None = None
-        if armed and result.score >= HIGH_INTENT_THRESHOLD:
-            armed = False
-            fired_at = now
-            fired = Event.objects.create(
-                workspace_id=customer.workspace_id,
-                customer_id=customer.pk,
-                event=HIGH_INTENT_EVENT,
-                source=Source.AGENT,
-                occurred_at=now,
-                received_at=now,
-                rung=customer.rung,
-                properties={
-                    "agent": "intent",
-                    "score": result.score,
-                    "reasons": [p["text"] for p in result.explanation()],
-                },
-            )
-        state.update(
-            parts=result.explanation(),
-            computed_at=_iso(now),
-            armed=armed,
-            fired_at=_iso(fired_at) if fired_at else None,
-        )
-        Customer.objects.filter(pk=customer.pk).update(intent_score=result.score, intent=state)
-        if fired is not None:
-            moment = HighIntentVisitor(
-                workspace_id=customer.workspace_id, customer_id=customer.pk, event_id=fired.pk, score=result.score
-            )
-            transaction.on_commit(lambda: _moment_announce(moment))
-    return IntentOutcome(result, fired.pk if fired is not None else None)
+    """One person's intent refresh (see customers_intent_refresh)."""
+    return customers_intent_refresh(customer_ids=[customer_id], config=config, now=now).get(customer_id)
 
 
-def _moment_announce(moment: HighIntentVisitor) -> None:
-    # The timeline event goes through the same after-commit hook as every event (destinations that
-    # follow events see it), and subscribers of the moment get it directly.
-    events_committed_notify(workspace_id=moment.workspace_id, event_ids=[moment.event_id])
-    high_intent_visitor_publish(moment)
+def _moments_announce(moments: list[HighIntentVisitor]) -> None:
+    # The timeline events go through the same after-commit hook as every event (destinations that
+    # follow events see them), and subscribers of the moment get each directly.
+    for moment in moments:
+        events_committed_notify(workspace_id=moment.workspace_id, event_ids=[moment.event_id])
+        high_intent_visitor_publish(moment)
 
 
 def _gpc(context: dict[str, Any]) -> bool:
@@ -254,7 +299,8 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
     people = list(customers.order_by("pk"))
     # Scores first (no provider on the way: current within a second of the event), then the
     # lookups, which may wait on a provider; a person whose company profile changed is rescored.
-    scored = sum(customer_intent_refresh(customer_id=c.pk, config=config, now=now) is not None for c in people)
+    scored = len(customers_intent_refresh(customer_ids=[c.pk for c in people], config=config, now=now))
+    changed = []
     for customer in people:
         before = (customer.company_profile or {}).get("enterprise_score")
         facts = _facts(latest[customer.pk])
@@ -263,7 +309,9 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
         if person_on and config is not None:
             customer_person_refresh(customer=customer, config=config, now=now)
         if (customer.company_profile or {}).get("enterprise_score") != before:
-            customer_intent_refresh(customer_id=customer.pk, config=config, now=timezone.now())
+            changed.append(customer.pk)
+    if changed:
+        customers_intent_refresh(customer_ids=changed, config=config)
     return scored
 
 

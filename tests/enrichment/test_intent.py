@@ -236,3 +236,12 @@ def test_the_score_does_not_wait_for_the_company_provider(post_track, tenant, mo
     post_track(page("/pricing"), ip=OFFICE_IP)
     assert seen_scores == [8]
     assert _keen().intent_score == 12  # rescored once the company (enterprise 30 → +4.5) was known
+
+
+def test_only_the_latest_signals_of_each_person_count(post_track, monkeypatch):
+    monkeypatch.setattr(services, "MAX_SIGNALS", 2)
+    for path in ("/pricing", "/pricing", "/pricing"):
+        post_track(page(path), ip=HOME_IP)
+    post_track(page("/demo", visitor="visitor-other"), ip=HOME_IP)
+    scores = dict(Customer.objects.values_list("intent__parts__0__text", "intent_score"))
+    assert scores == {"pricing ×2: +16": 16, "demo: +8": 8}
