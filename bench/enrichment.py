@@ -122,7 +122,7 @@ def part_a(views: int, networks: int, workspace) -> dict:
     }
 
 
-def part_b(rate: float, seconds: float, workspace, prefixes, env, pool: int = 0) -> dict:
+def part_b(rate: float, seconds: float, workspace, prefixes, env, pool: int = 0, batch: int = 1) -> dict:
     from django.db import connection
 
     from clarm.celery_app import app
@@ -177,25 +177,29 @@ def part_b(rate: float, seconds: float, workspace, prefixes, env, pool: int = 0)
         poller = threading.Thread(target=poll)
         poller.start()
         interval = 1 / rate
-        total = int(rate * seconds)
+        total = int(rate * seconds) // batch * batch
         started = time.time()
-        for n in range(total):
+        for n in range(0, total, batch):
             due = started + n * interval
             if (wait := due - time.time()) > 0:
                 time.sleep(wait)
             net = prefixes[n % len(prefixes)]
             sent_iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e6):06d}+00:00"
-            visitor = f"latency-{n % pool}" if pool else f"latency-{n}"
-            item = EventInput(
-                event="page_view",
-                visitor_id=visitor,
-                session_id=f"ls-{visitor}",
-                message_id=f"lm-{n}",
-                url="https://shop.test/pricing",
-            )
-            result = events_ingest(workspace=workspace, events=[item], ip=str(net.network_address + 9))
+            items = []
+            for k in range(n, n + batch):
+                visitor = f"latency-{k % pool}" if pool else f"latency-{k}"
+                items.append(
+                    EventInput(
+                        event="page_view",
+                        visitor_id=visitor,
+                        session_id=f"ls-{visitor}",
+                        message_id=f"lm-{k}",
+                        url="https://shop.test/pricing",
+                    )
+                )
+            result = events_ingest(workspace=workspace, events=items, ip=str(net.network_address + 9))
             returned = time.time()
-            if n % 10 == 0 and result.event_ids and n >= pool:
+            if (n // batch) % 10 == 0 and result.event_ids and n >= pool:
                 customer_id = Event.objects.filter(pk=result.event_ids[0]).values_list("customer_id", flat=True)[0]
                 samples.put((customer_id, returned, sent_iso))
         achieved = total / (time.time() - started)
@@ -208,6 +212,7 @@ def part_b(rate: float, seconds: float, workspace, prefixes, env, pool: int = 0)
     return {
         "events": total,
         "visitors": pool or total,
+        "events_per_ingest_call": batch,
         "rate_asked": rate,
         "rate_achieved": round(achieved, 1),
         "samples": len(latencies),
@@ -276,6 +281,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--parts", default="abc", help="a: provider calls, b: score latency, c: ingest on/off")
     parser.add_argument("--ingest-blocks", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=1, help="part b: events per ingest call (different visitors)")
     parser.add_argument("--pool", type=int, default=0, help="part b: cycle over this many visitors (0: a new one each)")
     args = parser.parse_args()
 
@@ -314,7 +320,7 @@ def main() -> None:
         c = part_c(args.ingest_blocks, 200, workspace, prefixes)
         print(json.dumps({"part_c_ingest_with_and_without": c}, indent=2), flush=True)
     if "b" in args.parts:
-        b = part_b(args.rate, args.seconds, workspace, prefixes, env, pool=args.pool)
+        b = part_b(args.rate, args.seconds, workspace, prefixes, env, pool=args.pool, batch=args.batch)
         print(json.dumps({"part_b_score_latency": b}, indent=2), flush=True)
     server.shutdown()
 

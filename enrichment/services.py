@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -176,6 +176,23 @@ def _intent_next(customer: Customer, result: IntentResult, now: datetime.datetim
     return state, fire
 
 
+def _intent_write(people: list[Customer]) -> None:
+    """One UPDATE per person sent as one batch (executemany): Django's bulk_update builds a CASE
+    expression per row, ~1.7 ms of Python each."""
+    meta = Customer._meta
+    fields = {f.name: f for f in meta.concrete_fields}
+    score, intent, pk = fields["intent_score"], fields["intent"], fields["id"]
+    quote = connection.ops.quote_name
+    # Names from the model's _meta, quoted; every value is a bound parameter.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {quote(score.column)} = %s, {quote(intent.column)} = %s"  # noqa: S608
+        f" WHERE {quote(pk.column)} = %s"
+    )
+    rows = [(c.intent_score, intent.get_db_prep_save(c.intent, connection), c.pk) for c in people]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def customers_intent_refresh(
     *, customer_ids: list[int], config: EnrichmentSettings | None, now: datetime.datetime | None = None
 ) -> dict[int, IntentOutcome]:
@@ -222,7 +239,7 @@ def customers_intent_refresh(
                     },
                 )
                 fired.append((customer, event))
-        Customer.objects.bulk_update(people, ["intent_score", "intent"])
+        _intent_write(people)
         if fired:
             Event.objects.bulk_create([event for _, event in fired])
             moments = []
