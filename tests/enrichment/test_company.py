@@ -9,6 +9,7 @@ from enrichment.models import EnrichmentUsage, NetworkAnswer
 from enrichment.providers.offline import network_classify, organisation_name
 from enrichment.services import enrichment_settings_update
 from identity.models import Customer
+from tests.enrichment.helpers import held
 
 OFFICE_IP = "193.99.144.80"  # Plus.line AG, a business network (its own /24)
 HOME_IP = "73.1.2.3"  # Comcast: residential
@@ -22,7 +23,7 @@ def _only_customer() -> Customer:
 
 def test_offline_business_network_names_the_company(post_track):
     post_track({"event": "page_view", "visitor_id": "visitor-1", "url": "https://acme.test/"}, ip=OFFICE_IP)
-    company = _only_customer().company_profile
+    company = held(_only_customer().company_profile)
     assert company["name"] == "Plus.line AG"
     assert company["source"] == "offline"
     assert company["country"] == "DE"
@@ -34,9 +35,9 @@ def test_offline_business_network_names_the_company(post_track):
 def test_residential_mobile_and_hosting_networks_never_give_a_company(post_track):
     for n, ip in enumerate((HOME_IP, MOBILE_IP, CLOUD_IP)):
         post_track({"event": "page_view", "visitor_id": f"visitor-{n}"}, ip=ip)
-    classes = sorted(c.company_profile["network"]["class"] for c in Customer.objects.all())
+    classes = sorted(held(c.company_profile)["network"]["class"] for c in Customer.objects.all())
     assert classes == ["hosting", "isp", "mobile"]
-    assert all("name" not in c.company_profile for c in Customer.objects.all())
+    assert all("name" not in held(c.company_profile) for c in Customer.objects.all())
 
 
 def test_classification_and_names():
@@ -79,7 +80,7 @@ def test_byok_ipinfo_is_asked_once_per_network_and_the_answer_cached(post_track,
         post_track({"event": "page_view", "visitor_id": "visitor-a"}, ip=OFFICE_IP)  # same person, same network
     assert [s.path for s in provider_server.requests] == ["/193.99.144.1"]  # the prefix, never the visitor's address
     for customer in Customer.objects.all():
-        company = customer.company_profile
+        company = held(customer.company_profile)
         assert (company["name"], company["domain"], company["source"]) == ("Heise Medien GmbH", "heise.de", "ipinfo")
         assert company["location"] == "Hannover, Lower Saxony, DE"
         assert company["enterprise_score"] == 40  # unknown size 30 + domain 10
@@ -96,7 +97,7 @@ def test_byok_answers_stay_in_their_workspace(post_track, tenant, other_tenant, 
     with override_settings(CLARM_IPINFO_API_URL=provider_server.url):
         post_track({"event": "page_view", "visitor_id": "visitor-a"}, ip=OFFICE_IP)
         post_track({"event": "page_view", "visitor_id": "visitor-z"}, ip=OFFICE_IP, key=other_tenant.write_key)
-    theirs = Customer.objects.get(workspace=other_tenant.workspace).company_profile
+    theirs = held(Customer.objects.get(workspace=other_tenant.workspace).company_profile)
     assert theirs["source"] == "offline" and theirs["name"] == "Plus.line AG"  # not Heise: not their purchase
     assert len(provider_server.requests) == 1
     assert not EnrichmentUsage.objects.filter(workspace=other_tenant.workspace, provider_calls__gt=0).exists()
@@ -132,7 +133,7 @@ def test_deployment_key_fills_a_cache_shared_by_every_workspace(post_track, tena
     assert len(provider_server.requests) == 1
     assert provider_server.requests[0].query == {"ip": ["193.99.144.1"]}
     for customer in Customer.objects.all():
-        company = customer.company_profile
+        company = held(customer.company_profile)
         assert company["name"] == "Heise Medien"
         banded = (company["industry"], company["size"], company["revenue_range"])
         assert banded == ("online media", "501-1000", "$100M-$250M")
@@ -149,7 +150,7 @@ def test_no_match_is_cached_too_and_the_offline_answer_stands(post_track, tenant
         post_track({"event": "page_view", "visitor_id": "visitor-b"}, ip=OFFICE_IP)
     assert len(provider_server.requests) == 1  # the 404 was remembered
     assert NetworkAnswer.objects.get().error == "not_found"
-    assert {c.company_profile["source"] for c in Customer.objects.all()} == {"offline"}
+    assert {held(c.company_profile)["source"] for c in Customer.objects.all()} == {"offline"}
 
 
 def test_provider_error_is_retried_after_an_hour_not_at_every_event(post_track, tenant, provider_server):
@@ -190,16 +191,16 @@ def test_ipinfo_mobile_carrier_gives_no_company(post_track, tenant, provider_ser
     enrichment_settings_update(workspace=tenant.workspace, provider="ipinfo", api_key="ws-token")
     with override_settings(CLARM_IPINFO_API_URL=provider_server.url):
         post_track({"event": "page_view", "visitor_id": "visitor-a"}, ip=OFFICE_IP)
-    profile = _only_customer().company_profile
+    profile = held(_only_customer().company_profile)
     assert profile["network"]["class"] == "mobile" and "name" not in profile
 
 
 def test_the_office_company_stays_when_the_person_visits_from_home(post_track):
     post_track({"event": "page_view", "visitor_id": "visitor-1"}, ip=OFFICE_IP)
     post_track({"event": "page_view", "visitor_id": "visitor-1"}, ip=HOME_IP)
-    profile = _only_customer().company_profile
+    profile = held(_only_customer().company_profile)
     assert profile["name"] == "Plus.line AG"
     assert profile["network"]["prefix"] == "73.1.2.0/24" and profile["network"]["class"] == "isp"
-    before = _only_customer().company_profile["network"]["checked_at"]
+    before = held(_only_customer().company_profile)["network"]["checked_at"]
     post_track({"event": "page_view", "visitor_id": "visitor-1"}, ip=HOME_IP)
-    assert _only_customer().company_profile["network"]["checked_at"] == before  # not looked up again
+    assert held(_only_customer().company_profile)["network"]["checked_at"] == before  # not looked up again

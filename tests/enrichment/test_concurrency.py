@@ -7,7 +7,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from enrichment.models import EnrichmentUsage, NetworkAnswer
-from enrichment.moments import high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
+from enrichment.moments import HighIntentVisitor, high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from enrichment.networks import NetworkFacts, network_company
 from enrichment.services import customer_intent_refresh, enrichment_settings_update
 from identity.models import Customer
@@ -27,10 +27,14 @@ def test_concurrent_refreshes_fire_the_moment_once(tenant):
             occurred_at=now - datetime.timedelta(seconds=n),
             context={"url": "https://acme.test/pricing"},
         )
-    seen = []
+    seen: list[HighIntentVisitor] = []
     high_intent_visitor_subscribe(seen.append)
     try:
-        errors = run_in_threads(6, lambda n: customer_intent_refresh(customer_id=customer.pk, config=None))
+
+        def refresh(n: int) -> None:
+            customer_intent_refresh(customer_id=customer.pk, config=None)
+
+        errors = run_in_threads(6, refresh)
     finally:
         high_intent_visitor_unsubscribe(seen.append)
     assert errors == []

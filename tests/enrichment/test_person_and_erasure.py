@@ -11,6 +11,7 @@ from identity.privacy.erasure import subject_erase
 from identity.privacy.exports import subject_entries
 from identity.privacy.subjects import subject_get
 from identity.privacy.tokens import preferences_token
+from tests.enrichment.helpers import held
 from tests.factories import make_workspace
 
 OFFICE_IP = "193.99.144.80"
@@ -41,7 +42,7 @@ def test_person_fields_from_the_email_outside_the_eu(post_track, provider_server
     enrichment_settings_update(workspace=workspace, provider="offline", person_api_key="pdl-key")
     with override_settings(CLARM_PDL_API_URL=provider_server.url, CLARM_REGION="us"):
         _identify(post_track, key=write_key)
-    person = Customer.objects.get(workspace=workspace).person_profile
+    person = held(Customer.objects.get(workspace=workspace).person_profile)
     assert (person["name"], person["title"], person["linkedin"]) == (
         "kim lee",
         "head of growth",
@@ -59,7 +60,7 @@ def test_person_enrichment_is_off_by_default_in_the_eu(post_track, tenant, provi
         enrichment_settings_update(workspace=tenant.workspace, provider="offline", person_enrichment=True)
         _identify(post_track)
     assert len(provider_server.requests) == 1
-    assert Customer.objects.get().person_profile["name"] == "kim lee"
+    assert held(Customer.objects.get().person_profile)["name"] == "kim lee"
 
 
 def test_never_a_person_from_an_ip(post_track, tenant, provider_server):
@@ -76,7 +77,7 @@ def test_company_and_intent_are_exported_and_erased_with_the_person(post_track, 
     post_track({"event": "page_view", "visitor_id": "visitor-kim", "url": "https://acme.test/pricing"}, ip=OFFICE_IP)
     _identify(post_track)
     customer = Customer.objects.get()
-    assert customer.company_profile["name"] == "Plus.line AG" and customer.intent_score
+    assert held(customer.company_profile)["name"] == "Plus.line AG" and customer.intent_score
     subject = subject_get(workspace=tenant.workspace, customer=customer)
     profile = next(e for e in subject_entries(subject, "json") if e.name == "profile.json")
     assert {"company_profile", "person_profile", "intent_score", "intent"} <= set(profile.fields)

@@ -45,9 +45,14 @@ def test_requests_queue_their_events_and_one_drain_scores_them_all(page, monkeyp
 
 def test_a_persons_events_queued_meanwhile_are_scored_once(page, tenant, monkeypatch):
     monkeypatch.setattr(tasks.events_drain_task, "delay", lambda: None)
-    calls = []
+    calls: list[dict] = []
     real = tasks.events_enrich_and_score
-    monkeypatch.setattr(tasks, "events_enrich_and_score", lambda **kw: calls.append(kw) or real(**kw))
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "events_enrich_and_score", spy)
     ids = [i for _ in range(4) for i in page("visitor-same")]
     tasks.events_drain_task()
     assert calls == [{"workspace_id": tenant.workspace.pk, "event_ids": ids}]
