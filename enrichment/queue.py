@@ -7,7 +7,8 @@ workspace, so a person's many events in the meantime are scored once.
 No event is left behind: a push before the drain lowers the flag is taken by that drain; a push
 after it raises the flag again and publishes the next drain. If a worker dies after taking
 entries, those events are not enriched until the person's next event (which rescores their whole
-history); a lost drain message leaves the flag up for FLAG_TTL seconds at most.
+history); a lost drain message leaves the flag up for FLAG_TTL seconds at most, and beat runs a
+drain every minute (enrichment-drain-sweep) for entries left queued meanwhile.
 
 Without Redis (the embedded default) each request publishes the processing task itself."""
 

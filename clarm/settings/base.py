@@ -175,6 +175,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
+    # Picks up enrichment entries left queued when a drain message was lost (enrichment.queue).
+    "enrichment-drain-sweep": {"task": "enrichment.events_drain", "schedule": crontab(minute="*")},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,6 +1,7 @@
 """The write path's hand-off: one Redis round trip per request, one drain publish per batch of requests."""
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from enrichment import tasks
@@ -63,3 +64,8 @@ def test_without_redis_each_request_runs_the_task_itself(page):
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         page("visitor-embedded")
     assert Customer.objects.get().intent_score == 8
+
+
+def test_beat_sweeps_the_queue_every_minute():
+    sweep = settings.CELERY_BEAT_SCHEDULE["enrichment-drain-sweep"]
+    assert sweep["task"] == tasks.events_drain_task.name
