@@ -46,6 +46,7 @@ SIGNAL_WINDOW = datetime.timedelta(days=90)  # older signals weigh < 0.02 % (hal
 MAX_SIGNALS = 1000
 COMPANY_REFRESH = datetime.timedelta(days=30)
 PERSON_REFRESH = datetime.timedelta(days=90)
+PERSON_RETRY = datetime.timedelta(hours=1)  # after a provider error
 # The regions where person enrichment is off until the workspace switches it on.
 PERSON_OPT_IN_REGIONS = frozenset(("eu", "uk"))
 
@@ -117,13 +118,19 @@ def customer_person_refresh(*, customer: Customer, config: EnrichmentSettings, n
     from an IP. Kept for 90 days, then asked again."""
     held = customer.person_profile or {}
     asked_at = _parse(held.get("checked_at"))
+    failed_at = _parse(held.get("failed_at"))
     if not customer.email or (asked_at and now - asked_at < PERSON_REFRESH):
+        return
+    if failed_at and now - failed_at < PERSON_RETRY:
         return
     try:
         found = pdl.person_lookup(email=customer.email, api_key=config.person_api_key)
     except ProviderError as exc:
         logger.warning("person enrichment failed for customer %s: %s", customer.pk, exc)
         usage_add(customer.workspace_id, person_calls=1, provider_errors=1)
+        failed = {**held, "failed_at": _iso(now)}
+        Customer.objects.filter(pk=customer.pk).update(person_profile=failed)
+        customer.person_profile = failed
         return
     usage_add(customer.workspace_id, person_calls=1)
     profile: dict[str, Any] = {"checked_at": _iso(now)}

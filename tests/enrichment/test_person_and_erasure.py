@@ -104,3 +104,22 @@ def test_preferences_page_shows_the_company_data_held(client, post_track, tenant
         f"{reverse('privacy:preferences')}?{urlencode({'key': tenant.write_key, 'vid': 'visitor-kim'})}"
     ).content.decode()
     assert "Plus.line AG" not in device_html
+
+
+def test_a_failing_person_provider_is_retried_after_an_hour_not_at_every_event(post_track, tenant, provider_server):
+    provider_server.respond = lambda seen: (500, {"error": "down"})
+    enrichment_settings_update(
+        workspace=tenant.workspace, provider="offline", person_api_key="pdl-key", person_enrichment=True
+    )
+    with override_settings(CLARM_PDL_API_URL=provider_server.url):
+        _identify(post_track)
+        post_track({"event": "page_view", "visitor_id": "visitor-kim"}, ip=OFFICE_IP)
+        assert len(provider_server.requests) == 1
+        customer = Customer.objects.get()
+        profile = held(customer.person_profile)
+        assert "failed_at" in profile and "name" not in profile
+        Customer.objects.update(person_profile={"failed_at": "2000-01-01T00:00:00Z"})
+        provider_server.respond = _pdl_person
+        post_track({"event": "page_view", "visitor_id": "visitor-kim"}, ip=OFFICE_IP)
+    assert len(provider_server.requests) == 2
+    assert held(Customer.objects.get().person_profile)["name"] == "kim lee"
