@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("identity.privacy.urls")),
     path("", include("integrations.urls")),
     path("", include("agents.urls")),
+    path("", include("enrichment.urls")),
     path("", include("workspaces.urls")),
 ]

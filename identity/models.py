@@ -40,6 +40,15 @@ class Customer(models.Model):
     allow_marketing_sms = models.BooleanField(default=True)
     allow_ad_sendback = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Written by the enrichment processor (docs/enrichment.md), read by the customer page, the read
+    # API and exports; erased with the person. The company of the network the person visits from
+    # ({"name", "domain", "industry", "size", "revenue_range", "location", "enterprise_score",
+    # "source", "updated_at", ...}); person fields (name, title, LinkedIn) only from their email.
+    company_profile = models.JSONField(null=True, blank=True)
+    person_profile = models.JSONField(null=True, blank=True)
+    # Intent 0-100 as of the person's latest event, its explanation and the high_intent_visitor arming.
+    intent_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    intent = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

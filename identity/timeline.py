@@ -33,6 +33,7 @@ ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX
 # Agent actions (the chatbot's agents log through /api/track with "source": "agent").
 AGENT_TITLES = {
     "lead_qualified": "Agent qualified the lead",
+    "high_intent_visitor": "High-intent visitor: intent score crossed 70",
     "lead_disqualified": "Agent disqualified the lead",
     "quote_sent": "Agent sent a quote",
     "booking_offered": "Agent offered booking slots",

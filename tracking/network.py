@@ -1,9 +1,16 @@
 """Where a request comes from, without keeping the address: a daily-salted keyed hash, plus the
-country and network (ASN) read from geoip2fast's bundled data. The IP itself is never stored."""
+country and network (ASN) read from geoip2fast's bundled data, and the address's /24 (IPv4) or /48
+(IPv6) prefix for company enrichment. The IP itself is never stored.
+
+Why the prefix and not a lookup at the edge: enrichment is a processor after stitching (never on the
+ingest request), and the BYOK providers answer per address. A /24 or /48 is a network (shared by
+every host behind it), not a person: it is what the shared enrichment cache is keyed by, and what a
+provider is asked about (as its first address). See docs/enrichment.md."""
 
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 from dataclasses import dataclass
@@ -58,9 +65,23 @@ class Geo:
     country: str | None = None
     asn: str | None = None
     network: str | None = None
+    prefix: str | None = None
 
     def as_context(self) -> dict[str, Any]:
-        return {k: v for k, v in (("country", self.country), ("asn", self.asn), ("network", self.network)) if v}
+        pairs = (("country", self.country), ("asn", self.asn), ("network", self.network), ("prefix", self.prefix))
+        return {k: v for k, v in pairs if v}
+
+
+# The widest block a single site usually gets: enrichment never sees a narrower one (no host bits).
+PREFIX_V4 = 24
+PREFIX_V6 = 48
+
+
+def ip_prefix(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) network an address is in, e.g. "203.0.113.0/24"."""
+    address = ipaddress.ip_address(ip)
+    bits = PREFIX_V4 if address.version == 4 else PREFIX_V6
+    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
 
 
 _geoip: Any = None
@@ -81,14 +102,15 @@ def _geoip_db() -> Any:
 
 @lru_cache(maxsize=4096)
 def geo_lookup(ip: str | None) -> Geo:
-    """Country code, ASN name and routed network of a public address; empty for private or unknown."""
+    """Country code, ASN name, routed network and /24-/48 prefix of a public address; empty for
+    private or unknown."""
     if not ip:
         return Geo()
     result = _geoip_db().lookup(ip)
     if result.is_private:
         return Geo()
     code = result.country_code if len(result.country_code or "") == 2 and result.country_code.isalpha() else None
-    return Geo(country=code, asn=result.asn_name or None, network=result.asn_cidr or None)
+    return Geo(country=code, asn=result.asn_name or None, network=result.asn_cidr or None, prefix=ip_prefix(ip))
 
 
 def consent_required(*, mode: str, country: str | None) -> bool:

@@ -53,7 +53,10 @@ CONSENT_EVENTS = frozenset(CONSENT_EVENT_CHOICES)
 OPT_OUT_EVENTS = frozenset(("consent_denied", "consent_withdrawn", "opted_out"))
 # Context keys only the server sets: a client cannot forge them (and may never send us its IP).
 _SERVER_CONTEXT_KEYS = frozenset(
-    ("ip", "ip_hash", "country", "asn", "network", "ua", "notes", "clock", "ladder", "attribution", "userAgent")
+    (
+        *("ip", "ip_hash", "country", "asn", "network", "prefix"),
+        *("ua", "notes", "clock", "ladder", "attribution", "userAgent"),
+    )
 )
 _SOURCE_LIST = ", ".join(Source.values)
 

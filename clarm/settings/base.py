@@ -78,6 +78,12 @@ CLARM_PIPEDRIVE_API_URL = env.str("CLARM_PIPEDRIVE_API_URL", default="https://ap
 CLARM_SALESFORCE_API_URL = env.str("CLARM_SALESFORCE_API_URL", default="https://login.salesforce.com")
 CLARM_GOHIGHLEVEL_API_URL = env.str("CLARM_GOHIGHLEVEL_API_URL", default="https://services.leadconnectorhq.com")
 CLARM_ALLOW_PRIVATE_DESTINATIONS = env.bool("CLARM_ALLOW_PRIVATE_DESTINATIONS", default=False)
+# Enrichment (docs/enrichment.md): provider base URLs, and the deployment's own company provider
+# and key, whose answers fill the cache shared by every workspace (default: offline, no key).
+CLARM_IPINFO_API_URL = env.str("CLARM_IPINFO_API_URL", default="https://ipinfo.io")
+CLARM_PDL_API_URL = env.str("CLARM_PDL_API_URL", default="https://api.peopledatalabs.com")
+CLARM_ENRICHMENT_PROVIDER = env.str("CLARM_ENRICHMENT_PROVIDER", default="offline")
+CLARM_ENRICHMENT_API_KEY = env.str("CLARM_ENRICHMENT_API_KEY", default="")
 
 INSTALLED_APPS = [
     "clarm.apps.ClarmConfig",
@@ -100,6 +106,7 @@ INSTALLED_APPS = [
     "tracking",
     "agents",
     "integrations",
+    "enrichment",
 ]
 
 MIDDLEWARE = [
@@ -258,6 +265,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
     "consent-records-resume": {"task": "identity.consent_records_resume", "schedule": crontab(minute="*/10")},
     "destinations-sweep": {"task": "integrations.destinations_sweep", "schedule": crontab(minute="*")},
+    # Picks up enrichment entries left queued when a drain message was lost (enrichment.queue).
+    "enrichment-drain-sweep": {"task": "enrichment.events_drain", "schedule": crontab(minute="*")},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

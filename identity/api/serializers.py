@@ -22,19 +22,52 @@ class ConsentOut(serializers.Serializer):
     ad_sendback = serializers.BooleanField(source="allow_ad_sendback")
 
 
+COMPANY_FIELDS = ("name", "domain", "industry", "size", "revenue_range", "location", "enterprise_score")
+
+
+class CompanyOut(serializers.Serializer):
+    name = serializers.CharField()
+    domain = serializers.CharField(allow_null=True)
+    industry = serializers.CharField(allow_null=True)
+    size = serializers.CharField(allow_null=True, help_text="Employees band, e.g. 51-200")
+    revenue_range = serializers.CharField(allow_null=True, help_text="e.g. $10M-$25M")
+    location = serializers.CharField(allow_null=True)
+    enterprise_score = serializers.IntegerField(allow_null=True, help_text="0-100, see docs/enrichment.md")
+    source = serializers.CharField(help_text="offline (ASN data), ipinfo, pdl, or identify (they said so)")  # type: ignore[assignment]
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+def company_of(customer: Customer) -> dict[str, Any] | None:
+    """The company of the network the person visits from (enrichment), else the one they told us
+    (identify's `company` trait), else None."""
+    profile = customer.company_profile or {}
+    if profile.get("name"):
+        out = {key: profile.get(key) for key in COMPANY_FIELDS}
+        out.update(source=profile.get("source") or "offline", updated_at=profile.get("updated_at"))
+        return out
+    if customer.company:
+        return {**dict.fromkeys(COMPANY_FIELDS), "name": customer.company, "source": "identify", "updated_at": None}
+    return None
+
+
 class CustomerOut(serializers.Serializer):
     id = serializers.IntegerField()
     rung = serializers.IntegerField(help_text="0 device, 1 visitor, 2 email, 3 phone, 4 account")
     rung_name = serializers.SerializerMethodField()
     customer_number = serializers.IntegerField(allow_null=True, help_text="Given on reaching rung 4; else null")
     name = serializers.CharField()
-    company = serializers.CharField()
+    company = serializers.SerializerMethodField()
+    intent_score = serializers.IntegerField(allow_null=True, help_text="0-100 as of the latest event; null: none yet")
     email = serializers.CharField()
     phone = serializers.CharField(help_text="E.164")
     first_seen = serializers.DateTimeField()
     last_seen = serializers.DateTimeField()
     identifiers = serializers.SerializerMethodField()
     consent = serializers.SerializerMethodField()
+
+    @extend_schema_field(CompanyOut(allow_null=True))
+    def get_company(self, obj: Customer) -> dict[str, Any] | None:
+        return company_of(obj)
 
     def get_rung_name(self, obj: Customer) -> str:
         return RUNG_NAMES.get(obj.rung, "")

@@ -59,6 +59,10 @@ CUSTOMER_FIELDS = [
     "allow_marketing_sms",
     "allow_ad_sendback",
     "created_at",
+    "company_profile",
+    "person_profile",
+    "intent_score",
+    "intent",
 ]
 IDENTIFIER_FIELDS = ["kind", "masked", "visit_count", "created_at"]
 MESSAGE_FIELDS = [

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tracking import knowndevices, network, services
+from tracking import hooks, knowndevices, network, services
 from tracking.writekeys import write_keys_forget
 
 
@@ -17,6 +17,14 @@ def _fresh_process_caches():
     yield
     write_keys_forget()
     network._salts.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_processors(monkeypatch):
+    # The edge's tests measure the write path alone: processors subscribed to the after-commit hook
+    # (enrichment, ...) run in a Celery worker in production, but inline under eager Celery.
+    # tests/tracking/test_hooks.py checks the hook itself.
+    monkeypatch.setattr(hooks, "_receivers", [])
 
 
 @pytest.fixture

@@ -66,6 +66,21 @@ def test_geo_country_and_network_of_a_public_ip(post_track):
     assert len(context["ip_hash"]) == 64
 
 
+def test_edge_keeps_the_network_prefix_for_enrichment_never_the_address(post_track):
+    post_track({"event": "page_view", "visitor_id": "v-p4"}, ip="193.99.144.80")
+    post_track({"event": "page_view", "visitor_id": "v-p6"}, ip="2a00:1450:4001:800::200e")
+    v4, v6 = Event.objects.order_by("id")
+    assert v4.context["prefix"] == "193.99.144.0/24"
+    assert v6.context["prefix"] == "2a00:1450:4001::/48"
+    stored = json.dumps([v4.context, v4.properties, v6.context, v6.properties])
+    assert "193.99.144.80" not in stored and "200e" not in stored
+
+
+def test_a_client_cannot_forge_the_prefix(post_track):
+    post_track({"event": "page_view", "visitor_id": "v-forge", "context": {"prefix": "1.2.3.0/24"}}, ip="10.0.0.1")
+    assert "prefix" not in Event.objects.get().context
+
+
 def test_private_ip_has_no_country(post_track):
     post_track({"event": "page_view", "visitor_id": "v-lan"}, ip="10.1.2.3")
     context = Event.objects.get().context

@@ -83,12 +83,14 @@ def test_customer_detail_shape(tenant, known):
     body = response.json()
     assert body["id"] == known.pk
     assert body["rung"] == 4 and body["rung_name"] == "account" and body["customer_number"] == 7
-    assert (body["name"], body["company"], body["email"], body["phone"]) == (
+    assert (body["name"], body["company"]["name"], body["email"], body["phone"]) == (
         "Ana Ruiz",
         "Ruiz Bakery",
         "ana@example.com",
         "+14155550123",
     )
+    assert body["company"]["source"] == "identify" and body["company"]["enterprise_score"] is None
+    assert body["intent_score"] is None
     assert body["first_seen"] and body["last_seen"]
     kinds = sorted((i["kind"], i["masked"]) for i in body["identifiers"])
     assert ("email", "a***@example.com") in kinds and ("phone", "+14******23") in kinds

@@ -1,0 +1,39 @@
+"""Celery tasks of enrichment: ids in, idempotent."""
+
+import logging
+
+from clarm.tasks_retry import db_task
+from enrichment.queue import events_queue_flag_raise, events_queue_push, events_queue_take
+from enrichment.services import events_enrich_and_score
+
+logger = logging.getLogger(__name__)
+
+
+@db_task("enrichment.events_enrich_and_score")
+def events_enrich_and_score_task(workspace_id: int, event_ids: list[int]) -> int:
+    return events_enrich_and_score(workspace_id=workspace_id, event_ids=event_ids)
+
+
+@db_task("enrichment.events_drain")
+def events_drain_task() -> int:
+    """Process what the write path queued (enrichment.queue), grouped by workspace. A workspace
+    whose processing fails is handed to the retried per-workspace task; the others go on."""
+    by_workspace, more = events_queue_take()
+    if more and events_queue_flag_raise():
+        events_drain_task.delay()
+    scored = 0
+    for workspace_id, event_ids in by_workspace.items():
+        try:
+            scored += events_enrich_and_score(workspace_id=workspace_id, event_ids=event_ids)
+        except Exception:
+            logger.exception("enrichment of workspace %s failed; retried on its own", workspace_id)
+            events_enrich_and_score_task.delay(workspace_id, event_ids)
+    return scored
+
+
+def events_process_enqueue(workspace_id: int, event_ids: list[int]) -> None:
+    """Subscriber of tracking's after-commit hook: one Redis round trip in the request; the work
+    runs in a worker."""
+    events_queue_push(
+        workspace_id, event_ids, schedule=events_drain_task.delay, process=events_enrich_and_score_task.delay
+    )
