@@ -9,6 +9,10 @@ import pytest
 
 from tests.integrations.conftest import stripe_header
 
+pytestmark = pytest.mark.postgres_only(
+    reason="cuts the PostgreSQL server (a closed port); the embedded default has no database server to lose"
+)
+
 
 def _assert_retry_later(response) -> None:
     assert response.status_code == 503, response.content[:200]

@@ -16,6 +16,10 @@ from clarm.tasks_base import HOP_SECONDS, task_hop
 from integrations.tasks import webhook_process
 from tests.security.conftest import _celery_use
 
+pytestmark = pytest.mark.postgres_only(
+    reason="the Redis broker's visibility timeout; the embedded default uses the filesystem broker"
+)
+
 
 @pytest.fixture
 def real_broker() -> Iterator[redis.Redis]:
