@@ -96,3 +96,7 @@ def pdf_text(pdf: bytes, tmp_path: Path, *, document) -> str:
     source = tmp_path / "summary.pdf"
     source.write_bytes(pdf)
     return subprocess.run(["pdftotext", "-layout", str(source), "-"], check=True, capture_output=True, text=True).stdout
+
+
+# The provider stand-ins and connections of the integrations tests, reused for the Inbox and agents.
+from tests.integrations.conftest import provider_api, twilio_a  # noqa: E402, F401

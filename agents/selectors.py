@@ -1,0 +1,125 @@
+"""Reads of conversations: one thread per person across channels, the Inbox, and what an agent needs.
+
+The workspace is always a required argument; another workspace's conversation is "not there".
+A person's thread also holds the messages of the customers merged into them (merges move events,
+not messages, so the thread follows `merged_into`)."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from agents.models import Channel, Conversation, Direction, Message
+from identity.models import Customer, CustomerStatus
+from workspaces.models import Workspace
+
+INBOX_LIMIT = 200
+WHATSAPP_WINDOW = datetime.timedelta(hours=24)
+REPLY_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
+
+
+def thread_customer_ids(*, workspace: Workspace, customer: Customer) -> list[int]:
+    """The customer and every customer merged into them (directly or through a chain)."""
+    ids = [customer.pk]
+    frontier = [customer.pk]
+    while frontier:
+        frontier = list(
+            Customer.objects.filter(workspace=workspace, merged_into_id__in=frontier).values_list("pk", flat=True)
+        )
+        ids.extend(frontier)
+    return ids
+
+
+def conversation_get(*, workspace: Workspace, pk: int) -> Conversation | None:
+    return Conversation.objects.filter(workspace=workspace, pk=pk).select_related("customer").first()
+
+
+def conversations_of(*, workspace: Workspace, customer: Customer) -> QuerySet[Conversation]:
+    """The person's conversations (one per channel), most recent first, with the last direction."""
+    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-pk")
+    return (
+        Conversation.objects.filter(
+            workspace=workspace, customer_id__in=thread_customer_ids(workspace=workspace, customer=customer)
+        )
+        .annotate(last_direction=Subquery(last.values("direction")[:1]))
+        .order_by("-last_message_at", "-pk")
+    )
+
+
+def thread_messages(*, workspace: Workspace, customer: Customer) -> list[Message]:
+    """Every message in and out with the person, in the order they happened."""
+    return list(
+        Message.objects.filter(
+            workspace=workspace, customer_id__in=thread_customer_ids(workspace=workspace, customer=customer)
+        )
+        .annotate(at=Coalesce("sent_at", "created_at"))
+        .order_by("at", "pk")
+    )
+
+
+def last_reply_channel(*, workspace: Workspace, customer: Customer) -> str | None:
+    """The channel of the person's last message we can answer on (voice → SMS when there is a phone)."""
+    ids = thread_customer_ids(workspace=workspace, customer=customer)
+    last = (
+        Message.objects.filter(workspace=workspace, customer_id__in=ids)
+        .annotate(at=Coalesce("sent_at", "created_at"))
+        .order_by("-at", "-pk")
+        .values_list("channel", flat=True)
+        .first()
+    )
+    if last in REPLY_CHANNELS:
+        return last
+    if customer.phone:
+        return Channel.SMS
+    if customer.email:
+        return Channel.EMAIL
+    return None
+
+
+def whatsapp_window_open(*, workspace: Workspace, customer: Customer, now: datetime.datetime) -> bool:
+    """WhatsApp allows free-form messages only within 24 hours of the person's last message."""
+    return Message.objects.filter(
+        workspace=workspace,
+        customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+        channel=Channel.WHATSAPP,
+        direction=Direction.IN,
+        created_at__gte=now - WHATSAPP_WINDOW,
+    ).exists()
+
+
+@dataclass
+class InboxThread:
+    customer: Customer
+    channel: str
+    last_message_at: datetime.datetime
+    last_body: str
+    waiting: bool  # the last message came from the person
+    needs_human: bool
+
+
+def inbox_threads(*, workspace: Workspace, limit: int = INBOX_LIMIT) -> list[InboxThread]:
+    """One row per person (their `limit` most recent conversations), "needs human eyes" first, then
+    threads waiting for a reply, then the rest; newest first within each group."""
+    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-pk")
+    conversations = (
+        Conversation.objects.filter(workspace=workspace, customer__status=CustomerStatus.LIVE)
+        .annotate(last_direction=Subquery(last.values("direction")[:1]), last_body=Subquery(last.values("body")[:1]))
+        .select_related("customer")
+        .order_by("-last_message_at", "-pk")[:limit]
+    )
+    threads: dict[int, InboxThread] = {}
+    for conversation in conversations:
+        thread = threads.get(conversation.customer_id)
+        if thread is None:
+            threads[conversation.customer_id] = InboxThread(
+                customer=conversation.customer,
+                channel=conversation.channel,
+                last_message_at=conversation.last_message_at,
+                last_body=conversation.last_body or "",
+                waiting=conversation.last_direction == Direction.IN,
+                needs_human=conversation.needs_human,
+            )
+        else:
+            thread.needs_human = thread.needs_human or conversation.needs_human
+    return sorted(threads.values(), key=lambda t: (not t.needs_human, not t.waiting, -t.last_message_at.timestamp()))

@@ -1,0 +1,50 @@
+"""Helpers for the conversations and agents tests: people who came through a form, inbound messages."""
+
+import datetime
+
+from django.utils import timezone
+
+from agents.models import Message
+from identity.models import Customer
+from integrations.messaging import message_inbound_record
+from tests.integrations.conftest import fixture_json
+from tracking.inputs import EventInput
+from tracking.services import events_ingest
+
+_inbound = iter(range(1, 1_000_000))
+
+
+def person(workspace, *, email="dana.whitfield@example.com", phone="+14155550123", visitor="dev-1") -> Customer:
+    """A customer who filled a form with an email and a phone."""
+    events_ingest(
+        workspace=workspace,
+        events=[
+            EventInput(
+                event="form_submit",
+                source="web",
+                visitor_id=visitor,
+                email=email,
+                phone=phone or None,
+                occurred_at="2024-06-20T16:01:00Z",
+            )
+        ],
+    )
+    return Customer.objects.get(workspace=workspace, email=email, status="live")
+
+
+def inbound(customer, body, *, channel="sms", at: datetime.datetime | None = None) -> Message:
+    """A message the person sent us (as the Twilio/SendGrid webhooks record it)."""
+    return message_inbound_record(
+        workspace=customer.workspace,
+        customer=customer,
+        channel=channel,
+        body=body,
+        provider_message_id=f"SMin{next(_inbound):030d}",
+        at=at or timezone.now(),
+    )
+
+
+def twilio_accepts(provider_api, settings) -> None:
+    settings.CLARM_TWILIO_API_BASE = provider_api.url
+    provider_api.status = 201
+    provider_api.body = fixture_json("twilio_message_create_response.json")
