@@ -102,9 +102,10 @@ class ThreadView(WorkspaceMixin, TemplateView):
         rows = []
         previous = None
         for message in conversation_selectors.thread_messages(workspace=self.workspace, customer=customer):
-            gap = relative_time(message.at - previous).removeprefix("T+") + " later" if previous else ""
+            at = message.at  # type: ignore[attr-defined]  # annotated by thread_messages
+            gap = relative_time(at - previous).removeprefix("T+") + " later" if previous else ""
             rows.append({"message": message, "gap": "" if gap == "0 later" else gap})
-            previous = message.at
+            previous = at
         context.update(
             customer=customer,
             rows=rows,
