@@ -134,3 +134,14 @@ class ScheduledAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} for {self.customer_id} at {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class AgentScan(models.Model):
+    """How far the agents have read a workspace's timeline and inbound messages (a restart resumes
+    from here, re-reading a few minutes of overlap; the unique actions make the overlap harmless)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    scanned_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"scanned until {self.scanned_until:%Y-%m-%d %H:%M}"

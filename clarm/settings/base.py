@@ -165,6 +165,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Runs every 15 minutes and sends to each workspace whose local time has just passed
     # Friday 17:00 (see agents.tasks.weekly_summaries_due).
     "weekly-summaries": {"task": "agents.weekly_summaries_due", "schedule": crontab(minute="*/15")},
+    # The built-in agents: plan from new bookings/messages and send what is due (agents.tick).
+    "agents-tick": {"task": "agents.tick", "schedule": crontab(minute="*")},
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},

@@ -1,13 +1,14 @@
 """Helpers for the conversations and agents tests: people who came through a form, inbound messages."""
 
 import datetime
+from urllib.parse import parse_qs
 
 from django.utils import timezone
 
 from agents.models import Message
 from identity.models import Customer
 from integrations.messaging import message_inbound_record
-from tests.integrations.conftest import fixture_json
+from tests.integrations.conftest import ProviderApi, fixture_json
 from tracking.inputs import EventInput
 from tracking.services import events_ingest
 
@@ -48,3 +49,48 @@ def twilio_accepts(provider_api, settings) -> None:
     settings.CLARM_TWILIO_API_BASE = provider_api.url
     provider_api.status = 201
     provider_api.body = fixture_json("twilio_message_create_response.json")
+
+
+class TwilioStandIn(ProviderApi):
+    """Twilio's Messages API on 127.0.0.1, answering 201 with a new SID for every message."""
+
+    sent = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = 201
+
+    @property  # type: ignore[override]
+    def body(self) -> dict:
+        self.sent += 1
+        return {**fixture_json("twilio_message_create_response.json"), "sid": f"SM{self.sent:032x}"}
+
+    @body.setter
+    def body(self, value: dict) -> None:
+        pass
+
+    def texts(self) -> list[dict]:
+        """The form of each message created: To, From, Body…"""
+        return [{k: v[0] for k, v in parse_qs(r["body"]).items()} for r in self.requests]
+
+
+def booking(workspace, *, email, start: datetime.datetime, uri: str, cancelled=False, phone=None) -> None:
+    """A Calendly-shaped booking (or its cancellation) on the person's timeline."""
+    events_ingest(
+        workspace=workspace,
+        events=[
+            EventInput(
+                event="booking_cancelled" if cancelled else "booking_created",
+                source="webhook",
+                email=email,
+                phone=phone,
+                occurred_at=timezone.now(),
+                properties={
+                    "provider": "calendly",
+                    "invitee_uri": uri,
+                    "start_time": start.isoformat(),
+                    "meeting": "Move estimate",
+                },
+            )
+        ],
+    )
