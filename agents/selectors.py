@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from agents.models import Channel, Conversation, Direction, Message
+from agents.models import AgentSetting, Channel, Conversation, Direction, Message, ScheduledAction
+from agents.registry import AGENTS, AgentSpec, agent_config
 from identity.models import Customer, CustomerStatus
 from workspaces.models import Workspace
 
@@ -123,3 +124,41 @@ def inbox_threads(*, workspace: Workspace, limit: int = INBOX_LIMIT) -> list[Inb
         else:
             thread.needs_human = thread.needs_human or conversation.needs_human
     return sorted(threads.values(), key=lambda t: (not t.needs_human, not t.waiting, -t.last_message_at.timestamp()))
+
+
+@dataclass
+class AgentRow:
+    spec: AgentSpec
+    enabled: bool
+    config: dict
+
+    @property
+    def fields(self) -> list[tuple[str, object, str]]:
+        """(name, value, input kind) of each setting: number, url or template."""
+        kinds = {int: "number"}
+        return [
+            (name, value, kinds.get(type(self.spec.defaults[name]), "url" if name.endswith("_url") else "template"))
+            for name, value in self.config.items()
+        ]
+
+
+def agents_of(*, workspace: Workspace) -> list[AgentRow]:
+    """Every built-in agent with the workspace's switch and settings (defaults where unset)."""
+    settings = {row.agent: row for row in AgentSetting.objects.filter(workspace=workspace)}
+    rows = []
+    for name, spec in AGENTS.items():
+        row = settings.get(name)
+        rows.append(
+            AgentRow(
+                spec=spec, enabled=bool(row and row.enabled), config=agent_config(spec, row.config if row else None)
+            )
+        )
+    return rows
+
+
+def actions_recent(*, workspace: Workspace, limit: int = 50) -> QuerySet[ScheduledAction]:
+    return (
+        ScheduledAction.objects.filter(workspace=workspace)
+        .select_related("customer")
+        .order_by("-due_at", "-pk")[:limit]
+    )

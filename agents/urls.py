@@ -5,6 +5,7 @@ from agents import api, views
 app_name = "agents"
 urlpatterns = [
     path("w/<slug:ws>/summary/", views.SummaryPreviewView.as_view(), name="summary"),
+    path("w/<slug:ws>/settings/agents/", views.AgentsSettingsView.as_view(), name="settings"),
     path("w/<slug:ws>/inbox/", views.InboxView.as_view(), name="inbox"),
     path("w/<slug:ws>/inbox/<int:pk>/", views.ThreadView.as_view(), name="thread"),
     # Agent and conversations API (secret key). See docs/agents.md.

@@ -11,7 +11,8 @@ from django.views.generic import TemplateView
 
 from agents import selectors as conversation_selectors
 from agents.models import Channel
-from agents.services import conversation_reply
+from agents.registry import AGENTS
+from agents.services import AgentInputError, agent_setting_save, conversation_reply
 from agents.summary.render import summary_context, summary_pdf, summary_pdf_filename
 from agents.summary.selectors import WeeklySummary, recent_week_keys, weekly_summary_for
 from agents.summary.services import summary_recipients
@@ -19,6 +20,7 @@ from identity import selectors as identity_selectors
 from identity.models import CustomerStatus
 from identity.timeline import relative_time
 from integrations.services import IntegrationInputError
+from workspaces.models import Role
 from workspaces.views_base import WorkspaceMixin
 
 
@@ -134,3 +136,38 @@ class ThreadView(WorkspaceMixin, TemplateView):
         else:
             messages.success(request, "Reply queued; its delivery status shows below.")
         return redirect("agents:thread", ws=self.workspace.slug, pk=customer.pk)
+
+
+class AgentsSettingsView(WorkspaceMixin, TemplateView):
+    """Switch each built-in agent on or off and set its timing and template (owners and admins)."""
+
+    template_name = "agents/settings.html"
+    min_role = Role.ADMIN
+    extra_context = {"nav": "settings", "subnav": "agents"}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["agents"] = conversation_selectors.agents_of(workspace=self.workspace)
+        context["actions"] = conversation_selectors.actions_recent(workspace=self.workspace)
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        name = request.POST.get("agent", "")
+        spec = AGENTS.get(name)
+        config: dict[str, Any] = {}
+        if spec is not None:
+            for key, default in spec.defaults.items():
+                raw = request.POST.get(key, "").strip()
+                if isinstance(default, int):
+                    config[key] = int(raw) if raw.lstrip("-").isdigit() else raw
+                else:
+                    config[key] = raw
+        try:
+            agent_setting_save(
+                workspace=self.workspace, agent=name, enabled=request.POST.get("enabled") == "on", config=config
+            )
+        except AgentInputError as exc:
+            messages.error(request, f"Not saved: {exc}")
+        else:
+            messages.success(request, f"{spec.title if spec else name} agent saved.")
+        return redirect("agents:settings", ws=self.workspace.slug)
