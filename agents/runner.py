@@ -114,7 +114,8 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
     result = ScanResult()
     agents = _enabled(workspace)
     scan = AgentScan.objects.filter(workspace=workspace).first()
-    since = (scan.scanned_until - SCAN_OVERLAP) if scan else now - FIRST_SCAN
+    # A watermark ahead of `now` (the clock was set back, or a run with a given time) is not trusted.
+    since = (scan.scanned_until - SCAN_OVERLAP) if scan and scan.scanned_until <= now else now - FIRST_SCAN
     if not agents:
         AgentScan.objects.update_or_create(workspace=workspace, defaults={"scanned_until": now})
         return result

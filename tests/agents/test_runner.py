@@ -226,3 +226,14 @@ def test_agent_settings_are_validated_naming_the_problem(movers):
         workspace=movers.workspace, agent="follow_up", enabled=True, config={"hours_before": 2}
     )
     assert setting.config == {"hours_before": 2}
+
+
+def test_a_scan_watermark_ahead_of_the_clock_does_not_hide_new_bookings(
+    movers, movers_twilio, twilio, django_capture_on_commit_callbacks
+):
+    """A run with a later time (or a clock set back afterwards) must not make the next runs skip what arrives."""
+    agent_setting_save(workspace=movers.workspace, agent="follow_up", enabled=True)
+    person(movers.workspace, email="dana@example.com")
+    tick(local(2027, 5, 1, 9, 0), django_capture_on_commit_callbacks)
+    booking(movers.workspace, email="dana@example.com", start=local(2027, 5, 4, 10, 0), uri="https://x.example/G7")
+    assert plan(django_capture_on_commit_callbacks)["planned"] == 1
