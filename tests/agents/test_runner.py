@@ -3,10 +3,14 @@ planned once per (agent, customer, trigger), sent once at the workspace's wall-c
 cancelled by a cancelled booking or an opt-out. Twilio is a local server checking the real requests."""
 
 import datetime
+import threading
+import time
 import zoneinfo
 
 import pytest
+from django.db import connection as db_connection
 
+from agents import runner
 from agents.models import ActionStatus, AgentSetting, Conversation, Message, ScheduledAction
 from agents.runner import action_run
 from agents.services import AgentInputError, agent_setting_save
@@ -237,3 +241,44 @@ def test_a_scan_watermark_ahead_of_the_clock_does_not_hide_new_bookings(
     tick(local(2027, 5, 1, 9, 0), django_capture_on_commit_callbacks)
     booking(movers.workspace, email="dana@example.com", start=local(2027, 5, 4, 10, 0), uri="https://x.example/G7")
     assert plan(django_capture_on_commit_callbacks)["planned"] == 1
+
+
+@pytest.mark.postgres_only  # two ticks must really run at once: SQLite has no row locks (SKIP LOCKED)
+@pytest.mark.django_db(transaction=True)
+def test_two_ticks_at_the_same_moment_send_each_reminder_once(twilio, monkeypatch):
+    workspace, owner, _, _ = make_workspace("Hudson Movers", timezone_name="America/New_York")
+    connection_save(
+        workspace=workspace,
+        provider="twilio",
+        values={"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "sms_from": "+14155550100"},
+        actor=owner,
+    )
+    agent_setting_save(workspace=workspace, agent="follow_up", enabled=True)
+    start = local(2027, 5, 4, 10, 0)
+    for i in range(20):
+        email = f"p{i}@example.com"
+        person(workspace, email=email, phone=f"+1415555{1000 + i}", visitor=f"v{i}")
+        booking(workspace, email=email, start=start, uri=f"https://api.calendly.com/invitees/H{i}")
+    agents_tick()
+    assert ScheduledAction.objects.count() == 20
+    # Hold each action's transaction a little, so both ticks reach the same rows at the same time.
+    slow_do = runner._do
+    monkeypatch.setattr(runner, "_do", lambda row, config: (time.sleep(0.1), slow_do(row, config))[1])
+    done: list[dict] = []
+
+    def run() -> None:
+        try:
+            done.append(agents_tick(now=local(2027, 5, 3, 10, 0, 5).isoformat()))
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    numbers = [text["To"] for text in twilio.texts()]
+    assert len(numbers) == len(set(numbers)) == 20
+    assert sum(result["done"] for result in done) == 20
+    assert Event.objects.filter(event="reminder_sent").count() == 20
+    assert set(ScheduledAction.objects.values_list("status", flat=True)) == {ActionStatus.DONE}
