@@ -13,9 +13,13 @@ from django.db.models.functions import Coalesce
 from agents.models import AgentSetting, Channel, Conversation, Direction, Message, ScheduledAction
 from agents.registry import AGENTS, AgentSpec, agent_config
 from identity.models import Customer, CustomerStatus
+from tracking.models import Event, Source
 from workspaces.models import Workspace
 
 INBOX_LIMIT = 200
+# A thread whose last message is ours and older than this, from a person who has not converted, is a drop-off.
+SILENCE = datetime.timedelta(hours=48)
+CONVERTED_RUNG = 4  # booked or paid (the account rung)
 WHATSAPP_WINDOW = datetime.timedelta(hours=24)
 REPLY_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
 
@@ -162,3 +166,40 @@ def actions_recent(*, workspace: Workspace, limit: int = 50) -> QuerySet[Schedul
         .select_related("customer")
         .order_by("-due_at", "-pk")[:limit]
     )
+
+
+@dataclass
+class DropOff:
+    step: str  # the last agent action before the silence, or "team_reply"
+    people: int
+
+
+def drop_offs(*, workspace: Workspace, now: datetime.datetime, limit: int = INBOX_LIMIT) -> list[DropOff]:
+    """Where people who did not convert went silent: for each thread whose last message is ours and
+    older than SILENCE (the person never answered), the step is the last agent action logged on the
+    person before that message (e.g. `booking_offered`: "offered slots, no reply"), else `team_reply`.
+    Counted per step, most first. Bound: the `limit` most recent conversations are read."""
+    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-pk")
+    conversations = (
+        Conversation.objects.filter(
+            workspace=workspace, customer__status=CustomerStatus.LIVE, customer__rung__lt=CONVERTED_RUNG
+        )
+        .annotate(last_direction=Subquery(last.values("direction")[:1]))
+        .order_by("-last_message_at", "-pk")[:limit]
+    )
+    latest: dict[int, tuple[datetime.datetime, str | None]] = {}
+    for conversation in conversations:
+        if conversation.customer_id not in latest:
+            latest[conversation.customer_id] = (conversation.last_message_at, conversation.last_direction)
+    counts: dict[str, int] = {}
+    for customer_id, (at, direction) in latest.items():
+        if direction != Direction.OUT or at > now - SILENCE:
+            continue
+        step = (
+            Event.objects.filter(workspace=workspace, customer_id=customer_id, source=Source.AGENT, occurred_at__lte=at)
+            .order_by("-occurred_at", "-pk")
+            .values_list("event", flat=True)
+            .first()
+        ) or "team_reply"
+        counts[step] = counts.get(step, 0) + 1
+    return [DropOff(step, people) for step, people in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]

@@ -8,6 +8,8 @@ from urllib.parse import parse_qs
 from django.utils import timezone
 
 from agents.models import Conversation, Message, MessageStatus
+from agents.selectors import drop_offs
+from agents.services import agent_action_log
 from identity.models import Customer
 from tests.agents.helpers import inbound, person, twilio_accepts
 from tracking.models import Event
@@ -138,3 +140,45 @@ def test_another_workspaces_member_cannot_see_or_reply(
         response = client.post(f"/w/{other_tenant.workspace.slug}/inbox/{customer.pk}/", {"body": "hi"})
     assert response.status_code == 404
     assert provider_api.requests == [] and not Message.objects.filter(direction="out").exists()
+
+
+def test_drop_off_counts_where_unconverted_people_went_silent(tenant, client):
+    now = timezone.now()
+    week_ago = now - datetime.timedelta(days=7)
+
+    def silent_after(customer, *, action: str | None, at: datetime.datetime, agent: str = "") -> None:
+        conversation = inbound(customer, "how much?", at=at - datetime.timedelta(hours=1)).conversation
+        if action:
+            agent_action_log(
+                workspace=tenant.workspace, agent="booking", action=action, customer=customer, occurred_at=at
+            )
+        Message.objects.create(
+            workspace=tenant.workspace,
+            customer=customer,
+            conversation=conversation,
+            channel="sms",
+            direction="out",
+            body="Here are 3 slots",
+            status=MessageStatus.SENT,
+            sent_at=at,
+            agent=agent,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=at)
+
+    people = [
+        person(tenant.workspace, email=f"p{i}@example.com", phone=f"+1415555{2000 + i}", visitor=f"v{i}")
+        for i in range(5)
+    ]
+    silent_after(people[0], action="booking_offered", at=week_ago, agent="booking")
+    silent_after(people[1], action="booking_offered", at=week_ago, agent="booking")
+    silent_after(people[2], action=None, at=week_ago)  # the team's reply, unanswered
+    silent_after(people[3], action="booking_offered", at=now - datetime.timedelta(hours=3))  # not silent yet
+    silent_after(people[4], action="quote_sent", at=week_ago)
+    Customer.objects.filter(pk=people[4].pk).update(rung=4)  # booked since: converted, not a drop-off
+    assert [(d.step, d.people) for d in drop_offs(workspace=tenant.workspace, now=now)] == [
+        ("booking_offered", 2),
+        ("team_reply", 1),
+    ]
+    client.force_login(tenant.owner)
+    html = client.get(f"/w/{tenant.workspace.slug}/inbox/").content.decode()
+    assert re.search(r'data-step="booking_offered"><td><code>booking_offered</code>, no answer</td><td>2</td>', html)
