@@ -7,11 +7,14 @@ agents is queued with `marketing=True`, the flag the privacy app cancels and the
 
 import datetime
 import html
+import re
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import AgentSetting, Channel, Conversation, Message
@@ -21,11 +24,14 @@ from identity.models import Customer
 from integrations.email.sending import email_send
 from integrations.events import event_record
 from integrations.messaging import PHONE_CHANNELS, sms_send
-from integrations.services import IntegrationInputError
+from integrations.models import LinkChannel
+from integrations.services import IntegrationInputError, link_create
 from tracking.models import Event, Source
 from workspaces.models import Workspace
 
 MAX_PROPERTIES_BYTES = 16_000
+# A link in a text message: up to whitespace, without the punctuation that ends a sentence.
+_TEXT_URL = re.compile(r"https?://[^\s<>\"']+?(?=[.,;:!?)\]]*(?:\s|$))")
 
 
 class AgentInputError(ValueError):
@@ -132,10 +138,12 @@ def conversation_reply(
             scheduled_at=scheduled_at,
             actor=actor,
         )
+    if chosen in PHONE_CHANNELS:
+        message.body = text_links_rewrite(message=message)
     if agent:
-        Message.objects.filter(pk=message.pk).update(agent=agent)
         message.agent = agent
-    else:
+    Message.objects.filter(pk=message.pk).update(agent=message.agent, body=message.body)
+    if not agent:
         # The team answered: the thread no longer needs human eyes.
         Conversation.objects.filter(
             workspace=workspace,
@@ -143,6 +151,27 @@ def conversation_reply(
             needs_human=True,
         ).update(needs_human=False)
     return message
+
+
+def text_links_rewrite(*, message: Message) -> str:
+    """Replace each http(s) link of an SMS/WhatsApp body with a tracked link of this message and
+    person (`/l/<code>`: the click lands on their timeline). A link that cannot be tracked (a private
+    or malformed address) is left as written."""
+
+    def swap(match: re.Match[str]) -> str:
+        try:
+            link = link_create(
+                workspace=message.workspace,
+                target_url=match.group(0),
+                channel=LinkChannel.WHATSAPP if message.channel == Channel.WHATSAPP else LinkChannel.SMS,
+                customer_id=message.customer_id,
+                message_id=message.pk,
+            )
+        except IntegrationInputError:
+            return match.group(0)
+        return settings.CLARM_PUBLIC_URL + reverse("integrations:link", kwargs={"code": link.code})
+
+    return _TEXT_URL.sub(swap, message.body)
 
 
 def agent_setting_save(

@@ -3,6 +3,7 @@ local HTTP server standing in for Twilio."""
 
 import base64
 import datetime
+import re
 from urllib.parse import parse_qs
 
 import pytest
@@ -305,3 +306,26 @@ def test_the_openapi_schema_has_the_agent_and_conversation_operations(client):
     assert set(schemas["AgentActionIn"]["required"]) == {"customer", "agent", "action"}
     assert set(schemas["ConversationOut"]["properties"]) >= {"id", "customer", "channel", "last_message_at"}
     assert post["security"] == [{"secretKey": []}]
+
+
+def test_links_in_a_text_reply_are_tracked_and_a_click_lands_on_the_person(
+    tenant, twilio_a, provider_api, settings, client, django_capture_on_commit_callbacks
+):
+    twilio_accepts(provider_api, settings)
+    customer = person(tenant.workspace)
+    conversation = inbound(customer, "Where do I book?").conversation
+    response = send(
+        client,
+        tenant.secret_key,
+        conversation.pk,
+        {"body": "Book here: https://acme-movers.example/book. Or call us."},
+        django_capture_on_commit_callbacks,
+    )
+    assert response.status_code == 201
+    sent = parse_qs(provider_api.requests[0]["body"])["Body"][0]
+    match = re.fullmatch(r"Book here: (http://\S+/l/(\w+))\. Or call us\.", sent)
+    assert match, sent
+    assert "acme-movers.example" not in sent
+    click = client.get(f"/l/{match.group(2)}")
+    assert click.status_code == 302 and click["Location"] == "https://acme-movers.example/book"
+    assert Event.objects.get(event="link_clicked").customer_id == customer.pk
