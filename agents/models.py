@@ -62,6 +62,8 @@ class Message(models.Model):
     status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     provider_message_id = models.CharField(max_length=128, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    # VADER compound score (-1…1) of an inbound message; null for outbound ones (agents.sentiment).
+    sentiment = models.FloatField(null=True, blank=True)
     # The agent that sent it ("" for the team or the API).
     agent = models.CharField(max_length=40, blank=True)
     marketing = models.BooleanField(default=False)

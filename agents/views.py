@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 from agents import selectors as conversation_selectors
 from agents.models import Channel
 from agents.registry import AGENTS
+from agents.sentiment import sentiment_label
 from agents.services import AgentInputError, agent_setting_save, conversation_reply
 from agents.summary.render import summary_context, summary_pdf, summary_pdf_filename
 from agents.summary.selectors import WeeklySummary, recent_week_keys, weekly_summary_for
@@ -108,7 +109,13 @@ class ThreadView(WorkspaceMixin, TemplateView):
         for message in conversation_selectors.thread_messages(workspace=self.workspace, customer=customer):
             at = message.at  # type: ignore[attr-defined]  # annotated by thread_messages
             gap = relative_time(at - previous).removeprefix("T+") + " later" if previous else ""
-            rows.append({"message": message, "gap": "" if gap == "0 later" else gap})
+            rows.append(
+                {
+                    "message": message,
+                    "gap": "" if gap == "0 later" else gap,
+                    "sentiment": sentiment_label(message.sentiment),
+                }
+            )
             previous = at
         context.update(
             customer=customer,

@@ -323,7 +323,7 @@ def test_links_in_a_text_reply_are_tracked_and_a_click_lands_on_the_person(
     )
     assert response.status_code == 201
     sent = parse_qs(provider_api.requests[0]["body"])["Body"][0]
-    match = re.fullmatch(r"Book here: (http://\S+/l/(\w+))\. Or call us\.", sent)
+    match = re.fullmatch(r"Book here: (http://\S+/l/([\w-]+))\. Or call us\.", sent)
     assert match, sent
     assert "acme-movers.example" not in sent
     click = client.get(f"/l/{match.group(2)}")

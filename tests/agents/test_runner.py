@@ -156,7 +156,7 @@ def test_switched_off_agents_plan_and_send_nothing(movers, movers_twilio, twilio
 
 
 def test_review_ask_sends_one_sms_with_the_link_the_day_after(
-    movers, movers_twilio, twilio, django_capture_on_commit_callbacks
+    movers, movers_twilio, twilio, client, django_capture_on_commit_callbacks
 ):
     agent_setting_save(
         workspace=movers.workspace,
@@ -177,7 +177,10 @@ def test_review_ask_sends_one_sms_with_the_link_the_day_after(
     tick(local(2027, 6, 2, 11, 0, 20), django_capture_on_commit_callbacks)
     tick(local(2027, 6, 3, 11, 0), django_capture_on_commit_callbacks)
     [text] = twilio.texts()
-    assert text["Body"].endswith("https://g.page/r/hudson-movers/review")
+    # The review link goes out as a tracked link that leads to the review page.
+    code = text["Body"].rsplit("/l/", 1)[1]
+    assert text["Body"].startswith("Thanks for choosing Hudson Movers, there! Would you leave us a quick review?")
+    assert client.get(f"/l/{code}")["Location"] == "https://g.page/r/hudson-movers/review"
     assert Event.objects.get(event="review_requested").properties["agent"] == "review_ask"
 
 
