@@ -329,3 +329,13 @@ def test_links_in_a_text_reply_are_tracked_and_a_click_lands_on_the_person(
     click = client.get(f"/l/{match.group(2)}")
     assert click.status_code == 302 and click["Location"] == "https://acme-movers.example/book"
     assert Event.objects.get(event="link_clicked").customer_id == customer.pk
+
+
+def test_the_offline_reference_lists_the_agent_and_conversation_endpoints(client):
+    body = client.get("/api/reference/").content.decode()
+    for path in (
+        "POST /api/agents/actions",
+        "GET /api/conversations?customer=",
+        "POST /api/conversations/&lt;id&gt;/messages",
+    ):
+        assert path in body
