@@ -5,7 +5,7 @@ from urllib.parse import parse_qs
 
 from django.utils import timezone
 
-from agents.models import Message
+from agents.models import Conversation, Message
 from identity.models import Customer
 from integrations.messaging import message_inbound_record
 from tests.integrations.conftest import ProviderApi, fixture_json
@@ -45,6 +45,12 @@ def inbound(customer, body, *, channel="sms", at: datetime.datetime | None = Non
     )
 
 
+def thread_of(message: Message) -> Conversation:
+    """The conversation an inbound message was filed in."""
+    assert message.conversation is not None
+    return message.conversation
+
+
 def twilio_accepts(provider_api, settings) -> None:
     settings.CLARM_TWILIO_API_BASE = provider_api.url
     provider_api.status = 201
@@ -60,7 +66,7 @@ class TwilioStandIn(ProviderApi):
         super().__init__()
         self.status = 201
 
-    @property  # type: ignore[override]
+    @property
     def body(self) -> dict:
         self.sent += 1
         return {**fixture_json("twilio_message_create_response.json"), "sid": f"SM{self.sent:032x}"}

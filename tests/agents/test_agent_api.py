@@ -8,12 +8,13 @@ from urllib.parse import parse_qs
 
 import pytest
 from django.core import mail
+from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
 from agents.models import Conversation, Message, MessageStatus
 from identity.models import Customer
 from integrations.messaging import sms_opt_out
-from tests.agents.helpers import inbound, person, twilio_accepts
+from tests.agents.helpers import inbound, person, thread_of, twilio_accepts
 from tests.integrations.conftest import TWILIO_SID, TWILIO_TOKEN
 from tracking.models import Event
 
@@ -190,7 +191,7 @@ def test_reply_goes_out_through_twilio_and_lands_on_the_timeline(
 ):
     twilio_accepts(provider_api, settings)
     customer = person(tenant.workspace)
-    conversation = inbound(customer, "Can you move us on the 3rd?").conversation
+    conversation = thread_of(inbound(customer, "Can you move us on the 3rd?"))
     response = send(
         client,
         tenant.secret_key,
@@ -217,7 +218,7 @@ def test_reply_goes_out_through_twilio_and_lands_on_the_timeline(
 
 def test_reply_by_email_goes_out_as_mail(tenant, client, django_capture_on_commit_callbacks):
     customer = person(tenant.workspace)
-    conversation = inbound(customer, "Quote please", channel="email").conversation
+    conversation = thread_of(inbound(customer, "Quote please", channel="email"))
     response = send(
         client,
         tenant.secret_key,
@@ -227,8 +228,9 @@ def test_reply_by_email_goes_out_as_mail(tenant, client, django_capture_on_commi
     )
     assert response.status_code == 201, response.content
     [sent] = mail.outbox
+    assert isinstance(sent, EmailMultiAlternatives)
     assert sent.to == ["dana.whitfield@example.com"] and sent.subject == "Your quote"
-    assert "$1,800 &lt;all in&gt;" in sent.alternatives[0][0]
+    assert "$1,800 &lt;all in&gt;" in str(sent.alternatives[0][0])
     assert Event.objects.filter(event="email_sent", customer=customer).exists()
 
 
@@ -239,7 +241,7 @@ def test_whatsapp_reply_only_inside_the_24_hour_window(
     customer = person(tenant.workspace)
     old = inbound(customer, "hi", channel="whatsapp", at=timezone.now() - datetime.timedelta(hours=30))
     Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - datetime.timedelta(hours=30))
-    conversation = old.conversation
+    conversation = thread_of(old)
     late = send(client, tenant.secret_key, conversation.pk, {"body": "Hello?"}, django_capture_on_commit_callbacks)
     assert late.status_code == 400 and "24-hour window" in late.json()["error"]
     assert provider_api.requests == [] and not Message.objects.filter(direction="out").exists()
@@ -252,7 +254,7 @@ def test_whatsapp_reply_only_inside_the_24_hour_window(
 def test_a_person_who_replied_stop_gets_nothing(tenant, twilio_a, provider_api, settings, client):
     twilio_accepts(provider_api, settings)
     customer = person(tenant.workspace)
-    conversation = inbound(customer, "STOP").conversation
+    conversation = thread_of(inbound(customer, "STOP"))
     sms_opt_out(workspace=tenant.workspace, customer=customer)  # what the Twilio webhook does with STOP
     response = client.post(
         f"/api/conversations/{conversation.pk}/messages",
@@ -266,7 +268,7 @@ def test_a_person_who_replied_stop_gets_nothing(tenant, twilio_a, provider_api, 
 
 def test_bad_message_bodies_are_refused_naming_the_field(tenant, twilio_a, client):
     customer = person(tenant.workspace)
-    conversation = inbound(customer, "hi").conversation
+    conversation = thread_of(inbound(customer, "hi"))
     for body, names in (({}, "body"), ({"body": "   "}, "body"), ({"body": "x", "channel": "fax"}, "channel")):
         response = client.post(
             f"/api/conversations/{conversation.pk}/messages",
@@ -283,7 +285,7 @@ def test_another_workspace_cannot_send_in_this_workspaces_conversation(
 ):
     twilio_accepts(provider_api, settings)
     customer = person(tenant.workspace)
-    conversation = inbound(customer, "hi").conversation
+    conversation = thread_of(inbound(customer, "hi"))
     response = send(
         client, other_tenant.secret_key, conversation.pk, {"body": "hi"}, django_capture_on_commit_callbacks
     )
@@ -313,7 +315,7 @@ def test_links_in_a_text_reply_are_tracked_and_a_click_lands_on_the_person(
 ):
     twilio_accepts(provider_api, settings)
     customer = person(tenant.workspace)
-    conversation = inbound(customer, "Where do I book?").conversation
+    conversation = thread_of(inbound(customer, "Where do I book?"))
     response = send(
         client,
         tenant.secret_key,

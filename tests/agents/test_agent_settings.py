@@ -1,7 +1,8 @@
 """The Agents settings page: owners and admins switch agents on and set timing and templates."""
 
+from django.contrib.auth.models import User
+
 from agents.models import AgentSetting
-from tests.factories import UserFactory
 from workspaces.models import Membership, Role
 
 
@@ -32,7 +33,7 @@ def test_bad_settings_say_what_is_wrong_and_change_nothing(tenant, client):
 
 
 def test_members_cannot_change_agents_and_other_workspaces_cannot_see_them(tenant, other_tenant, client):
-    member = UserFactory()
+    member = User.objects.create_user("member", "member@example.com", "a long password 1")
     Membership.objects.create(workspace=tenant.workspace, user=member, role=Role.MEMBER)
     client.force_login(member)
     assert client.post(url(tenant), {"agent": "handoff", "enabled": "on"}).status_code == 403

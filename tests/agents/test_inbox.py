@@ -11,7 +11,7 @@ from agents.models import Conversation, Message, MessageStatus
 from agents.selectors import drop_offs
 from agents.services import agent_action_log
 from identity.models import Customer
-from tests.agents.helpers import inbound, person, twilio_accepts
+from tests.agents.helpers import inbound, person, thread_of, twilio_accepts
 from tracking.models import Event
 
 
@@ -53,7 +53,7 @@ def test_thread_shows_every_channel_in_order_with_direction_status_and_gaps(tena
     start = timezone.now() - datetime.timedelta(days=1)
     inbound(customer, "Do you move pianos?", channel="sms", at=start)
     inbound(customer, "Photos attached", channel="email", at=start + datetime.timedelta(hours=2, minutes=5))
-    whatsapp = inbound(customer, "hi", channel="whatsapp", at=start + datetime.timedelta(hours=3)).conversation
+    whatsapp = thread_of(inbound(customer, "hi", channel="whatsapp", at=start + datetime.timedelta(hours=3)))
     Message.objects.create(
         workspace=tenant.workspace,
         customer=customer,
@@ -147,7 +147,7 @@ def test_drop_off_counts_where_unconverted_people_went_silent(tenant, client):
     week_ago = now - datetime.timedelta(days=7)
 
     def silent_after(customer, *, action: str | None, at: datetime.datetime, agent: str = "") -> None:
-        conversation = inbound(customer, "how much?", at=at - datetime.timedelta(hours=1)).conversation
+        conversation = thread_of(inbound(customer, "how much?", at=at - datetime.timedelta(hours=1)))
         if action:
             agent_action_log(
                 workspace=tenant.workspace, agent="booking", action=action, customer=customer, occurred_at=at

@@ -25,8 +25,8 @@ from tracking.models import Event
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 
-def local(*args: int) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=NEW_YORK)
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime.datetime:
+    return datetime.datetime(year, month, day, hour, minute, second, tzinfo=NEW_YORK)
 
 
 @pytest.fixture
@@ -96,6 +96,7 @@ def test_follow_up_reminder_leaves_at_the_workspaces_wall_clock_across_dst(
     when = start.strftime("%a %d %b at %H:%M").replace(" 0", " ")
     assert text["Body"] == f"Hi Dana, a reminder from Hudson Movers: see you {when}. Reply here if anything changes."
     row.refresh_from_db()
+    assert row.message is not None
     assert row.status == ActionStatus.DONE and row.message.status == "sent" and row.message.agent == "follow_up"
     reminder = Event.objects.get(event="reminder_sent")
     assert reminder.source == "agent" and reminder.customer_id == customer.pk
@@ -266,7 +267,12 @@ def test_two_ticks_at_the_same_moment_send_each_reminder_once(twilio, monkeypatc
     assert ScheduledAction.objects.count() == 20
     # Hold each action's transaction a little, so both ticks reach the same rows at the same time.
     slow_do = runner._do
-    monkeypatch.setattr(runner, "_do", lambda row, config: (time.sleep(0.1), slow_do(row, config))[1])
+
+    def held(row, config):
+        time.sleep(0.1)
+        return slow_do(row, config)
+
+    monkeypatch.setattr(runner, "_do", held)
     done: list[dict] = []
 
     def run() -> None:

@@ -45,7 +45,8 @@ def test_inbound_messages_get_a_score_shown_in_the_thread(tenant, client):
     inbound(customer, "The movers broke my table and nobody called back. Terrible.")
     inbound(customer, "Thanks, the crew was great!")
     scores = list(Message.objects.order_by("pk").values_list("sentiment", flat=True))
-    assert scores[0] < -0.5 and scores[1] > 0.5
+    assert scores[0] is not None and scores[0] < -0.5
+    assert scores[1] is not None and scores[1] > 0.5
     client.force_login(tenant.owner)
     html = client.get(f"/w/{tenant.workspace.slug}/inbox/{customer.pk}/").content.decode()
     assert 'data-sentiment="negative">negative (-0.71)' in html and 'data-sentiment="positive"' in html
