@@ -64,6 +64,8 @@ class Message(models.Model):
     error = models.CharField(max_length=300, blank=True)
     # VADER compound score (-1…1) of an inbound message; null for outbound ones (agents.sentiment).
     sentiment = models.FloatField(null=True, blank=True)
+    # The workspace's FAQ topics this inbound message is about (the FAQ topics agent).
+    topics = models.JSONField(default=list, blank=True)
     # The agent that sent it ("" for the team or the API).
     agent = models.CharField(max_length=40, blank=True)
     marketing = models.BooleanField(default=False)

@@ -83,7 +83,23 @@ HANDOFF = AgentSpec(
     defaults={},
 )
 
-AGENTS: dict[str, AgentSpec] = {spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, HANDOFF)}
+FAQ_TOPICS = AgentSpec(
+    name="faq_topics",
+    title="FAQ topics",
+    description="Tags each inbound message with the workspace's FAQ topics (one per line: “Topic: word, phrase, …”, "
+    "matched as whole words); the Inbox counts them per week.",
+    triggers=("message_in",),
+    cancels=(),
+    action="",
+    defaults={
+        "topics": "Pricing: price, cost, quote, how much, estimate\n"
+        "Availability: available, availability, slot, opening, this week, tomorrow\n"
+        "Reschedule: reschedule, change the time, another day, move my appointment\n"
+        "Payment: pay, deposit, invoice, card, refund",
+    },
+)
+
+AGENTS: dict[str, AgentSpec] = {spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, HANDOFF, FAQ_TOPICS)}
 
 
 def agent_config(spec: AgentSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -96,3 +112,19 @@ def agent_config(spec: AgentSpec, overrides: dict[str, Any] | None) -> dict[str,
 def template_render(template: str, values: dict[str, str]) -> str:
     """Fill `{name}` placeholders; unknown ones are left as written (never an error at send time)."""
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template).strip()
+
+
+def topics_parse(text: str) -> dict[str, re.Pattern[str]]:
+    """“Topic: word, phrase” lines → one whole-word, case-insensitive pattern per topic."""
+    topics: dict[str, re.Pattern[str]] = {}
+    for line in (text or "").splitlines():
+        name, _, words = line.partition(":")
+        terms = [w.strip() for w in words.split(",") if w.strip()]
+        if name.strip() and terms:
+            alternatives = "|".join(re.escape(term) for term in terms)
+            topics[name.strip()[:60]] = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
+    return topics
+
+
+def topics_match(text: str, topics: dict[str, re.Pattern[str]]) -> list[str]:
+    return [name for name, pattern in topics.items() if pattern.search(text or "")]

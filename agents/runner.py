@@ -28,6 +28,7 @@ from agents.models import (
 )
 from agents.registry import (
     AGENTS,
+    FAQ_TOPICS,
     FOLLOW_UP,
     HANDOFF,
     HANDOFF_PATTERN,
@@ -35,6 +36,8 @@ from agents.registry import (
     AgentSpec,
     agent_config,
     template_render,
+    topics_match,
+    topics_parse,
 )
 from agents.selectors import thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, conversation_reply
@@ -154,6 +157,15 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
                     continue  # booked less than the lead time ahead: a reminder now would be noise
                 payload = {"start_time": start.isoformat(), "meeting": (event.properties or {}).get("meeting") or ""}
                 result.planned += _plan(workspace, spec, customer, key, due, payload)
+    if FAQ_TOPICS.name in agents:
+        topics = topics_parse(agents[FAQ_TOPICS.name]["topics"])
+        untagged = Message.objects.filter(
+            workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now, topics=[]
+        )
+        for message in untagged:
+            found = topics_match(message.body, topics)
+            if found:
+                Message.objects.filter(pk=message.pk).update(topics=found)
     if HANDOFF.name in agents:
         messages = Message.objects.filter(
             workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now

@@ -203,3 +203,33 @@ def drop_offs(*, workspace: Workspace, now: datetime.datetime, limit: int = INBO
         ) or "team_reply"
         counts[step] = counts.get(step, 0) + 1
     return [DropOff(step, people) for step, people in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+@dataclass
+class TopicCount:
+    topic: str
+    this_week: int
+    last_week: int
+
+    @property
+    def change(self) -> int:
+        return self.this_week - self.last_week
+
+
+def topic_counts(*, workspace: Workspace, now: datetime.datetime) -> list[TopicCount]:
+    """Inbound messages per FAQ topic in the last 7 days and the 7 before, most this week first."""
+    week = datetime.timedelta(days=7)
+    rows = (
+        Message.objects.filter(workspace=workspace, direction=Direction.IN, created_at__gt=now - 2 * week)
+        .exclude(topics=[])
+        .values_list("topics", "created_at")
+    )
+    counts: dict[str, TopicCount] = {}
+    for topics, created_at in rows.iterator():
+        for topic in topics:
+            count = counts.setdefault(topic, TopicCount(topic, 0, 0))
+            if created_at > now - week:
+                count.this_week += 1
+            else:
+                count.last_week += 1
+    return sorted(counts.values(), key=lambda c: (-c.this_week, -c.last_week, c.topic))

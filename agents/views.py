@@ -81,6 +81,7 @@ class InboxView(WorkspaceMixin, TemplateView):
         context["waiting"] = sum(1 for t in threads if t.waiting or t.needs_human)
         context["limit"] = conversation_selectors.INBOX_LIMIT
         context["drop_offs"] = conversation_selectors.drop_offs(workspace=self.workspace, now=timezone.now())
+        context["topics"] = conversation_selectors.topic_counts(workspace=self.workspace, now=timezone.now())
         context["silence_hours"] = int(conversation_selectors.SILENCE.total_seconds() // 3600)
         return context
 
