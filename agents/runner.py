@@ -284,6 +284,8 @@ def action_run(*, action_id: int, now: datetime.datetime) -> str:
                     status, detail = _do(row, agent_config(AGENTS[row.agent], setting.config))
             except (IntegrationInputError, AgentInputError) as exc:
                 status, detail = ActionStatus.FAILED, str(exc)[:300]
+        if status == ActionStatus.FAILED:
+            logger.warning("Agent action %s (%s) failed: %s", row.pk, row.agent, detail)
         row.status, row.detail, row.done_at = status, detail, now
         row.save(update_fields=["status", "detail", "done_at", "message"])
         return str(status)
