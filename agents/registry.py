@@ -83,6 +83,18 @@ HANDOFF = AgentSpec(
     defaults={},
 )
 
+ONBOARDING = AgentSpec(
+    name="onboarding",
+    title="Onboarding",
+    description="After a person's first payment, one welcome message (email, SMS without an email).",
+    triggers=("payment",),
+    cancels=(),
+    action="onboarding_sent",
+    defaults={
+        "hours_after": 1,
+        "template": "Welcome aboard, {first_name}! Thanks for choosing {workspace}. Reply here with any question.",
+    },
+)
 FAQ_TOPICS = AgentSpec(
     name="faq_topics",
     title="FAQ topics",
@@ -99,7 +111,7 @@ FAQ_TOPICS = AgentSpec(
     },
 )
 
-AGENTS: dict[str, AgentSpec] = {spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, HANDOFF, FAQ_TOPICS)}
+AGENTS: dict[str, AgentSpec] = {spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, ONBOARDING, HANDOFF, FAQ_TOPICS)}
 
 
 def agent_config(spec: AgentSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from agents.registry import (
     FOLLOW_UP,
     HANDOFF,
     HANDOFF_PATTERN,
+    ONBOARDING,
     REVIEW_ASK,
     AgentSpec,
     agent_config,
@@ -43,6 +44,7 @@ from agents.selectors import thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, conversation_reply
 from agents.summary.periods import workspace_zone
 from identity.models import Customer, CustomerStatus
+from identity.timeline import PAYMENT_EVENTS
 from integrations.events import event_customer
 from integrations.services import IntegrationInputError
 from tracking.models import Event
@@ -157,6 +159,8 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
                     continue  # booked less than the lead time ahead: a reminder now would be noise
                 payload = {"start_time": start.isoformat(), "meeting": (event.properties or {}).get("meeting") or ""}
                 result.planned += _plan(workspace, spec, customer, key, due, payload)
+    if ONBOARDING.name in agents:
+        result.planned += _onboarding_plan(workspace, agents[ONBOARDING.name], since=since, now=now)
     if FAQ_TOPICS.name in agents:
         topics = topics_parse(agents[FAQ_TOPICS.name]["topics"])
         untagged = Message.objects.filter(
@@ -177,6 +181,36 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
                 )
     AgentScan.objects.update_or_create(workspace=workspace, defaults={"scanned_until": now})
     return result
+
+
+def _onboarding_plan(
+    workspace: Workspace, config: dict[str, Any], *, since: datetime.datetime, now: datetime.datetime
+) -> int:
+    """One welcome per person, planned from their first payment (trigger `payment:first`, so a later
+    payment, or the same one read twice, plans nothing)."""
+    planned = 0
+    payments = (
+        Event.objects.filter(
+            workspace=workspace, event__in=PAYMENT_EVENTS, received_at__gte=since, received_at__lte=now
+        )
+        .select_related("customer")
+        .order_by("received_at", "pk")
+    )
+    for event in payments:
+        customer = event_customer(event)
+        if customer is None:
+            continue
+        earlier = Event.objects.filter(
+            workspace=workspace,
+            customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+            event__in=PAYMENT_EVENTS,
+            occurred_at__lt=event.occurred_at,
+        ).exists()
+        if earlier:
+            continue
+        due = event.received_at + datetime.timedelta(hours=int(config["hours_after"]))
+        planned += _plan(workspace, ONBOARDING, customer, "payment:first", due, {"event": event.pk})
+    return planned
 
 
 def scan_all(*, now: datetime.datetime) -> ScanResult:
@@ -204,7 +238,7 @@ def _live(customer: Customer) -> Customer:
     return customer
 
 
-def _booking_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any], channel: str) -> Message:
+def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any], channel: str) -> Message:
     customer = row.customer
     zone = workspace_zone(row.workspace.timezone)
     start = parse_datetime(row.payload.get("start_time", "")) or row.due_at
@@ -245,19 +279,25 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
         if not config.get("review_url"):
             return ActionStatus.FAILED, "Set the review link in the agent's settings"
         channel = Channel.SMS
+    elif spec is ONBOARDING:
+        channel = Channel.EMAIL if customer.email else Channel.SMS
     else:
         channel = Channel.SMS if customer.phone else Channel.EMAIL
     opted_out = not (customer.allow_marketing_sms if channel == Channel.SMS else customer.allow_marketing_email)
     if opted_out:
         return ActionStatus.CANCELLED, "The person opted out"
-    message = _booking_send(row, spec, config, channel)
+    message = _template_send(row, spec, config, channel)
     row.message = message
     agent_action_log(
         workspace=row.workspace,
         agent=spec.name,
         action=spec.action,
         customer=customer,
-        properties={"channel": channel, "message": message.pk, "start_time": row.payload.get("start_time", "")},
+        properties={
+            "channel": channel,
+            "message": message.pk,
+            **{k: v for k, v in row.payload.items() if k == "start_time"},
+        },
         key=f"action-{row.pk}",
     )
     return ActionStatus.DONE, f"Sent by {channel}"

@@ -189,6 +189,8 @@ def agent_setting_save(
             raise AgentInputError(f"{name} must be text.")
     if "hours_before" in clean and not 1 <= clean["hours_before"] <= 24 * 7:
         raise AgentInputError("hours_before must be from 1 to 168.")
+    if "hours_after" in clean and not 0 <= clean["hours_after"] <= 24 * 7:
+        raise AgentInputError("hours_after must be from 0 to 168.")
     if "send_hour" in clean and not 0 <= clean["send_hour"] <= 23:
         raise AgentInputError("send_hour must be from 0 to 23.")
     if "template" in clean and not clean["template"].strip():

@@ -8,19 +8,24 @@ import time
 import zoneinfo
 
 import pytest
+from django.core import mail
 from django.db import connection as db_connection
+from django.utils import timezone
 
 from agents import runner
 from agents.models import ActionStatus, AgentSetting, Conversation, Message, ScheduledAction
 from agents.runner import action_run
 from agents.services import AgentInputError, agent_setting_save
 from agents.tasks import agents_tick
+from identity.models import Customer
 from integrations.messaging import sms_opt_out
 from integrations.services import connection_save
 from tests.agents.helpers import booking, inbound, person
 from tests.factories import make_workspace
 from tests.integrations.conftest import TWILIO_SID, TWILIO_TOKEN
+from tracking.inputs import EventInput
 from tracking.models import Event
+from tracking.services import events_ingest
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
@@ -291,3 +296,39 @@ def test_two_ticks_at_the_same_moment_send_each_reminder_once(twilio, monkeypatc
     assert sum(result["done"] for result in done) == 20
     assert Event.objects.filter(event="reminder_sent").count() == 20
     assert set(ScheduledAction.objects.values_list("status", flat=True)) == {ActionStatus.DONE}
+
+
+def test_onboarding_welcomes_once_after_the_first_payment(movers, django_capture_on_commit_callbacks):
+    agent_setting_save(workspace=movers.workspace, agent="onboarding", enabled=True, config={"hours_after": 2})
+    customer = person(movers.workspace, email="dana@example.com")
+    Customer.objects.filter(pk=customer.pk).update(name="Dana Whitfield")
+
+    def pay(payment_id: str) -> None:
+        events_ingest(
+            workspace=movers.workspace,
+            events=[
+                EventInput(
+                    event="payment_succeeded",
+                    source="webhook",
+                    email="dana@example.com",
+                    occurred_at=timezone.now(),
+                    properties={"amount": 1800, "currency": "USD", "payment_id": payment_id},
+                )
+            ],
+        )
+
+    pay("pi_1")
+    plan(django_capture_on_commit_callbacks)
+    pay("pi_2")  # a second payment plans nothing more
+    plan(django_capture_on_commit_callbacks)
+    row = ScheduledAction.objects.get()
+    assert row.agent == "onboarding" and row.trigger == "payment:first"
+    tick(row.due_at - datetime.timedelta(minutes=1), django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+    tick(row.due_at, django_capture_on_commit_callbacks)
+    tick(row.due_at + datetime.timedelta(hours=1), django_capture_on_commit_callbacks)
+    [welcome] = mail.outbox
+    assert welcome.to == ["dana@example.com"] and welcome.subject == "A message from Hudson Movers"
+    assert "Welcome aboard, Dana! Thanks for choosing Hudson Movers." in welcome.body
+    event = Event.objects.get(event="onboarding_sent")
+    assert event.source == "agent" and event.properties["channel"] == "email"
