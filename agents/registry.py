@@ -34,6 +34,9 @@ HANDOFF_PATTERN = re.compile(
     re.IGNORECASE,
 )
 
+# Inbound words that ask for money back (the Refund handler).
+REFUND_PATTERN = re.compile(r"\b(?:refund|refunded|money back|charge ?back|reimburse(?:ment)?)\b", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class AgentSpec:
@@ -95,6 +98,19 @@ ONBOARDING = AgentSpec(
         "template": "Welcome aboard, {first_name}! Thanks for choosing {workspace}. Reply here with any question.",
     },
 )
+REFUND_HANDLER = AgentSpec(
+    name="refund_handler",
+    title="Refund handler",
+    description="A message asking for a refund gets an answer asking for the reason, over the same channel, "
+    "and the thread goes to the Inbox marked “needs human eyes”.",
+    triggers=("message_in",),
+    cancels=(),
+    action="refund_handled",
+    defaults={
+        "template": "Sorry to hear that, {first_name}. Could you tell us what went wrong? "
+        "Someone from {workspace} will look at your refund today.",
+    },
+)
 FAQ_TOPICS = AgentSpec(
     name="faq_topics",
     title="FAQ topics",
@@ -111,7 +127,9 @@ FAQ_TOPICS = AgentSpec(
     },
 )
 
-AGENTS: dict[str, AgentSpec] = {spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, ONBOARDING, HANDOFF, FAQ_TOPICS)}
+AGENTS: dict[str, AgentSpec] = {
+    spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, ONBOARDING, REFUND_HANDLER, HANDOFF, FAQ_TOPICS)
+}
 
 
 def agent_config(spec: AgentSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from agents.registry import (
     HANDOFF,
     HANDOFF_PATTERN,
     ONBOARDING,
+    REFUND_HANDLER,
+    REFUND_PATTERN,
     REVIEW_ASK,
     AgentSpec,
     agent_config,
@@ -46,6 +48,7 @@ from agents.summary.periods import workspace_zone
 from identity.models import Customer, CustomerStatus
 from identity.timeline import PAYMENT_EVENTS
 from integrations.events import event_customer
+from integrations.messaging import PHONE_CHANNELS
 from integrations.services import IntegrationInputError
 from tracking.models import Event
 from workspaces.models import Workspace
@@ -80,6 +83,8 @@ def review_ask_due(start: datetime.datetime, zone: Any, config: dict[str, Any]) 
 
 
 BOOKING_DUE = {FOLLOW_UP.name: follow_up_due, REVIEW_ASK.name: review_ask_due}
+# Agents started by an inbound message whose text matches (the refund handler answers first).
+MESSAGE_AGENTS = ((REFUND_HANDLER, REFUND_PATTERN), (HANDOFF, HANDOFF_PATTERN))
 
 
 def _booking_key(properties: dict[str, Any]) -> str:
@@ -170,15 +175,16 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
             found = topics_match(message.body, topics)
             if found:
                 Message.objects.filter(pk=message.pk).update(topics=found)
-    if HANDOFF.name in agents:
+    message_agents = [(spec, pattern) for spec, pattern in MESSAGE_AGENTS if spec.name in agents]
+    if message_agents:
         messages = Message.objects.filter(
             workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now
         ).select_related("customer")
         for message in messages:
-            if HANDOFF_PATTERN.search(message.body or ""):
-                result.planned += _plan(
-                    workspace, HANDOFF, message.customer, f"message:{message.pk}", now, {"channel": message.channel}
-                )
+            for spec, pattern in message_agents:
+                if pattern.search(message.body or ""):
+                    payload = {"channel": message.channel}
+                    result.planned += _plan(workspace, spec, message.customer, f"message:{message.pk}", now, payload)
     AgentScan.objects.update_or_create(workspace=workspace, defaults={"scanned_until": now})
     return result
 
@@ -256,14 +262,18 @@ def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any]
     return conversation_reply(workspace=row.workspace, customer=customer, body=body, channel=channel, agent=spec.name)
 
 
+def _needs_human(workspace: Workspace, customer: Customer) -> None:
+    Conversation.objects.filter(
+        workspace=workspace, customer_id__in=thread_customer_ids(workspace=workspace, customer=customer)
+    ).update(needs_human=True)
+
+
 def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
     """Do one action (inside the row's transaction). Returns (status, detail)."""
     spec = AGENTS[row.agent]
     customer = row.customer = _live(row.customer)
     if spec is HANDOFF:
-        Conversation.objects.filter(
-            workspace=row.workspace, customer_id__in=thread_customer_ids(workspace=row.workspace, customer=customer)
-        ).update(needs_human=True)
+        _needs_human(row.workspace, customer)
         agent_action_log(
             workspace=row.workspace,
             agent=spec.name,
@@ -273,7 +283,12 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
             key=f"action-{row.pk}",
         )
         return ActionStatus.DONE, "In the Inbox, marked “needs human eyes”"
-    if spec is REVIEW_ASK:
+    if spec is REFUND_HANDLER:
+        _needs_human(row.workspace, customer)
+        channel = row.payload.get("channel", "")
+        if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL):
+            channel = Channel.SMS if customer.phone else Channel.EMAIL
+    elif spec is REVIEW_ASK:
         if not customer.phone:
             return ActionStatus.CANCELLED, "No phone number for the review SMS"
         if not config.get("review_url"):
@@ -283,7 +298,7 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
         channel = Channel.EMAIL if customer.email else Channel.SMS
     else:
         channel = Channel.SMS if customer.phone else Channel.EMAIL
-    opted_out = not (customer.allow_marketing_sms if channel == Channel.SMS else customer.allow_marketing_email)
+    opted_out = not (customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email)
     if opted_out:
         return ActionStatus.CANCELLED, "The person opted out"
     message = _template_send(row, spec, config, channel)

@@ -332,3 +332,32 @@ def test_onboarding_welcomes_once_after_the_first_payment(movers, django_capture
     assert "Welcome aboard, Dana! Thanks for choosing Hudson Movers." in welcome.body
     event = Event.objects.get(event="onboarding_sent")
     assert event.source == "agent" and event.properties["channel"] == "email"
+
+
+def test_refund_handler_asks_for_the_reason_and_hands_off(
+    movers, movers_twilio, twilio, client, django_capture_on_commit_callbacks
+):
+    agent_setting_save(workspace=movers.workspace, agent="refund_handler", enabled=True)
+    customer = person(movers.workspace, email="dana@example.com")
+    Customer.objects.filter(pk=customer.pk).update(name="Dana Whitfield")
+    asking = inbound(customer, "The movers scratched my floor, this is awful. I want my money back.")
+    inbound(
+        person(movers.workspace, email="sam@example.com", phone="+14155550199", visitor="v2"), "What time tomorrow?"
+    )
+    assert plan(django_capture_on_commit_callbacks)["planned"] == 1
+    [text] = twilio.texts()
+    assert text["To"] == "+14155550123"
+    assert text["Body"] == (
+        "Sorry to hear that, Dana. Could you tell us what went wrong? "
+        "Someone from Hudson Movers will look at your refund today."
+    )
+    assert Conversation.objects.get(customer=customer).needs_human
+    event = Event.objects.get(event="refund_handled")
+    assert event.source == "agent" and event.customer_id == customer.pk
+    assert ScheduledAction.objects.get().trigger == f"message:{asking.pk}"
+    plan(django_capture_on_commit_callbacks)
+    assert len(twilio.requests) == 1
+    # The thread shows the person's mood per message.
+    client.force_login(movers.owner)
+    html = client.get(f"/w/{movers.workspace.slug}/inbox/{customer.pk}/").content.decode()
+    assert 'data-sentiment="negative"' in html and "Needs human eyes" in html
