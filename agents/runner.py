@@ -26,6 +26,7 @@ from agents.models import (
     Message,
     ScheduledAction,
 )
+from agents.notify import needs_human_notify
 from agents.registry import (
     AGENTS,
     FAQ_TOPICS,
@@ -262,10 +263,18 @@ def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any]
     return conversation_reply(workspace=row.workspace, customer=customer, body=body, channel=channel, agent=spec.name)
 
 
-def _needs_human(workspace: Workspace, customer: Customer) -> None:
-    Conversation.objects.filter(
-        workspace=workspace, customer_id__in=thread_customer_ids(workspace=workspace, customer=customer)
+def _needs_human(workspace: Workspace, customer: Customer, *, reason: str) -> None:
+    """Mark the person's threads; the owners and admins are mailed when the mark is new."""
+    marked = Conversation.objects.filter(
+        workspace=workspace,
+        customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+        needs_human=False,
     ).update(needs_human=True)
+    if marked:
+        workspace_id, customer_id = workspace.pk, customer.pk
+        transaction.on_commit(
+            lambda: needs_human_notify(workspace_id=workspace_id, customer_id=customer_id, reason=reason)
+        )
 
 
 def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
@@ -273,7 +282,7 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
     spec = AGENTS[row.agent]
     customer = row.customer = _live(row.customer)
     if spec is HANDOFF:
-        _needs_human(row.workspace, customer)
+        _needs_human(row.workspace, customer, reason="asked for a person")
         agent_action_log(
             workspace=row.workspace,
             agent=spec.name,
@@ -284,7 +293,7 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
         )
         return ActionStatus.DONE, "In the Inbox, marked “needs human eyes”"
     if spec is REFUND_HANDLER:
-        _needs_human(row.workspace, customer)
+        _needs_human(row.workspace, customer, reason="asked for a refund")
         channel = row.payload.get("channel", "")
         if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL):
             channel = Channel.SMS if customer.phone else Channel.EMAIL

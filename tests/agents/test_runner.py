@@ -217,8 +217,15 @@ def test_handoff_puts_a_request_for_a_person_first_in_the_inbox(movers, client, 
     assert not Conversation.objects.get(customer=calm).needs_human
     event = Event.objects.get(event="handoff_requested")
     assert event.source == "agent" and event.customer_id == asking.pk
+    # The owner is mailed a link to the thread, once.
+    [notice] = mail.outbox
+    assert notice.to == [movers.owner.email] and notice.subject == "[Clarm] Needs human eyes: dana@example.com"
+    assert f"/w/{movers.workspace.slug}/inbox/{asking.pk}/" in notice.body and "asked for a person" in notice.body
     plan(django_capture_on_commit_callbacks)  # the same message read again: nothing new
-    assert Event.objects.filter(event="handoff_requested").count() == 1
+    inbound(asking, "Hello?? I need a real person")  # asks again while still flagged: no second mail
+    plan(django_capture_on_commit_callbacks)
+    assert Event.objects.filter(event="handoff_requested").count() == 2
+    assert len(mail.outbox) == 1
     client.force_login(movers.owner)
     html = client.get(f"/w/{movers.workspace.slug}/inbox/").content.decode()
     assert html.index(f'data-customer="{asking.pk}"') < html.index(f'data-customer="{calm.pk}"')
