@@ -1,12 +1,12 @@
 from django.contrib import admin
 
-from agents.models import Conversation, Message
+from agents.models import AgentScan, AgentSetting, Conversation, Message, ScheduledAction
 
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("id", "workspace", "customer", "channel", "started_at", "last_message_at")
-    list_filter = ("channel", "workspace")
+    list_display = ("id", "workspace", "customer", "channel", "needs_human", "started_at", "last_message_at")
+    list_filter = ("channel", "needs_human", "workspace")
     search_fields = ("customer__name", "customer__email", "customer__phone")
     raw_id_fields = ("workspace", "customer")
     date_hierarchy = "last_message_at"
@@ -20,3 +20,38 @@ class MessageAdmin(admin.ModelAdmin):
     raw_id_fields = ("workspace", "conversation", "customer")
     readonly_fields = ("provider_message_id", "sent_at", "created_at", "updated_at")
     date_hierarchy = "created_at"
+
+
+@admin.register(AgentSetting)
+class AgentSettingAdmin(admin.ModelAdmin):
+    list_display = ("id", "workspace", "agent", "enabled", "updated_at")
+    list_filter = ("agent", "enabled")
+    raw_id_fields = ("workspace",)
+
+
+@admin.register(ScheduledAction)
+class ScheduledActionAdmin(admin.ModelAdmin):
+    """Support can see why an action was or was not done; the plan itself is evidence, not edited."""
+
+    list_display = ("id", "workspace", "agent", "customer", "trigger", "due_at", "status", "detail")
+    list_filter = ("agent", "status")
+    search_fields = ("trigger", "customer__email", "customer__phone")
+    raw_id_fields = ("workspace", "customer", "message")
+    readonly_fields = (
+        "workspace",
+        "agent",
+        "customer",
+        "trigger",
+        "due_at",
+        "payload",
+        "message",
+        "created_at",
+        "done_at",
+    )
+    date_hierarchy = "due_at"
+
+
+@admin.register(AgentScan)
+class AgentScanAdmin(admin.ModelAdmin):
+    list_display = ("workspace", "scanned_until")
+    raw_id_fields = ("workspace",)

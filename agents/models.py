@@ -1,4 +1,6 @@
-"""Conversations with a customer on one channel, and the messages in and out."""
+"""Conversations with a customer on one channel, the messages in and out, and the agents that act on
+them: per-workspace settings of each built-in agent and the scheduled actions (one row per agent,
+customer and trigger, so a send happens once)."""
 
 from django.db import models
 from django.utils import timezone
@@ -34,6 +36,8 @@ class Conversation(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     started_at = models.DateTimeField(default=timezone.now)
     last_message_at = models.DateTimeField(default=timezone.now)
+    # Set by the Handoff agent when the person asked for a human; cleared when the team replies.
+    needs_human = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -58,6 +62,12 @@ class Message(models.Model):
     status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     provider_message_id = models.CharField(max_length=128, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    # VADER compound score (-1…1) of an inbound message; null for outbound ones (agents.sentiment).
+    sentiment = models.FloatField(null=True, blank=True)
+    # The workspace's FAQ topics this inbound message is about (the FAQ topics agent).
+    topics = models.JSONField(default=list, blank=True)
+    # The agent that sent it ("" for the team or the API).
+    agent = models.CharField(max_length=40, blank=True)
     marketing = models.BooleanField(default=False)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -79,3 +89,63 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.channel} {self.status}"
+
+
+class AgentSetting(models.Model):
+    """One built-in agent switched on or off in a workspace, with its timing and template overrides."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    agent = models.CharField(max_length=40)
+    enabled = models.BooleanField(default=False)
+    config = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "agent"], name="agent_setting_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} ({'on' if self.enabled else 'off'})"
+
+
+class ActionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class ScheduledAction(models.Model):
+    """What an agent will do for a customer, once: unique per (workspace, agent, customer, trigger)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    agent = models.CharField(max_length=40)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    # What caused it, e.g. "booking:<calendly event uri>" or "message:<id>".
+    trigger = models.CharField(max_length=200)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=ActionStatus.choices, default=ActionStatus.PENDING)
+    detail = models.CharField(max_length=300, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "agent", "customer", "trigger"], name="scheduled_action_once")
+        ]
+        indexes = [models.Index(fields=["status", "due_at"], name="scheduled_action_due")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} for {self.customer_id} at {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class AgentScan(models.Model):
+    """How far the agents have read a workspace's timeline and inbound messages (a restart resumes
+    from here, re-reading a few minutes of overlap; the unique actions make the overlap harmless)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    scanned_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"scanned until {self.scanned_until:%Y-%m-%d %H:%M}"

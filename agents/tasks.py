@@ -1,4 +1,7 @@
-"""Celery tasks of the agents app: the Friday 17:00 weekly summary.
+"""Celery tasks of the agents app: the built-in agents (every minute) and the Friday 17:00 weekly summary.
+
+`agents.tick` runs every minute (CELERY_BEAT_SCHEDULE): it plans the switched-on agents' actions from
+what arrived since the last run and does the ones due, each exactly once (agents.runner).
 
 `agents.weekly_summaries_due` runs every 15 minutes (CELERY_BEAT_SCHEDULE) and queues one send per
 workspace whose local time is Friday from 17:00 and whose week was not sent yet; the send itself is
@@ -11,6 +14,7 @@ import smtplib
 from celery import shared_task
 from django.utils import timezone
 
+from agents.runner import action_run, actions_due_ids, scan_all
 from agents.summary.periods import due_week_key, workspace_zone
 from agents.summary.services import summaries_sent, weekly_summary_send
 from workspaces.models import Workspace
@@ -53,3 +57,17 @@ def weekly_summary_send_task(workspace_id: int, week_key: str) -> str:
     if workspace is None:
         return "workspace_gone"
     return str(weekly_summary_send(workspace=workspace, week_key=week_key))
+
+
+@shared_task(name="agents.tick")
+def agents_tick(now: str | None = None) -> dict[str, int]:
+    """Plan from what arrived, then do every due action (in batches until none is left)."""
+    moment = datetime.datetime.fromisoformat(now) if now else timezone.now()
+    scanned = scan_all(now=moment)
+    counts = {"planned": scanned.planned, "cancelled": scanned.cancelled, "done": 0, "other": 0}
+    seen: set[int] = set()
+    while ids := [pk for pk in actions_due_ids(now=moment) if pk not in seen]:
+        for pk in ids:
+            seen.add(pk)
+            counts["done" if action_run(action_id=pk, now=moment) == "done" else "other"] += 1
+    return counts

@@ -1,15 +1,27 @@
-"""The workspace's weekly summary: the HTML preview and its PDF, for every member."""
+"""The workspace's weekly summary (HTML preview and PDF), the Inbox and a person's thread."""
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from agents import selectors as conversation_selectors
+from agents.models import Channel
+from agents.registry import AGENTS
+from agents.sentiment import sentiment_label
+from agents.services import AgentInputError, agent_setting_save, conversation_reply
 from agents.summary.render import summary_context, summary_pdf, summary_pdf_filename
 from agents.summary.selectors import WeeklySummary, recent_week_keys, weekly_summary_for
 from agents.summary.services import summary_recipients
+from identity import selectors as identity_selectors
+from identity.models import CustomerStatus
+from identity.timeline import relative_time
+from integrations.services import IntegrationInputError
+from workspaces.models import Role
 from workspaces.views_base import WorkspaceMixin
 
 
@@ -54,3 +66,118 @@ class SummaryPdfView(_SummaryMixin, View):
         filename = summary_pdf_filename(self.summary, workspace_slug=slug)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+class InboxView(WorkspaceMixin, TemplateView):
+    """Every person's thread, "needs human eyes" first, then those waiting for a reply."""
+
+    template_name = "agents/inbox.html"
+    extra_context = {"nav": "inbox"}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        threads = conversation_selectors.inbox_threads(workspace=self.workspace)
+        context["threads"] = threads
+        context["waiting"] = sum(1 for t in threads if t.waiting or t.needs_human)
+        context["limit"] = conversation_selectors.INBOX_LIMIT
+        context["drop_offs"] = conversation_selectors.drop_offs(workspace=self.workspace, now=timezone.now())
+        context["topics"] = conversation_selectors.topic_counts(workspace=self.workspace, now=timezone.now())
+        context["silence_hours"] = int(conversation_selectors.SILENCE.total_seconds() // 3600)
+        return context
+
+
+class ThreadView(WorkspaceMixin, TemplateView):
+    """One person's messages on every channel, in order with the real gaps (the replay), and the reply
+    form (the person's last channel by default)."""
+
+    template_name = "agents/thread.html"
+    extra_context = {"nav": "inbox"}
+
+    def _customer(self) -> Any:
+        customer = identity_selectors.customer_get(workspace=self.workspace, pk=self.kwargs["pk"])
+        if customer.status != CustomerStatus.LIVE:
+            survivor = identity_selectors.customer_survivor(workspace=self.workspace, customer=customer)
+            if survivor is None:
+                raise Http404("No such customer.")
+            return survivor
+        return customer
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        customer = self._customer()
+        rows = []
+        previous = None
+        for message in conversation_selectors.thread_messages(workspace=self.workspace, customer=customer):
+            at = message.at  # type: ignore[attr-defined]  # annotated by thread_messages
+            gap = relative_time(at - previous).removeprefix("T+") + " later" if previous else ""
+            rows.append(
+                {
+                    "message": message,
+                    "gap": "" if gap == "0 later" else gap,
+                    "sentiment": sentiment_label(message.sentiment),
+                }
+            )
+            previous = at
+        context.update(
+            customer=customer,
+            rows=rows,
+            reply_channel=conversation_selectors.last_reply_channel(workspace=self.workspace, customer=customer),
+            channels=[(c.value, c.label) for c in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)],
+            needs_human=any(
+                c.needs_human
+                for c in conversation_selectors.conversations_of(workspace=self.workspace, customer=customer)
+            ),
+        )
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        customer = self._customer()
+        try:
+            conversation_reply(
+                workspace=self.workspace,
+                customer=customer,
+                body=request.POST.get("body", ""),
+                channel=request.POST.get("channel") or None,
+                subject=request.POST.get("subject", ""),
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except IntegrationInputError as exc:
+            messages.error(request, f"Not sent: {exc}")
+        else:
+            messages.success(request, "Reply queued; its delivery status shows below.")
+        return redirect("agents:thread", ws=self.workspace.slug, pk=customer.pk)
+
+
+class AgentsSettingsView(WorkspaceMixin, TemplateView):
+    """Switch each built-in agent on or off and set its timing and template (owners and admins)."""
+
+    template_name = "agents/settings.html"
+    min_role = Role.ADMIN
+    extra_context = {"nav": "settings", "subnav": "agents"}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["agents"] = conversation_selectors.agents_of(workspace=self.workspace)
+        context["actions"] = conversation_selectors.actions_recent(workspace=self.workspace)
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        name = request.POST.get("agent", "")
+        spec = AGENTS.get(name)
+        config: dict[str, Any] = {}
+        if spec is not None:
+            for key, default in spec.defaults.items():
+                raw = request.POST.get(key, "").strip()
+                if isinstance(default, int):
+                    config[key] = int(raw) if raw.lstrip("-").isdigit() else raw
+                else:
+                    config[key] = raw
+        try:
+            agent_setting_save(
+                workspace=self.workspace, agent=name, enabled=request.POST.get("enabled") == "on", config=config
+            )
+        except AgentInputError as exc:
+            messages.error(request, f"Not saved: {exc}")
+        else:
+            messages.success(request, f"{spec.title if spec else name} agent saved.")
+        return redirect("agents:settings", ws=self.workspace.slug)

@@ -45,6 +45,9 @@ AGENT_TITLES = {
     "follow_up_sent": "Agent sent a follow-up",
     "refund_handled": "Agent handled a refund",
     "handoff_to_human": "Agent handed over to a person",
+    "handoff_requested": "Asked for a person: needs human eyes",
+    "onboarding_sent": "Agent sent the onboarding message",
+    "message_replied": "Agent replied",
     "summary_sent": "Weekly summary sent",
     "upgrade_nudge": "Agent nudged an upgrade",
 }

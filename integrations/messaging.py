@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Channel, Conversation, Direction, Message, MessageStatus
+from agents.sentiment import sentiment_score
 from identity.models import ConsentPurpose, ConsentSource, Customer
 from identity.privacy.services import preferences_update
 from integrations.events import event_record
@@ -57,6 +58,7 @@ def message_inbound_record(
             "body": body,
             "status": MessageStatus.RECEIVED,
             "sent_at": at,
+            "sentiment": sentiment_score(body),
         },
     )
     return message

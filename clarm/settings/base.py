@@ -259,6 +259,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Runs every 15 minutes and sends to each workspace whose local time has just passed
     # Friday 17:00 (see agents.tasks.weekly_summaries_due).
     "weekly-summaries": {"task": "agents.weekly_summaries_due", "schedule": crontab(minute="*/15")},
+    # The built-in agents: plan from new bookings/messages and send what is due (agents.tick).
+    "agents-tick": {"task": "agents.tick", "schedule": crontab(minute="*")},
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
     "workspace-exports-expire": {"task": "identity.workspace_exports_expire", "schedule": crontab(hour=3, minute=40)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},

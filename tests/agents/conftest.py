@@ -96,3 +96,17 @@ def pdf_text(pdf: bytes, tmp_path: Path, *, document) -> str:
     source = tmp_path / "summary.pdf"
     source.write_bytes(pdf)
     return subprocess.run(["pdftotext", "-layout", str(source), "-"], check=True, capture_output=True, text=True).stdout
+
+
+# The provider stand-ins and connections of the integrations tests, reused for the Inbox and agents.
+from tests.agents.helpers import TwilioStandIn  # noqa: E402
+from tests.integrations.conftest import provider_api, twilio_a  # noqa: E402, F401
+
+
+@pytest.fixture
+def twilio(settings):
+    """A Twilio stand-in on 127.0.0.1 that the SDK talks to (CLARM_TWILIO_API_BASE)."""
+    api = TwilioStandIn()
+    settings.CLARM_TWILIO_API_BASE = api.url
+    yield api
+    api.stop()

@@ -1,0 +1,160 @@
+"""The registry of named agents: what triggers each one, its conditions, the actions it logs, and the
+settings a workspace can change (on/off, timing, template).
+
+Every action an agent takes is a `source: "agent"` event on the customer's timeline, named by one of
+`ACTION_NAMES` (external chatbots log theirs through `POST /api/agents/actions` with the same names or
+their own snake_case ones). The agents are rule-based with templates: no language model is involved.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Documented action names (docs/agents.md). External agents may log other snake_case names.
+ACTION_NAMES = (
+    "lead_qualified",
+    "quote_sent",
+    "booking_offered",
+    "booking_taken",
+    "reminder_sent",
+    "review_requested",
+    "onboarding_sent",
+    "refund_handled",
+    "handoff_requested",
+    "message_replied",
+)
+ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+# Inbound words that ask for a person (the Handoff agent), matched as whole words/phrases.
+HANDOFF_PATTERN = re.compile(
+    r"\b(?:real person|a human|human being|speak to (?:someone|somebody|a person|the owner|a manager)|"
+    r"talk to (?:someone|somebody|a person|the owner|a manager)|call me|customer service|representative|"
+    r"operator|agent please)\b",
+    re.IGNORECASE,
+)
+
+# Inbound words that ask for money back (the Refund handler).
+REFUND_PATTERN = re.compile(r"\b(?:refund|refunded|money back|charge ?back|reimburse(?:ment)?)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    title: str
+    description: str
+    # Event names (on the timeline) or "message_in" (an inbound message) that start the agent.
+    triggers: tuple[str, ...]
+    # Event names that cancel the agent's pending actions for that trigger.
+    cancels: tuple[str, ...]
+    action: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+FOLLOW_UP = AgentSpec(
+    name="follow_up",
+    title="Follow-up",
+    description="Sends a reminder by SMS (email when there is no phone) before each booking.",
+    triggers=("booking_created",),
+    cancels=("booking_cancelled",),
+    action="reminder_sent",
+    defaults={
+        "hours_before": 24,
+        "template": "Hi {first_name}, a reminder from {workspace}: see you {when}. Reply here if anything changes.",
+    },
+)
+REVIEW_ASK = AgentSpec(
+    name="review_ask",
+    title="Review ask",
+    description="The day after the job, one SMS asking for a review with the workspace's review link.",
+    triggers=("booking_created",),
+    cancels=("booking_cancelled",),
+    action="review_requested",
+    defaults={
+        "send_hour": 10,
+        "review_url": "",
+        "template": "Thanks for choosing {workspace}, {first_name}! Would you leave us a quick review? {review_url}",
+    },
+)
+HANDOFF = AgentSpec(
+    name="handoff",
+    title="Handoff",
+    description="A message asking for a person puts the thread first in the Inbox, marked “needs human eyes”.",
+    triggers=("message_in",),
+    cancels=(),
+    action="handoff_requested",
+    defaults={},
+)
+
+ONBOARDING = AgentSpec(
+    name="onboarding",
+    title="Onboarding",
+    description="After a person's first payment, one welcome message (email, SMS without an email).",
+    triggers=("payment",),
+    cancels=(),
+    action="onboarding_sent",
+    defaults={
+        "hours_after": 1,
+        "template": "Welcome aboard, {first_name}! Thanks for choosing {workspace}. Reply here with any question.",
+    },
+)
+REFUND_HANDLER = AgentSpec(
+    name="refund_handler",
+    title="Refund handler",
+    description="A message asking for a refund gets an answer asking for the reason, over the same channel, "
+    "and the thread goes to the Inbox marked “needs human eyes”.",
+    triggers=("message_in",),
+    cancels=(),
+    action="refund_handled",
+    defaults={
+        "template": "Sorry to hear that, {first_name}. Could you tell us what went wrong? "
+        "Someone from {workspace} will look at your refund today.",
+    },
+)
+FAQ_TOPICS = AgentSpec(
+    name="faq_topics",
+    title="FAQ topics",
+    description="Tags each inbound message with the workspace's FAQ topics (one per line: “Topic: word, phrase, …”, "
+    "matched as whole words); the Inbox counts them per week.",
+    triggers=("message_in",),
+    cancels=(),
+    action="",
+    defaults={
+        "topics": "Pricing: price, cost, quote, how much, estimate\n"
+        "Availability: available, availability, slot, opening, this week, tomorrow\n"
+        "Reschedule: reschedule, change the time, another day, move my appointment\n"
+        "Payment: pay, deposit, invoice, card, refund",
+    },
+)
+
+AGENTS: dict[str, AgentSpec] = {
+    spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, ONBOARDING, REFUND_HANDLER, HANDOFF, FAQ_TOPICS)
+}
+
+
+def agent_config(spec: AgentSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The agent's defaults with the workspace's overrides (only known keys)."""
+    merged = dict(spec.defaults)
+    merged.update({k: v for k, v in (overrides or {}).items() if k in spec.defaults})
+    return merged
+
+
+def template_render(template: str, values: dict[str, str]) -> str:
+    """Fill `{name}` placeholders; unknown ones are left as written (never an error at send time)."""
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template).strip()
+
+
+def topics_parse(text: str) -> dict[str, re.Pattern[str]]:
+    """“Topic: word, phrase” lines → one whole-word, case-insensitive pattern per topic."""
+    topics: dict[str, re.Pattern[str]] = {}
+    for line in (text or "").splitlines():
+        name, _, words = line.partition(":")
+        terms = [w.strip() for w in words.split(",") if w.strip()]
+        if name.strip() and terms:
+            alternatives = "|".join(re.escape(term) for term in terms)
+            topics[name.strip()[:60]] = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
+    return topics
+
+
+def topics_match(text: str, topics: dict[str, re.Pattern[str]]) -> list[str]:
+    return [name for name, pattern in topics.items() if pattern.search(text or "")]

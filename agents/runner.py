@@ -1,0 +1,363 @@
+"""Running the built-in agents: read what happened (bookings, cancellations, inbound messages), plan
+each agent's action as one row per (agent, customer, trigger), and do the actions that are due.
+
+Exactly once: the plan is a unique row (`scheduled_action_once`), so reading the same booking twice
+plans nothing new; doing an action locks its row (`SELECT … FOR UPDATE SKIP LOCKED`) and marks it
+done in the same transaction that queues the message, so two workers or a retry never send twice.
+Timing follows the workspace's zone in wall-clock time ("24 h before 09:00" is 09:00 the day before,
+also across a DST change). Cancelled when the booking is cancelled or the person opted out.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.dateparse import parse_datetime
+
+from agents.models import (
+    ActionStatus,
+    AgentScan,
+    AgentSetting,
+    Channel,
+    Conversation,
+    Direction,
+    Message,
+    ScheduledAction,
+)
+from agents.notify import needs_human_notify
+from agents.registry import (
+    AGENTS,
+    FAQ_TOPICS,
+    FOLLOW_UP,
+    HANDOFF,
+    HANDOFF_PATTERN,
+    ONBOARDING,
+    REFUND_HANDLER,
+    REFUND_PATTERN,
+    REVIEW_ASK,
+    AgentSpec,
+    agent_config,
+    template_render,
+    topics_match,
+    topics_parse,
+)
+from agents.selectors import thread_customer_ids
+from agents.services import AgentInputError, agent_action_log, conversation_reply
+from agents.summary.periods import workspace_zone
+from identity.models import Customer, CustomerStatus
+from identity.timeline import PAYMENT_EVENTS
+from integrations.events import event_customer
+from integrations.messaging import PHONE_CHANNELS
+from integrations.services import IntegrationInputError
+from tracking.models import Event
+from workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+# Re-read this much before the last scan: an event committed late (a long ingest transaction) is
+# still seen. The first scan of a workspace reads this far back.
+SCAN_OVERLAP = datetime.timedelta(minutes=5)
+FIRST_SCAN = datetime.timedelta(hours=1)
+DUE_BATCH = 500
+
+
+def wall_clock_shift(moment: datetime.datetime, zone: Any, *, hours: int = 0, days: int = 0) -> datetime.datetime:
+    """`moment` moved by hours/days of the workspace's wall clock (09:00 minus 24 h is 09:00 the day
+    before, even when that day was 23 or 25 hours long)."""
+    local = moment.astimezone(zone).replace(tzinfo=None)
+    shifted = local + datetime.timedelta(hours=hours, days=days)
+    return shifted.replace(tzinfo=zone).astimezone(datetime.UTC)
+
+
+def follow_up_due(start: datetime.datetime, zone: Any, config: dict[str, Any]) -> datetime.datetime:
+    return wall_clock_shift(start, zone, hours=-int(config["hours_before"]))
+
+
+def review_ask_due(start: datetime.datetime, zone: Any, config: dict[str, Any]) -> datetime.datetime:
+    local = start.astimezone(zone)
+    day_after = (local + datetime.timedelta(days=1)).date()
+    return datetime.datetime.combine(day_after, datetime.time(int(config["send_hour"])), tzinfo=zone).astimezone(
+        datetime.UTC
+    )
+
+
+BOOKING_DUE = {FOLLOW_UP.name: follow_up_due, REVIEW_ASK.name: review_ask_due}
+# Agents started by an inbound message whose text matches (the refund handler answers first).
+MESSAGE_AGENTS = ((REFUND_HANDLER, REFUND_PATTERN), (HANDOFF, HANDOFF_PATTERN))
+
+
+def _booking_key(properties: dict[str, Any]) -> str:
+    ref = properties.get("invitee_uri") or properties.get("event_uri") or properties.get("booking_id") or ""
+    return f"booking:{ref}"[:200] if ref else ""
+
+
+def _enabled(workspace: Workspace) -> dict[str, dict[str, Any]]:
+    """The workspace's switched-on agents with their configuration."""
+    rows = AgentSetting.objects.filter(workspace=workspace, enabled=True, agent__in=list(AGENTS))
+    return {row.agent: agent_config(AGENTS[row.agent], row.config) for row in rows}
+
+
+def _plan(
+    workspace: Workspace, spec: AgentSpec, customer: Customer, trigger: str, due: datetime.datetime, payload: dict
+) -> bool:
+    """One row per (agent, customer, trigger); False when it was planned before."""
+    try:
+        with transaction.atomic():
+            ScheduledAction.objects.create(
+                workspace=workspace, agent=spec.name, customer=customer, trigger=trigger, due_at=due, payload=payload
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+@dataclass
+class ScanResult:
+    planned: int = 0
+    cancelled: int = 0
+
+
+def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResult:
+    """Plan and cancel the actions of the workspace's switched-on agents from what arrived since the
+    last scan (minus the overlap)."""
+    result = ScanResult()
+    agents = _enabled(workspace)
+    scan = AgentScan.objects.filter(workspace=workspace).first()
+    # A watermark ahead of `now` (the clock was set back, or a run with a given time) is not trusted.
+    since = (scan.scanned_until - SCAN_OVERLAP) if scan and scan.scanned_until <= now else now - FIRST_SCAN
+    if not agents:
+        AgentScan.objects.update_or_create(workspace=workspace, defaults={"scanned_until": now})
+        return result
+    zone = workspace_zone(workspace.timezone)
+    booking_agents = [AGENTS[name] for name in agents if name in BOOKING_DUE]
+    if booking_agents:
+        events = (
+            Event.objects.filter(
+                workspace=workspace,
+                event__in=["booking_created", "booking_cancelled"],
+                received_at__gte=since,
+                received_at__lte=now,
+            )
+            .select_related("customer")
+            .order_by("received_at", "pk")
+        )
+        for event in events:
+            key = _booking_key(event.properties or {})
+            customer = event_customer(event)
+            if not key or customer is None:
+                continue
+            if event.event == "booking_cancelled":
+                result.cancelled += ScheduledAction.objects.filter(
+                    workspace=workspace,
+                    trigger=key,
+                    agent__in=[spec.name for spec in booking_agents],
+                    status=ActionStatus.PENDING,
+                ).update(status=ActionStatus.CANCELLED, detail="Booking cancelled", done_at=now)
+                continue
+            start = parse_datetime(str((event.properties or {}).get("start_time") or ""))
+            if start is None or start.tzinfo is None:
+                continue
+            for spec in booking_agents:
+                due = BOOKING_DUE[spec.name](start, zone, agents[spec.name])
+                if due <= now - datetime.timedelta(hours=1) and spec is FOLLOW_UP:
+                    continue  # booked less than the lead time ahead: a reminder now would be noise
+                payload = {"start_time": start.isoformat(), "meeting": (event.properties or {}).get("meeting") or ""}
+                result.planned += _plan(workspace, spec, customer, key, due, payload)
+    if ONBOARDING.name in agents:
+        result.planned += _onboarding_plan(workspace, agents[ONBOARDING.name], since=since, now=now)
+    if FAQ_TOPICS.name in agents:
+        topics = topics_parse(agents[FAQ_TOPICS.name]["topics"])
+        untagged = Message.objects.filter(
+            workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now, topics=[]
+        )
+        for message in untagged:
+            found = topics_match(message.body, topics)
+            if found:
+                Message.objects.filter(pk=message.pk).update(topics=found)
+    message_agents = [(spec, pattern) for spec, pattern in MESSAGE_AGENTS if spec.name in agents]
+    if message_agents:
+        messages = Message.objects.filter(
+            workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now
+        ).select_related("customer")
+        for message in messages:
+            for spec, pattern in message_agents:
+                if pattern.search(message.body or ""):
+                    payload = {"channel": message.channel}
+                    result.planned += _plan(workspace, spec, message.customer, f"message:{message.pk}", now, payload)
+    AgentScan.objects.update_or_create(workspace=workspace, defaults={"scanned_until": now})
+    return result
+
+
+def _onboarding_plan(
+    workspace: Workspace, config: dict[str, Any], *, since: datetime.datetime, now: datetime.datetime
+) -> int:
+    """One welcome per person, planned from their first payment (trigger `payment:first`, so a later
+    payment, or the same one read twice, plans nothing)."""
+    planned = 0
+    payments = (
+        Event.objects.filter(
+            workspace=workspace, event__in=PAYMENT_EVENTS, received_at__gte=since, received_at__lte=now
+        )
+        .select_related("customer")
+        .order_by("received_at", "pk")
+    )
+    for event in payments:
+        customer = event_customer(event)
+        if customer is None:
+            continue
+        earlier = Event.objects.filter(
+            workspace=workspace,
+            customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+            event__in=PAYMENT_EVENTS,
+            occurred_at__lt=event.occurred_at,
+        ).exists()
+        if earlier:
+            continue
+        due = event.received_at + datetime.timedelta(hours=int(config["hours_after"]))
+        planned += _plan(workspace, ONBOARDING, customer, "payment:first", due, {"event": event.pk})
+    return planned
+
+
+def scan_all(*, now: datetime.datetime) -> ScanResult:
+    total = ScanResult()
+    workspace_ids = AgentSetting.objects.filter(enabled=True).values_list("workspace_id", flat=True).distinct()
+    for workspace in Workspace.objects.filter(pk__in=list(workspace_ids)).order_by("pk"):
+        result = workspace_scan(workspace=workspace, now=now)
+        total.planned += result.planned
+        total.cancelled += result.cancelled
+    return total
+
+
+# --- doing the actions --------------------------------------------------------------------------
+
+
+def _first_name(customer: Customer) -> str:
+    return (customer.name or "").split(" ")[0] or "there"
+
+
+def _live(customer: Customer) -> Customer:
+    seen = 0
+    while customer.status != CustomerStatus.LIVE and customer.merged_into_id and seen < 10:
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+        seen += 1
+    return customer
+
+
+def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any], channel: str) -> Message:
+    customer = row.customer
+    zone = workspace_zone(row.workspace.timezone)
+    start = parse_datetime(row.payload.get("start_time", "")) or row.due_at
+    when = start.astimezone(zone).strftime("%a %d %b at %H:%M").replace(" 0", " ")
+    body = template_render(
+        config["template"],
+        {
+            "first_name": _first_name(customer),
+            "workspace": row.workspace.name,
+            "when": when,
+            "meeting": row.payload.get("meeting", ""),
+            "review_url": config.get("review_url", ""),
+        },
+    )
+    return conversation_reply(workspace=row.workspace, customer=customer, body=body, channel=channel, agent=spec.name)
+
+
+def _needs_human(workspace: Workspace, customer: Customer, *, reason: str) -> None:
+    """Mark the person's threads; the owners and admins are mailed when the mark is new."""
+    marked = Conversation.objects.filter(
+        workspace=workspace,
+        customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+        needs_human=False,
+    ).update(needs_human=True)
+    if marked:
+        workspace_id, customer_id = workspace.pk, customer.pk
+        transaction.on_commit(
+            lambda: needs_human_notify(workspace_id=workspace_id, customer_id=customer_id, reason=reason)
+        )
+
+
+def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
+    """Do one action (inside the row's transaction). Returns (status, detail)."""
+    spec = AGENTS[row.agent]
+    customer = row.customer = _live(row.customer)
+    if spec is HANDOFF:
+        _needs_human(row.workspace, customer, reason="asked for a person")
+        agent_action_log(
+            workspace=row.workspace,
+            agent=spec.name,
+            action=spec.action,
+            customer=customer,
+            properties={"title": "Asked for a person", "channel": row.payload.get("channel", "")},
+            key=f"action-{row.pk}",
+        )
+        return ActionStatus.DONE, "In the Inbox, marked “needs human eyes”"
+    if spec is REFUND_HANDLER:
+        _needs_human(row.workspace, customer, reason="asked for a refund")
+        channel = row.payload.get("channel", "")
+        if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL):
+            channel = Channel.SMS if customer.phone else Channel.EMAIL
+    elif spec is REVIEW_ASK:
+        if not customer.phone:
+            return ActionStatus.CANCELLED, "No phone number for the review SMS"
+        if not config.get("review_url"):
+            return ActionStatus.FAILED, "Set the review link in the agent's settings"
+        channel = Channel.SMS
+    elif spec is ONBOARDING:
+        channel = Channel.EMAIL if customer.email else Channel.SMS
+    else:
+        channel = Channel.SMS if customer.phone else Channel.EMAIL
+    opted_out = not (customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email)
+    if opted_out:
+        return ActionStatus.CANCELLED, "The person opted out"
+    message = _template_send(row, spec, config, channel)
+    row.message = message
+    agent_action_log(
+        workspace=row.workspace,
+        agent=spec.name,
+        action=spec.action,
+        customer=customer,
+        properties={
+            "channel": channel,
+            "message": message.pk,
+            **{k: v for k, v in row.payload.items() if k == "start_time"},
+        },
+        key=f"action-{row.pk}",
+    )
+    return ActionStatus.DONE, f"Sent by {channel}"
+
+
+def action_run(*, action_id: int, now: datetime.datetime) -> str:
+    """Do one due action once; another worker holding it, or it being done already, is a no-op."""
+    with transaction.atomic():
+        row = (
+            ScheduledAction.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("workspace", "customer")
+            .filter(pk=action_id, status=ActionStatus.PENDING, due_at__lte=now)
+            .first()
+        )
+        if row is None:
+            return "skipped"
+        setting = AgentSetting.objects.filter(workspace=row.workspace, agent=row.agent).first()
+        status: str
+        if setting is None or not setting.enabled:
+            status, detail = ActionStatus.CANCELLED, "The agent was switched off"
+        else:
+            try:
+                with transaction.atomic():
+                    status, detail = _do(row, agent_config(AGENTS[row.agent], setting.config))
+            except (IntegrationInputError, AgentInputError) as exc:
+                status, detail = ActionStatus.FAILED, str(exc)[:300]
+        if status == ActionStatus.FAILED:
+            logger.warning("Agent action %s (%s) failed: %s", row.pk, row.agent, detail)
+        row.status, row.detail, row.done_at = status, detail, now
+        row.save(update_fields=["status", "detail", "done_at", "message"])
+        return str(status)
+
+
+def actions_due_ids(*, now: datetime.datetime, limit: int = DUE_BATCH) -> list[int]:
+    return list(
+        ScheduledAction.objects.filter(status=ActionStatus.PENDING, due_at__lte=now)
+        .order_by("due_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
