@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,8 +19,8 @@ from enrichment import selectors
 from enrichment.forms import EnrichmentSettingsForm
 from enrichment.scoring import BadWeights
 from enrichment.services import enrichment_settings_update, person_enrichment_on
-from identity.api.serializers import CustomerListOut, CustomerOut, ErrorOut
-from identity.api.views import UNAUTHORIZED, SecretKeyApi, error
+from identity.api.serializers import CustomerListOut, CustomerOut
+from identity.api.views import ERRORS, SecretKeyApi, error
 from identity.privacy.exports import _csv_safe
 from identity.timeline import RUNG_NAMES
 from workspaces.models import Role
@@ -218,11 +218,7 @@ class VisitorsApi(SecretKeyApi):
             OpenApiParameter("limit", int, description=f"1 to {API_MAX_LIMIT} (default {API_DEFAULT_LIMIT})"),
             OpenApiParameter("offset", int, description="Given in `next`"),
         ],
-        responses={
-            200: CustomerListOut,
-            400: OpenApiResponse(ErrorOut, description="A missing or malformed since, min_score, limit or offset"),
-            **UNAUTHORIZED,
-        },
+        responses={200: CustomerListOut, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         since_text = request.query_params.get("since")

@@ -24,6 +24,11 @@ UNAUTHORIZED = {
         description="No Authorization header, a malformed one, an unknown or revoked secret key, or a write key",
     )
 }
+# The 4xx answers every secret-key endpoint with parameters can give.
+ERRORS = {
+    400: OpenApiResponse(ErrorOut, description="A parameter is missing or invalid (the error names it)"),
+    **UNAUTHORIZED,
+}
 NOT_FOUND = {
     404: OpenApiResponse(
         ErrorOut,
