@@ -22,9 +22,9 @@ urlpatterns = [
     path("o/<str:code>.gif", views.pixel_image, name="pixel"),
     path("api/links", LinkCreateApi.as_view(), name="api_links"),
     path("api/destinations", destination_api.DestinationsApi.as_view(), name="api_destinations"),
-    path("api/destinations/<int:pk>", destination_api.DestinationApi.as_view(), name="api_destination"),
+    path("api/destinations/<str:pk>", destination_api.DestinationApi.as_view(), name="api_destination"),
     path(
-        "api/destinations/<int:pk>/deliveries",
+        "api/destinations/<str:pk>/deliveries",
         destination_api.DeliveriesApi.as_view(),
         name="api_destination_deliveries",
     ),

@@ -100,7 +100,9 @@ def _lookup_sql(n: int, *, postgresql: bool) -> str:
         if postgresql:
             pairs = "(i.kind, i.value_hash) IN (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))"
         else:
-            pairs = " OR ".join(["(i.kind = %s AND i.value_hash = %s)"] * n)
+            # A row-value list, not an OR chain: SQLite refuses expressions deeper than 1,000 terms,
+            # which a batch of 500 events with two identifiers each would reach.
+            pairs = "(i.kind, i.value_hash) IN (VALUES " + ", ".join(["(%s, %s)"] * n) + ")"
         sql = (
             "SELECT i.id, i.kind, i.value_hash, i.visit_count, c.id, c.rung, c.customer_number, c.email, "  # noqa: S608 (table names from the models, values as parameters)
             "c.phone, c.name, c.company, c.traits, c.first_seen, c.last_seen, c.allow_analytics, "

@@ -4,13 +4,15 @@
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity.api.authentication import HasSecretKey, SecretKeyAuthentication
+from identity.api.serializers import ErrorOut
+from identity.api.views import ERRORS, UNAUTHORIZED
 from integrations.destinations.models import DeliveryKind, DeliveryState, Destination
 from integrations.destinations.selectors import deliveries_page, destination_get, destinations_list
 from integrations.destinations.services import (
@@ -23,6 +25,15 @@ from integrations.destinations.specs import SPECS, config_shown
 from workspaces.models import Workspace
 
 NOT_FOUND = "No such destination in this workspace."
+MISSING = {
+    404: OpenApiResponse(
+        ErrorOut, description="No such destination in this workspace (also an id that is not a whole number)"
+    )
+}
+DESTINATION_ID = OpenApiParameter(
+    "pk", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH, description="The destination's id"
+)
+_MAX_ID = 2**63 - 1
 
 
 def _error(code: int, message: str, details: Any = None) -> Response:
@@ -55,12 +66,31 @@ class DestinationOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class DestinationListOut(serializers.Serializer):
+    results = DestinationOut(many=True)
+    next = serializers.CharField(allow_null=True, help_text="Always null: every destination is on one page")
+
+
+class DestinationCreatedOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    provider = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    secret = serializers.CharField(required=False, help_text="Webhooks only: the signing secret, shown once")
+
+
 class _Api(APIView):
     authentication_classes = [SecretKeyAuthentication]
     permission_classes = [HasSecretKey]
 
     def workspace(self, request: Request) -> Workspace:
         return request.auth.workspace  # type: ignore[union-attr]
+
+    def destination(self, request: Request, pk: str) -> Destination | None:
+        """This workspace's destination `pk`, or None (also for an id that is not a whole number)."""
+        if not (pk.isascii() and pk.isdigit()) or not 0 < int(pk) <= _MAX_ID:
+            return None
+        return destination_get(workspace=self.workspace(request), pk=int(pk))
 
 
 class DestinationsApi(_Api):
@@ -70,12 +100,16 @@ class DestinationsApi(_Api):
         config = serializers.JSONField()
         rules = serializers.JSONField()
 
-    @extend_schema(responses={200: DestinationOut(many=True)}, summary="List destinations")
+    @extend_schema(responses={200: DestinationListOut, **UNAUTHORIZED}, summary="List destinations")
     def get(self, request: Request) -> Response:
         rows = [destination_out(d) for d in destinations_list(workspace=self.workspace(request))]
         return Response({"results": DestinationOut(rows, many=True).data, "next": None})
 
-    @extend_schema(request=DestinationInputSerializer, responses={201: DestinationOut}, summary="Add a destination")
+    @extend_schema(
+        request=DestinationInputSerializer,
+        responses={201: DestinationCreatedOut, **ERRORS},
+        summary="Add a destination",
+    )
     def post(self, request: Request) -> Response:
         data = self.DestinationInputSerializer(data=request.data)
         if not data.is_valid():
@@ -111,18 +145,25 @@ class DestinationApi(_Api):
         rules = serializers.JSONField(required=False)
         status = serializers.ChoiceField(choices=["active", "paused"], required=False)
 
-    @extend_schema(responses={200: DestinationOut}, summary="One destination")
-    def get(self, request: Request, pk: int) -> Response:
-        destination = destination_get(workspace=self.workspace(request), pk=pk)
+    @extend_schema(
+        parameters=[DESTINATION_ID],
+        responses={200: DestinationOut, **UNAUTHORIZED, **MISSING},
+        summary="One destination",
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        destination = self.destination(request, pk)
         if destination is None:
             return _error(404, NOT_FOUND)
         return Response(DestinationOut(destination_out(destination)).data)
 
     @extend_schema(
-        request=DestinationPatchSerializer, responses={200: DestinationOut}, summary="Change, pause or resume"
+        parameters=[DESTINATION_ID],
+        request=DestinationPatchSerializer,
+        responses={200: DestinationOut, **ERRORS, **MISSING},
+        summary="Change, pause or resume",
     )
-    def patch(self, request: Request, pk: int) -> Response:
-        destination = destination_get(workspace=self.workspace(request), pk=pk)
+    def patch(self, request: Request, pk: str) -> Response:
+        destination = self.destination(request, pk)
         if destination is None:
             return _error(404, NOT_FOUND)
         data = self.DestinationPatchSerializer(data=request.data)
@@ -134,9 +175,11 @@ class DestinationApi(_Api):
             return _error(400, str(exc))
         return Response(DestinationOut(destination_out(destination)).data)
 
-    @extend_schema(responses={204: None}, summary="Remove a destination")
-    def delete(self, request: Request, pk: int) -> Response:
-        destination = destination_get(workspace=self.workspace(request), pk=pk)
+    @extend_schema(
+        parameters=[DESTINATION_ID], responses={204: None, **UNAUTHORIZED, **MISSING}, summary="Remove a destination"
+    )
+    def delete(self, request: Request, pk: str) -> Response:
+        destination = self.destination(request, pk)
         if destination is None:
             return _error(404, NOT_FOUND)
         destination_delete(destination=destination, actor=None)
@@ -157,11 +200,26 @@ class DeliveryOut(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
 
 
+class DeliveryListOut(serializers.Serializer):
+    results = DeliveryOut(many=True)
+    next = serializers.CharField(allow_null=True, help_text="The cursor of the next (older) page, or null")
+
+
 class DeliveriesApi(_Api):
-    @extend_schema(responses={200: DeliveryOut(many=True)}, summary="Delivery log of a destination")
-    def get(self, request: Request, pk: int) -> Response:
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status", str, enum=list(DeliveryState.values), description="Only deliveries in this state"
+            ),
+            OpenApiParameter("kind", str, enum=list(DeliveryKind.values), description="Only deliveries of this kind"),
+            OpenApiParameter("cursor", str, description="The `next` of a previous page"),
+        ],
+        responses={200: DeliveryListOut, **ERRORS, **MISSING},
+        summary="Delivery log of a destination, newest first",
+    )
+    def get(self, request: Request, pk: str) -> Response:
         workspace = self.workspace(request)
-        destination = destination_get(workspace=workspace, pk=pk)
+        destination = self.destination(request, pk)
         if destination is None:
             return _error(404, NOT_FOUND)
         state = request.query_params.get("status") or None

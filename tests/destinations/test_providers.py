@@ -15,6 +15,7 @@ from identity.privacy.erasure import subject_erase
 from integrations.destinations.hooks import high_intent_visitor_fired
 from integrations.destinations.models import DeliveryState, DestinationDelivery, DestinationStatus
 from integrations.destinations.services import destination_create, destination_flush, destination_update
+from integrations.events import event_record
 from tests.destinations.conftest import Reply
 from tracking.models import Event
 
@@ -127,7 +128,7 @@ def test_ad_sendback_respects_the_persons_choice_and_gpc(meta, track, provider):
     assert "Global Privacy Control" in DestinationDelivery.objects.get(event_id=event.pk).last_answer
 
 
-def test_crm_skips_people_who_opted_out_of_analytics(tenant, provider, settings, track):
+def test_crm_skips_people_who_opted_out_of_analytics(tenant, provider, settings, track, run_on_commit):
     settings.CLARM_HUBSPOT_API_URL = provider.url
     provider.default = Reply(200, {"results": [{"id": "1"}]})
     d = make(tenant, "hubspot", {"token": "pat-1"}, [{"on": "event", "event": "purchase"}])
@@ -135,7 +136,21 @@ def test_crm_skips_people_who_opted_out_of_analytics(tenant, provider, settings,
     sent = len(provider.requests)
     assert sent >= 1
     Customer.objects.filter(email="quiet@example.com").update(allow_analytics=False)
-    track({**buy("v-q", "quiet@example.com"), "source": "agent", "message_id": "m-q2"})
+    # A write-key event of an opted-out person is refused at ingest, whatever source it names...
+    refused = track({**buy("v-q", "quiet@example.com"), "source": "agent", "message_id": "m-q2"})
+    assert refused.json()["suppressed"] == 1
+    # ...but a payment is kept as a transactional record: the CRM still does not get it.
+    run_on_commit(
+        lambda: event_record(
+            workspace=tenant.workspace,
+            event="purchase",
+            source="webhook",
+            provider="stripe",
+            message_id="stripe:evt_q2",
+            email="quiet@example.com",
+            account_signal=True,
+        )
+    )
     assert len(provider.requests) == sent
     row = DestinationDelivery.objects.filter(destination=d).latest("id")
     assert row.status == DeliveryState.SKIPPED and "opted out of analytics" in row.last_answer

@@ -26,6 +26,7 @@ def page(tenant, django_capture_on_commit_callbacks):
     return send
 
 
+@pytest.mark.postgres_only(reason="the Redis queue: the embedded default has no Redis (see the test without Redis)")
 def test_requests_queue_their_events_and_one_drain_scores_them_all(page, monkeypatch):
     published = []
     monkeypatch.setattr(tasks.events_drain_task, "delay", lambda: published.append("drain"))
@@ -44,6 +45,7 @@ def test_requests_queue_their_events_and_one_drain_scores_them_all(page, monkeyp
     assert published == ["drain"]
 
 
+@pytest.mark.postgres_only(reason="the Redis queue: the embedded default has no Redis (see the test without Redis)")
 def test_a_persons_events_queued_meanwhile_are_scored_once(page, tenant, monkeypatch):
     monkeypatch.setattr(tasks.events_drain_task, "delay", lambda: None)
     calls: list[dict] = []
