@@ -15,7 +15,7 @@ from django.utils import timezone
 from clarm.clientip import ip_clean
 from clarm.publish import task_publish
 from identity.normalize import Claims, claims_from_values
-from identity.purposes import CONSENT_EVENT_CHOICES, Purpose, purpose_refused
+from identity.purposes import CONSENT_EVENT_CHOICES, Consent, Purpose, purpose_refused
 from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
 from tracking.attribution import attribution_from, attribution_is_paid
@@ -322,6 +322,29 @@ def _lane_events(workspace: Workspace, prepared: list[_Prepared], received_at: d
     ]
 
 
+def _after_batch_opt_outs(prepared: list[_Prepared]) -> tuple[list[_Prepared], int]:
+    """An opt-out in a batch holds for the events after it: the opt-out is applied after the commit,
+    so the batch's later events of that person are refused here (those carrying one of the opt-out's
+    identifiers, or one an earlier event of the batch tied to them; one hop). Returns the events
+    kept and how many were refused."""
+    out: set[tuple[str, str]] = set()
+    kept: list[_Prepared] = []
+    refused = 0
+    for p in prepared:
+        keys = {(c.kind, c.value_hash) for c in p.claims.claims}
+        if p.name in OPT_OUT_EVENTS and keys:
+            out |= keys
+            for earlier in kept:
+                earlier_keys = {(c.kind, c.value_hash) for c in earlier.claims.claims}
+                if earlier_keys & keys:
+                    out |= earlier_keys
+        elif out and keys & out and purpose_refused(p.purpose, Consent(analytics=False)):
+            refused += 1
+            continue
+        kept.append(p)
+    return kept, refused
+
+
 def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: datetime.datetime) -> IngestResult:
     """Resolve identities, write events and visits: one transaction.
 
@@ -463,6 +486,8 @@ def events_ingest(
     if privacy_signal:
         signalled_out = sum(p.name not in OPT_OUT_EVENTS for p in prepared)
         prepared = [p for p in prepared if p.name in OPT_OUT_EVENTS]
+    prepared, opted_out_in_batch = _after_batch_opt_outs(prepared)
+    signalled_out += opted_out_in_batch
 
     result = IngestResult()
     lane = known_devices_write(workspace_id=workspace.pk, events=_lane_events(workspace, prepared, received_at))

@@ -338,6 +338,27 @@ def test_the_snippets_opt_out_is_honoured_within_a_second(post_track, tenant):
     assert record.source == ConsentSource.API  # ClarmTrack('optout') is the site's call, not the banner
 
 
+def test_an_opt_out_holds_for_the_events_after_it_in_the_same_batch(post_track, tenant):
+    """A batch [identify, opted_out, page_view, noted by email] keeps the identify and the opt-out;
+    what comes after the opt-out for the same person (by device, or by an identifier an earlier event
+    of the batch tied to that device) is refused, not stored."""
+    ws = tenant.workspace
+    r = post_track(
+        {
+            "batch": [
+                {"event": "identify", "visitor_id": "dev-bo", "email": "bo@example.com", "message_id": "b1"},
+                {"event": "opted_out", "visitor_id": "dev-bo", "message_id": "b2"},
+                {"event": "page_view", "visitor_id": "dev-bo", "message_id": "b3"},
+                {"event": "noted", "source": "agent", "email": "bo@example.com", "message_id": "b4"},
+                {"event": "page_view", "visitor_id": "dev-other", "message_id": "b5"},
+            ]
+        }
+    )
+    assert r.json()["accepted"] == 3 and r.json()["suppressed"] == 2
+    assert set(Event.objects.values_list("message_id", flat=True)) == {"b1", "b2", "b5"}
+    assert _customer_of(ws, "bo@example.com").allow_analytics is False
+
+
 def test_an_opt_out_event_is_in_force_when_it_is_answered_whatever_the_queue(post_track, tenant, monkeypatch):
     # No worker runs the queue here: what the request does not do itself is not done.
     queued: list[int] = []
