@@ -184,3 +184,14 @@ def test_the_browser_check_fails_on_a_csp_violation(live_server):
                                  document.body.appendChild(s); }""")
         page.wait_for_timeout(300)
         assert page.evaluate("() => window.x") is None  # blocked
+
+
+def test_api_docs_is_a_page_that_works_under_the_csp(client):
+    """`/api/docs/` was Redoc loaded from a CDN: blocked by the policy, a blank page. It now leads to
+    the reference page served by Clarm (no script or stylesheet from elsewhere)."""
+    response = client.get("/api/docs/", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/api/reference/"
+    body = response.content.decode()
+    assert "https://" not in "".join(re.findall(r"<(?:script|link)[^>]*>", body))
+    assert "/api/schema/" in body
