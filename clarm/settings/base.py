@@ -58,6 +58,9 @@ CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default="http://127.0.0.1:8000").
 # and requests per minute allowed per write key and client (hashed) IP.
 CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
 CLARM_RATE_LIMIT_PER_MINUTE = env.int("CLARM_RATE_LIMIT_PER_MINUTE", default=6000)
+# The dashboard's rollup processor runs at most once per workspace per this many seconds after
+# ingest (it counts everything committed by then); 0 runs it after every ingest call.
+CLARM_ROLLUPS_DEBOUNCE_SECONDS = env.int("CLARM_ROLLUPS_DEBOUNCE_SECONDS", default=2)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -168,6 +171,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},
+    # The dashboard's rollups: recount the last two days (events committed out of id order).
+    "rollups-rebuild-recent": {"task": "identity.rollups_rebuild_recent", "schedule": crontab(hour=2, minute=20)},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

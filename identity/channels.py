@@ -1,0 +1,60 @@
+"""Channels in the owner's words: which of Web, Ad, Email, SMS, WhatsApp, Call, Stripe, Calendly,
+Agent (or another app) an event came through, from its stored source, name and properties."""
+
+from typing import Any
+
+CHANNEL_LABELS = {
+    "web": "Web",
+    "ad": "Ad",
+    "email": "Email",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "call": "Call",
+    "stripe": "Stripe",
+    "calendly": "Calendly",
+    "agent": "Agent",
+    "app": "Other app",
+}
+# Which raw sources a channel's events can have (the customers list filters on the source column).
+CHANNEL_SOURCES = {
+    "web": ("web",),
+    "ad": ("ad",),
+    "email": ("email", "pixel"),
+    "sms": ("channel", "pixel"),
+    "whatsapp": ("channel", "pixel"),
+    "call": ("channel",),
+    "stripe": ("webhook",),
+    "calendly": ("webhook",),
+    "agent": ("agent",),
+    "app": ("webhook",),
+}
+_MESSAGING = {"sms": "sms", "whatsapp": "whatsapp", "voice": "call", "call": "call"}
+BOOKING_PREFIXES = ("booking_", "invitee_")
+
+
+def channel_of(*, source: str, event: str = "", properties: Any = None) -> str:
+    """The channel key (a key of CHANNEL_LABELS) of one event."""
+    props = properties if isinstance(properties, dict) else {}
+    via = str(props.get("channel") or props.get("sent_via") or props.get("medium") or "").lower()
+    if source in ("web", "ad", "agent", "email"):
+        return source
+    if source == "pixel":
+        return _MESSAGING.get(via, "email") if via != "voice" else "email"
+    if source == "channel":
+        if "call" in event:
+            return "call"
+        return _MESSAGING.get(via, "sms")
+    if source == "webhook":
+        provider = str(props.get("provider") or "").lower()
+        if provider == "stripe" or event.startswith(("payment_", "checkout_", "invoice_")):
+            return "stripe"
+        if provider == "calendly" or event.startswith(BOOKING_PREFIXES):
+            return "calendly"
+        if provider == "sendgrid":
+            return "email"
+        return "app"
+    return "app"
+
+
+def channel_label(key: str) -> str:
+    return CHANNEL_LABELS.get(key, key.capitalize() or "Unknown")
