@@ -58,3 +58,14 @@ def channel_of(*, source: str, event: str = "", properties: Any = None) -> str:
 
 def channel_label(key: str) -> str:
     return CHANNEL_LABELS.get(key, key.capitalize() or "Unknown")
+
+
+def channels_text(keys: set[str]) -> str:
+    """Stored form of the channels a person used: ",email,web," (in CHANNEL_LABELS order), so one
+    channel is matched with `contains=",web,"` on any database."""
+    ordered = [key for key in CHANNEL_LABELS if key in keys]
+    return f",{','.join(ordered)}," if ordered else ""
+
+
+def channels_from_text(text: str) -> list[str]:
+    return [key for key in text.split(",") if key]

@@ -347,7 +347,7 @@ class PersonFacts(models.Model):
     and revenue. Recomputed from the customer's events (index probes) whenever they get an event."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="facts")
     first_at = models.DateTimeField()
     first_date = models.DateField(help_text="first_at in the workspace's time zone")
     # Channel keys of identity.channels (web, ad, email, sms, whatsapp, call, stripe, calendly, agent, app).
@@ -360,6 +360,8 @@ class PersonFacts(models.Model):
     rung4_at = models.DateTimeField(null=True, blank=True)
     revenue_minor = models.BigIntegerField(default=0, help_text="payments less refunds, in minor units")
     currency = models.CharField(max_length=3, blank=True, help_text="of the payments (one per workspace assumed)")
+    event_count = models.PositiveIntegerField(default=0)
+    channels = models.CharField(max_length=120, blank=True, help_text="channel keys used, as ,web,email,")
 
     class Meta:
         indexes = [

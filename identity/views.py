@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,9 +17,11 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from identity import selectors
+from identity.channels import CHANNEL_LABELS, channel_label, channels_from_text
 from identity.cursors import BadCursor
+from identity.customer_export import customers_csv
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
-from identity.timeline import RUNG_BLURBS, RUNG_NAMES, event_text, relative_time
+from identity.timeline import RUNG_BLURBS, RUNG_NAMES, event_text, money, relative_time
 from tracking.models import Event, Source
 from workspaces.models import Role
 from workspaces.roles import role_at_least
@@ -30,6 +32,22 @@ SOURCE_LABELS = dict(Source.choices)
 
 def bad_request(request: HttpRequest, error: str) -> HttpResponse:
     return render(request, "identity/bad_request.html", {"error": error}, status=400)
+
+
+def customer_row(customer: Customer) -> dict[str, Any]:
+    """One row of the customers list: the customer, its label and its dashboard facts in words."""
+    facts = getattr(customer, "facts", None)
+    return {
+        "obj": customer,
+        "label": customer_label(customer),
+        "first_touch": channel_label(facts.first_source) if facts else "",
+        "first_campaign": facts.first_campaign if facts else "",
+        "channels": [(key, channel_label(key)) for key in channels_from_text(facts.channels)] if facts else [],
+        "events": facts.event_count if facts else None,
+        "revenue": money(facts.revenue_minor, facts.currency or "USD", minor_units=True)
+        if facts and facts.revenue_minor
+        else "",
+    }
 
 
 def customer_label(customer: Customer | None) -> str:
@@ -83,19 +101,51 @@ def _filters_from(request: HttpRequest) -> selectors.CustomerFilters:
     seen = get.get("seen", "").strip()
     if seen and seen not in dict(selectors.LAST_SEEN_CHOICES):
         raise ValueError(f"seen must be one of 24h, 7d, 30d, older, not “{seen[:20]}”.")
-    return selectors.CustomerFilters(q=get.get("q", "")[:200], rung=rung, source=source, seen=seen)
+    channel = get.get("channel", "").strip()
+    if channel and channel not in CHANNEL_LABELS:
+        raise ValueError(f"channel must be one of {', '.join(CHANNEL_LABELS)}, not “{channel[:20]}”.")
+    return selectors.CustomerFilters(q=get.get("q", "")[:200], rung=rung, source=source, seen=seen, channel=channel)
+
+
+def _sort_from(request: HttpRequest) -> tuple[str, int]:
+    """(sort, page); raises ValueError naming the bad parameter."""
+    sort = request.GET.get("sort", "").strip()
+    if sort and sort not in selectors.CUSTOMER_SORTS:
+        raise ValueError(f"sort must be one of last_seen, {', '.join(selectors.CUSTOMER_SORTS)}, not “{sort[:20]}”.")
+    page_text = request.GET.get("page", "1").strip() or "1"
+    if not page_text.isdigit() or not 1 <= int(page_text) <= selectors.MAX_SORTED_PAGE:
+        raise ValueError(f"page must be a number from 1 to {selectors.MAX_SORTED_PAGE}, not “{page_text[:10]}”.")
+    return sort, int(page_text)
+
+
+def customers_csv_response(workspace_slug: str, rows: Any) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(customers_csv(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="customers-{workspace_slug}.csv"'
+    return response
 
 
 class CustomersView(WorkspaceMixin, TemplateView):
     template_name = "identity/customers.html"
     extra_context = {"nav": "customers"}
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             filters = _filters_from(request)
-            page = selectors.customers_page(
-                workspace=self.workspace, filters=filters, cursor=request.GET.get("after") or None
-            )
+            sort, page_number = _sort_from(request)
+            if request.GET.get("format") == "csv":
+                rows = selectors.customers_filtered(workspace=self.workspace, filters=filters)
+                order = selectors.CUSTOMER_SORTS[sort][0] if sort else ("-last_seen", "-id")
+                return customers_csv_response(self.workspace.slug, rows.order_by(*order))
+            if sort:
+                sorted_rows, has_next = selectors.customers_sorted_page(
+                    workspace=self.workspace, filters=filters, sort=sort, page=page_number
+                )
+                page = selectors.Page(rows=sorted_rows, next_cursor=None)
+            else:
+                has_next = False
+                page = selectors.customers_page(
+                    workspace=self.workspace, filters=filters, cursor=request.GET.get("after") or None
+                )
         except BadCursor as exc:
             return bad_request(request, f"after: {exc}. Start again from the first page.")
         except ValueError as exc:
@@ -115,9 +165,27 @@ class CustomersView(WorkspaceMixin, TemplateView):
         has_any = bool(sum(counts)) or bool(page.rows) or selectors.customers_exist(workspace=self.workspace)
         query = request.GET.copy()
         query.pop("after", None)
+        query.pop("page", None)
+        unsorted = query.copy()
+        unsorted.pop("sort", None)
+        csv_query = query.copy()
+        csv_query["format"] = "csv"
         context = self.get_context_data(
             filters=filters,
-            customers=[{"obj": c, "label": customer_label(c)} for c in page.rows],
+            sort=sort,
+            sort_links=[
+                {
+                    "key": key,
+                    "label": label,
+                    "query": (unsorted.urlencode() + "&" if unsorted else "") + (f"sort={key}" if key else ""),
+                }
+                for key, label in [("", "Last seen"), *[(k, v[1]) for k, v in selectors.CUSTOMER_SORTS.items()]]
+            ],
+            page_number=page_number,
+            next_page=page_number + 1 if has_next else None,
+            csv_query=csv_query.urlencode(),
+            channels=list(CHANNEL_LABELS.items()),
+            customers=[customer_row(c) for c in page.rows],
             next_cursor=page.next_cursor,
             is_continued=bool(request.GET.get("after")),
             base_query=query.urlencode(),

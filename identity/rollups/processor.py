@@ -13,11 +13,11 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from agents.summary.periods import workspace_zone
-from identity.channels import channel_of
+from identity.channels import channel_of, channels_text
 from identity.models import Customer, CustomerStatus, DailyCount, PersonFacts, RollupDimension, RollupState
 from identity.rollups.dimensions import PAYMENT_EVENTS, REFUND_EVENTS, campaign_of, event_counts, local_date
 from identity.rollups.dimensions import revenue_minor as event_revenue
@@ -93,8 +93,17 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
             r2=Min("occurred_at", filter=Q(rung__gte=2)),
             r3=Min("occurred_at", filter=Q(rung__gte=3)),
             r4=Min("occurred_at", filter=Q(rung__gte=4)),
+            events=Count("id"),
         )
     }
+    used: dict[int, set[str]] = {}
+    for customer_id, source, name, via, provider in (
+        Event.objects.filter(customer_id__in=live)
+        .values_list("customer_id", "source", "event", "properties__channel", "properties__provider")
+        .distinct()
+    ):
+        props = {"channel": via, "provider": provider}
+        used.setdefault(customer_id, set()).add(channel_of(source=source, event=name, properties=props))
     revenue: Counter[int] = Counter()
     currency: dict[int, str] = {}
     for customer_id, name, properties in Event.objects.filter(
@@ -126,6 +135,8 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
             rung4_at=agg.get("r4"),
             revenue_minor=revenue[customer_id],
             currency=currency.get(customer_id, ""),
+            event_count=agg.get("events", 0),
+            channels=channels_text(used.get(customer_id, set())),
         )
     return facts
 
@@ -142,6 +153,8 @@ FACT_FIELDS = [
     "rung4_at",
     "revenue_minor",
     "currency",
+    "event_count",
+    "channels",
 ]
 
 
