@@ -8,6 +8,7 @@ app_name = "identity"
 urlpatterns = [
     path("w/<slug:ws>/", views_dashboard.DashboardView.as_view(), name="dashboard"),
     path("w/<slug:ws>/customers/", views.CustomersView.as_view(), name="customers"),
+    path("w/<slug:ws>/customers.csv", views.CustomersCsvView.as_view(), name="customers_csv"),
     path("w/<slug:ws>/customers/<int:pk>/", views.CustomerView.as_view(), name="customer"),
     path("w/<slug:ws>/customers/<int:pk>/merge", views.CustomerMergeView.as_view(), name="customer_merge"),
     path("w/<slug:ws>/customers/<int:pk>/split", views.CustomerSplitView.as_view(), name="customer_split"),

@@ -118,24 +118,14 @@ def _sort_from(request: HttpRequest) -> tuple[str, int]:
     return sort, int(page_text)
 
 
-def customers_csv_response(workspace_slug: str, rows: Any) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(customers_csv(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="customers-{workspace_slug}.csv"'
-    return response
-
-
 class CustomersView(WorkspaceMixin, TemplateView):
     template_name = "identity/customers.html"
     extra_context = {"nav": "customers"}
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             filters = _filters_from(request)
             sort, page_number = _sort_from(request)
-            if request.GET.get("format") == "csv":
-                rows = selectors.customers_filtered(workspace=self.workspace, filters=filters)
-                order = selectors.CUSTOMER_SORTS[sort][0] if sort else ("-last_seen", "-id")
-                return customers_csv_response(self.workspace.slug, rows.order_by(*order))
             if sort:
                 sorted_rows, has_next = selectors.customers_sorted_page(
                     workspace=self.workspace, filters=filters, sort=sort, page=page_number
@@ -168,8 +158,6 @@ class CustomersView(WorkspaceMixin, TemplateView):
         query.pop("page", None)
         unsorted = query.copy()
         unsorted.pop("sort", None)
-        csv_query = query.copy()
-        csv_query["format"] = "csv"
         context = self.get_context_data(
             filters=filters,
             sort=sort,
@@ -183,7 +171,7 @@ class CustomersView(WorkspaceMixin, TemplateView):
             ],
             page_number=page_number,
             next_page=page_number + 1 if has_next else None,
-            csv_query=csv_query.urlencode(),
+            csv_query=query.urlencode(),
             channels=list(CHANNEL_LABELS.items()),
             customers=[customer_row(c) for c in page.rows],
             next_cursor=page.next_cursor,
@@ -197,6 +185,22 @@ class CustomersView(WorkspaceMixin, TemplateView):
             rungs=[(r, RUNG_NAMES[r]) for r in range(5)],
         )
         return self.render_to_response(context)
+
+
+class CustomersCsvView(WorkspaceMixin, View):
+    """The filtered customers list (same parameters as the page, in the same order) as CSV."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            filters = _filters_from(request)
+            sort, _ = _sort_from(request)
+        except ValueError as exc:
+            return bad_request(request, str(exc))
+        rows = selectors.customers_filtered(workspace=self.workspace, filters=filters)
+        order = selectors.CUSTOMER_SORTS[sort][0] if sort else ("-last_seen", "-id")
+        response = StreamingHttpResponse(customers_csv(rows.order_by(*order)), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="customers-{self.workspace.slug}.csv"'
+        return response
 
 
 class CustomerView(WorkspaceMixin, TemplateView):
