@@ -28,6 +28,16 @@ CHANNEL_SOURCES = {
     "agent": ("agent",),
     "app": ("webhook",),
 }
+# A stored source in words, where the event itself is not at hand (filters, the customer's sources).
+SOURCE_WORDS = {
+    "web": "Web",
+    "ad": "Ad",
+    "email": "Email",
+    "channel": "SMS, WhatsApp or call",
+    "agent": "Agent",
+    "webhook": "Payments, bookings and apps",
+    "pixel": "Tracked links and opens",
+}
 _MESSAGING = {"sms": "sms", "whatsapp": "whatsapp", "voice": "call", "call": "call"}
 BOOKING_PREFIXES = ("booking_", "invitee_")
 

@@ -17,7 +17,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from identity import selectors
-from identity.channels import CHANNEL_LABELS, channel_label, channels_from_text
+from identity.channels import CHANNEL_LABELS, SOURCE_WORDS, channel_label, channel_of, channels_from_text
 from identity.cursors import BadCursor
 from identity.customer_export import customers_csv
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
@@ -67,9 +67,18 @@ class LedgerEntry:
     relative: str
     rung_name: str
     source_label: str
+    milestone: str = ""  # "Reached rung 2: email" on the event that carried the person there
 
 
-def ledger_entries(events: list[Event], first_at: datetime.datetime | None) -> list[LedgerEntry]:
+def ledger_entries(
+    events: list[Event], first_at: datetime.datetime | None, reached: dict[int, Event] | None = None
+) -> list[LedgerEntry]:
+    """Timeline rows in words; `reached` (rung → the event that reached it) marks milestones, so
+    a rung shows where it changed instead of on every row."""
+    milestones: dict[int, list[int]] = {}
+    for rung, reaching in (reached or {}).items():
+        if rung > 0:
+            milestones.setdefault(reaching.pk, []).append(rung)
     entries = []
     for event in events:
         text = event_text(event=event.event, source=event.source, properties=event.properties, context=event.context)
@@ -80,10 +89,20 @@ def ledger_entries(events: list[Event], first_at: datetime.datetime | None) -> l
                 description=text.description,
                 relative=relative_time(event.occurred_at - first_at) if first_at else "T+0",
                 rung_name=RUNG_NAMES.get(event.rung, "?"),
-                source_label=SOURCE_LABELS.get(event.source, event.source),
+                source_label=channel_label(
+                    channel_of(source=event.source, event=event.event, properties=event.properties)
+                ),
+                milestone=_milestone_text(milestones.get(event.pk, [])),
             )
         )
     return entries
+
+
+def _milestone_text(rungs: list[int]) -> str:
+    if not rungs:
+        return ""
+    top = max(rungs)
+    return f"Reached rung {top}: {RUNG_NAMES.get(top, '?')}"
 
 
 def _filters_from(request: HttpRequest) -> selectors.CustomerFilters:
@@ -235,7 +254,8 @@ class CustomerView(WorkspaceMixin, TemplateView):
         else:
             first = selectors.customer_first_event(workspace=self.workspace, customer=customer)
         first_at = first.occurred_at if first else None
-        entries = ledger_entries(page.rows, first_at)
+        reached = selectors.customer_rungs_reached(workspace=self.workspace, customer=customer)
+        entries = ledger_entries(page.rows, first_at, reached)
         more_url = None
         if page.next_cursor:
             more_url = "?" + "&".join(
@@ -247,7 +267,6 @@ class CustomerView(WorkspaceMixin, TemplateView):
                 "identity/_ledger_rows.html",
                 {"entries": entries, "workspace": self.workspace, "more_url": more_url},
             )
-        reached = selectors.customer_rungs_reached(workspace=self.workspace, customer=customer)
         reached_text = {r: ledger_entries([e], first_at)[0] for r, e in reached.items()}
         on_page: dict[int, list[LedgerEntry]] = {r: [] for r in range(5)}
         for entry in entries:
@@ -277,7 +296,9 @@ class CustomerView(WorkspaceMixin, TemplateView):
             is_continued=bool(cursor),
             first_at=first_at,
             source=source,
-            sources_used=[(s, SOURCE_LABELS[s]) for s in selectors.customer_sources(customer=customer)],
+            sources_used=[
+                (s, SOURCE_WORDS.get(s, SOURCE_LABELS[s])) for s in selectors.customer_sources(customer=customer)
+            ],
             all_sources=Source.choices,
             identifiers_by_kind=sorted(by_kind.items()),
             devices=[i for i in identifiers if i.kind == IdentifierKind.DEVICE],
@@ -371,7 +392,7 @@ def live_event_json(event: Event, workspace_slug: str, tz: Any) -> dict[str, Any
         "description": text.description,
         "event": event.event,
         "source": event.source,
-        "source_label": SOURCE_LABELS.get(event.source, event.source),
+        "source_label": channel_label(channel_of(source=event.source, event=event.event, properties=event.properties)),
         "rung": event.rung,
         "rung_name": RUNG_NAMES.get(event.rung, "?"),
         "customer": None
