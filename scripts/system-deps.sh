@@ -2,6 +2,10 @@
 # Debian packages the tests use: chromium (Playwright drives it; its own browser download cannot
 # work here) and poppler-utils (pdftotext/pdftoppm read the weekly summary PDF).
 set -euo pipefail
+# npm packages of the tests (package.json, pinned by package-lock.json): axe-core for the browser tests.
+if [ ! -f node_modules/axe-core/axe.min.js ] && command -v npm >/dev/null; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
