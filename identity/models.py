@@ -321,6 +321,14 @@ class RollupDimension(models.TextChoices):
     PAGE = "page", "Page views by path"
     COUNTRY = "country", "Page views by country"
     DEVICE = "device", "Page views by device"
+    # By the day people were first seen: "<rung>:<bucket>" = people of that day who have reached the
+    # rung, by log2 bucket of the seconds it took from the rung before (identity.rollups.dimensions).
+    FUNNEL = "funnel", "People reaching each rung, by wait"
+    # By the day people first reached rung 4: key "<first-touch channel>|<first-touch campaign>".
+    CONVERTED = "conv", "People reaching rung 4 by first touch"
+    CONVERTED_REVENUE = "conv_rev", "Their revenue (minor units) by first touch"
+    CONVERTED_LAST = "conv_last", "People reaching rung 4 by last touch"
+    CONVERTED_LAST_REVENUE = "conv_last_rev", "Their revenue (minor units) by last touch"
 
 
 class DailyCount(models.Model):
@@ -330,8 +338,8 @@ class DailyCount(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     date = models.DateField()
     dimension = models.CharField(max_length=16, choices=RollupDimension.choices)
-    key = models.CharField(max_length=200)
-    count = models.IntegerField(default=0)
+    key = models.CharField(max_length=240)
+    count = models.BigIntegerField(default=0, help_text="a count, or minor units for the revenue dimensions")
 
     class Meta:
         constraints = [

@@ -1,6 +1,7 @@
 """What one event counts towards, and a person's first touch: pure functions of stored fields."""
 
 import datetime
+import math
 import zoneinfo
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,3 +76,13 @@ def revenue_minor(*, event: str, properties: Any) -> int:
     if not isinstance(amount, int) or isinstance(amount, bool):
         return 0
     return -amount if event in REFUND_EVENTS else amount
+
+
+def wait_bucket(seconds: float) -> int:
+    """log2 bucket of a wait: bucket b holds waits of 2**b - 1 to 2**(b+1) - 1 seconds."""
+    return int(math.log2(max(0.0, seconds) + 1))
+
+
+def bucket_middle(bucket: int) -> float:
+    """A bucket's geometric middle in seconds: a median read from buckets is within a factor √2."""
+    return 2 ** (bucket + 0.5) - 1

@@ -19,7 +19,14 @@ from django.utils import timezone
 from agents.summary.periods import workspace_zone
 from identity.channels import channel_of, channels_text
 from identity.models import Customer, CustomerStatus, DailyCount, PersonFacts, RollupDimension, RollupState
-from identity.rollups.dimensions import PAYMENT_EVENTS, REFUND_EVENTS, campaign_of, event_counts, local_date
+from identity.rollups.dimensions import (
+    PAYMENT_EVENTS,
+    REFUND_EVENTS,
+    campaign_of,
+    event_counts,
+    local_date,
+    wait_bucket,
+)
 from identity.rollups.dimensions import revenue_minor as event_revenue
 from tracking.models import Event
 from workspaces.models import Workspace
@@ -66,12 +73,30 @@ def _counts_apply(workspace: Workspace, deltas: Counter[Key]) -> None:
         DailyCount.objects.filter(pk__in=[row.pk for row in gone]).delete()
 
 
-def _people_keys(facts: PersonFacts | None) -> list[Key]:
+def _people_keys(facts: PersonFacts | None, tz: zoneinfo.ZoneInfo) -> list[tuple[Key, int]]:
+    """The day counts one person's facts add to, with their weights (1, or revenue in minor units)."""
     if facts is None:
         return []
-    keys = [(RollupDimension.PEOPLE_SOURCE.value, facts.first_date, facts.first_source)]
+    day = facts.first_date
+    keys: list[tuple[Key, int]] = [((RollupDimension.PEOPLE_SOURCE.value, day, facts.first_source), 1)]
     if facts.first_campaign:
-        keys.append((RollupDimension.PEOPLE_CAMPAIGN.value, facts.first_date, facts.first_campaign))
+        keys.append(((RollupDimension.PEOPLE_CAMPAIGN.value, day, facts.first_campaign), 1))
+    times = [facts.first_at, facts.rung1_at, facts.rung2_at, facts.rung3_at, facts.rung4_at]
+    for rung in range(1, 5):
+        at, before = times[rung], times[rung - 1]
+        if at is None:
+            continue
+        bucket = wait_bucket((at - before).total_seconds()) if before is not None else 0
+        keys.append(((RollupDimension.FUNNEL.value, day, f"{rung}:{bucket}"), 1))
+    if facts.rung4_at is not None:
+        converted_day = local_date(facts.rung4_at, tz)
+        first = f"{facts.first_source}|{facts.first_campaign}"
+        keys.append(((RollupDimension.CONVERTED.value, converted_day, first), 1))
+        keys.append(((RollupDimension.CONVERTED_LAST.value, converted_day, facts.last_source), 1))
+        if facts.revenue_minor:
+            revenue = facts.revenue_minor
+            keys.append(((RollupDimension.CONVERTED_REVENUE.value, converted_day, first), revenue))
+            keys.append(((RollupDimension.CONVERTED_LAST_REVENUE.value, converted_day, facts.last_source), revenue))
     return keys
 
 
@@ -177,16 +202,16 @@ def _facts_refresh(workspace: Workspace, customer_ids: Iterable[int], tz: zonein
         old.setdefault(row.customer_id, row)
     fresh = _facts_compute(workspace, ids, tz) if ids else {}
     for customer_id, before in old.items():
-        for key in _people_keys(before):
-            deltas[key] -= 1
+        for key, weight in _people_keys(before, tz):
+            deltas[key] -= weight
         after = fresh.get(customer_id)
         if after is None:
             before.delete()
         else:
             after.pk = before.pk
     for after in fresh.values():
-        for key in _people_keys(after):
-            deltas[key] += 1
+        for key, weight in _people_keys(after, tz):
+            deltas[key] += weight
     PersonFacts.objects.bulk_update([f for f in fresh.values() if f.pk], FACT_FIELDS)
     PersonFacts.objects.bulk_create([f for f in fresh.values() if not f.pk])
     return deltas
@@ -259,12 +284,16 @@ def rollups_rebuild(
             day = local_date(occurred_at, tz)
             for dimension, key in event_counts(event=name, context=context, is_bot=is_bot):
                 counts[(dimension, day, key)] += 1
+        # People whose facts count on a day of the range: first seen in it, or reaching rung 4 in it.
         people = PersonFacts.objects.filter(
-            workspace=workspace, first_date__gte=start, first_date__lte=end, customer__status=CustomerStatus.LIVE
+            Q(first_date__gte=start, first_date__lte=end) | Q(rung4_at__gte=since, rung4_at__lt=until),
+            workspace=workspace,
+            customer__status=CustomerStatus.LIVE,
         )
-        for f in people.only("first_date", "first_source", "first_campaign").iterator(chunk_size=BATCH):
-            for people_key in _people_keys(f):
-                counts[people_key] += 1
+        for f in people.iterator(chunk_size=BATCH):
+            for (dimension, date, key), weight in _people_keys(f, tz):
+                if start <= date <= end:
+                    counts[(dimension, date, key)] += weight
         DailyCount.objects.bulk_create(
             [
                 DailyCount(workspace=workspace, dimension=dimension, date=date, key=key, count=n)

@@ -1,14 +1,13 @@
 """Reads of the dashboard: only DailyCount and PersonFacts rows of the period, never events."""
 
 import datetime
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Sum
 
-from agents.summary.periods import workspace_zone
-from identity.models import CustomerStatus, DailyCount, PersonFacts, RollupDimension
+from identity.models import DailyCount, PersonFacts, RollupDimension
+from identity.rollups.dimensions import bucket_middle
 from workspaces.models import Workspace
 
 RUNGS = (0, 1, 2, 3, 4)
@@ -86,28 +85,19 @@ def _compare(now: dict[str, int], before: dict[str, int], limit: int | None = No
     return [(k, now.get(k, 0), before.get(k, 0)) for k in keys[:limit]]
 
 
-def _facts(workspace: Workspace) -> QuerySet[PersonFacts]:
-    return PersonFacts.objects.filter(workspace=workspace, customer__status=CustomerStatus.LIVE)
-
-
-def _cohort(workspace: Workspace, period: Period) -> QuerySet[PersonFacts]:
-    return _facts(workspace).filter(first_date__gte=period.start, first_date__lte=period.end)
-
-
-def funnel(*, workspace: Workspace, period: Period) -> list[FunnelStep]:
+def funnel(*, workspace: Workspace, period: Period, new_people: int) -> list[FunnelStep]:
     """The ladder of the people first seen in the period: how many reached each rung (by now), the
-    conversion from the rung before, and the median time it took."""
-    rows = _cohort(workspace, period).values_list("first_at", "rung1_at", "rung2_at", "rung3_at", "rung4_at")
-    reached = [0] * 5
-    waits: list[list[float]] = [[] for _ in RUNGS]
-    for times in rows.iterator(chunk_size=5000):
-        for rung in RUNGS:
-            at, previous_at = times[rung], times[rung - 1] if rung else None
-            if at is None:
-                continue
-            reached[rung] += 1
-            if previous_at is not None:
-                waits[rung].append(max(0.0, (at - previous_at).total_seconds()))
+    conversion from the rung before, and the median time it took (read from log2 buckets, so within
+    a factor √2 of the exact median)."""
+    reached = [new_people, 0, 0, 0, 0]
+    buckets: list[dict[int, int]] = [{} for _ in RUNGS]
+    for key, count in _sums(workspace, RollupDimension.FUNNEL, period).items():
+        rung_text, _, bucket_text = key.partition(":")
+        if not (rung_text.isdigit() and bucket_text.isdigit()) or not 1 <= int(rung_text) <= 4:
+            continue
+        rung = int(rung_text)
+        reached[rung] += count
+        buckets[rung][int(bucket_text)] = buckets[rung].get(int(bucket_text), 0) + count
     total = reached[0]
     steps = []
     for rung in RUNGS:
@@ -118,57 +108,57 @@ def funnel(*, workspace: Workspace, period: Period) -> list[FunnelStep]:
                 people=reached[rung],
                 share=round(100 * reached[rung] / total, 1) if total else 0.0,
                 conversion=round(100 * reached[rung] / before, 1) if before else None,
-                median_seconds=statistics.median(waits[rung]) if waits[rung] else None,
+                median_seconds=_bucket_median(buckets[rung]),
             )
         )
     return steps
 
 
-def _converted(workspace: Workspace, period: Period) -> QuerySet[PersonFacts]:
-    since = datetime.datetime.combine(period.start, datetime.time.min, tzinfo=workspace_zone(workspace.timezone))
-    until = datetime.datetime.combine(
-        period.end + datetime.timedelta(days=1), datetime.time.min, tzinfo=workspace_zone(workspace.timezone)
-    )
-    return _facts(workspace).filter(rung4_at__gte=since, rung4_at__lt=until)
+def _bucket_median(counts: dict[int, int]) -> float | None:
+    total = sum(counts.values())
+    if not total:
+        return None
+    seen = 0
+    for bucket in sorted(counts):
+        seen += counts[bucket]
+        if 2 * seen >= total:
+            return bucket_middle(bucket)
+    return None
 
 
-def attribution(*, workspace: Workspace, period: Period, touch: str = "first_source") -> list[Attribution]:
-    """People who first reached rung 4 in the period, by first-touch (or last-touch) channel and
-    first-touch campaign, with the revenue of their payments (less refunds)."""
-    campaign = "first_campaign" if touch == "first_source" else None
-    group = [touch, campaign] if campaign else [touch]
-    rows = (
-        _converted(workspace, period)
-        .values(*group)
-        .annotate(people=Count("id"), revenue=Sum("revenue_minor"))
-        .order_by("-revenue", "-people", *group)
+def attribution(*, workspace: Workspace, period: Period, touch: str = "first") -> list[Attribution]:
+    """People who first reached rung 4 in the period, by first-touch channel and campaign (or by
+    last-touch channel), with the revenue of their payments less refunds."""
+    people_dim, revenue_dim = (
+        (RollupDimension.CONVERTED, RollupDimension.CONVERTED_REVENUE)
+        if touch == "first"
+        else (RollupDimension.CONVERTED_LAST, RollupDimension.CONVERTED_LAST_REVENUE)
     )
-    return [
-        Attribution(
-            channel=row[touch],
-            campaign=row.get("first_campaign", "") if campaign else "",
-            people=row["people"],
-            revenue_minor=row["revenue"] or 0,
-        )
-        for row in rows[:TOP]
-    ]
+    people = _sums(workspace, people_dim, period)
+    revenue = _sums(workspace, revenue_dim, period)
+    rows = []
+    for key, count in people.items():
+        channel, _, campaign = key.partition("|")
+        rows.append(Attribution(channel=channel, campaign=campaign, people=count, revenue_minor=revenue.get(key, 0)))
+    rows.sort(key=lambda a: (-a.revenue_minor, -a.people, a.channel, a.campaign))
+    return rows[:TOP]
 
 
 def _converted_totals(workspace: Workspace, period: Period) -> tuple[int, int]:
-    agg = _converted(workspace, period).aggregate(people=Count("id"), revenue=Sum("revenue_minor", default=0))
-    return agg["people"], agg["revenue"] or 0
+    people = _sums(workspace, RollupDimension.CONVERTED, period)
+    revenue = _sums(workspace, RollupDimension.CONVERTED_REVENUE, period)
+    return sum(people.values()), sum(revenue.values())
 
 
 def _currency(workspace: Workspace) -> str:
-    row = (
-        PersonFacts.objects.filter(workspace=workspace)
+    """The currency of the workspace's payments (one per workspace assumed)."""
+    found = (
+        PersonFacts.objects.filter(workspace=workspace, revenue_minor__gt=0)
         .exclude(currency="")
-        .values("currency")
-        .annotate(n=Count("id"))
-        .order_by("-n")
+        .values_list("currency", flat=True)
         .first()
     )
-    return row["currency"] if row else "USD"
+    return found or "USD"
 
 
 def dashboard_get(*, workspace: Workspace, period: Period) -> Dashboard:
@@ -216,25 +206,14 @@ def dashboard_get(*, workspace: Workspace, period: Period) -> Dashboard:
         campaigns=campaigns,
         new_people=sum(n for _, n, _ in channels),
         new_people_before=sum(b for _, _, b in channels),
-        funnel=funnel(workspace=workspace, period=period),
+        funnel=funnel(workspace=workspace, period=period, new_people=sum(n for _, n, _ in channels)),
         converted=converted,
         converted_before=converted_before,
         revenue_minor=revenue,
         revenue_minor_before=revenue_before,
         attribution=attribution(workspace=workspace, period=period),
-        last_touch=attribution(workspace=workspace, period=period, touch="last_source"),
+        last_touch=attribution(workspace=workspace, period=period, touch="last"),
         top=top,
         previous_daily=[before_by_day.get(date, 0) for date in previous.dates()],
         currency=_currency(workspace),
-    )
-
-
-def people_at_step(*, workspace: Workspace, period: Period, rung: int) -> list[int]:
-    """Customer ids of the period's cohort who reached a rung (the funnel step's people), newest first."""
-    field_name = "first_at" if rung == 0 else f"rung{rung}_at"
-    return list(
-        _cohort(workspace, period)
-        .filter(~Q(**{f"{field_name}__isnull": True}))
-        .order_by("-first_at")
-        .values_list("customer_id", flat=True)[:200]
     )

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from identity.models import Customer, CustomerStatus, DailyCount, PersonFacts, RollupDimension, RollupState
+from identity.rollups.dimensions import bucket_middle, wait_bucket
 from identity.rollups.processor import rollups_advance, rollups_rebuild
 from identity.services.merges import customers_merge_manual
 from identity.tasks import rollups_queued_key
@@ -234,3 +235,22 @@ def test_signing_in_lands_on_the_dashboard(tenant):
     response = client.get(reverse("workspaces:home"))
     assert response.status_code == 302
     assert response["Location"] == url(tenant.workspace)
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 5, 59, 600, 3_600, 86_400, 30 * 86_400])
+def test_median_waits_are_read_from_buckets_within_root_two(seconds):
+    middle = bucket_middle(wait_bucket(seconds))
+    assert (seconds + 1) / 2**0.5 <= middle + 1 <= (seconds + 1) * 2**0.5
+
+
+def test_funnel_median_from_day_counts(tenant, django_capture_on_commit_callbacks):
+    story(tenant.workspace, django_capture_on_commit_callbacks)
+    rows = dict(
+        DailyCount.objects.filter(workspace=tenant.workspace, dimension=RollupDimension.FUNNEL).values_list(
+            "key", "count"
+        )
+    )
+    # Ana and Cy gave an email 10 minutes after their first page (rungs 1 and 2 at once: 600 s from
+    # the first touch is bucket 9, then 0 s); Ana paid 20 minutes later (rungs 3 and 4 at once:
+    # 1,200 s is bucket 10, then 0 s). Ben never left rung 0.
+    assert rows == {"1:9": 2, "2:0": 2, "3:10": 1, "4:0": 1}
