@@ -199,7 +199,7 @@ class CustomersView(WorkspaceMixin, TemplateView):
             ladder=ladder,
             total_live=sum(counts),
             has_any=has_any,
-            sources=Source.choices,
+            sources=[(s, SOURCE_WORDS[s]) for s in Source.values],
             seen_choices=selectors.LAST_SEEN_CHOICES,
             rungs=[(r, RUNG_NAMES[r]) for r in range(5)],
         )
@@ -299,7 +299,7 @@ class CustomerView(WorkspaceMixin, TemplateView):
             sources_used=[
                 (s, SOURCE_WORDS.get(s, SOURCE_LABELS[s])) for s in selectors.customer_sources(customer=customer)
             ],
-            all_sources=Source.choices,
+            all_sources=[(s, SOURCE_WORDS[s]) for s in Source.values],
             identifiers_by_kind=sorted(by_kind.items()),
             devices=[i for i in identifiers if i.kind == IdentifierKind.DEVICE],
             ladder=ladder,
