@@ -9,6 +9,7 @@ from django.conf import settings
 from django.test import Client
 
 from identity.channels import channel_label, channel_of, channels_from_text, channels_text
+from tests.ui.conftest import make_customer
 
 
 @pytest.mark.parametrize(
@@ -64,3 +65,15 @@ def test_rung_badges_meet_wcag_aa_contrast():
     for rung, background in badges.items():
         ratio = (1.0 + 0.05) / (_luminance(background) + 0.05)
         assert ratio >= 4.5, f"rung {rung} badge {background}: {ratio:.2f}:1"
+
+
+@pytest.mark.django_db
+def test_customers_filter_names_sources_in_words(tenant):
+    client = Client()
+    client.force_login(tenant.owner)
+    make_customer(tenant.workspace, name="Someone")
+    body = client.get(f"/w/{tenant.workspace.slug}/customers/").content.decode()
+    assert '<option value="webhook" >Payments, bookings and apps</option>' in body
+    assert '<option value="channel" >SMS, WhatsApp or call</option>' in body
+    assert "Ad click" not in body
+    assert '<option value="whatsapp" >WhatsApp</option>' in body  # the channel filter
