@@ -63,7 +63,7 @@ def test_dashboard_in_chromium(shop, live_server, chromium_browser, width):
 @pytest.mark.parametrize("name", ["customers", "customer", "audit", "keys", "summary"])
 def test_owner_pages_fit_390px_and_pass_axe(shop, live_server, chromium_browser, name):
     ws = shop.workspace.slug
-    customer = Customer.objects.filter(workspace=shop.workspace, rung=4).first()
+    customer = Customer.objects.get(workspace=shop.workspace, rung=4)
     paths = {
         "customers": reverse("identity:customers", kwargs={"ws": ws}),
         "customer": reverse("identity:customer", kwargs={"ws": ws, "pk": customer.pk}),

@@ -49,7 +49,7 @@ def test_favicon_is_served():
     assert response.status_code == 301
     icon = client.get(response["Location"])
     assert icon.status_code == 200
-    assert b"".join(icon.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert b"".join(icon.streaming_content)[:4] == b"\x00\x00\x01\x00"  # type: ignore[attr-defined]  # an ICO file
 
 
 def _luminance(hex_colour: str) -> float:
