@@ -2,10 +2,12 @@
 commit, and the page answers from the rollups alone."""
 
 import datetime
+import io
 import re
 
 import pytest
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -254,3 +256,29 @@ def test_funnel_median_from_day_counts(tenant, django_capture_on_commit_callback
     # the first touch is bucket 9, then 0 s); Ana paid 20 minutes later (rungs 3 and 4 at once:
     # 1,200 s is bucket 10, then 0 s). Ben never left rung 0.
     assert rows == {"1:9": 2, "2:0": 2, "3:10": 1, "4:0": 1}
+
+
+def test_rebuild_command_restores_lost_counts(tenant, django_capture_on_commit_callbacks):
+    story(tenant.workspace, django_capture_on_commit_callbacks)
+    ws = tenant.workspace
+    before = sorted(DailyCount.objects.filter(workspace=ws).values_list("dimension", "date", "key", "count"))
+    DailyCount.objects.filter(workspace=ws).delete()
+    PersonFacts.objects.filter(workspace=ws).delete()
+    out = io.StringIO()
+    call_command("rollups_rebuild", "--workspace", ws.slug, stdout=out)
+    assert f"of {ws.slug}" in out.getvalue()
+    assert sorted(DailyCount.objects.filter(workspace=ws).values_list("dimension", "date", "key", "count")) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workspace", "nope"], "No workspace with the slug 'nope'"),
+        (["--since", "March"], "--since must be a date like 2026-01-31"),
+        (["--since", "2026-03-05", "--until", "2026-03-01"], "--until is before --since"),
+    ],
+)
+def test_rebuild_command_names_bad_input(tenant, args, message):
+    full = args if args[0] == "--workspace" else ["--workspace", tenant.workspace.slug, *args]
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("rollups_rebuild", *full)
