@@ -327,3 +327,83 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"retention run {self.ran_at:%Y-%m-%d} ({self.events_deleted} events)"
+
+
+# --- dashboard rollups (identity.rollups keeps them; the dashboard reads only these) ----------------
+
+
+class RollupDimension(models.TextChoices):
+    PEOPLE_SOURCE = "people_source", "New people by first-touch channel"
+    PEOPLE_CAMPAIGN = "people_campaign", "New people by first-touch campaign"
+    PAGE = "page", "Page views by path"
+    COUNTRY = "country", "Page views by country"
+    DEVICE = "device", "Page views by device"
+    # By the day people were first seen: "<rung>:<bucket>" = people of that day who have reached the
+    # rung, by log2 bucket of the seconds it took from the rung before (identity.rollups.dimensions).
+    FUNNEL = "funnel", "People reaching each rung, by wait"
+    # By the day people first reached rung 4: key "<first-touch channel>|<first-touch campaign>".
+    CONVERTED = "conv", "People reaching rung 4 by first touch"
+    CONVERTED_REVENUE = "conv_rev", "Their revenue (minor units) by first touch"
+    CONVERTED_LAST = "conv_last", "People reaching rung 4 by last touch"
+    CONVERTED_LAST_REVENUE = "conv_last_rev", "Their revenue (minor units) by last touch"
+
+
+class DailyCount(models.Model):
+    """One count of one day (in the workspace's time zone) along one dimension, e.g. 12 page views of
+    /pricing on 2026-03-02. Kept by identity.rollups.processor after events commit."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    date = models.DateField()
+    dimension = models.CharField(max_length=16, choices=RollupDimension.choices)
+    key = models.CharField(max_length=240)
+    count = models.BigIntegerField(default=0, help_text="a count, or minor units for the revenue dimensions")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "dimension", "date", "key"], name="daily_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.dimension} {self.key}: {self.count}"
+
+
+class PersonFacts(models.Model):
+    """What the dashboard needs of one live customer: first touch, when each rung was first reached
+    and revenue. Recomputed from the customer's events (index probes) whenever they get an event."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="facts")
+    first_at = models.DateTimeField()
+    first_date = models.DateField(help_text="first_at in the workspace's time zone")
+    # Channel keys of identity.channels (web, ad, email, sms, whatsapp, call, stripe, calendly, agent, app).
+    first_source = models.CharField(max_length=16)
+    first_campaign = models.CharField(max_length=200, blank=True)
+    last_source = models.CharField(max_length=16, blank=True)
+    rung1_at = models.DateTimeField(null=True, blank=True)
+    rung2_at = models.DateTimeField(null=True, blank=True)
+    rung3_at = models.DateTimeField(null=True, blank=True)
+    rung4_at = models.DateTimeField(null=True, blank=True)
+    revenue_minor = models.BigIntegerField(default=0, help_text="payments less refunds, in minor units")
+    currency = models.CharField(max_length=3, blank=True, help_text="of the payments (one per workspace assumed)")
+    event_count = models.PositiveIntegerField(default=0)
+    channels = models.CharField(max_length=120, blank=True, help_text="channel keys used, as ,web,email,")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "first_date"], name="person_facts_first"),
+            models.Index(fields=["workspace", "rung4_at"], name="person_facts_rung4"),
+        ]
+
+    def __str__(self) -> str:
+        return f"facts of customer {self.customer_id}"
+
+
+class RollupState(models.Model):
+    """How far the processor has counted a workspace's events (ids at or below are counted)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"rollups of workspace {self.workspace_id} up to event {self.last_event_id}"

@@ -42,12 +42,13 @@ class CustomerFilters:
     rung: int | None = None
     source: str = ""
     seen: str = ""
+    channel: str = ""  # a key of identity.channels.CHANNEL_LABELS (first touch or any later touch)
     # Why the search matched nothing by construction, e.g. "not a valid email address".
     notes: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
-        return bool(self.q or self.rung is not None or self.source or self.seen)
+        return bool(self.q or self.rung is not None or self.source or self.seen or self.channel)
 
 
 T = TypeVar("T")
@@ -96,11 +97,9 @@ def _search_condition(workspace: Workspace, filters: CustomerFilters) -> Q:
     return condition
 
 
-def customers_page(
-    *, workspace: Workspace, filters: CustomerFilters, cursor: str | None = None, limit: int = CUSTOMERS_PER_PAGE
-) -> Page[Customer]:
-    """Live customers, most recently seen first, filtered; no COUNT over the filtered set."""
-    qs = customers_live(workspace=workspace)
+def customers_filtered(*, workspace: Workspace, filters: CustomerFilters) -> QuerySet[Customer]:
+    """Live customers matching the filters (with their dashboard facts joined), unordered."""
+    qs = customers_live(workspace=workspace).select_related("facts")
     if filters.q.strip():
         qs = qs.filter(_search_condition(workspace, filters))
     if filters.rung is not None:
@@ -111,12 +110,45 @@ def customers_page(
         qs = qs.filter(last_seen__gte=timezone.now() - LAST_SEEN_WINDOWS[filters.seen])
     elif filters.seen == "older":
         qs = qs.filter(last_seen__lt=timezone.now() - LAST_SEEN_WINDOWS["30d"])
+    if filters.channel:
+        qs = qs.filter(facts__channels__contains=f",{filters.channel},")
+    return qs
+
+
+# Sorts of the customers list other than the default (most recently seen, keyset-paginated):
+# name → (order_by, label). Paginated by page number, up to MAX_SORTED_PAGE.
+CUSTOMER_SORTS = {
+    "revenue": (("-facts__revenue_minor", "-id"), "Revenue"),
+    "events": (("-facts__event_count", "-id"), "Events"),
+    "rung": (("-rung", "-last_seen", "-id"), "Rung"),
+    "first_seen": (("-first_seen", "-id"), "First seen"),
+    "source": (("facts__first_source", "-last_seen", "-id"), "First touch"),
+}
+MAX_SORTED_PAGE = 200
+
+
+def customers_page(
+    *, workspace: Workspace, filters: CustomerFilters, cursor: str | None = None, limit: int = CUSTOMERS_PER_PAGE
+) -> Page[Customer]:
+    """Live customers, most recently seen first, filtered; no COUNT over the filtered set."""
+    qs = customers_filtered(workspace=workspace, filters=filters)
     if cursor:
         at, pk = cursor_decode(cursor)
         qs = qs.filter(Q(last_seen__lt=at) | Q(last_seen=at, pk__lt=pk), last_seen__lte=at)
     rows = list(qs.order_by("-last_seen", "-id")[: limit + 1])
     next_cursor = cursor_encode(rows[limit - 1].last_seen, rows[limit - 1].pk) if len(rows) > limit else None
     return Page(rows=rows[:limit], next_cursor=next_cursor)
+
+
+def customers_sorted_page(
+    *, workspace: Workspace, filters: CustomerFilters, sort: str, page: int, limit: int = CUSTOMERS_PER_PAGE
+) -> tuple[list[Customer], bool]:
+    """One page (1-based) of the filtered customers in a CUSTOMER_SORTS order; (rows, has_next)."""
+    order, _ = CUSTOMER_SORTS[sort]
+    qs = customers_filtered(workspace=workspace, filters=filters).order_by(*order)
+    start = (page - 1) * limit
+    rows = list(qs[start : start + limit + 1])
+    return rows[:limit], len(rows) > limit
 
 
 def ladder_counts(*, workspace: Workspace) -> list[int]:

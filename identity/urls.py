@@ -1,12 +1,14 @@
 from django.urls import path
 
-from identity import views
+from identity import views, views_dashboard
 from identity.api import views as api_views
 from identity.privacy import views as privacy_views
 
 app_name = "identity"
 urlpatterns = [
+    path("w/<slug:ws>/", views_dashboard.DashboardView.as_view(), name="dashboard"),
     path("w/<slug:ws>/customers/", views.CustomersView.as_view(), name="customers"),
+    path("w/<slug:ws>/customers.csv", views.CustomersCsvView.as_view(), name="customers_csv"),
     path("w/<slug:ws>/customers/<int:pk>/", views.CustomerView.as_view(), name="customer"),
     path("w/<slug:ws>/customers/<int:pk>/merge", views.CustomerMergeView.as_view(), name="customer_merge"),
     path("w/<slug:ws>/customers/<int:pk>/split", views.CustomerSplitView.as_view(), name="customer_split"),

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,9 +17,11 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from identity import selectors
+from identity.channels import CHANNEL_LABELS, SOURCE_WORDS, channel_label, channel_of, channels_from_text
 from identity.cursors import BadCursor
+from identity.customer_export import customers_csv
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
-from identity.timeline import RUNG_BLURBS, RUNG_NAMES, event_text, relative_time
+from identity.timeline import RUNG_BLURBS, RUNG_NAMES, event_text, money, relative_time
 from tracking.models import Event, Source
 from workspaces.models import Role
 from workspaces.roles import role_at_least
@@ -30,6 +32,22 @@ SOURCE_LABELS = dict(Source.choices)
 
 def bad_request(request: HttpRequest, error: str) -> HttpResponse:
     return render(request, "identity/bad_request.html", {"error": error}, status=400)
+
+
+def customer_row(customer: Customer) -> dict[str, Any]:
+    """One row of the customers list: the customer, its label and its dashboard facts in words."""
+    facts = getattr(customer, "facts", None)
+    return {
+        "obj": customer,
+        "label": customer_label(customer),
+        "first_touch": channel_label(facts.first_source) if facts else "",
+        "first_campaign": facts.first_campaign if facts else "",
+        "channels": [(key, channel_label(key)) for key in channels_from_text(facts.channels)] if facts else [],
+        "events": facts.event_count if facts else None,
+        "revenue": money(facts.revenue_minor, facts.currency or "USD", minor_units=True)
+        if facts and facts.revenue_minor
+        else "",
+    }
 
 
 def customer_label(customer: Customer | None) -> str:
@@ -49,9 +67,18 @@ class LedgerEntry:
     relative: str
     rung_name: str
     source_label: str
+    milestone: str = ""  # "Reached rung 2: email" on the event that carried the person there
 
 
-def ledger_entries(events: list[Event], first_at: datetime.datetime | None) -> list[LedgerEntry]:
+def ledger_entries(
+    events: list[Event], first_at: datetime.datetime | None, reached: dict[int, Event] | None = None
+) -> list[LedgerEntry]:
+    """Timeline rows in words; `reached` (rung → the event that reached it) marks milestones, so
+    a rung shows where it changed instead of on every row."""
+    milestones: dict[int, list[int]] = {}
+    for rung, reaching in (reached or {}).items():
+        if rung > 0:
+            milestones.setdefault(reaching.pk, []).append(rung)
     entries = []
     for event in events:
         text = event_text(event=event.event, source=event.source, properties=event.properties, context=event.context)
@@ -62,10 +89,20 @@ def ledger_entries(events: list[Event], first_at: datetime.datetime | None) -> l
                 description=text.description,
                 relative=relative_time(event.occurred_at - first_at) if first_at else "T+0",
                 rung_name=RUNG_NAMES.get(event.rung, "?"),
-                source_label=SOURCE_LABELS.get(event.source, event.source),
+                source_label=channel_label(
+                    channel_of(source=event.source, event=event.event, properties=event.properties)
+                ),
+                milestone=_milestone_text(milestones.get(event.pk, [])),
             )
         )
     return entries
+
+
+def _milestone_text(rungs: list[int]) -> str:
+    if not rungs:
+        return ""
+    top = max(rungs)
+    return f"Reached rung {top}: {RUNG_NAMES.get(top, '?')}"
 
 
 def _filters_from(request: HttpRequest) -> selectors.CustomerFilters:
@@ -83,7 +120,21 @@ def _filters_from(request: HttpRequest) -> selectors.CustomerFilters:
     seen = get.get("seen", "").strip()
     if seen and seen not in dict(selectors.LAST_SEEN_CHOICES):
         raise ValueError(f"seen must be one of 24h, 7d, 30d, older, not “{seen[:20]}”.")
-    return selectors.CustomerFilters(q=get.get("q", "")[:200], rung=rung, source=source, seen=seen)
+    channel = get.get("channel", "").strip()
+    if channel and channel not in CHANNEL_LABELS:
+        raise ValueError(f"channel must be one of {', '.join(CHANNEL_LABELS)}, not “{channel[:20]}”.")
+    return selectors.CustomerFilters(q=get.get("q", "")[:200], rung=rung, source=source, seen=seen, channel=channel)
+
+
+def _sort_from(request: HttpRequest) -> tuple[str, int]:
+    """(sort, page); raises ValueError naming the bad parameter."""
+    sort = request.GET.get("sort", "").strip()
+    if sort and sort not in selectors.CUSTOMER_SORTS:
+        raise ValueError(f"sort must be one of last_seen, {', '.join(selectors.CUSTOMER_SORTS)}, not “{sort[:20]}”.")
+    page_text = request.GET.get("page", "1").strip() or "1"
+    if not page_text.isdigit() or not 1 <= int(page_text) <= selectors.MAX_SORTED_PAGE:
+        raise ValueError(f"page must be a number from 1 to {selectors.MAX_SORTED_PAGE}, not “{page_text[:10]}”.")
+    return sort, int(page_text)
 
 
 class CustomersView(WorkspaceMixin, TemplateView):
@@ -93,9 +144,17 @@ class CustomersView(WorkspaceMixin, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             filters = _filters_from(request)
-            page = selectors.customers_page(
-                workspace=self.workspace, filters=filters, cursor=request.GET.get("after") or None
-            )
+            sort, page_number = _sort_from(request)
+            if sort:
+                sorted_rows, has_next = selectors.customers_sorted_page(
+                    workspace=self.workspace, filters=filters, sort=sort, page=page_number
+                )
+                page = selectors.Page(rows=sorted_rows, next_cursor=None)
+            else:
+                has_next = False
+                page = selectors.customers_page(
+                    workspace=self.workspace, filters=filters, cursor=request.GET.get("after") or None
+                )
         except BadCursor as exc:
             return bad_request(request, f"after: {exc}. Start again from the first page.")
         except ValueError as exc:
@@ -115,20 +174,52 @@ class CustomersView(WorkspaceMixin, TemplateView):
         has_any = bool(sum(counts)) or bool(page.rows) or selectors.customers_exist(workspace=self.workspace)
         query = request.GET.copy()
         query.pop("after", None)
+        query.pop("page", None)
+        unsorted = query.copy()
+        unsorted.pop("sort", None)
         context = self.get_context_data(
             filters=filters,
-            customers=[{"obj": c, "label": customer_label(c)} for c in page.rows],
+            sort=sort,
+            sort_links=[
+                {
+                    "key": key,
+                    "label": label,
+                    "query": (unsorted.urlencode() + "&" if unsorted else "") + (f"sort={key}" if key else ""),
+                }
+                for key, label in [("", "Last seen"), *[(k, v[1]) for k, v in selectors.CUSTOMER_SORTS.items()]]
+            ],
+            page_number=page_number,
+            next_page=page_number + 1 if has_next else None,
+            csv_query=query.urlencode(),
+            channels=list(CHANNEL_LABELS.items()),
+            customers=[customer_row(c) for c in page.rows],
             next_cursor=page.next_cursor,
             is_continued=bool(request.GET.get("after")),
             base_query=query.urlencode(),
             ladder=ladder,
             total_live=sum(counts),
             has_any=has_any,
-            sources=Source.choices,
+            sources=[(s, SOURCE_WORDS[s]) for s in Source.values],
             seen_choices=selectors.LAST_SEEN_CHOICES,
             rungs=[(r, RUNG_NAMES[r]) for r in range(5)],
         )
         return self.render_to_response(context)
+
+
+class CustomersCsvView(WorkspaceMixin, View):
+    """The filtered customers list (same parameters as the page, in the same order) as CSV."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            filters = _filters_from(request)
+            sort, _ = _sort_from(request)
+        except ValueError as exc:
+            return bad_request(request, str(exc))
+        rows = selectors.customers_filtered(workspace=self.workspace, filters=filters)
+        order = selectors.CUSTOMER_SORTS[sort][0] if sort else ("-last_seen", "-id")
+        response = StreamingHttpResponse(customers_csv(rows.order_by(*order)), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="customers-{self.workspace.slug}.csv"'
+        return response
 
 
 class CustomerView(WorkspaceMixin, TemplateView):
@@ -163,7 +254,8 @@ class CustomerView(WorkspaceMixin, TemplateView):
         else:
             first = selectors.customer_first_event(workspace=self.workspace, customer=customer)
         first_at = first.occurred_at if first else None
-        entries = ledger_entries(page.rows, first_at)
+        reached = selectors.customer_rungs_reached(workspace=self.workspace, customer=customer)
+        entries = ledger_entries(page.rows, first_at, reached)
         more_url = None
         if page.next_cursor:
             more_url = "?" + "&".join(
@@ -175,7 +267,6 @@ class CustomerView(WorkspaceMixin, TemplateView):
                 "identity/_ledger_rows.html",
                 {"entries": entries, "workspace": self.workspace, "more_url": more_url},
             )
-        reached = selectors.customer_rungs_reached(workspace=self.workspace, customer=customer)
         reached_text = {r: ledger_entries([e], first_at)[0] for r, e in reached.items()}
         on_page: dict[int, list[LedgerEntry]] = {r: [] for r in range(5)}
         for entry in entries:
@@ -205,8 +296,10 @@ class CustomerView(WorkspaceMixin, TemplateView):
             is_continued=bool(cursor),
             first_at=first_at,
             source=source,
-            sources_used=[(s, SOURCE_LABELS[s]) for s in selectors.customer_sources(customer=customer)],
-            all_sources=Source.choices,
+            sources_used=[
+                (s, SOURCE_WORDS.get(s, SOURCE_LABELS[s])) for s in selectors.customer_sources(customer=customer)
+            ],
+            all_sources=[(s, SOURCE_WORDS[s]) for s in Source.values],
             identifiers_by_kind=sorted(by_kind.items()),
             devices=[i for i in identifiers if i.kind == IdentifierKind.DEVICE],
             ladder=ladder,
@@ -299,7 +392,7 @@ def live_event_json(event: Event, workspace_slug: str, tz: Any) -> dict[str, Any
         "description": text.description,
         "event": event.event,
         "source": event.source,
-        "source_label": SOURCE_LABELS.get(event.source, event.source),
+        "source_label": channel_label(channel_of(source=event.source, event=event.event, properties=event.properties)),
         "rung": event.rung,
         "rung_name": RUNG_NAMES.get(event.rung, "?"),
         "customer": None

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm packages the tests load in the browser (package.json + package-lock.json, pinned): the real
-# Segment and RudderStack browser SDKs. `npm ci` installs exactly the lockfile, and only when it
+# Segment and RudderStack browser SDKs, and axe-core for the accessibility checks. `npm ci` installs exactly the lockfile, and only when it
 # changed since the last install (npm keeps a copy of it in node_modules/.package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,6 +6,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from identity.normalize import Claims, claims_from_values
 from identity.purposes import CONSENT_EVENT_CHOICES, Consent, Purpose, purpose_refused
 from identity.stitching import LadderSignals
 from identity.stitching.batch import IdentityBatch
+from identity.tasks import rollups_schedule
 from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.botevents import bot_identifiers
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
@@ -523,6 +525,9 @@ def events_ingest(
     result.rejected = rejected
     result.warnings = warnings
     events_stitched_announce(workspace.pk, result.event_ids)
+    if result.event_ids:
+        # The dashboard's rollups (identity.rollups): counted by a processor once the events commit.
+        transaction.on_commit(partial(rollups_schedule, workspace.pk))
     return result
 
 

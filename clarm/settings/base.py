@@ -84,6 +84,9 @@ CLARM_IPINFO_API_URL = env.str("CLARM_IPINFO_API_URL", default="https://ipinfo.i
 CLARM_PDL_API_URL = env.str("CLARM_PDL_API_URL", default="https://api.peopledatalabs.com")
 CLARM_ENRICHMENT_PROVIDER = env.str("CLARM_ENRICHMENT_PROVIDER", default="offline")
 CLARM_ENRICHMENT_API_KEY = env.str("CLARM_ENRICHMENT_API_KEY", default="")
+# The dashboard's rollup processor runs at most once per workspace per this many seconds after
+# ingest (it counts everything committed by then); 0 runs it after every ingest call.
+CLARM_ROLLUPS_DEBOUNCE_SECONDS = env.int("CLARM_ROLLUPS_DEBOUNCE_SECONDS", default=2)
 
 INSTALLED_APPS = [
     "clarm.apps.ClarmConfig",
@@ -269,6 +272,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "destinations-sweep": {"task": "integrations.destinations_sweep", "schedule": crontab(minute="*")},
     # Picks up enrichment entries left queued when a drain message was lost (enrichment.queue).
     "enrichment-drain-sweep": {"task": "enrichment.events_drain", "schedule": crontab(minute="*")},
+    # The dashboard's rollups: recount the last two days (events committed out of id order).
+    "rollups-rebuild-recent": {"task": "identity.rollups_rebuild_recent", "schedule": crontab(hour=2, minute=20)},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -256,3 +256,6 @@ def workspace_rows_total(workspace_id: int) -> int:
         + Customer.objects.filter(workspace_id=workspace_id).count()
         + Message.objects.filter(workspace_id=workspace_id).count()
     )
+
+
+csv_safe = _csv_safe  # public: the customers list's CSV export uses the same guard

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -35,6 +36,7 @@ from django.utils import timezone
 
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, MergeLog, Rung, Suppression
 from identity.stitching.ladder import customer_number_next, customer_rung_recompute
+from identity.tasks import rollups_customers_schedule
 from workspaces.models import Workspace
 from workspaces.services import audit_log_record
 
@@ -277,6 +279,7 @@ def customers_merge_manual(
         target=f"customer:{keep.pk}",
         details={"merged_customer_id": lose.pk, "merge_log_id": log.pk, "events_moved": len(log.moved["event_ids"])},
     )
+    transaction.on_commit(partial(rollups_customers_schedule, workspace.pk, [keep.pk, lose.pk]))
     survivor.refresh_from_db()
     merged.refresh_from_db()
     return log
@@ -314,6 +317,7 @@ def device_split(*, workspace: Workspace, customer: Customer, identifier: Identi
         target=f"customer:{source.pk}",
         details={"new_customer_id": new.pk, "merge_log_id": log.pk, "events_moved": len(log.moved["event_ids"])},
     )
+    transaction.on_commit(partial(rollups_customers_schedule, workspace.pk, [source.pk, new.pk]))
     customer.refresh_from_db()
     return log
 
@@ -463,4 +467,5 @@ def merge_undo(*, workspace: Workspace, merge_log: MergeLog, actor: User | None)
             "identifiers_moved_back": len(moved.get("identifier_ids", [])),
         },
     )
+    transaction.on_commit(partial(rollups_customers_schedule, workspace.pk, [survivor.pk, merged.pk]))
     return log

@@ -27,7 +27,7 @@
     var tr = el("tr", { "data-event-id": String(e.id), "class": "fresh" });
     tr.appendChild(el("td", { "class": "nowrap muted" }, e.time));
     var src = el("td");
-    src.appendChild(el("span", { "class": "badge src-" + e.source }, e.source));
+    src.appendChild(el("span", { "class": "badge src-" + e.source }, e.source_label || e.source));
     tr.appendChild(src);
     var what = el("td");
     what.appendChild(el("strong", {}, e.title));

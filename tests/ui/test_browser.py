@@ -43,7 +43,7 @@ def test_demo_journey_in_the_browser(browser_page, live_server, tenant):
     assert rows.count() == 15
     assert rows.nth(0).locator(".rel").inner_text() == "T+0"
     assert "Views /" in rows.nth(0).inner_text()
-    assert "Identity: rung 4: account" in rows.nth(9).inner_text()
+    assert "Reached rung 4: account" in rows.nth(9).inner_text()
     assert "Stripe payment received: $50.00" in rows.nth(9).inner_text()
     assert page.locator("ol.rungs li.on").count() == 5
     page.screenshot(path=f"{SHOTS}/customer.png", full_page=True)

@@ -84,16 +84,16 @@ def test_ledger_lists_events_oldest_first_with_titles_rungs_and_times(owner_clie
         "T+15m",
         "T+1d",
     ]
-    rungs = re.findall(r"Identity: rung (\d): (\w+)</div>", body)
-    assert rungs == [
-        ("0", "device"),
-        ("0", "device"),
-        ("2", "email"),
-        ("3", "phone"),
-        ("3", "phone"),
-        ("4", "account"),
-        ("4", "account"),
+    # Rung changes are milestones on the rows that made them (issue 16), not a line on every row.
+    rungs = re.findall(r"Reached rung (\d): (\w+)</div>", body)
+    assert rungs == [("2", "email"), ("3", "phone"), ("4", "account")]
+    milestone_rows = re.findall(r'<span class="title">([^<]+)</span>(?:(?!</li>).)*Reached rung', body, re.S)
+    assert milestone_rows == [
+        "Submits quote form: email captured",
+        "WhatsApp message in",
+        "Stripe payment received: $50.00",
     ]
+    assert "Identity: rung" not in body.split('<ol class="ledger"', 1)[1]
     # Times in the workspace's zone (Los Angeles): T+0 is Monday 11:42 PM on March 2nd, not 07:42 UTC.
     assert "Mon Mar 2 · 11:42 PM" in body
     assert "Times in America/Los_Angeles" in body

@@ -102,4 +102,4 @@ def test_demo_is_idempotent_and_the_owner_can_log_in():
 
     c = Client()
     c.post(reverse("account_login"), {"login": DEMO_EMAIL, "password": DEMO_PASSWORD})
-    assert c.get(reverse("workspaces:home"))["Location"] == reverse("identity:customers", kwargs={"ws": workspace.slug})
+    assert c.get(reverse("workspaces:home"))["Location"] == reverse("identity:dashboard", kwargs={"ws": workspace.slug})

@@ -60,7 +60,7 @@ def test_invite_sends_email_and_the_invitee_accepts(invite, owner_client, tenant
     page = invitee_client.get(reverse("workspaces:invitation", kwargs={"token": token}))
     assert page.status_code == 200 and "Accept and join" in page.content.decode()
     response = invitee_client.post(reverse("workspaces:invitation", kwargs={"token": token}))
-    assert response["Location"] == reverse("identity:customers", kwargs={"ws": tenant.workspace.slug})
+    assert response["Location"] == reverse("identity:dashboard", kwargs={"ws": tenant.workspace.slug})
     assert Membership.objects.get(workspace=tenant.workspace, user=invitee).role == Role.ADMIN
     invitation.refresh_from_db()
     assert invitation.accepted_at is not None and invitation.accepted_by == invitee

@@ -18,8 +18,9 @@ def test_home_sends_new_user_to_create_and_member_to_first_workspace(client):
     assert client.get(reverse("workspaces:home"))["Location"] == reverse("workspaces:create")
     zeta, *_ = make_workspace("Zeta Plumbing", owner=user)
     alpha, *_ = make_workspace("Alpha Cleaning", owner=user)
+    # The dashboard is the workspace's home (DESIGN).
     assert client.get(reverse("workspaces:home"))["Location"] == reverse(
-        "identity:customers", kwargs={"ws": alpha.slug}
+        "identity:dashboard", kwargs={"ws": alpha.slug}
     )
     assert zeta.slug != alpha.slug
 
@@ -58,8 +59,9 @@ def test_creating_a_second_workspace_and_switching(client, tenant):
     )
     second = Workspace.objects.get(name="Second Shop")
     page = client.get(reverse("identity:customers", kwargs={"ws": second.slug})).content.decode()
-    assert reverse("identity:customers", kwargs={"ws": tenant.workspace.slug}) in page
-    assert reverse("identity:customers", kwargs={"ws": second.slug}) in page
+    # The switcher leads to each workspace's home, its dashboard.
+    assert reverse("identity:dashboard", kwargs={"ws": tenant.workspace.slug}) in page
+    assert reverse("identity:dashboard", kwargs={"ws": second.slug}) in page
     assert Membership.objects.filter(user=tenant.owner, role=Role.OWNER).count() == 2
 
 

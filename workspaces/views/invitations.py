@@ -37,4 +37,4 @@ class InvitationView(View):
         messages.success(
             request, f"Welcome to {membership.workspace.name}: you joined as {membership.get_role_display().lower()}."
         )
-        return redirect("identity:customers", ws=membership.workspace.slug)
+        return redirect("identity:dashboard", ws=membership.workspace.slug)

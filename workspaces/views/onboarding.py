@@ -35,7 +35,7 @@ def home(request: HttpRequest) -> HttpResponse:
     membership = memberships_for_user(user=request.user).first()
     if membership is None:
         return redirect("workspaces:create")
-    return redirect("identity:customers", ws=membership.workspace.slug)
+    return redirect("identity:dashboard", ws=membership.workspace.slug)
 
 
 class WorkspaceCreateView(LoginRequiredMixin, FormView):

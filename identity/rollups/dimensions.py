@@ -1,0 +1,88 @@
+"""What one event counts towards, and a person's first touch: pure functions of stored fields."""
+
+import datetime
+import math
+import zoneinfo
+from typing import Any
+from urllib.parse import urlsplit
+
+from identity.models import RollupDimension
+
+PAGE_EVENTS = frozenset(("page_view", "page", "pageview", "$pageview"))
+# Stripe's payment_intent.succeeded is recorded for every checkout and paid invoice, so it alone is
+# counted as revenue (checkout_completed and invoice_paid would count the same money twice).
+PAYMENT_EVENTS = frozenset(("payment_received",))
+REFUND_EVENTS = frozenset(("payment_refunded",))
+MOBILE_OS = frozenset(("iOS", "Android", "iPadOS"))
+MAX_KEY = 200
+
+
+def local_date(at: datetime.datetime, tz: zoneinfo.ZoneInfo) -> datetime.date:
+    return at.astimezone(tz).date()
+
+
+def page_path(url: Any) -> str:
+    if not isinstance(url, str) or not url:
+        return ""
+    try:
+        path = urlsplit(url).path or "/"
+    except ValueError:
+        return ""
+    return path[:MAX_KEY]
+
+
+def device_class(context: dict[str, Any]) -> str:
+    ua = context.get("ua")
+    if not isinstance(ua, dict) or not ua:
+        return ""
+    if ua.get("os") in MOBILE_OS:
+        return "Mobile"
+    return "Desktop"
+
+
+def event_counts(*, event: str, context: Any, is_bot: bool) -> list[tuple[str, str]]:
+    """(dimension, key) pairs one event adds 1 to; bots count for nothing."""
+    if is_bot or event not in PAGE_EVENTS or not isinstance(context, dict):
+        return []
+    pairs = []
+    path = page_path(context.get("url"))
+    if path:
+        pairs.append((RollupDimension.PAGE.value, path))
+    country = context.get("country")
+    if isinstance(country, str) and country:
+        pairs.append((RollupDimension.COUNTRY.value, country[:MAX_KEY]))
+    device = device_class(context)
+    if device:
+        pairs.append((RollupDimension.DEVICE.value, device))
+    return pairs
+
+
+def campaign_of(context: Any) -> str:
+    if not isinstance(context, dict):
+        return ""
+    attribution = context.get("attribution")
+    if isinstance(attribution, dict):
+        value = attribution.get("utm_campaign")
+        if isinstance(value, str):
+            return value[:MAX_KEY]
+    return ""
+
+
+def revenue_minor(*, event: str, properties: Any) -> int:
+    """Signed minor units a payment (or refund) event moves."""
+    if (event not in PAYMENT_EVENTS and event not in REFUND_EVENTS) or not isinstance(properties, dict):
+        return 0
+    amount = properties.get("amount_minor")
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return 0
+    return -amount if event in REFUND_EVENTS else amount
+
+
+def wait_bucket(seconds: float) -> int:
+    """log2 bucket of a wait: bucket b holds waits of 2**b - 1 to 2**(b+1) - 1 seconds."""
+    return int(math.log2(max(0.0, seconds) + 1))
+
+
+def bucket_middle(bucket: int) -> float:
+    """A bucket's geometric middle in seconds: a median read from buckets is within a factor √2."""
+    return 2 ** (bucket + 0.5) - 1
