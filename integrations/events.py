@@ -64,11 +64,11 @@ def event_input(
     )
 
 
-def event_record(*, workspace: Workspace, **fields: Any) -> Event | None:
+def event_record(*, workspace: Workspace, provider: str, **fields: Any) -> Event | None:
     """Ingest one event (the fields of `event_input`); return it (also when it was a duplicate of an
     earlier delivery), or None when the person's preferences refuse its purpose
     (identity.purposes.provider_event_purpose: payments and bookings are kept, marketing is not)."""
-    item = event_input(**fields)
+    item = event_input(provider=provider, **fields)
     result = events_ingest(workspace=workspace, events=[item])
     if result.rejected:
         raise EventRejected(str(result.rejected))
