@@ -259,7 +259,7 @@ def test_a_scan_watermark_ahead_of_the_clock_does_not_hide_new_bookings(
     assert plan(django_capture_on_commit_callbacks)["planned"] == 1
 
 
-@pytest.mark.postgres_only  # two ticks must really run at once: SQLite has no row locks (SKIP LOCKED)
+@pytest.mark.postgres_only(reason="two ticks must really run at once: SQLite has no row locks (SKIP LOCKED)")
 @pytest.mark.django_db(transaction=True)
 def test_two_ticks_at_the_same_moment_send_each_reminder_once(twilio, monkeypatch):
     workspace, owner, _, _ = make_workspace("Hudson Movers", timezone_name="America/New_York")
