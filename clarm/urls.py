@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -9,10 +10,17 @@ from clarm.admin_login import RateLimitedAdminLoginForm
 admin.site.login_form = RateLimitedAdminLoginForm
 handler500 = "clarm.errors.server_error"
 
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    # Resolved per request, not at import: the manifest of collected static files may not exist yet
+    # when the URL conf loads (`check --deploy` before `collectstatic`).
+    return HttpResponsePermanentRedirect(static("favicon.ico"))
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico whatever the page says; the file is served with the static files.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=True)),
+    path("favicon.ico", favicon),
     path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Redoc needs a CDN script the CSP blocks: the human-readable reference is Clarm's own page.

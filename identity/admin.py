@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from clarm.admin_base import ReadOnlyModelAdmin
-from identity.models import Customer, Identifier, MergeLog, Suppression
+from identity.models import Customer, DailyCount, Identifier, MergeLog, PersonFacts, RollupState, Suppression
 from identity.services import merge_undo
 from identity.services.merges import SNAPSHOT_FIELDS
 
@@ -237,6 +237,27 @@ class SuppressionAdmin(admin.ModelAdmin):
     @admin.display(description="Hash")
     def hash_prefix(self, obj: Suppression) -> str:
         return f"{obj.value_hash[:12]}…"
+
+
+# The dashboard's rollups (identity.rollups): derived counts, rebuilt by `manage.py rollups_rebuild`.
+@admin.register(DailyCount)
+class DailyCountAdmin(ReadOnlyModelAdmin):
+    list_display = ("workspace", "date", "dimension", "key", "count")
+    list_filter = ("dimension",)
+    list_select_related = ("workspace",)
+
+
+@admin.register(PersonFacts)
+class PersonFactsAdmin(ReadOnlyModelAdmin):
+    list_display = ("customer", "workspace", "first_date", "first_source", "first_campaign", "last_source")
+    list_select_related = ("customer", "workspace")
+    raw_id_fields = ("customer",)
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(ReadOnlyModelAdmin):
+    list_display = ("workspace", "last_event_id", "updated_at")
+    list_select_related = ("workspace",)
 
 
 # Privacy records (consent, data-subject requests, exports, retention) register themselves here.

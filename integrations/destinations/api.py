@@ -100,7 +100,11 @@ class DestinationsApi(_Api):
         config = serializers.JSONField()
         rules = serializers.JSONField()
 
-    @extend_schema(responses={200: DestinationListOut, **UNAUTHORIZED}, summary="List destinations")
+    @extend_schema(
+        responses={200: DestinationListOut, **UNAUTHORIZED},
+        summary="List destinations",
+        operation_id="destinations_list",
+    )
     def get(self, request: Request) -> Response:
         rows = [destination_out(d) for d in destinations_list(workspace=self.workspace(request))]
         return Response({"results": DestinationOut(rows, many=True).data, "next": None})
@@ -109,6 +113,7 @@ class DestinationsApi(_Api):
         request=DestinationInputSerializer,
         responses={201: DestinationCreatedOut, **ERRORS},
         summary="Add a destination",
+        operation_id="destinations_create",
     )
     def post(self, request: Request) -> Response:
         data = self.DestinationInputSerializer(data=request.data)
@@ -149,6 +154,7 @@ class DestinationApi(_Api):
         parameters=[DESTINATION_ID],
         responses={200: DestinationOut, **UNAUTHORIZED, **MISSING},
         summary="One destination",
+        operation_id="destination_retrieve",
     )
     def get(self, request: Request, pk: str) -> Response:
         destination = self.destination(request, pk)
@@ -161,6 +167,7 @@ class DestinationApi(_Api):
         request=DestinationPatchSerializer,
         responses={200: DestinationOut, **ERRORS, **MISSING},
         summary="Change, pause or resume",
+        operation_id="destination_update",
     )
     def patch(self, request: Request, pk: str) -> Response:
         destination = self.destination(request, pk)
@@ -176,7 +183,10 @@ class DestinationApi(_Api):
         return Response(DestinationOut(destination_out(destination)).data)
 
     @extend_schema(
-        parameters=[DESTINATION_ID], responses={204: None, **UNAUTHORIZED, **MISSING}, summary="Remove a destination"
+        parameters=[DESTINATION_ID],
+        responses={204: None, **UNAUTHORIZED, **MISSING},
+        summary="Remove a destination",
+        operation_id="destination_delete",
     )
     def delete(self, request: Request, pk: str) -> Response:
         destination = self.destination(request, pk)
@@ -216,6 +226,7 @@ class DeliveriesApi(_Api):
         ],
         responses={200: DeliveryListOut, **ERRORS, **MISSING},
         summary="Delivery log of a destination, newest first",
+        operation_id="destination_deliveries_list",
     )
     def get(self, request: Request, pk: str) -> Response:
         workspace = self.workspace(request)
