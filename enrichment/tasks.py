@@ -2,6 +2,7 @@
 
 import logging
 
+from clarm.publish import task_publish
 from clarm.tasks_retry import db_task
 from enrichment.queue import events_queue_flag_raise, events_queue_push, events_queue_take
 from enrichment.services import events_enrich_and_score
@@ -34,6 +35,11 @@ def events_drain_task() -> int:
 def events_process_enqueue(workspace_id: int, event_ids: list[int]) -> None:
     """Subscriber of tracking's after-commit hook: one Redis round trip in the request; the work
     runs in a worker."""
+    # Bounded publishes (clarm.publish): a broker that hangs never holds the ingest answer; a lost
+    # drain is picked up by beat's sweep, a lost direct task by the person's next event.
     events_queue_push(
-        workspace_id, event_ids, schedule=events_drain_task.delay, process=events_enrich_and_score_task.delay
+        workspace_id,
+        event_ids,
+        schedule=lambda: task_publish(events_drain_task),
+        process=lambda ws, ids: task_publish(events_enrich_and_score_task, ws, ids),
     )

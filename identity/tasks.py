@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
 
+from clarm.publish import task_publish
 from identity.rollups.processor import rollups_advance as advance
 from identity.rollups.processor import rollups_customers_refresh, rollups_rebuild
 from workspaces.models import Workspace
@@ -70,4 +71,6 @@ def rollups_schedule(workspace_id: int) -> None:
     window = settings.CLARM_ROLLUPS_DEBOUNCE_SECONDS
     if window > 0 and not cache.add(rollups_queued_key(workspace_id), 1, timeout=window):
         return
-    rollups_advance.apply_async(args=(workspace_id,), countdown=window)
+    # Bounded (clarm.publish): called after the ingest commit, in the request; a run lost to a broker
+    # outage is made up by the next schedule or the nightly rebuild.
+    task_publish(rollups_advance, workspace_id, countdown=window)

@@ -17,6 +17,7 @@ from celery import current_app
 from django.core.cache import cache
 from django.utils import timezone
 
+from clarm.publish import task_publish
 from integrations.destinations.models import Destination
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,5 @@ def flush_later(destination_id: int, *, at: datetime) -> None:
 
 def process_soon(workspace_id: int, event_ids: list[int]) -> bool:
     """Queue turning stitched events into deliveries; False when the queue is down."""
-    try:
-        current_app.tasks[PROCESS_TASK].apply_async(args=(workspace_id, event_ids))
-    except Exception:
-        logger.exception("could not queue destinations for workspace %s", workspace_id)
-        return False
-    return True
+    # Bounded (clarm.publish): runs in the ingest request, which a hanging broker must never hold.
+    return task_publish(current_app.tasks[PROCESS_TASK], workspace_id, event_ids)

@@ -29,7 +29,7 @@ def page(tenant, django_capture_on_commit_callbacks):
 @pytest.mark.postgres_only(reason="the Redis queue: the embedded default has no Redis (see the test without Redis)")
 def test_requests_queue_their_events_and_one_drain_scores_them_all(page, monkeypatch):
     published = []
-    monkeypatch.setattr(tasks.events_drain_task, "delay", lambda: published.append("drain"))
+    monkeypatch.setattr(tasks.events_drain_task, "apply_async", lambda **options: published.append("drain"))
     for n in range(3):
         page(f"visitor-q{n}")
     assert published == ["drain"]  # the first request raised the flag; the others only pushed
@@ -40,14 +40,14 @@ def test_requests_queue_their_events_and_one_drain_scores_them_all(page, monkeyp
     assert Customer.objects.filter(intent_score=8).count() == 3
     assert redis_client().llen(QUEUE_KEY) == 0
     published.clear()
-    monkeypatch.setattr(tasks.events_drain_task, "delay", lambda: published.append("drain"))
+    monkeypatch.setattr(tasks.events_drain_task, "apply_async", lambda **options: published.append("drain"))
     page("visitor-q9")  # the drain lowered the flag: the next request publishes again
     assert published == ["drain"]
 
 
 @pytest.mark.postgres_only(reason="the Redis queue: the embedded default has no Redis (see the test without Redis)")
 def test_a_persons_events_queued_meanwhile_are_scored_once(page, tenant, monkeypatch):
-    monkeypatch.setattr(tasks.events_drain_task, "delay", lambda: None)
+    monkeypatch.setattr(tasks.events_drain_task, "apply_async", lambda **options: None)
     calls: list[dict] = []
     real = tasks.events_enrich_and_score
 
