@@ -1,10 +1,12 @@
 """Fixtures for the privacy tests: a person with two devices, an email and a phone, and events."""
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from typing import cast
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from identity.models import Customer, Identifier, IdentifierKind
@@ -99,3 +101,15 @@ def member_client(client, tenant, role: str):
     Membership.objects.create(workspace=tenant.workspace, user=user, role=role)
     client.force_login(user)
     return user
+
+
+def track(client, tenant, **event):
+    """POST one event (a page view unless it says otherwise) with the tenant's write key; its answer."""
+    response = client.post(
+        reverse("tracking:track"),
+        data=json.dumps({"event": "page_view", **event}),
+        content_type="application/json",
+        HTTP_X_CLARM_KEY=tenant.write_key,
+    )
+    assert response.status_code == 202, response.content
+    return response.json()

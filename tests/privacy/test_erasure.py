@@ -23,7 +23,7 @@ from identity.privacy.workspace_exports import export_job_run
 from identity.services import customers_merge_manual
 from integrations.models import TrackedLink, WebhookDelivery
 from integrations.services import link_create
-from tests.privacy.conftest import person_make
+from tests.privacy.conftest import person_make, track
 from tests.privacy.scan import scan_database, scan_export_files
 from tracking.models import Event
 
@@ -36,17 +36,6 @@ USER_ID = "acct-7781-jane"
 PHONE_DEVICE, LAPTOP_DEVICE, TABLET_DEVICE = "dev-7f3a9c21-phone", "dev-2b8e41d0-laptop", "dev-c4d1e9a7-tablet"
 SID = "SM5f0c2d9e7b1a4c3d"
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-def track(client, tenant, **event):
-    response = client.post(
-        reverse("tracking:track"),
-        data=json.dumps({"event": "page_view", **event}),
-        content_type="application/json",
-        HTTP_X_CLARM_KEY=tenant.write_key,
-    )
-    assert response.status_code == 202, response.content
-    return response.json()
 
 
 @dataclass

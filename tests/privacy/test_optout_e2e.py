@@ -1,30 +1,17 @@
 """An opt-out reaches every stitched identifier: through the real ingest API (`POST /api/track`)."""
 
-import json
-
 import pytest
-from django.urls import reverse
 
 from identity.models import Customer, Identifier
 from identity.privacy.erasure import subject_erase
 from identity.privacy.services import preferences_update
+from tests.privacy.conftest import track
 from tracking.models import Event
 
 pytestmark = pytest.mark.django_db
 
 PHONE_DEVICE = "3f9c0a1e-phone-device"
 LAPTOP_DEVICE = "8d2b7e44-laptop-device"
-
-
-def track(client, tenant, **event):
-    response = client.post(
-        reverse("tracking:track"),
-        data=json.dumps({"event": "page_view", **event}),
-        content_type="application/json",
-        HTTP_X_CLARM_KEY=tenant.write_key,
-    )
-    assert response.status_code == 202, response.content
-    return response.json()
 
 
 def stitched_person(client, tenant) -> Customer:
