@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from clarm.admin_login import RateLimitedAdminLoginForm
+from clarm.status import StatusApi, metrics
 
 admin.site.login_form = RateLimitedAdminLoginForm
 handler500 = "clarm.errors.server_error"
@@ -25,6 +26,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Redoc needs a CDN script the CSP blocks: the human-readable reference is Clarm's own page.
     path("api/docs/", RedirectView.as_view(pattern_name="identity:api_reference"), name="api-docs"),
+    path("api/status", StatusApi.as_view(), name="api-status"),
+    path("metrics", metrics, name="metrics"),
     path("", include("tracking.urls")),
     path("", include("identity.urls")),
     path("", include("identity.privacy.urls")),

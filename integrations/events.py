@@ -1,7 +1,6 @@
-"""The one door from integrations to the timeline: `tracking.services.events_ingest`.
-
-Identity resolution (stitching, rungs) happens there; here we only shape the event and read back the
-customer it landed on.
+"""The one door from integrations to the timeline: the edge (`tracking.services.events_ingest`)
+and the stitcher at once (`identity.stitching.stitcher.events_ingest_stitched`), so the customer an
+event landed on can be read back as soon as it returns.
 """
 
 import datetime
@@ -11,9 +10,10 @@ from django.utils import timezone
 
 from identity.models import Customer
 from identity.purposes import provider_event_purpose
+from identity.stitching.stitcher import events_ingest_stitched
 from tracking.dedupe import server_dedupe_key
+from tracking.inputs import EventInput
 from tracking.models import Event
-from tracking.services import EventInput, events_ingest
 from workspaces.models import Workspace
 
 
@@ -69,7 +69,7 @@ def event_record(*, workspace: Workspace, provider: str, **fields: Any) -> Event
     earlier delivery), or None when the person's preferences refuse its purpose
     (identity.purposes.provider_event_purpose: payments and bookings are kept, marketing is not)."""
     item = event_input(provider=provider, **fields)
-    result = events_ingest(workspace=workspace, events=[item])
+    result = events_ingest_stitched(workspace=workspace, events=[item])
     if result.rejected:
         raise EventRejected(str(result.rejected))
     return event_by_key(workspace=workspace, item=item)

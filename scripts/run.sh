@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The product on its embedded defaults: SQLite under ./var, a Celery worker + beat on the filesystem
-# transport (nothing to install), a demo workspace with a login, served on 127.0.0.1:$PORT (8000).
+# The product on its embedded defaults: SQLite under ./var, a stitcher (events → customers), a Celery
+# worker + beat on the filesystem transport (nothing to install), a demo workspace with a login,
+# served on 127.0.0.1:$PORT (8000).
 # With DATABASE_URL and REDIS_URL set, the same script runs the production shape.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,9 @@ $PY manage.py demo --base-url "http://127.0.0.1:${PORT}"
 .venv/bin/celery -A clarm worker --beat --pool=solo --loglevel=warning \
   --schedule var/celerybeat-schedule &
 WORKER=$!
-trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
+$PY manage.py stitch &
+STITCHER=$!
+trap 'kill $WORKER $STITCHER 2>/dev/null || true' EXIT INT TERM
 echo "Serving Clarm on http://127.0.0.1:${PORT}/ (Ctrl-C stops)"
 .venv/bin/gunicorn -c clarm/gunicorn_conf.py clarm.wsgi:application --bind "127.0.0.1:${PORT}" --workers 2 --threads 4 \
   --log-level warning

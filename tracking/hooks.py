@@ -38,3 +38,24 @@ def events_stitched_announce(workspace_id: int, event_ids: list[int]) -> None:
         return
     ids = list(event_ids)
     transaction.on_commit(lambda: _run(workspace_id, ids))
+
+
+AppendedReceiver = Callable[[int], None]
+_appended_receivers: list[AppendedReceiver] = []
+
+
+def appended_receiver_register(receiver: AppendedReceiver) -> None:
+    """The layer above (identity's stitcher, in CLARM_STITCH_INLINE mode) hears of appends here."""
+    if receiver not in _appended_receivers:
+        _appended_receivers.append(receiver)
+
+
+def events_appended_announce(workspace_id: int) -> None:
+    """The edge appended events of this workspace: tell the receivers now, in the appending process
+    and inside its transaction if there is one (an inline stitch is then part of the same commit).
+    A receiver that fails is logged; the events are appended and a stitcher will take them."""
+    for receiver in list(_appended_receivers):
+        try:
+            receiver(workspace_id)
+        except Exception:
+            logger.exception("append receiver %s failed for workspace %s", receiver, workspace_id)

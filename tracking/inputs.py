@@ -61,8 +61,6 @@ class IngestResult:
     # Values of stored events that were not used as identifiers, and why:
     # [{"index", "field", "warning"}] (e.g. a visitor_id longer than 200 characters).
     warnings: list[dict[str, Any]] = field(default_factory=list)
-    # Ids of the stored events, in the order of the accepted inputs.
-    event_ids: list[int] = field(default_factory=list)
 
     def answer(self) -> dict[str, Any]:
         return {

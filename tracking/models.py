@@ -1,5 +1,6 @@
 """Events (immutable but for their customer) and visits (sessions)."""
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -83,6 +84,46 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"visit {self.session_id}"
+
+
+class PendingEvent(models.Model):
+    """An event the edge accepted (answered 202) that no stitcher has taken yet: the durability point
+    of ingest (DESIGN "Architecture: the event pipeline"). `data` is the validated, normalized event
+    (tracking.prepared); its `id` is its receive order. A stitcher takes a workspace's pending events
+    in that order, writes them as Events (with their customers) and deletes them in one transaction.
+    `partition` (the workspace id modulo CLARM_STITCH_PARTITIONS) is the unit one stitcher claims."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    partition = models.PositiveSmallIntegerField()
+    received_at = models.DateTimeField()
+    data = models.JSONField(encoder=DjangoJSONEncoder)
+    # Failed stitches of this event on its own (after its batch failed): at CLARM_STITCH_MAX_ATTEMPTS
+    # it is left aside, so it cannot hold up the events behind it.
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["partition", "id"], name="pending_partition_order")]
+
+    def __str__(self) -> str:
+        return f"pending event {self.pk}"
+
+
+class DedupeKey(models.Model):
+    """A message id (a caller's, or a provider's server key) the workspace has accepted, kept as long
+    as its event (retention deletes both): dedupe is exact whether the event is still pending or
+    stored, in whichever month it lives."""
+
+    pk = models.CompositePrimaryKey("workspace_id", "key")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=128)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "received_at"], name="dedupe_key_retention")]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class DailySalt(models.Model):

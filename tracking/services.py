@@ -1,58 +1,41 @@
-"""Ingest: the one entry point every source uses (snippet, Segment SDKs, webhooks, agents)."""
+"""The edge of ingest: the one entry point every source uses (snippet, Segment SDKs, webhooks, agents).
+
+What it does and what it leaves to the stitcher: identity.stitching.stitcher (the pipeline, top to
+bottom)."""
 
 import datetime
 import hashlib
 import logging
-import random
-import time
-from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from clarm.clientip import ip_clean
-from clarm.publish import task_publish
-from identity.normalize import Claims, claims_from_values
-from identity.purposes import CONSENT_EVENT_CHOICES, Consent, Purpose, purpose_refused
-from identity.stitching import LadderSignals
-from identity.stitching.batch import IdentityBatch
-from identity.tasks import rollups_schedule
-from tracking.attribution import attribution_from, attribution_is_paid
+from identity.normalize import claims_from_values
+from identity.purposes import Purpose
+from tracking.append import events_append
 from tracking.botevents import bot_identifiers
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
 from tracking.dedupe import MAX_MESSAGE_ID, SERVER_KEY_PREFIX, CallerKeyReserved, caller_key_check
-from tracking.eventwrite import events_insert
-from tracking.hooks import events_stitched_announce
+from tracking.hooks import events_appended_announce
 from tracking.inputs import SOURCES, EventInput, IngestResult
-from tracking.knowndevices import LaneEvent, known_devices_write
 from tracking.masking import contacts_mask
 from tracking.models import DailySalt, Source
 from tracking.network import geo_lookup, ip_hash
+from tracking.prepared import CONSENT_EVENTS, OPT_OUT_EVENTS, VISIT_SOURCES, Prepared, opt_outs_within
 from tracking.useragent import ua_describe
-from tracking.visits import VisitState, VisitTracker
 from workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
-# Whole-transaction attempts when a concurrent request conflicts (then the API answers 503).
-STORE_ATTEMPTS = 3
 MAX_EVENT_NAME = 120
 MAX_SESSION_ID = 64
 MAX_URL = 2000
-# Sources of browsing: their anonymous events (no identifier at all) are still counted in visits by
-# IP hash, and only their page views can take the known-device lane.
-VISIT_SOURCES = frozenset((Source.WEB, Source.PIXEL, Source.AD))
 # Sources a bot verdict never applies to: a server, a provider or a channel sent them, not a browser.
 NEVER_BOT_SOURCES = frozenset((Source.AGENT, Source.WEBHOOK, Source.CHANNEL, Source.EMAIL))
 # Keys of one event's `properties` (and of its `traits`).
 MAX_PROPERTIES = 1000
-# Consent choices are kept even for a person who opted out: they are the record of the choice.
-CONSENT_EVENTS = frozenset(CONSENT_EVENT_CHOICES)
-# What a request sent with Sec-GPC: 1 or DNT: 1 may still store: the visitor's own opt-out.
-OPT_OUT_EVENTS = frozenset(("consent_denied", "consent_withdrawn", "opted_out"))
 # Context keys only the server sets: a client cannot forge them (and may never send us its IP).
 _SERVER_CONTEXT_KEYS = frozenset(
     (
@@ -74,32 +57,6 @@ class IngestRefused(Exception):
 
 class _Reject(ValueError):
     pass
-
-
-@dataclass
-class _Prepared:
-    index: int
-    name: str
-    source: str
-    occurred_at: datetime.datetime
-    properties: dict[str, Any]
-    context: dict[str, Any]
-    claims: Claims
-    traits: dict[str, Any]
-    url: str | None
-    campaign: dict[str, Any] | None
-    session_id: str | None
-    message_id: str | None
-    device_hash: str
-    visit_device: str
-    is_bot: bool
-    purpose: str
-    phone_channel: bool
-    account: bool
-    # The event's only identifier is its device, and it carries nothing else that could change its
-    # customer (no traits, no ladder signal): what the known-device lane can take.
-    lane_device_only: bool
-    visit: VisitState | None = field(default=None)
 
 
 def _text(value: object, name: str, max_length: int | None = None, *, truncate: bool = False) -> str | None:
@@ -150,12 +107,11 @@ def _bag(value: object, name: str) -> dict[str, Any]:
 def _prepare(
     *,
     workspace: Workspace,
-    index: int,
     item: EventInput,
     received_at: datetime.datetime,
     ip: str | None,
     memo: dict[str | None, tuple[str | None, dict[str, Any]]] | None = None,
-) -> _Prepared:
+) -> Prepared:
     name = _text(item.event, "event", MAX_EVENT_NAME)
     if not name:
         raise _Reject("event is required")
@@ -236,8 +192,7 @@ def _prepare(
         context["ladder"] = "account"
     elif item.phone_channel:
         context["ladder"] = "phone"
-    return _Prepared(
-        index=index,
+    return Prepared(
         name=contacts_mask(name, country=country),
         source=source,
         occurred_at=occurred_at,
@@ -255,177 +210,7 @@ def _prepare(
         purpose=Purpose.CONSENT if name in CONSENT_EVENTS else str(item.purpose or Purpose.ANALYTICS),
         phone_channel=bool(item.phone_channel),
         account=account,
-        lane_device_only=(
-            not is_bot
-            and len(claims.claims) == 1
-            and bool(device_hash)
-            and not traits
-            and not account
-            and not item.phone_channel
-            and not claims.notes
-        ),
     )
-
-
-def _consent_records_schedule(event_ids: list[int], opt_out_ids: frozenset[int] = frozenset()) -> None:
-    """After commit: each consent event's record. An opt-out (denied, withdrawn, opted_out) is applied
-    here, in this process, before the request is answered, so the person's next event is refused
-    whatever the task queue's delay (the embedded broker polls once a second); if that fails it is
-    left to the task, which retries."""
-    from identity.privacy.tasks import consent_record_from_event
-
-    for event_id in event_ids:
-        if event_id in opt_out_ids:
-            try:
-                consent_record_from_event(event_id)
-                continue
-            except Exception:  # never a 500 after the commit: the task retries what failed here
-                logger.exception("opt-out event %s not applied in the request; left to the task", event_id)
-        # Bounded wait: when the broker is down, identity.consent_records_resume records it later.
-        task_publish(consent_record_from_event, event_id)
-
-
-def _event_row(
-    p: _Prepared,
-    workspace: Workspace,
-    received_at: datetime.datetime,
-    customer_id: int | None,
-    rung: int,
-    session_id: str,
-) -> dict[str, Any]:
-    return {
-        "workspace_id": workspace.pk,
-        "customer_id": customer_id,
-        "event": p.name,
-        "source": p.source,
-        "occurred_at": p.occurred_at,
-        "received_at": received_at,
-        "rung": rung,
-        "session_id": session_id,
-        "device_hash": p.device_hash,
-        "message_id": p.message_id,
-        "properties": p.properties,
-        "context": p.context,
-        "is_bot": p.is_bot,
-    }
-
-
-def _lane_events(workspace: Workspace, prepared: list[_Prepared], received_at: datetime.datetime) -> list[LaneEvent]:
-    return [
-        LaneEvent(
-            row=_event_row(p, workspace, received_at, None, 0, p.session_id or ""),
-            # The lane checks the analytics opt-out itself (allow_analytics, under a lock).
-            eligible=p.lane_device_only
-            and p.message_id is not None
-            and p.purpose == Purpose.ANALYTICS
-            and p.source in VISIT_SOURCES,
-        )
-        for p in prepared
-    ]
-
-
-def _after_batch_opt_outs(prepared: list[_Prepared]) -> tuple[list[_Prepared], int]:
-    """An opt-out in a batch holds for the events after it: the opt-out is applied after the commit,
-    so the batch's later events of that person are refused here (those carrying one of the opt-out's
-    identifiers, or one an earlier event of the batch tied to them; one hop). Returns the events
-    kept and how many were refused."""
-    out: set[tuple[str, str]] = set()
-    kept: list[_Prepared] = []
-    refused = 0
-    for p in prepared:
-        keys = {(c.kind, c.value_hash) for c in p.claims.claims}
-        if p.name in OPT_OUT_EVENTS and keys:
-            out |= keys
-            for earlier in kept:
-                earlier_keys = {(c.kind, c.value_hash) for c in earlier.claims.claims}
-                if earlier_keys & keys:
-                    out |= earlier_keys
-        elif out and keys & out and purpose_refused(p.purpose, Consent(analytics=False)):
-            refused += 1
-            continue
-        kept.append(p)
-    return kept, refused
-
-
-def _store(*, workspace: Workspace, prepared: list[_Prepared], received_at: datetime.datetime) -> IngestResult:
-    """Resolve identities, write events and visits: one transaction.
-
-    Lock order (the same for every request, so concurrent batches never deadlock): the customers
-    of all the request's identifiers first, in key order, in one query (IdentityBatch); then the
-    events INSERT; then the visits, in id order, in one statement; then the customers' own
-    changes, in id order. Only events that need a merge, a split or a new identifier lock anything
-    on their own (the slow path, in a savepoint)."""
-    result = IngestResult()
-    devices = {p.visit_device for p in prepared if p.visit_device}
-    tracker = VisitTracker(workspace_id=workspace.pk, device_hashes=devices)
-    rows: list[tuple[_Prepared, dict[str, Any]]] = []
-    with transaction.atomic():
-        identities = IdentityBatch(workspace=workspace, claims=[p.claims for p in prepared if p.claims.claims])
-        for p in prepared:
-            if p.claims.claims and purpose_refused(p.purpose, identities.consent_of(p.claims)):
-                # Refused for this purpose (e.g. an opted-out person's analytics): nothing of the event
-                # is applied (no visit, trait, identifier or merge) and nothing is stored.
-                result.suppressed += 1
-                continue
-            visit = None
-            if p.visit_device:
-                landing = attribution_from(p.url, p.campaign)
-                visit, starts = tracker.assign(
-                    device_hash=p.visit_device, session_id=p.session_id, at=p.occurred_at, landing=landing
-                )
-                if starts and landing:
-                    p.context["attribution"] = landing
-                    if p.source == Source.WEB and attribution_is_paid(landing):
-                        p.source = Source.AD
-            p.visit = visit
-            customer_id: int | None = None
-            rung = 0
-            if p.claims.claims and not p.is_bot:
-                signals = LadderSignals(
-                    device_visit_count=visit.number if visit is not None and p.device_hash else 0,
-                    phone_channel=p.phone_channel,
-                    account=p.account,
-                )
-                resolution = identities.resolve(
-                    claims=p.claims, signals=signals, traits=p.traits, occurred_at=p.occurred_at
-                )
-                customer_id, rung = resolution.customer_id, resolution.rung
-                if resolution.merged_customer_ids:
-                    # Events of this request not yet written follow their customer into the survivor.
-                    merged = set(resolution.merged_customer_ids)
-                    for _, row in rows:
-                        if row["customer_id"] in merged:
-                            row["customer_id"] = customer_id
-            if visit is not None and customer_id is not None and p.lane_device_only:
-                visit.customer_id = customer_id  # the device's owner, for the known-device lane
-            session_id = visit.session_id if visit is not None else (p.session_id or "")
-            rows.append((p, _event_row(p, workspace, received_at, customer_id, rung, session_id)))
-        # The common case (every event of the request in one known visit) moves the visit on in
-        # the INSERT itself on PostgreSQL; otherwise the tracker updates visits after.
-        visits = {id(p.visit): p.visit for p, _ in rows}
-        only = next(iter(visits.values())) if len(visits) == 1 else None
-        touch = only if only is not None and only.visit_id is not None and connection.vendor == "postgresql" else None
-        event_ids = events_insert([row for _, row in rows], visit_touch=touch)
-        for (p, _), event_id in zip(rows, event_ids, strict=True):
-            if event_id is None:
-                result.duplicates += 1
-                continue
-            result.accepted += 1
-            result.bots += p.is_bot
-            result.event_ids.append(event_id)
-            if p.visit is not None:
-                p.visit.new_events += 1
-        tracker.flush(already_touched=touch)
-        identities.flush()
-        consent_event_ids = [
-            event_id for (p, _), event_id in zip(rows, event_ids, strict=True) if event_id and p.name in CONSENT_EVENTS
-        ]
-        opt_out_ids = frozenset(
-            event_id for (p, _), event_id in zip(rows, event_ids, strict=True) if event_id and p.name in OPT_OUT_EVENTS
-        )
-        if consent_event_ids:
-            transaction.on_commit(lambda: _consent_records_schedule(consent_event_ids, opt_out_ids))
-    return result
 
 
 def events_ingest(
@@ -436,98 +221,56 @@ def events_ingest(
     ip: str | None = None,
     privacy_signal: bool = False,
 ) -> IngestResult:
-    """Validate, enrich, stitch and store events; returns once they are committed.
+    """The edge: validate, normalize and append events; returns once they are durably appended (the
+    202). A stitcher stores them on their customers after (identity.stitching.stitcher).
 
     `ip` is the request's (used when an event carries none of its own); it is never stored, only its
     daily-salted hash and its country and network. The request's User-Agent is not an argument: a
     bot verdict comes only from the user agent an event carries (and never for agent, webhook,
-    channel or email events); bot events are stored unstitched and counted (`bots`). A bad event is
-    rejected on its own (`rejected: [{"index", "error"}]`); the others are stored. Duplicate message
-    ids are counted, not stored twice. An event whose purpose the person's preferences refuse
-    (identity.purposes: every write-key event of a person who opted out of analytics, whatever its
-    source) is neither applied nor stored (`suppressed`). `privacy_signal` (the request carried
-    `Sec-GPC: 1` or `DNT: 1`) is an opt-out for every event of the request: only the visitor's own
-    opt-out events are kept.
-
-    Page views of known devices in a visit under way go through the known-device lane first
-    (tracking.knowndevices: one statement, committed on its own); the rest, and whatever the lane
-    could not confirm, through `_store` (one transaction)."""
+    channel or email events); bot events are appended, stored unstitched and counted (`bots`). A bad
+    event is rejected on its own (`rejected: [{"index", "error"}]`); the others are appended.
+    Duplicate message ids are counted, not appended twice (tracking.append: exact, by the database).
+    `privacy_signal` (the request carried `Sec-GPC: 1` or `DNT: 1`) is an opt-out for every event of
+    the request: only the visitor's own opt-out events are kept (`suppressed` counts the others, and
+    the events after an opt-out in the same request). A person who opted out earlier is refused by
+    the stitcher (nothing of the event is stored), after the 202."""
     if workspace.region != settings.CLARM_REGION:
         raise IngestRefused(
             f"This workspace's data lives in region {workspace.region}; send to that region's endpoint."
         )
     received_at = received_at or timezone.now()
     ip = ip_clean(ip)
-    rejected: list[dict[str, Any]] = []
-    warnings: list[dict[str, Any]] = []
-    prepared: list[_Prepared] = []
+    result = IngestResult()
+    prepared: list[Prepared] = []
     seen_message_ids: set[str] = set()
-    duplicates_in_request = 0
     memo: dict[str | None, tuple[str | None, dict[str, Any]]] = {}
     for index, item in enumerate(events):
         try:
-            p = _prepare(
-                workspace=workspace,
-                index=index,
-                item=item,
-                received_at=received_at,
-                ip=ip,
-                memo=memo,
-            )
+            p = _prepare(workspace=workspace, item=item, received_at=received_at, ip=ip, memo=memo)
         except _Reject as exc:
-            rejected.append({"index": index, "error": str(exc)})
+            result.rejected.append({"index": index, "error": str(exc)})
             continue
-        warnings += [{"index": index, "field": k, "warning": note} for k, note in p.claims.notes.items()]
+        result.warnings += [{"index": index, "field": k, "warning": note} for k, note in p.claims.notes.items()]
         if p.message_id is not None:
             if p.message_id in seen_message_ids:
-                duplicates_in_request += 1
+                result.duplicates += 1
                 continue
             seen_message_ids.add(p.message_id)
         prepared.append(p)
-    signalled_out = 0
     if privacy_signal:
-        signalled_out = sum(p.name not in OPT_OUT_EVENTS for p in prepared)
+        result.suppressed += sum(p.name not in OPT_OUT_EVENTS for p in prepared)
         prepared = [p for p in prepared if p.name in OPT_OUT_EVENTS]
-    prepared, opted_out_in_batch = _after_batch_opt_outs(prepared)
-    signalled_out += opted_out_in_batch
-
-    result = IngestResult()
-    lane = known_devices_write(workspace_id=workspace.pk, events=_lane_events(workspace, prepared, received_at))
-    rest = [p for p, outcome in zip(prepared, lane, strict=True) if outcome is None]
-    if rest:
-        for attempt in range(STORE_ATTEMPTS):
-            try:
-                result = _store(workspace=workspace, prepared=rest, received_at=received_at)
-                break
-            except (IntegrityError, OperationalError):
-                # A race with a concurrent request (identifier or visit created meanwhile, a
-                # deadlock between concurrent merges of the same people): the transaction rolled
-                # back whole, so run it again after a short random pause (so the two requests do
-                # not meet again at once).
-                if attempt == STORE_ATTEMPTS - 1 or connection.in_atomic_block:
-                    raise
-                logger.warning("ingest retry after a conflict", exc_info=True)
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))
-                for p in rest:
-                    p.context.pop("attribution", None)
-    for outcome in lane:
-        if outcome is None:
-            continue
-        if outcome.suppressed:
-            result.suppressed += 1
-        elif outcome.event_id is None:
-            result.duplicates += 1
-        else:
+    prepared, opted_out_in_request = opt_outs_within(prepared)
+    result.suppressed += opted_out_in_request
+    appended = events_append(workspace_id=workspace.pk, events=prepared, received_at=received_at)
+    for p, fresh in zip(prepared, appended, strict=True):
+        if fresh:
             result.accepted += 1
-            result.event_ids.append(outcome.event_id)
-    result.duplicates += duplicates_in_request
-    result.suppressed += signalled_out
-    result.rejected = rejected
-    result.warnings = warnings
-    events_stitched_announce(workspace.pk, result.event_ids)
-    if result.event_ids:
-        # The dashboard's rollups (identity.rollups): counted by a processor once the events commit.
-        transaction.on_commit(partial(rollups_schedule, workspace.pk))
+            result.bots += p.is_bot
+        else:
+            result.duplicates += 1
+    if result.accepted:
+        events_appended_announce(workspace.pk)
     return result
 
 

@@ -124,10 +124,9 @@ def _ingest(
     except IngestRefused as exc:
         raise ApiError(exc.status, exc.message) from None
     except DatabaseError:
-        # events_ingest already retried conflicts; its transaction rolled back whole. Page views the
-        # known-device lane took before may be stored: they all have message ids, so sending the
-        # request again stores each event once.
-        logger.exception("ingest failed after retries")
+        # The append is one statement: it rolled back whole, so nothing of the request is stored and
+        # sending it again stores each event once.
+        logger.exception("ingest append failed")
         busy = "Storage is busy: send this request again shortly (events with message ids are never stored twice)."
         raise ApiError(503, busy, headers={"Retry-After": "1"}) from None
     rejected += [{"index": positions[r["index"]], "error": r["error"]} for r in result.rejected]

@@ -49,10 +49,6 @@ class VisitState:
     landing: dict[str, Any] = field(default_factory=dict)
     cached_last_at: datetime.datetime | None = None
     new_events: int = 0
-    # The device's owner as the last full-path event left it: what the known-device lane
-    # (tracking.knowndevices) relies on, and re-checks under locks.
-    customer_id: int | None = None
-    cached_customer_id: int | None = None
 
     def to_cache(self) -> dict[str, Any]:
         return {
@@ -61,13 +57,11 @@ class VisitState:
             "n": self.number,
             "start": self.started_at.timestamp(),
             "last": self.last_at.timestamp(),
-            "cust": self.customer_id,
         }
 
     @classmethod
     def from_cache(cls, device_hash: str, data: dict[str, Any]) -> "VisitState":
         last = _instant(data["last"])
-        customer_id = int(data["cust"]) if data.get("cust") is not None else None
         return cls(
             device_hash=device_hash,
             session_id=data["sid"],
@@ -76,14 +70,11 @@ class VisitState:
             last_at=last,
             visit_id=data["id"],
             cached_last_at=last,
-            customer_id=customer_id,
-            cached_customer_id=customer_id,
         )
 
     def cache_stale(self) -> bool:
         """Whether the cache entry of this (current) visit should be written again."""
-        moved = self.cached_last_at is None or self.last_at - self.cached_last_at >= CACHE_REFRESH
-        return moved or self.customer_id != self.cached_customer_id
+        return self.cached_last_at is None or self.last_at - self.cached_last_at >= CACHE_REFRESH
 
 
 def _instant(timestamp: float) -> datetime.datetime:
@@ -168,7 +159,7 @@ class VisitTracker:
         self.touched.append(new)
         return new, True
 
-    def flush(self, *, already_touched: VisitState | None = None) -> None:
+    def flush(self) -> None:
         """Write the visits that got stored events: new ones inserted (an existing row with the same
         session wins), known ones moved on, all of those in one statement in id order (so two
         requests touching the same visits never wait on each other in a cycle). Call inside the
@@ -195,7 +186,7 @@ class VisitTracker:
                 state.visit_id = visit.pk
                 if not created:
                     touch.append(state)
-            elif state is not already_touched:
+            else:
                 touch.append(state)
             if self.current.get(state.device_hash) is state and state.cache_stale():
                 to_cache[_cache_key(self.workspace_id, state.device_hash)] = state.to_cache()

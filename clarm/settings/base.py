@@ -65,6 +65,15 @@ CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default=f"http://127.0.0.1:{env.i
 # and requests per minute allowed per write key and client (hashed) IP.
 CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
 CLARM_RATE_LIMIT_PER_MINUTE = env.int("CLARM_RATE_LIMIT_PER_MINUTE", default=6000)
+# The event pipeline (identity.stitching.stitcher, docs/ingest.md). Partitions: the unit one stitcher
+# claims (workspace id modulo this); batch: pending events per stitch transaction; inline: stitch in
+# the process that appended, right after its commit (the tests; a deployment runs `manage.py stitch`).
+CLARM_STITCH_PARTITIONS = env.int("CLARM_STITCH_PARTITIONS", default=16)
+CLARM_STITCH_BATCH = env.int("CLARM_STITCH_BATCH", default=1000)
+CLARM_STITCH_MAX_ATTEMPTS = env.int("CLARM_STITCH_MAX_ATTEMPTS", default=5)
+CLARM_STITCH_INLINE = env.bool("CLARM_STITCH_INLINE", default=False)
+# The bearer token of the Prometheus endpoint /metrics; without one /metrics answers 404.
+CLARM_METRICS_TOKEN = env.str("CLARM_METRICS_TOKEN", default="")
 # Destinations (docs/destinations.md): each provider's API base URL, so tests and benchmarks point
 # at local servers; owner-set URLs may reach private/loopback addresses only when this is on.
 CLARM_META_API_URL = env.str("CLARM_META_API_URL", default="https://graph.facebook.com")
@@ -173,13 +182,7 @@ def database_config(url: str) -> dict[str, Any]:
     settings (clarm.settings.test_sqlite) build theirs with this too, so they test what `make run` runs."""
     config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=60)))
     options = config.setdefault("OPTIONS", {})
-    if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django turns psycopg's prepared statements off; with this threshold psycopg prepares only
-        # the statements the code asks it to (tracking.eventwrite.prepared_fetchall: the ingest's hot
-        # statement). Django's own queries bind client-side and are never prepared. Behind a pooler
-        # in transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements set.
-        options["prepare_threshold"] = 2**31 - 1
-    elif config["ENGINE"] == "django.db.backends.sqlite3":
+    if config["ENGINE"] == "django.db.backends.sqlite3":
         # The embedded default is written by gunicorn's threads and the Celery worker at once.
         # Write-ahead logging lets readers go on during a write; IMMEDIATE transactions take the
         # write lock at BEGIN, so writers queue instead of failing on a lock upgrade; a writer waits

@@ -8,6 +8,9 @@ from clarm.settings.base import env
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
+# The stitcher runs in the test's process right after each append commits (as Celery runs eagerly);
+# tests of the stitcher itself turn it off (tests/tracking/test_pipeline.py).
+CLARM_STITCH_INLINE = True
 ALLOWED_HOSTS = ["*"]
 
 # The pytest-xdist worker this process is ("gw0", "gw1", …): each gets its own Redis database or

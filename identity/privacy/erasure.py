@@ -28,6 +28,8 @@ from identity.normalize import claims_from_values
 from identity.privacy.services import subject_suppressions_complete
 from identity.privacy.subjects import Subject, subject_get
 from identity.privacy.workspace_exports import export_files_delete
+from identity.stitching.partitions import partition_lock
+from identity.stitching.stitcher import workspace_stitch
 from integrations.destinations.services import destination_erasures_queue
 from integrations.models import Provider, WebhookDelivery
 from tracking.botevents import bot_events_of
@@ -329,6 +331,10 @@ def subject_erase(
     """Erase the person `customer` belongs to. Returns non-personal counts of what was deleted."""
     started = time.monotonic()
     with transaction.atomic():
+        # No batch of the workspace runs meanwhile, and what the person sent that is still pending
+        # is stored first, so it is erased with the rest.
+        partition_lock(workspace.pk)
+        workspace_stitch(workspace.pk)
         subject = subject_get(workspace=workspace, customer=customer)
         ref = subject.ref
         outcome = subject_delete(subject=subject, erasure=True)

@@ -4,7 +4,8 @@ retention period goes, in bounded batches, and each run is recorded.
 What goes, with `cutoff` = now − `retention_months` (an instant exactly at the cutoff stays):
 - events that occurred before it, visits whose last event is older, raw webhook payloads received
   before it, messages created before it (and conversations left empty), tracked links made before
-  it for a person or a message, and merge logs written before it;
+  it for a person or a message, merge logs written before it, and the dedupe keys (message ids)
+  received before it;
 - every person with nothing left inside the window (no event, no message; created before the
   cutoff) is deleted as an erasure deletes them, except that their consent records stay as proof
   (unlinked from the customer). A person who opted out leaves only the hashed suppression rows of
@@ -34,7 +35,7 @@ from identity.models import ConsentRecord, Customer, CustomerStatus, MergeLog, R
 from identity.privacy.erasure import subject_delete
 from identity.privacy.subjects import subject_get
 from integrations.models import TrackedLink, WebhookDelivery
-from tracking.models import Event, Visit
+from tracking.models import DedupeKey, Event, Visit
 from workspaces.models import Workspace
 
 BATCH_SIZE = 5000
@@ -65,6 +66,16 @@ def _batched_delete(qs: QuerySet, *, batch_size: int) -> int:
         with transaction.atomic():
             _, per_model = qs.filter(pk__gte=ids[0], pk__lte=ids[-1]).delete()
         total += per_model.get(model._meta.label, 0)
+
+
+def _dedupe_keys_delete(*, workspace: Workspace, cutoff: datetime, batch_size: int) -> int:
+    """Message ids received before the cutoff: their events are gone (or going) with the window."""
+    old = DedupeKey.objects.filter(workspace=workspace, received_at__lt=cutoff)
+    total = 0
+    while keys := list(old.values_list("key", flat=True)[:batch_size]):
+        with transaction.atomic():
+            total += old.filter(key__in=keys).delete()[0]
+    return total
 
 
 def _with_something_left(ids: list[int]) -> set[int]:
@@ -142,6 +153,7 @@ def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_
     proof_cutoff = months_before(ran_at, settings.CLARM_CONSENT_PROOF_MONTHS)
     events = _batched_delete(Event.objects.filter(workspace=workspace, occurred_at__lt=cutoff), batch_size=batch_size)
     visits = _batched_delete(Visit.objects.filter(workspace=workspace, last_event_at__lt=cutoff), batch_size=batch_size)
+    _dedupe_keys_delete(workspace=workspace, cutoff=cutoff, batch_size=batch_size)
     payloads = _batched_delete(
         WebhookDelivery.objects.filter(workspace=workspace, received_at__lt=cutoff), batch_size=batch_size
     )

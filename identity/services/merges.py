@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, MergeLog, Rung, Suppression
 from identity.stitching.ladder import customer_number_next, customer_rung_recompute
+from identity.stitching.partitions import partition_lock
 from identity.tasks import rollups_customers_schedule
 from workspaces.models import Workspace
 from workspaces.services import audit_log_record
@@ -258,6 +259,7 @@ def customers_merge_manual(
     account ids (user_id): those are different people."""
     if survivor.pk == merged.pk:
         raise ValidationError("Pick two different customers to merge.")
+    partition_lock(workspace.pk)
     locked = customers_lock(workspace=workspace, ids=[survivor.pk, merged.pk])
     if len(locked) != 2:
         raise ValidationError("Both customers must belong to this workspace.")
@@ -289,6 +291,7 @@ def customers_merge_manual(
 def device_split(*, workspace: Workspace, customer: Customer, identifier: Identifier, actor: User | None) -> MergeLog:
     """An owner says a device is someone else's: the device identifier and the customer's events
     from that device move to a new customer; both rungs are recomputed."""
+    partition_lock(workspace.pk)
     locked = customers_lock(workspace=workspace, ids=[customer.pk])
     source = locked.get(customer.pk)
     if source is None or source.status != CustomerStatus.LIVE:
@@ -403,6 +406,7 @@ def merge_undo(*, workspace: Workspace, merge_log: MergeLog, actor: User | None)
     later merge or split depends on it (undo that one first)."""
     from tracking.models import Event
 
+    partition_lock(workspace.pk)
     log = MergeLog.objects.select_for_update().filter(pk=merge_log.pk, workspace=workspace).first()
     if log is None:
         raise ValidationError("This merge does not exist in this workspace.")

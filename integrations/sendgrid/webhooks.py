@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from agents.models import Channel, Message, MessageStatus
+from identity.stitching.stitcher import events_ingest_stitched
 from integrations.events import EventRejected, event_by_key, event_customer, event_input
 from integrations.inbound import (
     Inbound,
@@ -28,7 +29,6 @@ from integrations.models import Connection, DeliveryStatus, WebhookDelivery
 from integrations.sendgrid.client import signature_valid
 from tracking.inputs import EventInput
 from tracking.models import Source
-from tracking.services import events_ingest
 from workspaces.models import Workspace
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -145,7 +145,7 @@ def _after(workspace: Workspace, mapping: _Mapping, item: dict[str, Any], event:
 def _handler(mapping: _Mapping) -> Callable[..., None]:
     def handle(*, workspace: Workspace, item: dict[str, Any]) -> None:
         event = _input(mapping, item)
-        result = events_ingest(workspace=workspace, events=[event])
+        result = events_ingest_stitched(workspace=workspace, events=[event])
         if result.rejected:
             raise EventRejected(str(result.rejected))
         _after(workspace, mapping, item, event)
@@ -176,7 +176,7 @@ def process_many(*, workspace: Workspace, deliveries: list[WebhookDelivery]) -> 
             out[delivery.pk] = (DeliveryStatus.IGNORED, "")
             continue
         todo.append((delivery, mapping, item, _input(mapping, item)))
-    result = events_ingest(workspace=workspace, events=[event for *_, event in todo])
+    result = events_ingest_stitched(workspace=workspace, events=[event for *_, event in todo])
     refused = {r["index"]: r["error"] for r in result.rejected}
     for index, (delivery, mapping, item, event) in enumerate(todo):
         if index in refused:

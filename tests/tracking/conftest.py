@@ -1,11 +1,9 @@
 import base64
 import json
-import threading
-from dataclasses import dataclass, field
 
 import pytest
 
-from tracking import hooks, knowndevices, network, services
+from tracking import hooks, network
 from tracking.writekeys import write_keys_forget
 
 
@@ -21,10 +19,11 @@ def _fresh_process_caches():
 
 @pytest.fixture(autouse=True)
 def _no_processors(monkeypatch):
-    # The edge's tests measure the write path alone: processors subscribed to the after-commit hook
-    # (enrichment, ...) run in a Celery worker in production, but inline under eager Celery.
+    # The edge's tests measure the write path alone: processors above identity subscribed to the
+    # post-stitch hook (destinations, enrichment) run in a Celery worker in production, but inline
+    # under eager Celery. Identity's own (consent records, rollups) stay: they are the pipeline's.
     # tests/tracking/test_hooks.py checks the hook itself.
-    monkeypatch.setattr(hooks, "_receivers", [])
+    monkeypatch.setattr(hooks, "_receivers", [r for r in hooks._receivers if r.__module__.startswith("identity.")])
 
 
 @pytest.fixture
@@ -42,47 +41,6 @@ def post_track(client, tenant, django_capture_on_commit_callbacks):
             return client.post(path, data=data, content_type=content_type, **meta)
 
     return post
-
-
-@dataclass
-class Paths:
-    """Which path took which events (by message id): `full` one list per `_store` call; `confirmed`
-    and `refused` what the known-device statement confirmed or sent back to the full path."""
-
-    full: list[list[str | None]] = field(default_factory=list)
-    confirmed: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.full.clear()
-            self.confirmed.clear()
-            self.refused.clear()
-
-
-@pytest.fixture
-def paths(monkeypatch) -> Paths:
-    """Spy on both paths (the real functions still run)."""
-    seen = Paths()
-    real_store = services._store
-    real_write = knowndevices.known_device_events_write
-
-    def store(*, workspace, prepared, received_at):
-        with seen.lock:
-            seen.full.append([p.message_id for p in prepared])
-        return real_store(workspace=workspace, prepared=prepared, received_at=received_at)
-
-    def write(rows, *, last_seen_slack):
-        outcomes = real_write(rows, last_seen_slack=last_seen_slack)
-        with seen.lock:
-            for row, outcome in zip(rows, outcomes, strict=True):
-                (seen.confirmed if outcome.confirmed else seen.refused).append(row["message_id"])
-        return outcomes
-
-    monkeypatch.setattr(services, "_store", store)
-    monkeypatch.setattr(knowndevices, "known_device_events_write", write)
-    return seen
 
 
 def _basic(key: str) -> str:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from integrations.inbound import timestamped_hmac_header
 from integrations.models import DeliveryStatus, WebhookDelivery
 from integrations.services import connection_save
-from tests.tracking.test_known_device_lane import ANSWER_ONE, _identify, _pv
+from tests.tracking.bodies import ANSWER_ONE, _identify, _pv
 from tracking.dedupe import server_dedupe_key
 from tracking.models import Event
 

@@ -1,21 +1,22 @@
-"""events_ingest called directly, as webhook receivers and agents do, and the hot path's cost."""
+"""events_ingest called directly, as webhook receivers and agents do, and the edge's cost."""
 
 import datetime
 import json
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from identity.models import Customer
-from tracking import services
+from identity.stitching.stitcher import events_ingest_stitched
 from tracking.inputs import EventInput
-from tracking.models import Event, Visit
+from tracking.models import Event, PendingEvent, Visit
 from tracking.services import IngestRefused, events_ingest
 
 
 def test_direct_callers_name_their_source_and_signals(tenant):
     when = timezone.now() - datetime.timedelta(minutes=1)
-    result = events_ingest(
+    result = events_ingest_stitched(
         workspace=tenant.workspace,
         events=[
             EventInput(event="form_submit", visitor_id="dev-1", email="jane@example.com", phone="+14155550100"),
@@ -38,8 +39,8 @@ def test_direct_callers_name_their_source_and_signals(tenant):
         ],
     )
     assert (result.accepted, result.duplicates, result.suppressed, result.rejected) == (3, 0, 0, [])
-    form, whatsapp, paid = Event.objects.order_by("id")
-    assert result.event_ids == [form.pk, whatsapp.pk, paid.pk]
+    form, whatsapp, paid = Event.objects.order_by("id")  # stored in their order
+    assert [form.event, whatsapp.event, paid.event] == ["form_submit", "whatsapp_received", "deposit_paid"]
     assert [form.rung, whatsapp.rung, paid.rung] == [2, 3, 4]
     assert whatsapp.source == "channel" and whatsapp.occurred_at == when
     assert whatsapp.context["ladder"] == "phone"
@@ -88,24 +89,18 @@ def test_another_region_is_refused_before_anything_is_stored(tenant, settings):
     assert not Customer.objects.exists()
 
 
-@pytest.mark.postgres_only(reason="the known-device lane is a PostgreSQL statement")
 @pytest.mark.django_db(transaction=True)
-def test_a_known_device_page_view_is_one_statement(
-    client, tenant, django_assert_num_queries, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("returning", [False, True], ids=["new devices", "returning devices"])
+def test_the_edge_writes_once_per_request_and_looks_no_one_up(
+    client, tenant, settings, django_assert_num_queries, django_capture_on_commit_callbacks, returning
 ):
-    """Key, salt, the device's visit and its owner come from caches; the known-device lane stores
-    the event, re-checks the owner and moves the visit on in one statement (no transaction of its own)."""
+    """Whatever the request (one event or a batch, new or returning devices, identifies): after the
+    key and the day's salt are cached, the edge's only database work is its append (one statement on
+    PostgreSQL; the keys and the rows on SQLite, in one transaction). No customer, identifier or
+    visit is read; the stitcher does that later."""
 
-    def page_view(n: int):
-        body = {
-            "event": "page_view",
-            "visitor_id": "known-device",
-            "session_id": "known-session",
-            "url": f"https://shop.example/p/{n}",
-            "message_id": f"q-{n}",
-            "properties": {"title": f"Product {n}"},
-        }
-        with django_capture_on_commit_callbacks(execute=True):  # the visit cache is written after commit
+    def post(body: dict):
+        with django_capture_on_commit_callbacks(execute=True):
             return client.post(
                 f"/api/track?key={tenant.write_key}",
                 data=json.dumps(body),
@@ -113,67 +108,23 @@ def test_a_known_device_page_view_is_one_statement(
                 REMOTE_ADDR="8.8.8.8",
             )
 
-    assert page_view(0).status_code == 202  # the device becomes known; caches fill
-    assert page_view(1).status_code == 202
-    with django_assert_num_queries(1) as captured:
-        r = page_view(2)
-    assert captured.captured_queries[0]["sql"].startswith("/* prepared */ WITH c AS")
-    assert r.status_code == 202
-    assert r.json()["accepted"] == 1
-    visit = Visit.objects.get()
-    assert visit.event_count == 3
-    assert Event.objects.filter(session_id="known-session").count() == 3
-
-
-@pytest.mark.postgres_only(reason="the known-device lane is a PostgreSQL statement")
-def test_a_batch_of_known_devices_page_views_is_one_statement(post_track, django_assert_num_queries):
-    def page_view(device: int, n: int) -> dict:
+    def batch(n: int) -> dict:
         return {
-            "event": "page_view",
-            "visitor_id": f"device-{device}",
-            "session_id": f"session-{device}",
-            "message_id": f"b-{device}-{n}",
+            "batch": [
+                {"event": "page_view", "visitor_id": f"dev-{d}", "session_id": "s", "message_id": f"m-{n}-{d}"}
+                for d in range(5)
+            ]
+            + [{"event": "identify", "visitor_id": "dev-0", "email": "ann@example.com", "message_id": f"i-{n}"}]
         }
 
-    assert post_track({"batch": [page_view(d, 0) for d in range(3)]}).json()["accepted"] == 3  # devices known
-    with django_assert_num_queries(1) as captured:
-        r = post_track({"batch": [page_view(d, n) for n in (1, 2) for d in range(3)]})
-    assert captured.captured_queries[0]["sql"].startswith("/* prepared */ WITH r AS")
+    assert post(batch(0)).status_code == 202  # caches the key and the salt; devices known from here
+    if returning:
+        assert post(batch(1)).json()["accepted"] == 6
+    settings.CLARM_STITCH_INLINE = False
+    statements = 1 if connection.vendor == "postgresql" else 4  # SQLite: BEGIN, keys, rows, COMMIT
+    with django_assert_num_queries(statements) as captured:
+        r = post(batch(2))
     assert r.json() == {"accepted": 6, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
-    assert sorted(Visit.objects.values_list("event_count", flat=True)) == [3, 3, 3]
-    for d in range(3):
-        owners = set(Event.objects.filter(session_id=f"session-{d}").values_list("customer_id", flat=True))
-        assert len(owners) == 1 and None not in owners
-
-
-@pytest.mark.postgres_only(reason="the known-device lane is a PostgreSQL statement")
-def test_a_batch_through_the_lane_moves_last_seen_once_a_minute_behind(post_track, monkeypatch):
-    def page_view(device: int, n: int, at: str) -> dict:
-        return {
-            "event": "page_view",
-            "visitor_id": f"device-{device}",
-            "session_id": f"session-{device}",
-            "message_id": f"s-{device}-{n}",
-            "timestamp": at,
-        }
-
-    post_track({"batch": [page_view(d, 0, "2026-11-21T10:00:00Z") for d in range(2)]})
-    customers = [Customer.objects.get(events__message_id=f"s-{d}-0") for d in range(2)]
-    full_path: list[int] = []
-    real_store = services._store
-
-    def spied_store(**kwargs):
-        full_path.append(1)
-        return real_store(**kwargs)
-
-    monkeypatch.setattr(services, "_store", spied_store)
-    # 30 s later (within the slack): stored, last_seen not moved; 90 s later: moved, for both people.
-    for n, at in ((1, "2026-11-21T10:00:30Z"), (2, "2026-11-21T10:01:30Z")):
-        r = post_track({"batch": [page_view(d, n, at) for d in range(2)]})
-        assert r.json()["accepted"] == 2
-        for customer in customers:
-            customer.refresh_from_db()
-            expected = "10:00:00" if n == 1 else "10:01:30"
-            assert customer.last_seen.strftime("%H:%M:%S") == expected
-    assert full_path == []  # both batches went through the known-device lane
-    assert Event.objects.filter(message_id__startswith="s-").values("customer_id").distinct().count() == 2
+    sql = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "identity_" not in sql and "tracking_visit" not in sql and 'tracking_event"' not in sql
+    assert PendingEvent.objects.count() == 6 and Event.objects.count() == (12 if returning else 6)

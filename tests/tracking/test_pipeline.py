@@ -1,0 +1,188 @@
+"""The event pipeline end to end: the edge appends, a stitcher stores, the hook hands over.
+
+These tests turn CLARM_STITCH_INLINE off, as a deployment runs: the 202 comes from the append alone
+and events reach the timeline when a stitcher (`stitch_run`, what `manage.py stitch` runs) takes them."""
+
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from identity.models import Customer
+from identity.privacy.erasure import subject_erase
+from identity.stitching import stitcher
+from identity.stitching.partitions import partition_lock
+from identity.stitching.stitcher import partition_stitch, stitch_run, workspace_stitch
+from tracking import hooks
+from tracking.append import partition_of
+from tracking.models import DedupeKey, Event, PendingEvent
+
+
+@pytest.fixture
+def deferred(settings):
+    settings.CLARM_STITCH_INLINE = False
+
+
+@pytest.fixture
+def stitch(django_capture_on_commit_callbacks):
+    """A stitcher's pass until nothing is pending, running its after-commit work as a process would."""
+
+    def run() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return stitch_run(once=True)
+
+    return run
+
+
+@pytest.fixture
+def announced(monkeypatch):
+    seen: list[tuple[int, list[int]]] = []
+    monkeypatch.setattr(hooks, "_receivers", [*hooks._receivers, lambda ws, ids: seen.append((ws, list(ids)))])
+    return seen
+
+
+def test_a_202_is_an_append_and_the_stitcher_stores_it_on_its_customer(stitch, post_track, tenant, deferred, announced):
+    r = post_track({"event": "identify", "visitor_id": "dev-1", "email": "ann@example.com", "message_id": "a1"})
+    assert r.status_code == 202 and r.json()["accepted"] == 1
+    assert PendingEvent.objects.count() == 1
+    assert not Event.objects.exists() and not Customer.objects.exists()
+    assert announced == []
+
+    assert stitch() == 1
+    event = Event.objects.get(message_id="a1")
+    assert event.customer == Customer.objects.get(email="ann@example.com") and event.rung == 2
+    assert not PendingEvent.objects.exists()
+    assert announced == [(tenant.workspace.pk, [event.pk])]
+
+
+def test_events_are_stitched_in_receive_order_across_requests(stitch, post_track, deferred):
+    """Three requests, one batch: the page views before the identify land on the person too
+    (retroactively), rungs as one at a time: device, visitor on the second visit, then email."""
+    post_track({"event": "page_view", "visitor_id": "dev-o", "session_id": "s1", "message_id": "o1"})
+    post_track({"event": "page_view", "visitor_id": "dev-o", "session_id": "s2", "message_id": "o2"})
+    post_track({"event": "identify", "visitor_id": "dev-o", "email": "bo@example.com", "message_id": "o3"})
+    stitch()
+    events = list(Event.objects.order_by("id").values_list("message_id", "rung", "customer_id"))
+    assert [(m, rung) for m, rung, _ in events] == [("o1", 1), ("o2", 2), ("o3", 3)]
+    assert {c for *_, c in events} == {Customer.objects.get().pk}
+
+
+def test_dedupe_is_exact_whether_the_first_copy_is_pending_or_stored(stitch, post_track, deferred):
+    body = {"event": "page_view", "visitor_id": "dev-d", "message_id": "d1"}
+    assert post_track(body).json()["accepted"] == 1
+    assert post_track(body).json()["duplicates"] == 1  # the first is still pending
+    stitch()
+    assert post_track(body).json()["duplicates"] == 1  # the first is stored
+    assert Event.objects.filter(message_id="d1").count() == 1
+    assert DedupeKey.objects.get().key == "d1"
+
+
+def test_a_bad_pending_event_is_set_aside_and_never_blocks_the_ones_behind_it(
+    stitch, post_track, tenant, deferred, settings
+):
+    post_track({"event": "page_view", "visitor_id": "dev-p", "message_id": "p1"})
+    bad = PendingEvent.objects.get()
+    bad.data = {**bad.data, "claims": "not a list of claims"}
+    bad.save()
+    post_track({"event": "page_view", "visitor_id": "dev-p", "message_id": "p2"})
+    for _ in range(settings.CLARM_STITCH_MAX_ATTEMPTS):
+        stitch()
+    assert list(Event.objects.values_list("message_id", flat=True)) == ["p2"]
+    bad.refresh_from_db()
+    assert bad.attempts == settings.CLARM_STITCH_MAX_ATTEMPTS  # left aside, reported as stuck
+
+
+def test_a_batch_that_fails_mid_way_stores_nothing_and_is_stitched_once_on_the_next_pass(
+    stitch, post_track, deferred, monkeypatch
+):
+    """A stitcher killed mid-batch: its transaction rolls back whole, the events stay pending."""
+    for n in range(3):
+        post_track({"event": "page_view", "visitor_id": f"dev-k{n}", "message_id": f"k{n}"})
+    real = stitcher._batch_stitch
+
+    def dies_after_writing(pending):
+        real(pending)
+        raise SystemExit("killed")  # not an Exception: nothing retries it, as with a killed process
+
+    monkeypatch.setattr(stitcher, "_batch_stitch", dies_after_writing)
+    with pytest.raises(SystemExit):
+        stitch_run(once=True)
+    assert not Event.objects.exists() and PendingEvent.objects.count() == 3
+    monkeypatch.undo()
+    stitch()
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["k0", "k1", "k2"]
+
+
+def test_the_stitch_command_runs_until_nothing_is_pending(post_track, deferred, capsys):
+    post_track({"batch": [{"event": "page_view", "visitor_id": f"dev-c{n}"} for n in range(4)]})
+    call_command("stitch", "--once")
+    assert "stitched 4 events" in capsys.readouterr().out
+    assert Event.objects.count() == 4 and not PendingEvent.objects.exists()
+
+
+def test_an_erasure_takes_what_the_person_has_pending_with_the_rest(stitch, post_track, tenant, deferred):
+    post_track({"event": "identify", "visitor_id": "dev-e", "email": "eve@example.com", "message_id": "e1"})
+    stitch()
+    post_track({"event": "page_view", "visitor_id": "dev-e", "message_id": "e2"})  # still pending
+    subject_erase(workspace=tenant.workspace, customer=Customer.objects.get())
+    assert not Event.objects.exists() and not PendingEvent.objects.exists() and not Customer.objects.exists()
+
+
+@pytest.mark.postgres_only(reason="partitions are PostgreSQL advisory locks (SQLite has one writer anyway)")
+@pytest.mark.django_db(transaction=True)
+def test_a_partition_held_by_a_manual_operation_is_skipped_by_stitchers_until_it_commits(post_track, tenant, deferred):
+    post_track({"event": "page_view", "visitor_id": "dev-l", "message_id": "l1"})
+    holding, release = threading.Event(), threading.Event()
+
+    def manual_operation() -> None:
+        with transaction.atomic():
+            partition_lock(tenant.workspace.pk)
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    worker = threading.Thread(target=manual_operation)
+    worker.start()
+    assert holding.wait(10)
+    assert partition_stitch(partition_of(tenant.workspace.pk)) is None  # another holds it: skipped
+    assert not Event.objects.exists()
+    release.set()
+    worker.join()
+    assert workspace_stitch(tenant.workspace.pk).stitched == 1
+
+
+def test_status_shows_the_lag_of_what_is_pending_only_to_its_workspace(
+    stitch, client, post_track, tenant, other_tenant, deferred
+):
+    post_track({"event": "page_view", "visitor_id": "dev-s", "message_id": "s1"})
+
+    def status(t):
+        return client.get("/api/status", HTTP_AUTHORIZATION=f"Bearer {t.secret_key}")
+
+    mine, theirs = status(tenant).json(), status(other_tenant).json()
+    assert mine["events_pending"] == 1 and mine["stitch_lag_seconds"] > 0
+    assert theirs["events_pending"] == 0 and theirs["stitch_lag_seconds"] == 0
+    stitch()
+    after = status(tenant).json()
+    assert after["events_pending"] == 0 and after["stitch_lag_seconds"] == 0
+    assert after["stitch_lag_p99_seconds"] >= after["stitch_lag_p50_seconds"] > 0
+    assert client.get("/api/status").status_code == 401
+    assert client.get("/api/status", HTTP_AUTHORIZATION=f"Bearer {tenant.write_key}").status_code == 401
+
+
+def test_metrics_need_their_token(stitch, client, post_track, settings, deferred):
+    settings.CLARM_METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    settings.CLARM_METRICS_TOKEN = "t0ken"
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    post_track({"batch": [{"event": "page_view", "visitor_id": "dev-m"}, {"event": "click", "visitor_id": "dev-m"}]})
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").content.decode()
+    assert "# TYPE clarm_stitch_queue_depth gauge" in text
+    assert (
+        sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("clarm_stitch_queue_depth")) == 2
+    )
+    stitch()
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").content.decode()
+    assert 'clarm_stitch_lag_seconds{quantile="0.99"}' in text
+    assert "clarm_events_stitched_total 2" in text
