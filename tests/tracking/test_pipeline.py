@@ -64,7 +64,7 @@ def test_events_are_stitched_in_receive_order_across_requests(stitch, post_track
     post_track({"event": "identify", "visitor_id": "dev-o", "email": "bo@example.com", "message_id": "o3"})
     stitch()
     events = list(Event.objects.order_by("id").values_list("message_id", "rung", "customer_id"))
-    assert [(m, rung) for m, rung, _ in events] == [("o1", 1), ("o2", 2), ("o3", 3)]
+    assert [(m, rung) for m, rung, _ in events] == [("o1", 0), ("o2", 1), ("o3", 2)]
     assert {c for *_, c in events} == {Customer.objects.get().pk}
 
 
