@@ -21,6 +21,7 @@ from identity.channels import CHANNEL_LABELS, SOURCE_WORDS, channel_label, chann
 from identity.cursors import BadCursor
 from identity.customer_export import customers_csv
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
+from identity.services import customers_merge_manual, device_split
 from identity.timeline import RUNG_BLURBS, RUNG_NAMES, event_text, money, relative_time
 from tracking.models import Event, Source
 from workspaces.models import Role
@@ -332,7 +333,6 @@ class CustomerMergeView(WorkspaceMixin, View):
             messages.error(request, f"No customer “{reference[:40]}” in this workspace (use #number or id).")
             return back
         other_label = customer_label(other)
-        from identity.services import customers_merge_manual  # lazy: identity.services ↔ stitching import cycle
 
         try:
             customers_merge_manual(workspace=self.workspace, survivor=customer, merged=other, actor=_actor(request))
@@ -361,7 +361,6 @@ class CustomerSplitView(WorkspaceMixin, View):
         if identifier is None:
             messages.error(request, "That device is not one of this customer's.")
             return back
-        from identity.services import device_split  # lazy: identity.services ↔ stitching import cycle
 
         try:
             log = device_split(
