@@ -79,6 +79,55 @@ def test_meta_gets_hashed_user_data_the_clarm_event_id_and_fbc_from_the_landing(
     assert "ann" not in seen.body.lower()  # nothing personal in clear
 
 
+CHROME_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+
+
+def _stored_purchase(workspace, *, email: str, context: dict, source: str = "web") -> Event:
+    customer = Customer.objects.create(workspace=workspace, email=email, rung=4)
+    return Event.objects.create(
+        workspace=workspace,
+        customer=customer,
+        event="purchase",
+        source=source,
+        occurred_at=timezone.now(),
+        properties={"amount": 20, "currency": "EUR"},
+        context=context,
+    )
+
+
+def _send_stored(destination, events) -> None:
+    from integrations.destinations.services import deliveries_from_events
+
+    deliveries_from_events(workspace_id=destination.workspace_id, event_ids=[e.pk for e in events])
+    destination_flush(destination_id=destination.pk)
+
+
+def test_meta_sends_a_browser_event_as_website_with_its_user_agent_and_page(meta, provider):
+    page = "https://shop.example/checkout/done"
+    event = _stored_purchase(meta.workspace, email="ua@example.com", context={"user_agent": CHROME_UA, "url": page})
+    _send_stored(meta, [event])
+    (sent,) = provider.requests[0].json()["data"]
+    assert sent["action_source"] == "website"
+    assert sent["user_data"]["client_user_agent"] == CHROME_UA
+    assert sent["event_source_url"] == page
+    assert sent["event_id"] == str(event.pk)
+
+
+def test_meta_falls_back_to_system_generated_without_a_user_agent_or_a_page(meta, provider):
+    no_ua = _stored_purchase(meta.workspace, email="a@example.com", context={"url": "https://shop.example/"})
+    no_url = _stored_purchase(meta.workspace, email="b@example.com", context={"user_agent": CHROME_UA})
+    server = _stored_purchase(
+        meta.workspace, email="c@example.com", context={"user_agent": CHROME_UA, "url": "https://x/"}, source="webhook"
+    )
+    _send_stored(meta, [no_ua, no_url, server])
+    sent = {e["event_id"]: e for e in provider.requests[0].json()["data"]}
+    for event in (no_ua, no_url, server):
+        out = sent[str(event.pk)]
+        # Meta refuses `website` without both: such events go as system-generated, with neither field.
+        assert out["action_source"] == "system_generated"
+        assert "client_user_agent" not in out["user_data"] and "event_source_url" not in out
+
+
 def test_meta_batches_at_most_1000_events_per_request(meta, track, provider):
     destination_update(destination=meta, actor=None, status=DestinationStatus.PAUSED)
     for start in range(0, 2500, 500):
