@@ -20,6 +20,9 @@ from tests.destinations.conftest import Reply
 from tracking.models import Event
 
 
+CLARM_LABELS = ("Clarm rung", "Clarm customer number", "Clarm first-touch source", "Clarm first-touch campaign")
+
+
 def sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -367,7 +370,17 @@ def test_hubspot_upserts_by_email_adds_a_note_keeps_the_id_and_deletes_on_erasur
             {
                 "idProperty": "email",
                 "id": "dana@example.com",
-                "properties": {"email": "dana@example.com", "firstname": "", "lastname": "", "phone": "+14155550123"},
+                "properties": {
+                    "email": "dana@example.com",
+                    "firstname": "",
+                    "lastname": "",
+                    "phone": "+14155550123",
+                    # Clarm's fields as contact properties, not only in the note.
+                    "clarm_rung": 4,
+                    "clarm_customer_number": 1,
+                    "clarm_first_touch_source": "news",
+                    "clarm_first_touch_campaign": "fall",
+                },
             }
         ]
     }
@@ -395,9 +408,13 @@ def test_pipedrive_finds_or_creates_the_person_and_logs_an_activity(tenant, prov
     provider.routes["/v1/persons/search"] = lambda s: Reply(200, {"success": True, "data": {"items": []}})
     provider.routes["/v1/persons"] = lambda s: Reply(201, {"success": True, "data": {"id": 42}})
     provider.routes["/v1/activities"] = lambda s: Reply(201, {"success": True, "data": {"id": 7}})
+    provider.routes["/v1/personFields"] = lambda s: Reply(
+        200, {"success": True, "data": [{"key": f"k{n}", "name": name} for n, name in enumerate(CLARM_LABELS)]}
+    )
     d = make(tenant, "pipedrive", {"api_token": "pd-tok"}, [{"on": "event", "event": "purchase"}])
     track(buy("v-p", "pat@example.com"))
-    search, create, activity = provider.requests
+    fields, search, create, activity = provider.requests
+    assert fields.path == "/v1/personFields" and fields.method == "GET"
     assert search.query == {"term": ["pat@example.com"], "fields": ["email"], "exact_match": ["true"]}
     assert all(s.headers["x-api-token"] == "pd-tok" for s in provider.requests)
     assert create.method == "POST" and create.json()["email"] == [{"value": "pat@example.com", "primary": True}]
@@ -437,9 +454,13 @@ def test_gohighlevel_upserts_the_contact_with_its_version_header(tenant, provide
     settings.CLARM_GOHIGHLEVEL_API_URL = provider.url
     provider.routes["/contacts/upsert"] = lambda s: Reply(200, {"new": True, "contact": {"id": "ghl-1"}})
     provider.routes["/contacts/ghl-1/notes"] = lambda s: Reply(201, {"note": {"id": "n"}})
+    provider.routes["/locations/loc-9/customFields"] = lambda s: Reply(
+        200, {"customFields": [{"id": f"cf{n}", "name": name} for n, name in enumerate(CLARM_LABELS)]}
+    )
     make(tenant, "gohighlevel", {"token": "pit-1", "location_id": "loc-9"}, [{"on": "rung_reached", "rung": 4}])
     track(buy("v-ghl", "gh@example.com"))
-    upsert, note = provider.requests
+    fields, upsert, note = provider.requests
+    assert fields.query == {"model": ["contact"]}
     assert upsert.headers["version"] == "2021-07-28" and upsert.headers["authorization"] == "Bearer pit-1"
     body = upsert.json()
     assert body["locationId"] == "loc-9" and body["email"] == "gh@example.com" and "clarm-rung-4" in body["tags"]
