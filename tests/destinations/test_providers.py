@@ -19,7 +19,6 @@ from integrations.events import event_record
 from tests.destinations.conftest import Reply
 from tracking.models import Event
 
-
 CLARM_LABELS = ("Clarm rung", "Clarm customer number", "Clarm first-touch source", "Clarm first-touch campaign")
 
 
@@ -82,7 +81,9 @@ def test_meta_gets_hashed_user_data_the_clarm_event_id_and_fbc_from_the_landing(
     assert "ann" not in seen.body.lower()  # nothing personal in clear
 
 
-CHROME_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+CHROME_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+)
 
 
 def _stored_purchase(workspace, *, email: str, context: dict, source: str = "web") -> Event:
