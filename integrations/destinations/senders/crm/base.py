@@ -16,7 +16,15 @@ from typing import Any
 import httpx
 
 from identity.timeline import RUNG_NAMES
-from integrations.destinations.base import TIMEOUT_SECONDS, Answer, Item, answer_from_error, name_split
+from integrations.destinations.base import (
+    TIMEOUT_SECONDS,
+    Answer,
+    Item,
+    answer_from_error,
+    answer_from_response,
+    name_split,
+    response_json,
+)
 from integrations.destinations.models import DeliveryKind, Destination
 from integrations.destinations.payloads import timeline_url
 from integrations.destinations.senders.slack import message
@@ -121,6 +129,53 @@ def field_ids_keep(provider: str, destination_id: int, ids: dict[str, str]) -> N
 
 def field_ids_forget() -> None:
     _field_ids.clear()
+
+
+class FieldsByName(ABC):
+    """For a CRM that addresses custom fields by a generated id (Pipedrive, GoHighLevel): Clarm's
+    fields are found by their label, and the missing ones created, once per destination and memo."""
+
+    name = ""
+    field_noun = "custom field"
+
+    @abstractmethod
+    def fields_list(self, client: httpx.Client, config: dict[str, Any]) -> httpx.Response: ...
+
+    @abstractmethod
+    def fields_by_label(self, listed: dict[str, Any]) -> dict[str, str]:
+        """Label → id of the fields in a listing's JSON."""
+
+    @abstractmethod
+    def field_create(self, client: httpx.Client, config: dict[str, Any], clarm_field: ClarmField) -> httpx.Response: ...
+
+    @abstractmethod
+    def field_created_id(self, created: dict[str, Any]) -> str: ...
+
+    def clarm_field_ids(
+        self, client: httpx.Client, destination: Destination, config: dict[str, Any]
+    ) -> dict[str, str] | Answer:
+        """Clarm field key → the CRM field's id, or the CRM's answer when listing or creating failed."""
+        known = field_ids_get(self.name, destination.pk)
+        if known is not None:
+            return known
+        listed = self.fields_list(client, config)
+        if listed.status_code != 200:
+            return answer_from_response(listed)
+        by_label = self.fields_by_label(response_json(listed))
+        ids: dict[str, str] = {}
+        for f in CLARM_FIELDS:
+            if f.label in by_label:
+                ids[f.key] = by_label[f.label]
+                continue
+            created = self.field_create(client, config, f)
+            field_id = self.field_created_id(response_json(created))
+            if not created.is_success or not field_id:
+                answer = answer_from_response(created)
+                answer.body = f'Creating the {self.field_noun} "{f.label}": ' + answer.body
+                return answer
+            ids[f.key] = field_id
+        field_ids_keep(self.name, destination.pk, ids)
+        return ids
 
 
 class CrmSender(ABC):

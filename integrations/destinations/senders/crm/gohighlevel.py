@@ -20,13 +20,7 @@ from django.conf import settings
 
 from integrations.destinations.base import Answer, answer_from_response, response_json
 from integrations.destinations.models import Destination
-from integrations.destinations.senders.crm.base import (
-    CLARM_FIELDS,
-    Contact,
-    CrmSender,
-    field_ids_get,
-    field_ids_keep,
-)
+from integrations.destinations.senders.crm.base import ClarmField, Contact, CrmSender, FieldsByName
 
 DND_CHANNELS = {"marketing_email": ("Email",), "marketing_sms": ("SMS", "WhatsApp", "Call")}
 
@@ -39,7 +33,7 @@ def dnd_settings(purposes: list[str] | frozenset[str]) -> dict[str, dict[str, st
     }
 
 
-class GoHighLevel(CrmSender):
+class GoHighLevel(FieldsByName, CrmSender):
     name = "gohighlevel"
     optout_purposes = tuple(DND_CHANNELS)
 
@@ -49,41 +43,30 @@ class GoHighLevel(CrmSender):
     def _headers(self, config: dict[str, Any]) -> dict[str, str]:
         return {"Authorization": f"Bearer {config['token']}", "Version": "2021-07-28", "Accept": "application/json"}
 
-    def _field_ids(
-        self, client: httpx.Client, destination: Destination, config: dict[str, Any]
-    ) -> dict[str, str] | Answer:
-        """Clarm field key → the location custom field's id, creating the fields that are missing."""
-        known = field_ids_get(self.name, destination.pk)
-        if known is not None:
-            return known
-        path = f"/locations/{quote(config['location_id'])}/customFields"
-        listed = client.get(self._url(path), params={"model": "contact"}, headers=self._headers(config))
-        if listed.status_code != 200:
-            return answer_from_response(listed)
-        by_name = {str(f.get("name")): str(f.get("id")) for f in response_json(listed).get("customFields") or []}
-        ids: dict[str, str] = {}
-        for f in CLARM_FIELDS:
-            if f.label in by_name:
-                ids[f.key] = by_name[f.label]
-                continue
-            created = client.post(
-                self._url(path),
-                json={"name": f.label, "dataType": "NUMERICAL" if f.number else "TEXT", "model": "contact"},
-                headers=self._headers(config),
-            )
-            field_id = (response_json(created).get("customField") or {}).get("id")
-            if not created.is_success or not field_id:
-                answer = answer_from_response(created)
-                answer.body = f'Creating the custom field "{f.label}": ' + answer.body
-                return answer
-            ids[f.key] = str(field_id)
-        field_ids_keep(self.name, destination.pk, ids)
-        return ids
+    def _fields_path(self, config: dict[str, Any]) -> str:
+        return self._url(f"/locations/{quote(config['location_id'])}/customFields")
+
+    def fields_list(self, client: httpx.Client, config: dict[str, Any]) -> httpx.Response:
+        return client.get(self._fields_path(config), params={"model": "contact"}, headers=self._headers(config))
+
+    def fields_by_label(self, listed: dict[str, Any]) -> dict[str, str]:
+        return {str(f.get("name")): str(f.get("id")) for f in listed.get("customFields") or []}
+
+    def field_create(self, client: httpx.Client, config: dict[str, Any], clarm_field: ClarmField) -> httpx.Response:
+        body = {
+            "name": clarm_field.label,
+            "dataType": "NUMERICAL" if clarm_field.number else "TEXT",
+            "model": "contact",
+        }
+        return client.post(self._fields_path(config), json=body, headers=self._headers(config))
+
+    def field_created_id(self, created: dict[str, Any]) -> str:
+        return str((created.get("customField") or {}).get("id") or "")
 
     def upsert(
         self, client: httpx.Client, destination: Destination, config: dict[str, Any], contact: Contact
     ) -> Answer:
-        ids = self._field_ids(client, destination, config)
+        ids = self.clarm_field_ids(client, destination, config)
         if isinstance(ids, Answer):
             return ids
         body: dict[str, Any] = {

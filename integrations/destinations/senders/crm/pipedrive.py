@@ -19,17 +19,12 @@ from django.conf import settings
 
 from integrations.destinations.base import Answer, answer_from_response, response_json
 from integrations.destinations.models import Destination
-from integrations.destinations.senders.crm.base import (
-    CLARM_FIELDS,
-    Contact,
-    CrmSender,
-    field_ids_get,
-    field_ids_keep,
-)
+from integrations.destinations.senders.crm.base import ClarmField, Contact, CrmSender, FieldsByName
 
 
-class Pipedrive(CrmSender):
+class Pipedrive(FieldsByName, CrmSender):
     name = "pipedrive"
+    field_noun = "person field"
     optout_purposes = ("marketing_email",)
 
     def _url(self, path: str) -> str:
@@ -38,42 +33,25 @@ class Pipedrive(CrmSender):
     def _headers(self, config: dict[str, Any]) -> dict[str, str]:
         return {"x-api-token": config["api_token"], "Accept": "application/json"}
 
-    def _field_keys(
-        self, client: httpx.Client, destination: Destination, config: dict[str, Any]
-    ) -> dict[str, str] | Answer:
-        """Clarm field key → the Pipedrive person field's key, creating the fields that are missing."""
-        known = field_ids_get(self.name, destination.pk)
-        if known is not None:
-            return known
-        listed = client.get(
+    def fields_list(self, client: httpx.Client, config: dict[str, Any]) -> httpx.Response:
+        return client.get(
             self._url("/v1/personFields"), params={"start": 0, "limit": 500}, headers=self._headers(config)
         )
-        if listed.status_code != 200:
-            return answer_from_response(listed)
-        by_name = {str(f.get("name")): str(f.get("key")) for f in response_json(listed).get("data") or []}
-        keys: dict[str, str] = {}
-        for f in CLARM_FIELDS:
-            if f.label in by_name:
-                keys[f.key] = by_name[f.label]
-                continue
-            created = client.post(
-                self._url("/v1/personFields"),
-                json={"name": f.label, "field_type": "double" if f.number else "varchar"},
-                headers=self._headers(config),
-            )
-            key = (response_json(created).get("data") or {}).get("key")
-            if not created.is_success or not key:
-                answer = answer_from_response(created)
-                answer.body = f'Creating the person field "{f.label}": ' + answer.body
-                return answer
-            keys[f.key] = str(key)
-        field_ids_keep(self.name, destination.pk, keys)
-        return keys
+
+    def fields_by_label(self, listed: dict[str, Any]) -> dict[str, str]:
+        return {str(f.get("name")): str(f.get("key")) for f in listed.get("data") or []}
+
+    def field_create(self, client: httpx.Client, config: dict[str, Any], clarm_field: ClarmField) -> httpx.Response:
+        body = {"name": clarm_field.label, "field_type": "double" if clarm_field.number else "varchar"}
+        return client.post(self._url("/v1/personFields"), json=body, headers=self._headers(config))
+
+    def field_created_id(self, created: dict[str, Any]) -> str:
+        return str((created.get("data") or {}).get("key") or "")
 
     def upsert(
         self, client: httpx.Client, destination: Destination, config: dict[str, Any], contact: Contact
     ) -> Answer:
-        keys = self._field_keys(client, destination, config)
+        keys = self.clarm_field_ids(client, destination, config)
         if isinstance(keys, Answer):
             return keys
         found = client.get(
