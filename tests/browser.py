@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
 # A person's desktop Chrome: headless Chromium's own agent ("HeadlessChrome") is flagged as a bot.
 DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
 SHOTS = Path("/tmp/shots")  # screenshots of key pages, made to be looked at
+AXE = Path(settings.BASE_DIR) / "node_modules/axe-core/axe.min.js"  # npm, package.json
 
 # Reports each CSP violation on the console, where the watcher below reads it.
 _CSP_REPORTER = """
@@ -111,3 +112,20 @@ def desktop_context(browser: Browser) -> BrowserContext:
     context = browser.new_context(user_agent=DESKTOP_CHROME)
     context.add_init_script(f"Object.defineProperty(navigator, 'userAgent', {{get: () => {DESKTOP_CHROME!r}}})")
     return context
+
+
+def axe_serious(page: Page) -> list[str]:
+    """Serious and critical axe-core violations of the page, as "rule (impact): where" lines. The page's
+    context needs `bypass_csp=True`: axe is injected as a script of the test, not of the page."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def overflow(page: Page) -> int:
+    """How many pixels the page is wider than the viewport (sideways scrolling)."""
+    return int(page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth"))
