@@ -122,7 +122,7 @@ def part_p(workspace, batch: int, history: int, repeats: int) -> dict:
     for case, people, new in (("returning", returning, False), ("first_visits", fresh, True)):
         timings = []
         queries = 0
-        for r in range(repeats if case == "returning" else 1):
+        for _ in range(repeats if case == "returning" else 1):
             ids = write_batch(workspace, people, new_networks=new, announce=False)
             reset_queries()
             with CaptureQueriesContext(connection) as captured:
