@@ -82,6 +82,8 @@ CLARM_ALLOW_PRIVATE_DESTINATIONS = env.bool("CLARM_ALLOW_PRIVATE_DESTINATIONS", 
 # and key, whose answers fill the cache shared by every workspace (default: offline, no key).
 CLARM_IPINFO_API_URL = env.str("CLARM_IPINFO_API_URL", default="https://ipinfo.io")
 CLARM_PDL_API_URL = env.str("CLARM_PDL_API_URL", default="https://api.peopledatalabs.com")
+CLARM_SNITCHER_API_URL = env.str("CLARM_SNITCHER_API_URL", default="https://api.snitcher.com")
+CLARM_DEALFRONT_API_URL = env.str("CLARM_DEALFRONT_API_URL", default="https://api.lf-discover.com")
 CLARM_ENRICHMENT_PROVIDER = env.str("CLARM_ENRICHMENT_PROVIDER", default="offline")
 CLARM_ENRICHMENT_API_KEY = env.str("CLARM_ENRICHMENT_API_KEY", default="")
 # The dashboard's rollup processor runs at most once per workspace per this many seconds after

@@ -39,3 +39,10 @@ def prefix_address(prefix: str) -> str:
     """The address a provider is asked about for a prefix: its first host (x.y.z.1, or ::1 in the /48)."""
     network = ipaddress.ip_network(prefix, strict=False)
     return str(network.network_address + 1)
+
+
+def money(amount: object) -> str | None:
+    """A yearly revenue figure as shown: 2000000 → "$2,000,000" (read back by the enterprise score)."""
+    if isinstance(amount, int | float) and not isinstance(amount, bool) and amount > 0:
+        return f"${round(amount):,}"
+    return None

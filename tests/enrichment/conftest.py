@@ -36,9 +36,14 @@ def provider_server() -> Iterator[ProviderServer]:
     holder: dict[str, ProviderServer] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.do_GET()
+
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            seen = Seen("GET", parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()})
+            seen = Seen(
+                self.command, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}
+            )
             server = holder["server"]
             server.requests.append(seen)
             status, body = server.respond(seen)

@@ -245,8 +245,13 @@ def test_the_score_does_not_wait_for_the_company_provider(post_track, tenant, mo
 
 
 def test_a_company_known_without_a_provider_call_counts_in_the_first_score(post_track, monkeypatch):
-    asked = []
-    monkeypatch.setattr(services, "networks_ask", lambda **kwargs: asked.append(kwargs) or {})
+    asked: list[dict] = []
+
+    def ask(**kwargs):
+        asked.append(kwargs)
+        return {}
+
+    monkeypatch.setattr(services, "networks_ask", ask)
     post_track(page("/pricing"), ip=OFFICE_IP)  # offline: the ASN names the company
     customer = _keen()
     assert customer.intent_score == 12 and "company profile (30/100): +4" in [
