@@ -29,6 +29,10 @@ REARM_BELOW = 50
 REARM_AFTER = datetime.timedelta(days=30)
 SIGNAL_WINDOW = datetime.timedelta(days=90)  # older signals weigh < 0.02 % (half-life 7 days)
 MAX_SIGNALS = 1000
+# Beat's decay pass (intent_decay): a score older than this is recomputed, in batches.
+DECAY_EVERY = datetime.timedelta(hours=6)
+DECAY_PAGE = 5000
+DECAY_BATCH = 500
 # What scoring reads of a person (the rest of the row is never loaded by the processor).
 SCORED_FIELDS = ("id", "workspace_id", "rung", "intent", "intent_score", "company_profile", "person_profile", "email")
 
@@ -111,14 +115,17 @@ def _tallies(customer_ids: list[int], now: datetime.datetime) -> dict[int, list[
     return out
 
 
-def _intent_next(customer: Customer, result: IntentResult, now: datetime.datetime) -> tuple[dict[str, Any], bool]:
-    """The person's new intent state, and whether high_intent_visitor fires now."""
+def _intent_next(
+    customer: Customer, result: IntentResult, now: datetime.datetime, *, may_fire: bool = True
+) -> tuple[dict[str, Any], bool]:
+    """The person's new intent state, and whether high_intent_visitor fires now (never when not
+    `may_fire`: the moment stays armed for the person's next event)."""
     state = dict(customer.intent or {})
     armed = state.get("armed", True)
     fired_at = stamp_parse(state.get("fired_at"))
     if not armed and (result.score < REARM_BELOW or (fired_at is not None and now - fired_at >= REARM_AFTER)):
         armed = True
-    fire = armed and result.score >= HIGH_INTENT_THRESHOLD
+    fire = may_fire and armed and result.score >= HIGH_INTENT_THRESHOLD
     if fire:
         armed, fired_at = False, now
     state.update(
@@ -141,20 +148,18 @@ def _moment_event(customer: Customer, result: IntentResult, now: datetime.dateti
 
 
 def people_intent_score(
-    people: list[Customer], *, config: EnrichmentSettings | None, now: datetime.datetime, only_changed: bool = False
+    people: list[Customer], *, config: EnrichmentSettings | None, now: datetime.datetime, may_fire: bool = True
 ) -> dict[int, IntentOutcome]:
     """Recompute these people's scores (they are row-locked by the caller's transaction: see
     people_locked) and fire `high_intent_visitor` for each whose score crossed 70 upward while
-    armed. Re-armed when it falls below 50, or 30 days after it fired. One query for the signals,
-    one batch of updates (with `only_changed`, only of the people whose score or arming changed).
-    Returns the outcome per person."""
+    armed (unless not `may_fire`). Re-armed when it falls below 50, or 30 days after it fired. One
+    query for the signals, one batch of updates. Returns the outcome per person."""
     outcomes: dict[int, IntentOutcome] = {}
     if not people:
         return outcomes
     tallies = _tallies([c.pk for c in people], now)
     rules = page_rules(config.page_weights if config is not None else None)
     fired: list[tuple[Customer, Event]] = []
-    changed: list[Customer] = []
     for customer in people:
         result = intent_from_tallies(
             tallies=tallies.get(customer.pk, []),
@@ -162,15 +167,12 @@ def people_intent_score(
             enterprise_score=(customer.company_profile or {}).get("enterprise_score"),
             rung=customer.rung,
         )
-        before = (customer.intent_score, (customer.intent or {}).get("armed", True))
-        customer.intent, fire = _intent_next(customer, result, now)
+        customer.intent, fire = _intent_next(customer, result, now, may_fire=may_fire)
         customer.intent_score = result.score
-        if not only_changed or fire or before != (result.score, customer.intent["armed"]):
-            changed.append(customer)
         outcomes[customer.pk] = IntentOutcome(result, None)
         if fire:
             fired.append((customer, _moment_event(customer, result, now)))
-    customers_fields_write(changed, ("intent_score", "intent"))
+    customers_fields_write(people, ("intent_score", "intent"))
     if fired:
         Event.objects.bulk_create([event for _, event in fired])
         moments = []
@@ -211,3 +213,44 @@ def _moments_announce(moments: list[HighIntentVisitor]) -> None:
     for moment in moments:
         events_stitched_announce(moment.workspace_id, [moment.event_id])
         high_intent_visitor_publish(moment)
+
+
+def _stale_people(after_pk: int, cutoff: datetime.datetime) -> tuple[dict[int, list[int]], int | None]:
+    """One page (by id) of the people whose score can still fade, by workspace: those computed
+    before `cutoff`. Returns them and the id to continue after (None: the end)."""
+    rows = list(
+        Customer.objects.filter(status=CustomerStatus.LIVE, allow_analytics=True, intent_score__gt=0, pk__gt=after_pk)
+        .order_by("pk")
+        .values_list("pk", "workspace_id", KT("intent__computed_at"))[:DECAY_PAGE]
+    )
+    stale: dict[int, list[int]] = defaultdict(list)
+    for pk, workspace_id, computed in rows:
+        at = stamp_parse(computed)
+        if at is None or at < cutoff:
+            stale[workspace_id].append(pk)
+    return stale, (rows[-1][0] if len(rows) == DECAY_PAGE else None)
+
+
+def intent_decay(*, now: datetime.datetime | None = None) -> int:
+    """Between a person's events their score fades with recency (half-life 7 days) and the stored
+    score would stand still: beat rescores every person whose score was computed more than
+    DECAY_EVERY ago and is above 0, with their workspace's weights, in batches of DECAY_BATCH (one
+    transaction each, rows locked in id order like the processor). The moment re-arms as it would
+    on an event (below 50, or 30 days after it fired) but never fires here: a fading score does not
+    cross 70 upward, and a re-armed moment fires on the person's next event. Returns how many
+    people were rescored."""
+    now = now or timezone.now()
+    cutoff = now - DECAY_EVERY
+    rescored = 0
+    after: int | None = 0
+    while after is not None:
+        stale, after = _stale_people(after, cutoff)
+        for workspace_id, ids in stale.items():
+            config = EnrichmentSettings.objects.filter(workspace_id=workspace_id).first()
+            for start in range(0, len(ids), DECAY_BATCH):
+                with transaction.atomic():
+                    people = people_locked(
+                        Customer.objects.filter(workspace_id=workspace_id, pk__in=ids[start : start + DECAY_BATCH])
+                    )
+                    rescored += len(people_intent_score(people, config=config, now=now, may_fire=False))
+    return rescored

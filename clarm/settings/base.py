@@ -274,6 +274,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "destinations-sweep": {"task": "integrations.destinations_sweep", "schedule": crontab(minute="*")},
     # Picks up enrichment entries left queued when a drain message was lost (enrichment.queue).
     "enrichment-drain-sweep": {"task": "enrichment.events_drain", "schedule": crontab(minute="*")},
+    # Intent scores fade between a person's events: rescore those computed more than 6 h ago.
+    "enrichment-intent-decay": {"task": "enrichment.intent_decay", "schedule": crontab(minute=17)},
     # The dashboard's rollups: recount the last two days (events committed out of id order).
     "rollups-rebuild-recent": {"task": "identity.rollups_rebuild_recent", "schedule": crontab(hour=2, minute=20)},
 }
