@@ -3,17 +3,15 @@
 `X-API-KEY` header. 200: `{id, ip_address, confidence_score, company: {name, domain, revenue:
 {year, amount}, employees_range: {min, max}, industries: {name, sic, naics}, ...}, location:
 {city, region, country_code}}`; 404: no match. A "low" confidence is not shown as the visitor's
-company. No SDK: httpx with a timeout. Base URL: CLARM_DEALFRONT_API_URL."""
+company. No SDK: plain HTTPS (base.fetch_json). Base URL: CLARM_DEALFRONT_API_URL."""
 
 from typing import Any
 
-import httpx
 from django.conf import settings
 
 from enrichment.models import NetworkClass
-from enrichment.providers.base import NetworkLookup, ProviderError, company_clean, money
+from enrichment.providers.base import NetworkLookup, company_clean, fetch_json, money
 
-TIMEOUT_SECONDS = 5
 WEAK_CONFIDENCE = frozenset(("low", "very low"))
 
 
@@ -33,24 +31,13 @@ def _employees(band: object) -> str | None:
 
 
 def company_lookup(*, address: str, api_key: str, **_: Any) -> NetworkLookup:
-    base = settings.CLARM_DEALFRONT_API_URL.rstrip("/")
-    try:
-        response = httpx.get(
-            f"{base}/companies",
-            params={"ip": address},
-            headers={"X-API-KEY": api_key, "Accept": "application/json"},
-            timeout=TIMEOUT_SECONDS,
-        )
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"Dealfront could not be reached: {exc}"[:200]) from exc
-    if response.status_code == 404:
-        return NetworkLookup()
-    if response.status_code != 200:
-        raise ProviderError(f"Dealfront answered {response.status_code}")
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise ProviderError("Dealfront answered something that is not JSON") from exc
+    data = fetch_json(
+        "Dealfront",
+        "GET",
+        f"{settings.CLARM_DEALFRONT_API_URL.rstrip('/')}/companies",
+        params={"ip": address},
+        headers={"X-API-KEY": api_key},
+    )
     if not isinstance(data, dict) or not isinstance(company := data.get("company"), dict):
         return NetworkLookup()
     if str(data.get("confidence_score", "")).lower() in WEAK_CONFIDENCE:

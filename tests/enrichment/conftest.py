@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from enrichment.moments import HighIntentVisitor, high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from tracking import network
 from tracking.writekeys import write_keys_forget
 
@@ -96,3 +97,12 @@ def post_track(client, tenant, django_capture_on_commit_callbacks):
         return response
 
     return post
+
+
+@pytest.fixture
+def moments() -> Iterator[list[HighIntentVisitor]]:
+    """The high_intent_visitor moments published during the test."""
+    seen: list[HighIntentVisitor] = []
+    high_intent_visitor_subscribe(seen.append)
+    yield seen
+    high_intent_visitor_unsubscribe(seen.append)

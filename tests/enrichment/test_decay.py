@@ -3,30 +3,17 @@ moment as DESIGN says (below 50, or 30 days after it fired), and never fires it 
 
 import datetime
 
-import pytest
 from django.conf import settings
 from django.utils import timezone
 
 from enrichment import tasks
 from enrichment.intent import intent_decay
-from enrichment.moments import HighIntentVisitor, high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from enrichment.services import enrichment_settings_update
 from identity.models import Customer
+from tests.enrichment.helpers import page
 from tracking.models import Event
 
 HOME_IP = "73.1.2.3"  # residential: no company part in the score
-
-
-def page(path: str, visitor: str = "visitor-keen") -> dict:
-    return {"event": "page_view", "visitor_id": visitor, "session_id": "s-1", "url": f"https://acme.test{path}"}
-
-
-@pytest.fixture
-def moments():
-    seen: list[HighIntentVisitor] = []
-    high_intent_visitor_subscribe(seen.append)
-    yield seen
-    high_intent_visitor_unsubscribe(seen.append)
 
 
 def _age(customer: Customer, days: float) -> None:

@@ -8,26 +8,14 @@ from django.utils import timezone
 
 from enrichment import intent, services
 from enrichment.models import EnrichmentSettings
-from enrichment.moments import HighIntentVisitor, high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from enrichment.scoring import BadWeights, Signal, enterprise_score, intent_compute
 from enrichment.services import enrichment_settings_update, events_enrich_and_score
 from identity.models import Customer
+from tests.enrichment.helpers import page
 from tracking.models import Event
 
 HOME_IP = "73.1.2.3"  # residential: no company part in the score
 OFFICE_IP = "193.99.144.80"  # business network: enterprise score 30 → +4.5
-
-
-def page(path: str, visitor: str = "visitor-keen") -> dict:
-    return {"event": "page_view", "visitor_id": visitor, "session_id": "s-1", "url": f"https://acme.test{path}"}
-
-
-@pytest.fixture
-def moments():
-    seen: list[HighIntentVisitor] = []
-    high_intent_visitor_subscribe(seen.append)
-    yield seen
-    high_intent_visitor_unsubscribe(seen.append)
 
 
 def _keen() -> Customer:
