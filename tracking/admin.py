@@ -75,4 +75,3 @@ class PendingEventAdmin(ReadOnlyModelAdmin):
     def stitch_again(self, request: HttpRequest, queryset: QuerySet[PendingEvent]) -> None:
         count = queryset.update(attempts=0)
         self.message_user(request, f"{count} pending events back in the queue.", messages.SUCCESS)
-

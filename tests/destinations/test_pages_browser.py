@@ -100,7 +100,11 @@ def test_an_owner_adds_tests_and_removes_a_webhook_in_the_browser(tenant, provid
 
     destination = Destination.objects.get(workspace=tenant.workspace)
     questions: list[str] = []
-    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    def dismiss(dialog) -> None:
+        questions.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
     page.get_by_role("button", name="Remove").click()
     assert questions == ["Remove this destination and its delivery log?"]
     assert Destination.objects.filter(pk=destination.pk).exists()  # dismissed: kept

@@ -111,7 +111,7 @@ def test_a_batch_that_fails_mid_way_stores_nothing_and_is_stitched_once_on_the_n
     assert not Event.objects.exists() and PendingEvent.objects.count() == 3
     monkeypatch.undo()
     stitch()
-    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["k0", "k1", "k2"]
+    assert sorted(str(m) for m in Event.objects.values_list("message_id", flat=True)) == ["k0", "k1", "k2"]
 
 
 def test_the_stitch_command_runs_until_nothing_is_pending(post_track, deferred, capsys):
