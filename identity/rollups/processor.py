@@ -24,6 +24,7 @@ from identity.rollups.dimensions import (
     REFUND_EVENTS,
     campaign_of,
     event_counts,
+    last_step,
     local_date,
     wait_bucket,
 )
@@ -88,6 +89,9 @@ def _people_keys(facts: PersonFacts | None, tz: zoneinfo.ZoneInfo) -> list[tuple
             continue
         bucket = wait_bucket((at - before).total_seconds()) if before is not None else 0
         keys.append(((RollupDimension.FUNNEL.value, day, f"{rung}:{bucket}"), 1))
+    if facts.rung4_at is None and facts.last_step:
+        at_rung = max(r for r in range(4) if r == 0 or times[r] is not None)
+        keys.append(((RollupDimension.DROPOFF.value, day, f"{at_rung}|{facts.last_step}"), 1))
     if facts.rung4_at is not None:
         converted_day = local_date(facts.rung4_at, tz)
         first = f"{facts.first_source}|{facts.first_campaign}"
@@ -154,6 +158,7 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
             first_source=channel_of(source=first.source, event=first.event, properties=first.properties),
             first_campaign=campaign_of(first.context),
             last_source=channel_of(source=last.source, event=last.event, properties=last.properties),
+            last_step=last_step(event=last.event, source=last.source, properties=last.properties, context=last.context),
             rung1_at=agg.get("r1"),
             rung2_at=agg.get("r2"),
             rung3_at=agg.get("r3"),
@@ -172,6 +177,7 @@ FACT_FIELDS = [
     "first_source",
     "first_campaign",
     "last_source",
+    "last_step",
     "rung1_at",
     "rung2_at",
     "rung3_at",
