@@ -29,6 +29,7 @@ from identity.rollups.dimensions import (
     wait_bucket,
 )
 from identity.rollups.dimensions import revenue_minor as event_revenue
+from identity.selectors import channels_used
 from tracking.models import Event
 from workspaces.models import Workspace
 
@@ -125,14 +126,7 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
             events=Count("id"),
         )
     }
-    used: dict[int, set[str]] = {}
-    for customer_id, source, name, via, provider in (
-        Event.objects.filter(customer_id__in=live)
-        .values_list("customer_id", "source", "event", "properties__channel", "properties__provider")
-        .distinct()
-    ):
-        props = {"channel": via, "provider": provider}
-        used.setdefault(customer_id, set()).add(channel_of(source=source, event=name, properties=props))
+    used = channels_used(customer_ids=live)
     revenue: Counter[int] = Counter()
     currency: dict[int, str] = {}
     for customer_id, name, properties in Event.objects.filter(
