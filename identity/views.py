@@ -37,6 +37,7 @@ from tracking.models import Event, Source
 from workspaces.models import Role
 from workspaces.roles import role_at_least
 from workspaces.views_base import WorkspaceMixin
+from workspaces.zones import workspace_zone
 
 SOURCE_LABELS = dict(Source.choices)
 
@@ -469,7 +470,7 @@ class LiveView(WorkspaceMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        tz = _zone(self.workspace.timezone)
+        tz = workspace_zone(self.workspace.timezone)
         events = selectors.live_events(workspace=self.workspace)
         context["events"] = [live_event_json(e, self.workspace.slug, tz) for e in events]
         context["latest_id"] = events[0].pk if events else 0
@@ -488,19 +489,10 @@ class LiveEventsView(WorkspaceMixin, View):
             if not (after_text.isascii() and after_text.isdigit()) or len(after_text) > 18:
                 return JsonResponse({"error": "after must be an event id (a whole number)."}, status=400)
             after_id = int(after_text) or None
-        tz = _zone(self.workspace.timezone)
+        tz = workspace_zone(self.workspace.timezone)
         events = selectors.live_events(workspace=self.workspace, after_id=after_id)
         latest = events[0].pk if events else (after_id or 0)
         return JsonResponse({"events": [live_event_json(e, self.workspace.slug, tz) for e in events], "latest": latest})
-
-
-def _zone(name: str) -> Any:
-    import zoneinfo
-
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return datetime.UTC
 
 
 class ApiDocsView(TemplateView):

@@ -138,7 +138,8 @@ _WIDE_ELEMENTS = """() => {
   for (const el of document.querySelectorAll("body *")) {
     if (el.getBoundingClientRect().right <= window.innerWidth + 1) continue;
     if ([...el.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1)) continue;
-    const cls = typeof el.className === "string" && el.className ? "." + el.className.trim().split(/\\s+/).join(".") : "";
+    const name = typeof el.className === "string" ? el.className.trim() : "";
+    const cls = name ? "." + name.split(/\\s+/).join(".") : "";
     out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + cls);
   }
   return out.slice(0, 4);

@@ -10,6 +10,7 @@ from tests.dashboard.test_dashboard import story
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+
 @pytest.fixture
 def shop(tenant, django_capture_on_commit_callbacks):
     story(tenant.workspace, django_capture_on_commit_callbacks)
