@@ -180,13 +180,14 @@ def _converted_totals(workspace: Workspace, period: Period) -> tuple[int, int]:
 
 def _currency(workspace: Workspace) -> str:
     """The currency of the workspace's payments (one per workspace assumed)."""
-    found = (
+    # Any one row, unordered: `.first()` would order by id and sort every payer of the workspace.
+    found = list(
         PersonFacts.objects.filter(workspace=workspace, revenue_minor__gt=0)
         .exclude(currency="")
-        .values_list("currency", flat=True)
-        .first()
+        .order_by()
+        .values_list("currency", flat=True)[:1]
     )
-    return found or "USD"
+    return found[0] if found else "USD"
 
 
 def dashboard_get(*, workspace: Workspace, period: Period) -> Dashboard:
