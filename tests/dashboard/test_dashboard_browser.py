@@ -5,12 +5,10 @@ import pytest
 from django.urls import reverse
 
 from identity.models import Customer
-from tests.browser import SHOTS, axe_serious, overflow, session_sign_in
+from tests.browser import AXE_WIDTHS, SHOTS, axe_serious, overflow, session_sign_in
 from tests.dashboard.test_dashboard import story
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-WIDTHS = (1280, 390)
 
 
 @pytest.fixture
@@ -19,7 +17,7 @@ def shop(tenant, django_capture_on_commit_callbacks):
     return tenant
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("width", AXE_WIDTHS)
 def test_dashboard_in_chromium(shop, live_server, chromium_browser, width):
     # bypass_csp: axe is injected as a script of the test, not of the page.
     context = chromium_browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)

@@ -100,6 +100,7 @@ def test_an_owner_adds_tests_and_removes_a_webhook_in_the_browser(tenant, provid
 
     destination = Destination.objects.get(workspace=tenant.workspace)
     questions: list[str] = []
+
     def dismiss(dialog) -> None:
         questions.append(dialog.message)
         dialog.dismiss()
