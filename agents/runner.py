@@ -295,7 +295,7 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
     if spec is REFUND_HANDLER:
         _needs_human(row.workspace, customer, reason="asked for a refund")
         channel = row.payload.get("channel", "")
-        if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL):
+        if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB):
             channel = Channel.SMS if customer.phone else Channel.EMAIL
     elif spec is REVIEW_ASK:
         if not customer.phone:
@@ -307,7 +307,10 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
         channel = Channel.EMAIL if customer.email else Channel.SMS
     else:
         channel = Channel.SMS if customer.phone else Channel.EMAIL
-    opted_out = not (customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email)
+    # A web chat is one the person started on the site: no marketing preference applies.
+    opted_out = channel != Channel.WEB and not (
+        customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email
+    )
     if opted_out:
         return ActionStatus.CANCELLED, "The person opted out"
     message = _template_send(row, spec, config, channel)

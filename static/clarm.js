@@ -189,6 +189,7 @@
     }
     hideBanner();
     flush();
+    widget();
   }
   function optout() {
     if (state === 'off') return;
@@ -246,6 +247,24 @@
     if (s === 'free') { asks = false; sset(SS, 'clarm_cm', s); restore(); }
     if (s === 'pending' && d.body) showBanner();
     flush();
+    widget();
+  }
+
+  // ---- chat widget: asked for only once storing is allowed (never with GPC); its code loads only when on
+  let chat = 0;
+  function widget() {
+    if (chat || !storeOK() || !d.body) return;
+    chat = 1;
+    fetch(HOST + '/api/widget' + KEYQ, { credentials: 'omit' })
+      .then((r) => (r.ok ? r.json() : {}))
+      .then(safe((cfg) => {
+        if (!cfg.enabled) return;
+        api._w = { cfg, host: HOST, key: KEY, track, ids, flush, ok: storeOK };
+        const s = d.createElement('script');
+        s.src = new URL('clarm-widget.js', script.src).href;
+        s.async = true;
+        d.head.appendChild(s);
+      }), () => {});
   }
 
   // ---- automatic capture
@@ -370,6 +389,7 @@
   const ui = safe(() => {
     if (state === 'pending') showBanner();
     else if (asks && (state === 'granted' || state === 'denied')) hideBanner();
+    widget();
   });
   if (d.body) ui(); else d.addEventListener('DOMContentLoaded', ui);
 })(window, document);
