@@ -4,7 +4,7 @@
   const C = w.ClarmTrack && w.ClarmTrack._w;
   if (!C || w.__clarmChat) return;
   w.__clarmChat = 1;
-  const cfg = C.cfg, Q = '?key=' + encodeURIComponent(C.key), LS = 'clarm_chat', SS = 'clarm_chat_open';
+  const cfg = C.c, Q = '?key=' + encodeURIComponent(C.KEY), LS = 'clarm_chat', SS = 'clarm_chat_open';
   const OPEN_MS = 1000, CLOSED_MS = 15000;
   const sget = (s, k) => { try { return w[s].getItem(k); } catch (e) { return null; } };
   const sset = (s, k, v) => { try { w[s].setItem(k, v); } catch (e) {} };
@@ -40,7 +40,7 @@
   const title = el('h2', { id: 'clarm-chat-title' }, 'margin:0;flex:1;font-size:16px;font-weight:600', cfg.name || 'Chat');
   const close = el('button', { type: 'button', 'aria-label': 'Close chat' }, BTN + ';font-size:20px;line-height:1;padding:2px 10px;border:1px solid ' + ink, '×');
   head.append(title, close);
-  const log = el('ol', { role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' }, 'list-style:none;margin:0;padding:12px;flex:1;overflow-y:auto;display:flex;flex-direction:column;gap:8px');
+  const log = el('div', { role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' }, 'margin:0;padding:12px;flex:1;overflow-y:auto;display:flex;flex-direction:column;gap:8px');
   const askForm = el('form', { 'aria-label': 'Your email' }, 'display:flex;flex-wrap:wrap;gap:6px;padding:10px 12px;border-top:1px solid #ddd;background:#f6f6f6');
   const askLabel = el('label', { for: 'clarm-chat-email' }, 'flex-basis:100%;font-size:14px', 'Leave your email so we can answer you even after you leave:');
   const askInput = el('input', { id: 'clarm-chat-email', type: 'email', name: 'email', autocomplete: 'email', required: '' }, FIELD);
@@ -55,7 +55,7 @@
   d.body.append(launcher, panel);
 
   function bubble(text, mine, who) {
-    const li = el('li', {}, 'max-width:85%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word;' +
+    const li = el('div', {}, 'max-width:85%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word;' +
       (mine ? 'align-self:flex-end;background:' + hex + ';color:' + ink : 'align-self:flex-start;background:#eee;color:#111'));
     li.append(el('span', {}, SR, mine ? 'You: ' : (who || cfg.name) + ': '), d.createTextNode(text));
     log.append(li);
@@ -82,7 +82,7 @@
   }
   // the visitor withdrew consent: the chat goes with the rest
   function gone() {
-    if (C.ok()) return false;
+    if (C.storeOK()) return false;
     clearTimeout(timer);
     launcher.remove();
     panel.remove();
@@ -90,7 +90,7 @@
     return true;
   }
   function post(path, data) {
-    return fetch(C.host + path + Q, { method: 'POST', body: JSON.stringify(data), headers: { 'Content-Type': 'text/plain' }, credentials: 'omit' })
+    return fetch(C.HOST + path + Q, { method: 'POST', body: JSON.stringify(data), headers: { 'Content-Type': 'text/plain' }, credentials: 'omit' })
       .then((r) => r.json().then((j) => [r.status, j]));
   }
   function schedule() {
@@ -159,12 +159,13 @@
   askForm.addEventListener('submit', (e) => {
     e.preventDefault();
     const v = askInput.value.trim();
-    if (!v || !C.ok()) return;
+    if (!v || !C.storeOK()) return;
     C.track('identify', { email: v }, 1);
     C.flush();
     sset('sessionStorage', 'clarm_chat_id', '1');
     setAsk(ask);
     bubble('Thanks, we will answer at ' + v + ' too.', false);
+    input.focus();
   });
   if (sget('sessionStorage', SS) === '1') toggle(true, true);
   poll();

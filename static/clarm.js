@@ -250,22 +250,13 @@
     widget();
   }
 
-  // ---- chat widget: asked for only once storing is allowed (never with GPC); its code loads only when on
+  // ---- chat widget (docs/agents.md)
   let chat = 0;
-  function widget() {
-    if (chat || !storeOK() || !d.body) return;
-    chat = 1;
-    fetch(HOST + '/api/widget' + KEYQ, { credentials: 'omit' })
-      .then((r) => (r.ok ? r.json() : {}))
-      .then(safe((cfg) => {
-        if (!cfg.enabled) return;
-        api._w = { cfg, host: HOST, key: KEY, track, ids, flush, ok: storeOK };
-        const s = d.createElement('script');
-        s.src = new URL('clarm-widget.js', script.src).href;
-        s.async = true;
-        d.head.appendChild(s);
-      }), () => {});
-  }
+  const widget = () => chat || !storeOK() || !d.body || (chat = fetch(HOST + '/api/widget' + KEYQ).then((r) => r.json()).then(safe((c) => {
+    if (!c.enabled) return;
+    api._w = { c, HOST, KEY, track, ids, flush, storeOK };
+    d.head.appendChild(make('script', { src: new URL('clarm-widget.js', script.src).href }));
+  }), () => 0));
 
   // ---- automatic capture
   let maxScroll = 0, visMs = 0, visSince = 0, leaveSent = 0, pvId = null, lastUrl = null;
