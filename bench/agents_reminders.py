@@ -84,7 +84,7 @@ def setup(port: int) -> TwilioStandIn:
 
     call_command("migrate", verbosity=0)
     twilio = TwilioStandIn(port)
-    settings.CLARM_TWILIO_API_BASE = twilio.url
+    settings.CLARM_TWILIO_API_URL = twilio.url
     return twilio
 
 

@@ -65,6 +65,12 @@ CLARM_PUBLIC_URL = env.str("CLARM_PUBLIC_URL", default=f"http://127.0.0.1:{env.i
 # and requests per minute allowed per write key and client (hashed) IP.
 CLARM_TRUSTED_PROXY_COUNT = env.int("CLARM_TRUSTED_PROXY_COUNT", default=0)
 CLARM_RATE_LIMIT_PER_MINUTE = env.int("CLARM_RATE_LIMIT_PER_MINUTE", default=6000)
+# Inbound and messaging providers (docs/integrations.md, docs/agents.md): each SDK's API base URL,
+# so tests and benchmarks point at local servers.
+CLARM_TWILIO_API_URL = env.str("CLARM_TWILIO_API_URL", default="https://api.twilio.com")
+CLARM_SENDGRID_API_URL = env.str("CLARM_SENDGRID_API_URL", default="https://api.sendgrid.com")
+CLARM_STRIPE_API_URL = env.str("CLARM_STRIPE_API_URL", default="https://api.stripe.com")
+CLARM_CALENDLY_API_URL = env.str("CLARM_CALENDLY_API_URL", default="https://api.calendly.com")
 # Destinations (docs/destinations.md): each provider's API base URL, so tests and benchmarks point
 # at local servers; owner-set URLs may reach private/loopback addresses only when this is on.
 CLARM_META_API_URL = env.str("CLARM_META_API_URL", default="https://graph.facebook.com")

@@ -14,6 +14,7 @@ from integrations.services import IntegrationInputError
 from tracking.models import Event, Source
 
 pytestmark = pytest.mark.django_db
+V, M = "v-" + "a" * 10, "m-" + "a" * 10
 
 
 def _on(workspace, **kw):
@@ -117,7 +118,11 @@ def test_the_widget_asks_for_an_email_once_the_chat_is_handed_to_a_person(client
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [
-        ({"visitor_id": "v-" + "a" * 10, "message_id": "m-" + "a" * 10, "body": "  "}, 400, "body: the message is empty"),
+        (
+            {"visitor_id": "v-" + "a" * 10, "message_id": "m-" + "a" * 10, "body": "  "},
+            400,
+            "body: the message is empty",
+        ),
         ({"visitor_id": "v-" + "a" * 10, "message_id": "m-" + "a" * 10, "body": "x" * 2001}, 400, "at most 2000"),
         ({"visitor_id": "bad id!", "message_id": "m-" + "a" * 10, "body": "hi"}, 400, "visitor_id must be"),
         ({"visitor_id": "v-" + "a" * 10, "body": "hi"}, 400, "message_id must be"),
