@@ -265,37 +265,36 @@ def widget_session_get(*, workspace: Workspace, token: object) -> WidgetSession 
         return None
     return (
         WidgetSession.objects.filter(workspace=workspace, token_hash=widget_token_hash(token))
-        .select_related("customer")
+        .select_related("customer", "workspace")
         .first()
     )
 
 
-def widget_messages(*, session: WidgetSession, after: int) -> list[Message]:
-    """The web chat messages of the session's person since it started, after message id `after`."""
+@dataclass
+class WidgetPoll:
+    messages: list[Message]
+    ask: str | None  # "email" when the widget should ask for one
+
+
+def widget_poll(*, session: WidgetSession, after: int) -> WidgetPoll:
+    """The web chat messages of the session's person since it started, after message id `after`, and
+    whether to ask for an email: when an agent handed the chat to a person (“needs human eyes”) who
+    has no email or phone to be answered on later."""
     customer = customer_survivor(workspace=session.workspace, customer=session.customer) or session.customer
-    return list(
+    ids = thread_customer_ids(workspace=session.workspace, customer=customer)
+    messages = list(
         Message.objects.filter(
             workspace_id=session.workspace_id,
             channel=Channel.WEB,
-            customer_id__in=thread_customer_ids(workspace=session.workspace, customer=customer),
+            customer_id__in=ids,
             created_at__gte=session.created_at,
             pk__gt=after,
         ).order_by("pk")[:WIDGET_POLL_LIMIT]
     )
-
-
-def widget_ask(*, session: WidgetSession) -> str | None:
-    """ "email" when an agent handed the chat to a person who has no email or phone to be answered on
-    later (the widget asks for it), else None."""
-    customer = customer_survivor(workspace=session.workspace, customer=session.customer) or session.customer
-    if customer.email or customer.phone:
-        return None
-    handed_off = Conversation.objects.filter(
-        workspace_id=session.workspace_id,
-        customer_id__in=thread_customer_ids(workspace=session.workspace, customer=customer),
-        needs_human=True,
-    ).exists()
-    return "email" if handed_off else None
+    handed_off = not (customer.email or customer.phone) and (
+        Conversation.objects.filter(workspace_id=session.workspace_id, customer_id__in=ids, needs_human=True).exists()
+    )
+    return WidgetPoll(messages=messages, ask="email" if handed_off else None)
 
 
 def widget_visitor_id(*, workspace: Workspace, customer: Customer) -> str | None:

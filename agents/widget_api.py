@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from agents.models import Direction, Message, WidgetSession
-from agents.selectors import widget_ask, widget_messages, widget_of, widget_session_get
+from agents.selectors import widget_of, widget_session_get
+from agents.selectors import widget_poll as poll_read
 from agents.webchat import WidgetInputError, widget_message_receive, widget_replies_delivered, widget_session_seen
 from tracking.http import ApiError, body_read, cors_apply, error_response, ingest_authorize, json_object_load
 from tracking.views import privacy_signal
@@ -129,8 +130,8 @@ def widget_poll(request: HttpRequest) -> HttpResponse:
             raise ApiError(400, "after must be a message id (a whole number, 0 for all).")
     except ApiError as exc:
         return error_response(exc, request, methods=POST_METHODS)
-    messages = widget_messages(session=session, after=after)
-    widget_replies_delivered(messages=messages)
+    read = poll_read(session=session, after=after)
+    widget_replies_delivered(messages=read.messages)
     widget_session_seen(session=session, now=timezone.now())
-    answer = {"messages": [_message_out(m) for m in messages], "ask": widget_ask(session=session)}
+    answer = {"messages": [_message_out(m) for m in read.messages], "ask": read.ask}
     return _answer(answer, request, methods=POST_METHODS)

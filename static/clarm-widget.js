@@ -5,7 +5,7 @@
   if (!C || w.__clarmChat) return;
   w.__clarmChat = 1;
   const cfg = C.c, Q = '?key=' + encodeURIComponent(C.KEY), LS = 'clarm_chat', SS = 'clarm_chat_open';
-  const OPEN_MS = 1000, CLOSED_MS = 15000;
+  const OPEN_MS = 800, CLOSED_MS = 15000;
   const sget = (s, k) => { try { return w[s].getItem(k); } catch (e) { return null; } };
   const sset = (s, k, v) => { try { w[s].setItem(k, v); } catch (e) {} };
   const sdel = (s, k) => { try { w[s].removeItem(k); } catch (e) {} };
