@@ -358,9 +358,11 @@ def action_run(*, action_id: int, now: datetime.datetime) -> str:
         return str(status)
 
 
-def actions_due_ids(*, now: datetime.datetime, limit: int = DUE_BATCH) -> list[int]:
+def actions_due_ids(*, now: datetime.datetime, after: int = 0, limit: int = DUE_BATCH) -> list[int]:
+    """Pending actions due by `now`, by id after `after` (a cursor, so a tick that hands them to workers
+    reads each once)."""
     return list(
-        ScheduledAction.objects.filter(status=ActionStatus.PENDING, due_at__lte=now)
-        .order_by("due_at", "pk")
+        ScheduledAction.objects.filter(status=ActionStatus.PENDING, due_at__lte=now, pk__gt=after)
+        .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
