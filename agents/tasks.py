@@ -18,6 +18,7 @@ from django.utils import timezone
 from agents.runner import action_run, actions_due_ids, scan_all
 from agents.summary.periods import due_week_key, workspace_zone
 from agents.summary.services import summaries_sent, weekly_summary_send
+from integrations.tasks import messages_send_batched
 from workspaces.models import Workspace
 
 # Due actions per `agents.actions_run` task: small enough that every worker gets a share of a burst.
@@ -89,6 +90,8 @@ def actions_run_task(action_ids: list[int], now: str) -> dict[str, int]:
     """Do these due actions, each once (a row another worker holds, or one done already, is skipped)."""
     moment = datetime.datetime.fromisoformat(now)
     counts = {"done": 0, "other": 0}
-    for pk in action_ids:
-        counts["done" if action_run(action_id=pk, now=moment) == "done" else "other"] += 1
+    # The chunk's messages leave together: one ingest for their `message_sent` events.
+    with messages_send_batched():
+        for pk in action_ids:
+            counts["done" if action_run(action_id=pk, now=moment) == "done" else "other"] += 1
     return counts
