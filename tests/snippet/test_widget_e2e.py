@@ -101,6 +101,7 @@ def test_widget_round_trip_keyboard_and_reload(site: Site, browser: Browser, liv
     assert message.body == "Can you move a piano on Saturday?" and message.channel == "web"
     sent = Event.objects.get(workspace=tenant.workspace, event="message_sent")
     page_view = Event.objects.filter(workspace=tenant.workspace, event="page_view").first()
+    assert page_view is not None
     assert sent.customer_id == message.customer_id == page_view.customer_id  # one person: the page's visitor
 
     conversation_reply(workspace=tenant.workspace, customer=message.customer, body="Yes, we have a piano crew.")
