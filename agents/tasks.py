@@ -77,7 +77,7 @@ def agents_tick(now: str | None = None) -> dict[str, int]:
         for start in range(0, len(ids), ACTION_CHUNK):
             chunk = ids[start : start + ACTION_CHUNK]
             result = actions_run_task.delay(chunk, moment.isoformat())
-            if isinstance(result, EagerResult):  # run inline (tests, benches): count what it did
+            if isinstance(result, EagerResult) and isinstance(result.result, dict):  # inline: count what it did
                 for name, value in result.result.items():
                     counts[name] += value
             else:
