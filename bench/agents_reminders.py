@@ -22,7 +22,8 @@ to it as `CLARM_TWILIO_API_URL`; `agents.tick` fans the due actions out to `agen
 from the two ticks' start until the stand-in received the last reminder ("all by 09:01" is ≤ 60 s
 from the 09:00 tick).
 
-Environment: BENCH_AGENTS_REDIS_URL (default redis://127.0.0.1:6404/6), BENCH_AGENTS_PORT (7402).
+Environment: BENCH_AGENTS_REDIS_URL (default redis://127.0.0.1:6404/6), BENCH_AGENTS_PORT (7402),
+BENCH_AGENTS_DATABASE (default clarm_bench_agents; dropped and made again).
 """
 
 import argparse
@@ -76,7 +77,7 @@ class TwilioStandIn:
 
 
 def setup(port: int) -> TwilioStandIn:
-    database = fresh_database("clarm_bench_agents")
+    database = fresh_database(os.environ.get("BENCH_AGENTS_DATABASE", "clarm_bench_agents"))
     os.environ.update(
         DATABASE_URL=database,
         REDIS_URL=os.environ.get("BENCH_AGENTS_REDIS_URL", "redis://127.0.0.1:6404/6"),
