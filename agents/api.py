@@ -68,7 +68,7 @@ class ConversationListOut(serializers.Serializer):
 class MessageIn(serializers.Serializer):
     body = serializers.CharField(max_length=10_000, trim_whitespace=True)
     channel = serializers.ChoiceField(
-        choices=[Channel.SMS, Channel.WHATSAPP, Channel.EMAIL],
+        choices=[Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB],
         required=False,
         help_text="Default: the conversation's channel (voice → the person's last channel)",
     )

@@ -14,6 +14,7 @@ class Channel(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
     EMAIL = "email", "Email"
     VOICE = "voice", "Voice"
+    WEB = "web", "Web chat"
 
 
 class Direction(models.TextChoices):
@@ -149,3 +150,36 @@ class AgentScan(models.Model):
 
     def __str__(self) -> str:
         return f"scanned until {self.scanned_until:%Y-%m-%d %H:%M}"
+
+
+class ChatWidget(models.Model):
+    """The workspace's chat widget on its site (static/clarm-widget.js, loaded by clarm.js only when
+    switched on): its colour and greeting."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    enabled = models.BooleanField(default=False)
+    color = models.CharField(max_length=7, default="#1a4fd6")
+    greeting = models.CharField(max_length=300, default="Hi! Ask us anything, we usually answer within minutes.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"chat widget ({'on' if self.enabled else 'off'})"
+
+
+class WidgetSession(models.Model):
+    """One browser's chat: the widget holds a random token (only its SHA-256 is stored) that scopes
+    what it may read and send to this customer's web-chat messages since the session started."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The browser's first-party device id: the identifier its agent and reply events are logged with.
+    visitor_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "customer", "-created_at"], name="widget_session_customer")]
+
+    def __str__(self) -> str:
+        return f"widget session of {self.customer_id}"

@@ -1,21 +1,33 @@
 """“Needs human eyes”: the email to the workspace's owners and admins when an agent hands a thread
-over (Slack comes with the destinations work). Sent after commit, with ids, so a rolled-back
+over, and a `needs_human` moment for the workspace's Slack destinations (integrations/destinations:
+every Slack destination gets it, no rule needed). Called after commit, with ids, so a rolled-back
 hand-off sends nothing."""
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
+from django.utils import timezone
 
 from identity.models import Customer
+from integrations.destinations.hooks import moment_reached
 from workspaces.models import Membership, Role, Workspace
 
 
 def needs_human_notify(*, workspace_id: int, customer_id: int, reason: str) -> int:
-    """Mail the owners and admins a link to the thread; returns the number of recipients."""
+    """Tell Slack (through the destinations) and mail the owners and admins a link to the thread;
+    returns the number of mail recipients."""
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     customer = Customer.objects.filter(workspace_id=workspace_id, pk=customer_id).first()
     if workspace is None or customer is None:
         return 0
+    link = settings.CLARM_PUBLIC_URL + reverse("agents:thread", kwargs={"ws": workspace.slug, "pk": customer.pk})
+    moment_reached(
+        workspace_id=workspace_id,
+        customer_id=customer_id,
+        moment="needs_human",
+        key=timezone.now().strftime("%Y%m%dT%H%M%S%f"),
+        data={"reason": reason, "thread_url": link},
+    )
     recipients = sorted(
         {
             email
@@ -28,7 +40,6 @@ def needs_human_notify(*, workspace_id: int, customer_id: int, reason: str) -> i
     if not recipients:
         return 0
     who = customer.name or customer.email or customer.phone or f"Customer {customer.pk}"
-    link = settings.CLARM_PUBLIC_URL + reverse("agents:thread", kwargs={"ws": workspace.slug, "pk": customer.pk})
     send_mail(
         subject=f"[Clarm] Needs human eyes: {who}",
         message=f"{who} {reason}.\n\nThe thread is first in your Inbox:\n{link}\n",

@@ -295,7 +295,7 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
     if spec is REFUND_HANDLER:
         _needs_human(row.workspace, customer, reason="asked for a refund")
         channel = row.payload.get("channel", "")
-        if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL):
+        if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB):
             channel = Channel.SMS if customer.phone else Channel.EMAIL
     elif spec is REVIEW_ASK:
         if not customer.phone:
@@ -307,7 +307,10 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
         channel = Channel.EMAIL if customer.email else Channel.SMS
     else:
         channel = Channel.SMS if customer.phone else Channel.EMAIL
-    opted_out = not (customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email)
+    # A web chat is one the person started on the site: no marketing preference applies.
+    opted_out = channel != Channel.WEB and not (
+        customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email
+    )
     if opted_out:
         return ActionStatus.CANCELLED, "The person opted out"
     message = _template_send(row, spec, config, channel)
@@ -355,9 +358,11 @@ def action_run(*, action_id: int, now: datetime.datetime) -> str:
         return str(status)
 
 
-def actions_due_ids(*, now: datetime.datetime, limit: int = DUE_BATCH) -> list[int]:
+def actions_due_ids(*, now: datetime.datetime, after: int = 0, limit: int = DUE_BATCH) -> list[int]:
+    """Pending actions due by `now`, by id after `after` (a cursor, so a tick that hands them to workers
+    reads each once)."""
     return list(
-        ScheduledAction.objects.filter(status=ActionStatus.PENDING, due_at__lte=now)
-        .order_by("due_at", "pk")
+        ScheduledAction.objects.filter(status=ActionStatus.PENDING, due_at__lte=now, pk__gt=after)
+        .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

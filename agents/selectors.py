@@ -5,14 +5,25 @@ A person's thread also holds the messages of the customers merged into them (mer
 not messages, so the thread follows `merged_into`)."""
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from agents.models import AgentSetting, Channel, Conversation, Direction, Message, ScheduledAction
+from agents.models import (
+    AgentSetting,
+    Channel,
+    ChatWidget,
+    Conversation,
+    Direction,
+    Message,
+    ScheduledAction,
+    WidgetSession,
+)
 from agents.registry import AGENTS, AgentSpec, agent_config
 from identity.models import Customer, CustomerStatus
+from identity.selectors import customer_survivor
 from tracking.models import Event, Source
 from workspaces.models import Workspace
 
@@ -21,7 +32,7 @@ INBOX_LIMIT = 200
 SILENCE = datetime.timedelta(hours=48)
 CONVERTED_RUNG = 4  # booked or paid (the account rung)
 WHATSAPP_WINDOW = datetime.timedelta(hours=24)
-REPLY_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
+REPLY_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB)
 
 
 def thread_customer_ids(*, workspace: Workspace, customer: Customer) -> list[int]:
@@ -233,3 +244,67 @@ def topic_counts(*, workspace: Workspace, now: datetime.datetime) -> list[TopicC
             else:
                 count.last_week += 1
     return sorted(counts.values(), key=lambda c: (-c.this_week, -c.last_week, c.topic))
+
+
+# --- the chat widget ----------------------------------------------------------------------------
+
+WIDGET_POLL_LIMIT = 50
+
+
+def widget_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def widget_of(*, workspace: Workspace) -> ChatWidget:
+    """The workspace's chat widget settings (off, with the defaults, when never saved)."""
+    return ChatWidget.objects.filter(workspace=workspace).first() or ChatWidget(workspace=workspace)
+
+
+def widget_session_get(*, workspace: Workspace, token: object) -> WidgetSession | None:
+    if not isinstance(token, str) or not 16 <= len(token) <= 64:
+        return None
+    return (
+        WidgetSession.objects.filter(workspace=workspace, token_hash=widget_token_hash(token))
+        .select_related("customer", "workspace")
+        .first()
+    )
+
+
+@dataclass
+class WidgetPoll:
+    messages: list[Message]
+    ask: str | None  # "email" when the widget should ask for one
+
+
+def widget_poll(*, session: WidgetSession, after: int) -> WidgetPoll:
+    """The web chat messages of the session's person since it started, after message id `after`, and
+    whether to ask for an email: when an agent handed the chat to a person (“needs human eyes”) who
+    has no email or phone to be answered on later."""
+    customer = customer_survivor(workspace=session.workspace, customer=session.customer) or session.customer
+    ids = thread_customer_ids(workspace=session.workspace, customer=customer)
+    messages = list(
+        Message.objects.filter(
+            workspace_id=session.workspace_id,
+            channel=Channel.WEB,
+            customer_id__in=ids,
+            created_at__gte=session.created_at,
+            pk__gt=after,
+        ).order_by("pk")[:WIDGET_POLL_LIMIT]
+    )
+    handed_off = not (customer.email or customer.phone) and (
+        Conversation.objects.filter(workspace_id=session.workspace_id, customer_id__in=ids, needs_human=True).exists()
+    )
+    return WidgetPoll(messages=messages, ask="email" if handed_off else None)
+
+
+def widget_visitor_id(*, workspace: Workspace, customer: Customer) -> str | None:
+    """The device id of the person's latest web chat (how an event is logged on someone known only
+    from the widget)."""
+    return (
+        WidgetSession.objects.filter(
+            workspace=workspace, customer_id__in=thread_customer_ids(workspace=workspace, customer=customer)
+        )
+        .order_by("-created_at")
+        .values_list("visitor_id", flat=True)
+        .first()
+    )

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from agents.models import AgentSetting, Channel, Conversation, Message
 from agents.registry import ACTION_NAME, AGENT_NAME, AGENTS, agent_config
-from agents.selectors import last_reply_channel, thread_customer_ids, whatsapp_window_open
+from agents.selectors import last_reply_channel, thread_customer_ids, whatsapp_window_open, widget_visitor_id
+from agents.webchat import WidgetInputError, webchat_reply
 from identity.models import Customer
 from integrations.email.sending import email_send
 from integrations.events import event_record
@@ -39,11 +40,15 @@ class AgentInputError(ValueError):
 
 
 def _handle(customer: Customer) -> dict[str, str]:
-    """An identifier that lands an event on this customer through ingest."""
+    """An identifier that lands an event on this customer through ingest (for a person known only by
+    a web chat, the device of their latest chat)."""
     if customer.phone:
         return {"phone": customer.phone}
     if customer.email:
         return {"email": customer.email}
+    visitor_id = widget_visitor_id(workspace=customer.workspace, customer=customer)
+    if visitor_id:
+        return {"visitor_id": visitor_id}
     raise AgentInputError("This customer has no email or phone to log an agent action on.")
 
 
@@ -107,8 +112,17 @@ def conversation_reply(
     chosen = channel or last_reply_channel(workspace=workspace, customer=customer)
     if chosen is None:
         raise IntegrationInputError("This customer has no phone or email to reply to.")
-    if chosen not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL):
-        raise IntegrationInputError("channel must be sms, whatsapp or email.")
+    if chosen not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB):
+        raise IntegrationInputError("channel must be sms, whatsapp, email or web.")
+    if chosen == Channel.WEB:
+        # A chat the person started on the site: no marketing preference applies, nothing to queue.
+        try:
+            message = webchat_reply(workspace=workspace, customer=customer, body=body, agent=agent)
+        except WidgetInputError as exc:
+            raise IntegrationInputError(str(exc)) from None
+        if not agent:
+            _needs_human_clear(workspace, customer)
+        return message
     if chosen in PHONE_CHANNELS and not customer.allow_marketing_sms:
         raise IntegrationInputError("This customer replied STOP (or opted out of SMS/WhatsApp): nothing is sent.")
     if chosen == Channel.EMAIL and not customer.allow_marketing_email:
@@ -147,13 +161,17 @@ def conversation_reply(
         message.agent = agent
     Message.objects.filter(pk=message.pk).update(agent=message.agent, body=message.body)
     if not agent:
-        # The team answered: the thread no longer needs human eyes.
-        Conversation.objects.filter(
-            workspace=workspace,
-            customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
-            needs_human=True,
-        ).update(needs_human=False)
+        _needs_human_clear(workspace, customer)
     return message
+
+
+def _needs_human_clear(workspace: Workspace, customer: Customer) -> None:
+    """The team answered: the thread no longer needs human eyes."""
+    Conversation.objects.filter(
+        workspace=workspace,
+        customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+        needs_human=True,
+    ).update(needs_human=False)
 
 
 def text_links_rewrite(*, message: Message) -> str:

@@ -12,13 +12,17 @@ import datetime
 import smtplib
 
 from celery import shared_task
+from celery.result import EagerResult
 from django.utils import timezone
 
 from agents.runner import action_run, actions_due_ids, scan_all
 from agents.summary.periods import due_week_key, workspace_zone
 from agents.summary.services import summaries_sent, weekly_summary_send
+from integrations.tasks import messages_send_batched
 from workspaces.models import Workspace
 
+# Due actions per `agents.actions_run` task: small enough that every worker gets a share of a burst.
+ACTION_CHUNK = 20
 # Recoverable: the mail server or the network. Anything else is a bug and is not retried.
 SMTP_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
 
@@ -61,13 +65,33 @@ def weekly_summary_send_task(workspace_id: int, week_key: str) -> str:
 
 @shared_task(name="agents.tick")
 def agents_tick(now: str | None = None) -> dict[str, int]:
-    """Plan from what arrived, then do every due action (in batches until none is left)."""
+    """Plan from what arrived, then fan the due actions out to `agents.actions_run` tasks of
+    ACTION_CHUNK each, so every worker shares a burst (1,000 reminders due at 09:00). Returns the
+    counts; `queued` is what went to workers (eager, as in tests: done inline and counted)."""
     moment = datetime.datetime.fromisoformat(now) if now else timezone.now()
     scanned = scan_all(now=moment)
-    counts = {"planned": scanned.planned, "cancelled": scanned.cancelled, "done": 0, "other": 0}
-    seen: set[int] = set()
-    while ids := [pk for pk in actions_due_ids(now=moment) if pk not in seen]:
-        for pk in ids:
-            seen.add(pk)
+    counts = {"planned": scanned.planned, "cancelled": scanned.cancelled, "done": 0, "other": 0, "queued": 0}
+    after = 0
+    while ids := actions_due_ids(now=moment, after=after):
+        after = ids[-1]
+        for start in range(0, len(ids), ACTION_CHUNK):
+            chunk = ids[start : start + ACTION_CHUNK]
+            result = actions_run_task.delay(chunk, moment.isoformat())
+            if isinstance(result, EagerResult) and isinstance(result.result, dict):  # inline: count what it did
+                for name, value in result.result.items():
+                    counts[name] += value
+            else:
+                counts["queued"] += len(chunk)
+    return counts
+
+
+@shared_task(name="agents.actions_run", acks_late=True)
+def actions_run_task(action_ids: list[int], now: str) -> dict[str, int]:
+    """Do these due actions, each once (a row another worker holds, or one done already, is skipped)."""
+    moment = datetime.datetime.fromisoformat(now)
+    counts = {"done": 0, "other": 0}
+    # The chunk's messages leave together: one ingest for their `message_sent` events.
+    with messages_send_batched():
+        for pk in action_ids:
             counts["done" if action_run(action_id=pk, now=moment) == "done" else "other"] += 1
     return counts

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agents import api, views
+from agents import api, views, widget_api
 
 app_name = "agents"
 urlpatterns = [
@@ -12,5 +12,9 @@ urlpatterns = [
     path("api/agents/actions", api.AgentActionApi.as_view(), name="api_agent_actions"),
     path("api/conversations", api.ConversationListApi.as_view(), name="api_conversations"),
     path("api/conversations/<int:pk>/messages", api.ConversationMessageApi.as_view(), name="api_conversation_messages"),
+    # The chat widget (write key, from the business's site). See docs/agents.md.
+    path("api/widget", widget_api.widget_config, name="api_widget"),
+    path("api/widget/messages", widget_api.widget_message, name="api_widget_messages"),
+    path("api/widget/poll", widget_api.widget_poll, name="api_widget_poll"),
     path("w/<slug:ws>/summary.pdf", views.SummaryPdfView.as_view(), name="summary_pdf"),
 ]

@@ -17,6 +17,7 @@ from agents.services import AgentInputError, agent_setting_save, conversation_re
 from agents.summary.render import summary_context, summary_pdf, summary_pdf_filename
 from agents.summary.selectors import WeeklySummary, recent_week_keys, weekly_summary_for
 from agents.summary.services import summary_recipients
+from agents.webchat import WidgetInputError, widget_save
 from identity import selectors as identity_selectors
 from identity.models import CustomerStatus
 from identity.timeline import relative_time
@@ -122,7 +123,12 @@ class ThreadView(WorkspaceMixin, TemplateView):
             customer=customer,
             rows=rows,
             reply_channel=conversation_selectors.last_reply_channel(workspace=self.workspace, customer=customer),
-            channels=[(c.value, c.label) for c in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)],
+            channels=[(c.value, c.label) for c in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)]
+            + (
+                [(Channel.WEB.value, Channel.WEB.label)]
+                if conversation_selectors.widget_visitor_id(workspace=self.workspace, customer=customer)
+                else []
+            ),
             needs_human=any(
                 c.needs_human
                 for c in conversation_selectors.conversations_of(workspace=self.workspace, customer=customer)
@@ -159,9 +165,23 @@ class AgentsSettingsView(WorkspaceMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["agents"] = conversation_selectors.agents_of(workspace=self.workspace)
         context["actions"] = conversation_selectors.actions_recent(workspace=self.workspace)
+        context["widget"] = conversation_selectors.widget_of(workspace=self.workspace)
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.POST.get("form") == "widget":
+            try:
+                widget_save(
+                    workspace=self.workspace,
+                    enabled=request.POST.get("enabled") == "on",
+                    color=request.POST.get("color", ""),
+                    greeting=request.POST.get("greeting", ""),
+                )
+            except WidgetInputError as exc:
+                messages.error(request, f"Chat widget not saved: {exc}")
+            else:
+                messages.success(request, "Chat widget saved.")
+            return redirect("agents:settings", ws=self.workspace.slug)
         name = request.POST.get("agent", "")
         spec = AGENTS.get(name)
         config: dict[str, Any] = {}

@@ -13,15 +13,24 @@ code a worker runs, inline after each commit) and a Twilio stand-in on 127.0.0.1
    reminder must leave exactly once: 1,000 requests to Twilio, 1,000 distinct numbers, 1,000 messages,
    1,000 `reminder_sent` events; a third tick sends nothing.
 
-    .venv/bin/python bench/agents_reminders.py [--people 1000]
+    .venv/bin/python bench/agents_reminders.py [--people 1000] [--workers 2]
 
-Environment: BENCH_AGENTS_REDIS_URL (default redis://127.0.0.1:6404/6), BENCH_AGENTS_PORT (7402).
+With `--workers N` (issue 15, second pass) the volume part runs as deployed instead of eagerly: one
+Celery worker process with N pool processes on the same PostgreSQL and Redis, Twilio's base URL given
+to it as `CLARM_TWILIO_API_URL`; `agents.tick` fans the due actions out to `agents.actions_run` tasks
+(20 each) and each message leaves from its own `integrations.message_send` task. The time reported is
+from the two ticks' start until the stand-in received the last reminder ("all by 09:01" is ≤ 60 s
+from the 09:00 tick).
+
+Environment: BENCH_AGENTS_REDIS_URL (default redis://127.0.0.1:6404/6), BENCH_AGENTS_PORT (7402),
+BENCH_AGENTS_DATABASE (default clarm_bench_agents; dropped and made again).
 """
 
 import argparse
 import datetime
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -68,7 +77,7 @@ class TwilioStandIn:
 
 
 def setup(port: int) -> TwilioStandIn:
-    database = fresh_database("clarm_bench_agents")
+    database = fresh_database(os.environ.get("BENCH_AGENTS_DATABASE", "clarm_bench_agents"))
     os.environ.update(
         DATABASE_URL=database,
         REDIS_URL=os.environ.get("BENCH_AGENTS_REDIS_URL", "redis://127.0.0.1:6404/6"),
@@ -84,13 +93,14 @@ def setup(port: int) -> TwilioStandIn:
 
     call_command("migrate", verbosity=0)
     twilio = TwilioStandIn(port)
-    settings.CLARM_TWILIO_API_BASE = twilio.url
+    settings.CLARM_TWILIO_API_URL = twilio.url
     return twilio
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=0, help="Celery pool processes for the volume part (0: eager)")
     args = parser.parse_args()
     twilio = setup(int(os.environ.get("BENCH_AGENTS_PORT", "7402")))
 
@@ -169,6 +179,29 @@ def main() -> None:
     print(f"{args.people} bookings ingested and planned in {time.perf_counter() - began:.1f} s (planned {planned})")
     before = len(twilio.forms)
     due = datetime.datetime(2027, 5, 31, 9, 0, 20, tzinfo=NEW_YORK)
+    worker = None
+    if args.workers:
+        from clarm.celery_app import app
+
+        env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "CLARM_TWILIO_API_URL": twilio.url}
+        worker = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "clarm",
+                "worker",
+                "-c",
+                str(args.workers),
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=error",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            start_new_session=True,
+        )
+        time.sleep(15)  # the worker's processes start and connect
+        app.conf.task_always_eager = False
     results: list[dict] = []
 
     def run() -> None:
@@ -183,13 +216,26 @@ def main() -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    if worker is not None:
+        deadline = time.monotonic() + 600
+        while len(twilio.forms) - before < args.people and time.monotonic() < deadline:
+            time.sleep(0.05)
     took = time.perf_counter() - began
+    if worker is not None:
+        time.sleep(5)  # anything sent twice would arrive now
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=60)
+        from clarm.celery_app import app
+
+        app.conf.task_always_eager = True
     sent = twilio.forms[before:]
     agents_tick(now=(due + datetime.timedelta(minutes=1)).isoformat())
     volume = Message.objects.filter(body__contains="Jun", agent="follow_up")
     print(
-        f"{args.people} due at once, two ticks at the same moment: {took:.1f} s "
-        f"({args.people / took:.0f} reminders/s); ticks did {[r['done'] for r in results]}; "
+        f"{args.people} due at once, two ticks at the same moment"
+        f"{f', {args.workers} worker processes' if args.workers else ', eager'}: last left after {took:.1f} s "
+        f"({args.people / took:.0f} reminders/s); ticks did {[r['done'] for r in results]}, "
+        f"queued {[r['queued'] for r in results]}; "
         f"Twilio requests {len(sent)}, distinct numbers {len({f['To'] for f in sent})}, "
         f"after a third tick {len(twilio.forms) - before}; messages {volume.count()}; "
         f"reminder_sent events {Event.objects.filter(event='reminder_sent').count() - 2}"

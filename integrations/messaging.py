@@ -1,6 +1,7 @@
 """Messages in and out (SMS, WhatsApp, email, voice) and the marketing preferences they change."""
 
 import datetime
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -13,10 +14,12 @@ from agents.models import Channel, Conversation, Direction, Message, MessageStat
 from agents.sentiment import sentiment_score
 from identity.models import ConsentPurpose, ConsentSource, Customer
 from identity.privacy.services import preferences_update
-from integrations.events import event_record
+from integrations.events import EventRejected, event_input
 from integrations.models import Connection, Provider
 from integrations.services import IntegrationInputError
+from tracking.inputs import EventInput
 from tracking.models import Source
+from tracking.services import events_ingest
 from workspaces.models import Workspace
 
 PHONE_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
@@ -114,11 +117,20 @@ def _customer_in(workspace: Workspace, customer_id: int) -> Customer:
     return customer
 
 
+# Inside integrations.tasks.messages_send_batched(): the ids of messages due now, sent together
+# when the block ends.
+SEND_BATCH: ContextVar[list[int] | None] = ContextVar("messages_batch", default=None)
+
+
 def _schedule(message: Message) -> None:
     from integrations.tasks import message_send
 
     eta = message.scheduled_at if message.scheduled_at and message.scheduled_at > timezone.now() else None
-    if eta is None:
+    batch = SEND_BATCH.get()
+    if eta is None and batch is not None:
+        pk = message.pk
+        transaction.on_commit(lambda: batch.append(pk))
+    elif eta is None:
         transaction.on_commit(lambda: message_send.delay(message.pk))
     else:
         transaction.on_commit(lambda: message_send.apply_async(args=(message.pk,), eta=eta))
@@ -167,12 +179,41 @@ def sms_send(
 
 def message_deliver(*, message_id: int) -> str:
     """Send one queued message through its provider, once. Returns the message status afterwards."""
+    message, status = _deliver_once(message_id)
+    if message is not None and status == MessageStatus.SENT:
+        _sent_event_record(message)
+    return status
+
+
+def messages_deliver(*, message_ids: list[int]) -> dict[int, str]:
+    """Send queued messages, each once, then log every one that left in ONE ingest call. A message
+    whose provider failed temporarily is left queued and returned as "retry"."""
+    statuses: dict[int, str] = {}
+    sent: list[Message] = []
+    for pk in message_ids:
+        try:
+            message, status = _deliver_once(pk)
+        except MessageSendRetryable:
+            statuses[pk] = "retry"
+            continue
+        statuses[pk] = status
+        if message is not None and status == MessageStatus.SENT:
+            sent.append(message)
+    by_workspace: dict[int, list[Message]] = {}
+    for message in sent:
+        by_workspace.setdefault(message.workspace_id, []).append(message)
+    for messages in by_workspace.values():
+        events_ingest(workspace=messages[0].workspace, events=[_sent_event_input(m) for m in messages])
+    return statuses
+
+
+def _deliver_once(message_id: int) -> tuple[Message | None, str]:
     with transaction.atomic():
         message = (
             Message.objects.select_for_update().select_related("customer", "workspace").filter(pk=message_id).first()
         )
         if message is None or message.status != MessageStatus.QUEUED or message.direction != Direction.OUT:
-            return message.status if message else "missing"
+            return None, message.status if message else "missing"
         customer = message.customer
         opted_out = (message.channel in PHONE_CHANNELS and not customer.allow_marketing_sms) or (
             message.channel == Channel.EMAIL and not customer.allow_marketing_email
@@ -180,7 +221,7 @@ def message_deliver(*, message_id: int) -> str:
         if message.marketing and opted_out:
             message.status, message.error = MessageStatus.CANCELLED, "Customer opted out"
             message.save(update_fields=["status", "error", "updated_at"])
-            return message.status
+            return None, message.status
         if message.channel in PHONE_CHANNELS:
             _deliver_twilio(message)
         elif message.channel == Channel.EMAIL:
@@ -189,10 +230,7 @@ def message_deliver(*, message_id: int) -> str:
             email_deliver(message)
         message.updated_at = timezone.now()
         message.save()
-        status = message.status
-    if status == MessageStatus.SENT:
-        _sent_event_record(message)
-    return status
+        return message, message.status
 
 
 def _deliver_twilio(message: Message) -> None:
@@ -228,11 +266,10 @@ def _deliver_twilio(message: Message) -> None:
     message.status, message.provider_message_id, message.sent_at = MessageStatus.SENT, sent.sid, timezone.now()
 
 
-def _sent_event_record(message: Message) -> None:
+def _sent_event_input(message: Message) -> EventInput:
     customer = message.customer
     phone_channel = message.channel in PHONE_CHANNELS
-    event_record(
-        workspace=message.workspace,
+    return event_input(
         provider="clarm",
         event="message_sent" if phone_channel else "email_sent",
         source=Source.CHANNEL if phone_channel else Source.EMAIL,
@@ -250,3 +287,9 @@ def _sent_event_record(message: Message) -> None:
         email=customer.email if not phone_channel else None,
         phone_channel=phone_channel,
     )
+
+
+def _sent_event_record(message: Message) -> None:
+    result = events_ingest(workspace=message.workspace, events=[_sent_event_input(message)])
+    if result.rejected:
+        raise EventRejected(str(result.rejected))

@@ -189,6 +189,7 @@
     }
     hideBanner();
     flush();
+    widget();
   }
   function optout() {
     if (state === 'off') return;
@@ -246,7 +247,16 @@
     if (s === 'free') { asks = false; sset(SS, 'clarm_cm', s); restore(); }
     if (s === 'pending' && d.body) showBanner();
     flush();
+    widget();
   }
+
+  // ---- chat widget (docs/agents.md)
+  let chat = 0;
+  const widget = () => chat || !storeOK() || !d.body || (chat = fetch(HOST + '/api/widget' + KEYQ).then((r) => r.json()).then(safe((c) => {
+    if (!c.enabled) return;
+    api._w = { c, HOST, KEY, track, ids, flush, storeOK };
+    d.head.appendChild(make('script', { src: new URL('clarm-widget.js', script.src).href }));
+  }), () => 0));
 
   // ---- automatic capture
   let maxScroll = 0, visMs = 0, visSince = 0, leaveSent = 0, pvId = null, lastUrl = null;
@@ -370,6 +380,7 @@
   const ui = safe(() => {
     if (state === 'pending') showBanner();
     else if (asks && (state === 'granted' || state === 'denied')) hideBanner();
+    widget();
   });
   if (d.body) ui(); else d.addEventListener('DOMContentLoaded', ui);
 })(window, document);

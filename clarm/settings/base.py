@@ -74,6 +74,12 @@ CLARM_STITCH_MAX_ATTEMPTS = env.int("CLARM_STITCH_MAX_ATTEMPTS", default=5)
 CLARM_STITCH_INLINE = env.bool("CLARM_STITCH_INLINE", default=False)
 # The bearer token of the Prometheus endpoint /metrics; without one /metrics answers 404.
 CLARM_METRICS_TOKEN = env.str("CLARM_METRICS_TOKEN", default="")
+# Inbound and messaging providers (docs/integrations.md, docs/agents.md): each SDK's API base URL,
+# so tests and benchmarks point at local servers.
+CLARM_TWILIO_API_URL = env.str("CLARM_TWILIO_API_URL", default="https://api.twilio.com")
+CLARM_SENDGRID_API_URL = env.str("CLARM_SENDGRID_API_URL", default="https://api.sendgrid.com")
+CLARM_STRIPE_API_URL = env.str("CLARM_STRIPE_API_URL", default="https://api.stripe.com")
+CLARM_CALENDLY_API_URL = env.str("CLARM_CALENDLY_API_URL", default="https://api.calendly.com")
 # Destinations (docs/destinations.md): each provider's API base URL, so tests and benchmarks point
 # at local servers; owner-set URLs may reach private/loopback addresses only when this is on.
 CLARM_META_API_URL = env.str("CLARM_META_API_URL", default="https://graph.facebook.com")

@@ -10,7 +10,7 @@ TIMEOUT_SECONDS = 10
 def account_check(*, api_token: str) -> tuple[bool, str]:
     if not api_token:
         return True, "Signing key stored (add a personal access token to test API access)."
-    base = getattr(settings, "CLARM_CALENDLY_API_BASE", "") or "https://api.calendly.com"
+    base = settings.CLARM_CALENDLY_API_URL.rstrip("/")
     try:
         response = httpx.get(
             f"{base.rstrip('/')}/users/me", headers={"Authorization": f"Bearer {api_token}"}, timeout=TIMEOUT_SECONDS

@@ -62,6 +62,7 @@ class DeliveryKind(models.TextChoices):
     EVENT = "event", "Event"
     RUNG_REACHED = "rung_reached", "Rung reached"
     HIGH_INTENT = "high_intent_visitor", "High-intent visitor"
+    NEEDS_HUMAN = "needs_human", "Needs human eyes"
     TEST = "test", "Test event"
     ERASURE = "erasure", "Erasure"
     OPTOUT = "optout", "Opt-out"

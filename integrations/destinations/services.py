@@ -26,6 +26,7 @@ from integrations.destinations.models import (
     DeliveryState,
     Destination,
     DestinationDelivery,
+    DestinationProvider,
     DestinationStatus,
 )
 from integrations.destinations.rules import event_rule, moment_rule, rules_validate, rung_rules
@@ -239,6 +240,9 @@ def deliveries_from_moment(
     rows = []
     for destination in _live_destinations(workspace_id):
         rule = moment_rule(destination.rules, moment)
+        if rule is None and moment == DeliveryKind.NEEDS_HUMAN and destination.provider == DestinationProvider.SLACK:
+            # The team's Slack hears of every thread handed to a person, without a rule to write.
+            rule = {"on": DeliveryKind.NEEDS_HUMAN.value}
         if rule is not None:
             rows.append(_row(destination, moment, f"{moment}:{customer_id}:{key}", rule, event_id, customer_id, data))
     DestinationDelivery.objects.bulk_create(rows, ignore_conflicts=True)

@@ -38,7 +38,7 @@ def account_check(*, api_key: str, verification_key: str) -> tuple[bool, str]:
         return False, str(exc)
     if not api_key:
         return True, "Verification key is valid (add an API key to test API access)."
-    host = getattr(settings, "CLARM_SENDGRID_API_BASE", "") or "https://api.sendgrid.com"
+    host = settings.CLARM_SENDGRID_API_URL.rstrip("/")
     client = SendGridAPIClient(api_key=api_key, host=host)
     client.client.timeout = TIMEOUT_SECONDS
     try:

@@ -13,7 +13,7 @@ class StripeSignatureError(Exception):
 
 
 def _client(api_key: str) -> stripe.StripeClient:
-    base = getattr(settings, "CLARM_STRIPE_API_BASE", "") or "https://api.stripe.com"
+    base = settings.CLARM_STRIPE_API_URL.rstrip("/")
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": base},

@@ -1,6 +1,6 @@
 """The only module that talks to the Twilio SDK (every request with a timeout).
 
-`CLARM_TWILIO_API_BASE` (e.g. `http://127.0.0.1:8765`) replaces the scheme and host of every URL the SDK
+`CLARM_TWILIO_API_URL` (e.g. `http://127.0.0.1:8765`) replaces the scheme and host of every URL the SDK
 builds (`https://api.twilio.com/2010-04-01/...`), for tests against a local server and for proxies.
 """
 
@@ -40,7 +40,7 @@ class _BaseUrlHttpClient(TwilioHttpClient):
 
 
 def _client(account_sid: str, auth_token: str) -> Client:
-    http = _BaseUrlHttpClient(base_url=getattr(settings, "CLARM_TWILIO_API_BASE", ""), timeout=TIMEOUT_SECONDS)
+    http = _BaseUrlHttpClient(base_url=settings.CLARM_TWILIO_API_URL, timeout=TIMEOUT_SECONDS)
     return Client(account_sid, auth_token, http_client=http)
 
 

@@ -105,8 +105,8 @@ from tests.integrations.conftest import provider_api, twilio_a  # noqa: E402, F4
 
 @pytest.fixture
 def twilio(settings):
-    """A Twilio stand-in on 127.0.0.1 that the SDK talks to (CLARM_TWILIO_API_BASE)."""
+    """A Twilio stand-in on 127.0.0.1 that the SDK talks to (CLARM_TWILIO_API_URL)."""
     api = TwilioStandIn()
-    settings.CLARM_TWILIO_API_BASE = api.url
+    settings.CLARM_TWILIO_API_URL = api.url
     yield api
     api.stop()

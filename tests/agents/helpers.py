@@ -52,7 +52,7 @@ def thread_of(message: Message) -> Conversation:
 
 
 def twilio_accepts(provider_api, settings) -> None:
-    settings.CLARM_TWILIO_API_BASE = provider_api.url
+    settings.CLARM_TWILIO_API_URL = provider_api.url
     provider_api.status = 201
     provider_api.body = fixture_json("twilio_message_create_response.json")
 

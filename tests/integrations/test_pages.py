@@ -13,7 +13,7 @@ def member_of(workspace, role=Role.MEMBER):
 
 
 def test_owner_connects_twilio_and_tests_it_against_the_api(tenant, client, provider_api, settings):
-    settings.CLARM_TWILIO_API_BASE = provider_api.url
+    settings.CLARM_TWILIO_API_URL = provider_api.url
     provider_api.body = {"sid": TWILIO_SID, "friendly_name": "Acme Movers", "status": "active"}
     client.force_login(tenant.owner)
     ws = tenant.workspace.slug
@@ -44,7 +44,7 @@ def test_owner_connects_twilio_and_tests_it_against_the_api(tenant, client, prov
 
 
 def test_stripe_connection_test_uses_the_sdk(tenant, client, provider_api, settings):
-    settings.CLARM_STRIPE_API_BASE = provider_api.url
+    settings.CLARM_STRIPE_API_URL = provider_api.url
     provider_api.body = {"object": "balance", "livemode": False, "available": [], "pending": []}
     client.force_login(tenant.owner)
     ws = tenant.workspace.slug

@@ -206,7 +206,7 @@ def test_missed_call_lands_on_the_caller(tenant, twilio_a, post_twilio):
 def test_outbound_sms_goes_through_the_twilio_sdk(
     tenant, twilio_a, provider_api, settings, django_capture_on_commit_callbacks
 ):
-    settings.CLARM_TWILIO_API_BASE = provider_api.url
+    settings.CLARM_TWILIO_API_URL = provider_api.url
     provider_api.status = 201
     provider_api.body = fixture_json("twilio_message_create_response.json")
     customer = form_with(tenant.workspace)
@@ -235,7 +235,7 @@ def test_outbound_sms_goes_through_the_twilio_sdk(
 def test_outbound_whatsapp_and_refusals(tenant, twilio_a, provider_api, settings, django_capture_on_commit_callbacks):
     from integrations.services import IntegrationInputError
 
-    settings.CLARM_TWILIO_API_BASE = provider_api.url
+    settings.CLARM_TWILIO_API_URL = provider_api.url
     provider_api.status = 201
     provider_api.body = fixture_json("twilio_message_create_response.json")
     customer = form_with(tenant.workspace)

@@ -41,6 +41,8 @@ def _what(item: Item) -> str:
     if delivery.kind == DeliveryKind.RUNG_REACHED:
         rung = int(delivery.data.get("rung", 0))
         return f"reached rung {rung} ({RUNG_NAMES.get(rung, '')})"
+    if delivery.kind == DeliveryKind.NEEDS_HUMAN:
+        return f"needs human eyes: {delivery.data.get('reason') or 'an agent handed the thread over'}"
     if delivery.kind == DeliveryKind.HIGH_INTENT:
         score = delivery.data.get("score")
         return "is a high-intent visitor" + (f" (intent score {score})" if score is not None else "")
@@ -58,9 +60,11 @@ def _what(item: Item) -> str:
 def message(item: Item, *, link: str) -> tuple[str, list[dict[str, Any]]]:
     prefix = "[Test] " if item.delivery.kind == DeliveryKind.TEST else ""
     text = f"{prefix}{_who(item)} {_what(item)}"
+    thread = item.delivery.data.get("thread_url") if item.delivery.kind == DeliveryKind.NEEDS_HUMAN else None
+    open_link = f"<{thread}|Open the thread in the Inbox>" if thread else f"<{link}|Open the timeline in Clarm>"
     blocks = [
         SectionBlock(text=MarkdownTextObject(text=f"*{text}*")).to_dict(),
-        ContextBlock(elements=[MarkdownTextObject(text=f"<{link}|Open the timeline in Clarm>")]).to_dict(),
+        ContextBlock(elements=[MarkdownTextObject(text=open_link)]).to_dict(),
     ]
     return text, blocks
 
