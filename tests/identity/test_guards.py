@@ -166,9 +166,7 @@ def test_bad_email_and_phone_are_notes_not_identifiers(tenant):
 
 def test_traits_and_contact_values(tenant):
     ws = tenant.workspace
-    res = send(
-        ws, at=T, email="max@example.com", traits={"name": "Max", "company": {"name": "Acme"}, "plan": "pro"}
-    )
+    res = send(ws, at=T, email="max@example.com", traits={"name": "Max", "company": {"name": "Acme"}, "plan": "pro"})
     send(ws, at=T + timedelta(minutes=5), email="max@example.com", phone="+14155550133", traits={"plan": "team"})
     customer = Customer.objects.get(pk=res.customer_id)
     assert (customer.name, customer.company, customer.traits) == ("Max", "Acme", {"plan": "team"})
