@@ -29,7 +29,7 @@ class Sent:
 
     result: IngestResult  # the edge's answer
     event: Event | None  # the stored event (None: refused by the person's preferences, not stored)
-    customer_id: int | None  # the stored event's customer
+    customer_id: Any  # the stored event's customer (an int, or None); Any so tests filter by it directly
     rung: int  # the stored event's rung (0 when not stored)
     created: bool  # its customer did not exist (live) before the event
     merged_customer_ids: tuple[int, ...]  # customers live before, merged into its customer by it

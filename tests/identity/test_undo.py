@@ -40,6 +40,7 @@ def test_automatic_merge_undo_restores_everything_exactly(tenant):
     # An event carrying both (no new identifiers, nothing else new) merges them.
     res = send(ws, at=T - timedelta(days=2), source="email", email="a@example.com", phone="+14155550100")
     trigger = res.event
+    assert trigger is not None
     assert res.customer_id == b_id and res.merged_customer_ids == (a_id,)  # B has the higher rung (3)
     survivor = Customer.objects.get(pk=b_id)
     assert (survivor.email, survivor.phone, survivor.name, survivor.company) == (
