@@ -1,9 +1,10 @@
 """How long a merge takes to move a customer's events, against a bare UPDATE of the same rows.
 
 Creates a throwaway PostgreSQL database (clarm_bench_identity), then for 1,000 and 10,000 events:
-- "resolve": one event carrying the identifiers of two customers (`event_identity_resolve` inside a
-  transaction: lookup + locks, re-read, the merge with its UPDATE ... RETURNING of events and
-  identifiers, the merge log with every moved id, the customer updates), commit included;
+- "resolve": one event carrying the identifiers of two customers through the pipeline
+  (`events_ingest_stitched` inside a transaction: the edge's append, then the stitcher's batch of
+  one: lookup + locks, re-read, the merge with its UPDATE ... RETURNING of events and identifiers,
+  the merge log with every moved id, the customer updates, the event row), commit included;
 - "merge": `customers_merge_locked` alone, commit included;
 - "bare": `UPDATE tracking_event SET customer_id = %s WHERE customer_id = %s`, commit included.
 Each figure is the median of several runs on fresh rows. Usage: .venv/bin/python bench/stitch_move.py
@@ -32,10 +33,11 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from identity.models import Customer, Identifier  # noqa: E402
-from identity.normalize import Claims, claims_from_values  # noqa: E402
+from identity.models import Customer, CustomerStatus, Identifier  # noqa: E402
+from identity.normalize import claims_from_values  # noqa: E402
 from identity.services.merges import customers_lock, customers_merge_locked  # noqa: E402
-from identity.stitching import LadderSignals, event_identity_resolve  # noqa: E402
+from identity.stitching.stitcher import events_ingest_stitched  # noqa: E402
+from tracking.inputs import EventInput  # noqa: E402
 from tracking.models import Event  # noqa: E402
 from workspaces.models import Workspace  # noqa: E402
 
@@ -96,16 +98,14 @@ def main() -> None:
         for run in range(RUNS):
             tag = f"r{n}-{run}"
             # resolve: an event that carries both customers' identifiers.
-            two_customers(ws, n, tag + "r")
-            claims = claims_from_values(ws, device=f"dev-{tag}r", email=f"{tag}r@example.com")
+            _, merged = two_customers(ws, n, tag + "r")
+            both = EventInput(event="identify", occurred_at=T, visitor_id=f"dev-{tag}r", email=f"{tag}r@example.com")
 
-            def resolve(claims: Claims = claims) -> None:
-                res = event_identity_resolve(
-                    workspace=ws, claims=claims, signals=LadderSignals(), traits={}, occurred_at=T
-                )
-                assert len(res.merged_customer_ids) == 1
+            def resolve(both: EventInput = both) -> None:
+                assert events_ingest_stitched(workspace=ws, events=[both]).accepted == 1
 
             resolve_ms.append(timed(resolve, resolve_work))
+            assert Customer.objects.get(pk=merged.pk).status == CustomerStatus.MERGED
 
             a, b = two_customers(ws, n, tag + "m")
 

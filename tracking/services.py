@@ -14,6 +14,7 @@ from django.utils import timezone
 from clarm.clientip import ip_clean
 from identity.normalize import claims_from_values
 from identity.purposes import Purpose
+from identity.stitching.ladder import LadderSignals, ladder_context_value
 from tracking.append import events_append
 from tracking.botevents import bot_identifiers
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
@@ -190,10 +191,8 @@ def _prepare(
     if clock:
         context["clock"] = clock
     account = bool(item.account_signal) or name == "purchase"
-    if account:
-        context["ladder"] = "account"
-    elif item.phone_channel:
-        context["ladder"] = "phone"
+    if ladder := ladder_context_value(LadderSignals(phone_channel=bool(item.phone_channel), account=account)):
+        context["ladder"] = ladder  # what the rung recompute after a split or an undo reads
     return Prepared(
         name=contacts_mask(name, country=country),
         source=source,

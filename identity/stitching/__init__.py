@@ -1,23 +1,19 @@
 """Identity stitching: which customer an event belongs to, and where it stands on the ladder.
 
-Contract for callers (ingest, integrations, privacy):
+There is ONE resolver: `identity.stitching.batch.IdentityBatch`, run by the stitcher
+(identity.stitching.stitcher) over a batch of pending events in receive order. Nothing else
+resolves events: a caller that has events sends them through the pipeline, `tracking.services.events_ingest`
+(the edge; a stitcher stores them after), or `stitcher.events_ingest_stitched` when it needs the
+customer as soon as it returns (provider webhooks processed by a worker, agents, the demo, tests).
+Ladder signals travel on the event (`EventInput.phone_channel`, `.account_signal`); a device's visit
+count is its number of visits (sessions), which the stitcher counts.
 
-    with transaction.atomic():
-        # First, whether the person's preferences refuse the event's purpose (identity.purposes):
-        # a refused event must be neither resolved (it would apply traits, identifiers, merges) nor
-        # stored. Ingest asks IdentityBatch.consent_of(claims) before resolving.
-        resolution = event_identity_resolve(workspace=ws, claims=claims, signals=LadderSignals(...),
-                                            traits=traits, occurred_at=when)
-        Event.objects.create(..., customer_id=resolution.customer_id, rung=resolution.rung,
-                             device_hash=<the device claim's value_hash or "">,
-                             context={..., "ladder": ladder_context_value(signals)})  # when not None
-
-- `Event.device_hash` and `Visit.device_hash` must be the device claim's `value_hash` (the device
+What the pipeline stores and the rest of identity reads back:
+- `Event.device_hash` and `Visit.device_hash` are the device claim's `value_hash` (the device
   identifier's hash): device splits move events by it and the rung recompute counts visits by it.
-- `Event.context["ladder"]` = "phone" when `LadderSignals.phone_channel` was set, "account" when
-  `LadderSignals.account` was set (`ladder_context_value(signals)` gives it): the rung recompute after
-  a split or an undo reads it (`customer_rung_recompute`).
-- Call it once per event, each in its own transaction if you can: locks are held until your commit.
+- `Event.context["ladder"]` = "phone" for an event with a phone-channel signal, "account" for one
+  with an account signal (`ladder_context_value(signals)`): the rung recompute after a split or an
+  undo reads it (`customer_rung_recompute`).
 """
 
 from identity.stitching.ladder import (
@@ -27,7 +23,7 @@ from identity.stitching.ladder import (
     customer_rung_recompute,
     ladder_context_value,
 )
-from identity.stitching.resolve import LAST_SEEN_SLACK, Resolution, event_identity_resolve
+from identity.stitching.resolve import LAST_SEEN_SLACK, Resolution
 
 __all__ = [
     "LADDER_ACCOUNT",
@@ -36,6 +32,5 @@ __all__ = [
     "LadderSignals",
     "Resolution",
     "customer_rung_recompute",
-    "event_identity_resolve",
     "ladder_context_value",
 ]

@@ -1,8 +1,9 @@
-"""IdentityBatch: resolves every event of one ingest transaction with one lookup and one lock order.
+"""IdentityBatch: the ONE resolver. The stitcher runs it over a batch of pending events (in receive
+order, inside the batch's transaction) with one lookup and one lock order.
 
     with transaction.atomic():
-        batch = IdentityBatch(workspace=ws, claims=[claims of every event of the request])
-        for each event:                   # in the request's order
+        batch = IdentityBatch(workspace=ws, claims=[claims of every event of the batch])
+        for each event:                   # in receive order
             resolution = batch.resolve(claims=..., signals=..., traits=..., occurred_at=...)
             ...                           # build the Event with resolution.customer_id / .rung
         ...                               # INSERT the events, move the visits on
@@ -17,14 +18,15 @@ Locking (why concurrent batches cannot deadlock on customers):
   in memory from that row: no query, no savepoint. Its changes (rung, number, contact values,
   traits, first/last seen, devices' visit counts) are collected and written by `flush`, customers
   in id order in one UPDATE ... FROM (VALUES ...), identifiers likewise.
-- Any other event (new identifiers, several owners, a guard) takes the per-event slow path of
-  `event_identity_resolve` (its own savepoint, owners locked in key order, merges, splits, the
-  suppression list). Pending changes are flushed first so it reads the truth, and what it touched
-  (its customer, the customers merged into it, the owners a device moved from, its claims) is
-  forgotten and read again, locked, when a later event of the request needs it.
+- Any other event (new identifiers, several owners, a guard) takes the per-event slow path,
+  `identity.stitching.resolve.resolve_locked` (its own savepoint, owners locked in key order,
+  merges, splits, the suppression list). Pending changes are flushed first so it reads the truth,
+  and what it touched (its customer, the customers merged into it, the owners a device moved from,
+  its claims) is forgotten and read again, locked, when a later event of the batch needs it.
 
-Semantics are those of calling `event_identity_resolve` once per event in order (same rungs per
-event, same guards, `suppressed` from the customer's consent on the fast path).
+Semantics are those of resolving the events one at a time in order, each in its own batch (same
+customers, rungs per event and guards, `suppressed` from the customer's consent on the fast path):
+tests/identity/test_batch.py and tests/identity/test_pipeline_splits.py hold it to that.
 """
 
 import json
@@ -249,7 +251,7 @@ class IdentityBatch:
         traits: dict[str, Any],
         occurred_at: datetime,
     ) -> Resolution:
-        """What `resolve._event_apply` does, in memory: the writes wait for `flush`."""
+        """What `resolve._event_apply` does on the slow path, in memory: the writes wait for `flush`."""
         changes, needs_number = event_changes(
             owner,
             claims=claims,

@@ -1,13 +1,13 @@
 """The identity ladder: what lifts a customer's rung, and recomputing it from stored facts.
 
 Stored facts the recompute reads (so callers must write them):
-- device identifiers' `visit_count` (kept up to date by `event_identity_resolve` from
+- device identifiers' `visit_count` (kept up to date by the stitcher's resolver, IdentityBatch, from
   `LadderSignals.device_visit_count`) and `tracking.Visit` rows per `device_hash` → rung 1;
 - an email identifier → rung 2;
-- events whose `context["ladder"] == "phone"` → rung 3 (the ingest stores it when
-  `LadderSignals.phone_channel` was set);
-- events whose `context["ladder"] == "account"`, or a user_id identifier → rung 4 (the ingest stores
-  `"account"` when `LadderSignals.account` was set).
+- events whose `context["ladder"] == "phone"` → rung 3 (the edge stores `ladder_context_value`'s
+  answer when the event is on a phone channel);
+- events whose `context["ladder"] == "account"`, or a user_id identifier → rung 4 (the edge stores
+  `"account"` for an account signal).
 """
 
 from dataclasses import dataclass

@@ -1,30 +1,23 @@
-"""event_identity_resolve: the customer an incoming event belongs to, and its rung.
+"""The per-event slow path of the ONE resolver (identity.stitching.batch.IdentityBatch), and what
+one event changes on its customer.
 
-Hot path: an event whose identifiers all exist and belong to one customer costs ONE indexed query
-(identifiers joined to their customer, the customer row locked; the same statement counts that all
-claims are known and have one owner, and locks nothing otherwise), plus, only when something
-changed, one UPDATE of the customer. No savepoint: it locks at most one customer row and never
-waits for a lock (SKIP LOCKED; a customer busy in another transaction takes the slow path instead).
-`last_seen` is only written when the event is more than 60 s after the stored value
+`resolve_locked`: one event whose claims are not all known and owned by one live customer (new
+identifiers, several owners, guards). Each attempt runs in its own savepoint: owners are locked in
+primary-key order in one query, then re-read; creation races (unique identifiers), concurrent splits
+and deadlocks are retried from the start. IdentityBatch resolves the common case (every claim known,
+one live owner) in memory and calls this for the rest.
+
+`event_changes`: what one event changes on its customer (rung, contact values, traits, first/last
+seen). `last_seen` is only written when the event is more than 60 s after the stored value
 (LAST_SEEN_SLACK), so a burst of page views does not rewrite the customer row each time;
 `last_seen` is therefore exact to within 60 s.
 
-Everything else (new identifiers, several owners, guards) takes the slow path, each attempt in its
-own savepoint: owners are locked in primary-key order in one query, then re-read; creation races
-(unique identifiers), concurrent splits and deadlocks are retried from the start.
-
-A caller that resolves several events in one transaction (a batch) must not call this once per event
-(the locks of the earlier events are kept until the commit, so two batches touching the same
-customers in different orders deadlock): use `identity.stitching.batch.IdentityBatch`, which locks
-all owners of the request up front in key order and resolves the common case in memory.
-
 Suppression: the hashed suppression list is consulted on the slow path, for every claim of the event
 (a new identifier of a person erased earlier brings back their opt-out onto the customer it creates
-or joins). On the fast path the customer's own consent fields are authoritative (an opt-out sets
-them). Whether an event may be applied at all is decided BEFORE resolving it (identity.purposes;
-ingest asks `IdentityBatch.consent_of`): resolving applies the event. An event that would create
-a customer from claims opted out of analytics creates nothing (`suppressed`, no customer), so an
-erased person who opted out is never re-created.
+or joins). Whether an event may be applied at all is decided BEFORE resolving it (identity.purposes;
+the stitcher asks `IdentityBatch.consent_of`): resolving applies the event. An event that would
+create a customer from claims opted out of analytics creates nothing (`suppressed`, no customer),
+so an erased person who opted out is never re-created.
 """
 
 from dataclasses import dataclass
@@ -32,10 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, OperationalError, transaction
-from django.db.models import Count, Q, Subquery
+from django.db.models import Q
 
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
-from identity.normalize import Claims, IdentifierClaim
+from identity.normalize import IdentifierClaim
 from identity.services.merges import (
     SUPPRESSION_TO_CONSENT,
     customers_merge_locked,
@@ -73,37 +66,6 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) == "40P01"
 
 
-def event_identity_resolve(
-    *, workspace: Workspace, claims: Claims, signals: LadderSignals, traits: dict[str, Any], occurred_at: datetime
-) -> Resolution:
-    """Must be called inside the caller's transaction.atomic(); the caller then writes the Event with
-    customer_id and rung (and context["ladder"] = "phone"/"account" when those signals are set).
-    traits: name, company, plan, ... (copied onto Customer.name/company/traits)."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_identity_resolve must run inside the caller's transaction.atomic()")
-    distinct: dict[ClaimKey, IdentifierClaim] = {}
-    for claim in sorted(claims.claims, key=claim_key):
-        distinct.setdefault(claim_key(claim), claim)
-    if not distinct:
-        return Resolution(customer_id=None, rung=Rung.DEVICE, suppressed=False, created=False, merged_customer_ids=())
-    unique = list(distinct.values())
-    traits = traits or {}
-    # Hot path, outside any savepoint: one query that returns (and locks) rows only when every claim
-    # is known and owned by the same live customer; otherwise it locks nothing.
-    known = _lookup_known(workspace, unique)
-    if len(known) == len(unique) and len({i.customer_id for i in known}) == 1:
-        return _event_apply(
-            known[0].customer,
-            owned=known,
-            claims=unique,
-            signals=signals,
-            traits=traits,
-            occurred_at=occurred_at,
-            created=False,
-        )
-    return resolve_locked(workspace=workspace, claims=unique, signals=signals, traits=traits, occurred_at=occurred_at)
-
-
 def resolve_locked(
     *,
     workspace: Workspace,
@@ -114,8 +76,7 @@ def resolve_locked(
 ) -> Resolution:
     """The general path for one event's distinct claims (sorted by claim_key): owners locked in key
     order, then attach, merge or split; each attempt in its own savepoint, retried on creation races,
-    concurrent splits and deadlocks. Callers that already know the hot path does not apply (the
-    ingest's IdentityBatch) call it directly."""
+    concurrent splits and deadlocks. Must run inside the caller's transaction (IdentityBatch's)."""
     unique = claims
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
@@ -149,25 +110,6 @@ def _claims_q(claims: list[IdentifierClaim]) -> Q:
     for claim in claims:
         q |= Q(kind=claim.kind, value_hash=claim.value_hash)
     return q
-
-
-def _lookup_known(workspace: Workspace, claims: list[IdentifierClaim]) -> list[Identifier]:
-    """ONE query: the claims' identifiers with their customer, the customer locked, but only when all
-    claims exist and belong to one customer (counted in the same statement) and that customer's row
-    is not locked by another transaction; else no rows, no lock."""
-    matching = Identifier.objects.filter(_claims_q(claims), workspace=workspace).order_by().values("workspace_id")
-    return list(
-        Identifier.objects.filter(_claims_q(claims), workspace=workspace, customer__status=CustomerStatus.LIVE)
-        .alias(
-            found=Subquery(matching.annotate(n=Count("id")).values("n")),
-            owners=Subquery(matching.annotate(n=Count("customer_id", distinct=True)).values("n")),
-        )
-        .filter(found=len(claims), owners=1)
-        .select_related("customer")
-        # SKIP LOCKED: the probe never waits (a busy customer goes the slow way, in a savepoint), so it
-        # can never be the one a deadlock aborts, outside any savepoint.
-        .select_for_update(of=("customer",), no_key=True, skip_locked=True)
-    )
 
 
 def _lookup(

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from identity.models import Customer, CustomerStatus, MergeLog
 from tests.factories import UserFactory
-from tests.identity.helpers import ingest, state
+from tests.identity.helpers import send, state
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -20,10 +20,10 @@ def staff(client, db):
 
 
 def _merged(ws):
-    ingest(ws, at=T, device="dev-admin", traits={"name": "Dana Admin"})
-    ingest(ws, at=T + timedelta(minutes=1), source="email", email="dana@example.com")
+    send(ws, at=T, device="dev-admin", traits={"name": "Dana Admin"})
+    send(ws, at=T + timedelta(minutes=1), source="email", email="dana@example.com")
     before = state(ws)
-    ingest(ws, at=T - timedelta(minutes=5), source="email", device="dev-admin", email="dana@example.com")
+    send(ws, at=T - timedelta(minutes=5), source="email", device="dev-admin", email="dana@example.com")
     return before, MergeLog.objects.get(workspace=ws)
 
 

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from identity.models import Customer, CustomerStatus, Identifier
 from identity.purposes import Purpose
+from identity.stitching.batch import _datetime
+from identity.stitching.stitcher import workspace_stitch
 from tests.factories import UserFactory, make_workspace
 from tracking.inputs import EventInput
 from tracking.models import Event, Visit
@@ -106,21 +108,21 @@ def test_a_batch_stitches_like_the_same_events_one_by_one(tenant):
 
 @pytest.mark.postgres_only(reason="one lookup and one UPDATE per table are PostgreSQL statements")
 def test_a_batch_of_known_devices_costs_the_same_few_queries_whatever_its_size(
-    tenant, django_capture_on_commit_callbacks
+    tenant, settings, django_capture_on_commit_callbacks
 ):
+    settings.CLARM_STITCH_INLINE = False  # appended by the edge, stitched below in one batch
     ws = tenant.workspace
     devices = [f"known-{d}" for d in range(10)]
     now = timezone.now()
+    events_ingest(
+        workspace=ws,
+        events=[
+            EventInput(event="page_view", visitor_id=d, session_id="s", occurred_at=now - datetime.timedelta(hours=1))
+            for d in devices
+        ],
+    )
     with django_capture_on_commit_callbacks(execute=True):  # the devices' visits go in the cache
-        events_ingest(
-            workspace=ws,
-            events=[
-                EventInput(
-                    event="page_view", visitor_id=d, session_id="s", occurred_at=now - datetime.timedelta(hours=1)
-                )
-                for d in devices
-            ],
-        )
+        workspace_stitch(ws.pk)
 
     def batch(size: int, start: float) -> list[EventInput]:
         return [
@@ -135,21 +137,23 @@ def test_a_batch_of_known_devices_costs_the_same_few_queries_whatever_its_size(
 
     counts = []
     for size, start in ((10, 40), (100, 20)):  # minutes ago: both move every customer's last_seen
+        assert events_ingest(workspace=ws, events=batch(size, start)).accepted == size
         with CaptureQueriesContext(connection) as captured:
-            assert events_ingest(workspace=ws, events=batch(size, start)).accepted == size
-        statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+            assert workspace_stitch(ws.pk).stitched == size
+        sql = [q["sql"] for q in captured.captured_queries]
+        statements = [q.split()[0].upper() for q in sql]
         statements = [s for s in statements if s not in ("SAVEPOINT", "RELEASE")]  # the test's transaction
         counts.append(statements)
-        # One lookup, one INSERT, one UPDATE of the visits, one of the customers (last_seen moved).
-        assert statements.count("SELECT") == 1, statements
-        assert len(statements) <= 6, statements
+        # One identity lookup for the whole batch, and one UPDATE of the customers (last_seen moved).
+        assert len([q for q in sql if q.startswith("SELECT") and "identity_" in q]) == 1, sql
+        assert len([q for q in sql if q.startswith("UPDATE") and "identity_customer" in q]) == 1, sql
     assert counts[0] == counts[1], counts
     assert Event.objects.filter(workspace=ws).count() == 120
     assert set(Visit.objects.filter(workspace=ws).values_list("event_count", flat=True)) == {12}
 
 
 @pytest.mark.parametrize("position", ["alone", "in a batch"])
-def test_an_opted_out_customers_analytics_events_are_not_stored(tenant, position):
+def test_an_opted_out_customers_analytics_events_are_not_stored(tenant, settings, position):
     ws = tenant.workspace
     events_ingest(workspace=ws, events=[EventInput(event="identify", visitor_id="dev-x", email="x@example.com")])
     Customer.objects.filter(workspace=ws).update(allow_analytics=False)
@@ -161,21 +165,22 @@ def test_an_opted_out_customers_analytics_events_are_not_stored(tenant, position
     )
     written = EventInput(event="sms_in", source="channel", email="x@example.com", message_id="sms-key")
     other = EventInput(event="page_view", visitor_id="dev-y", message_id="y")
-    if position == "alone":
-        results = [events_ingest(workspace=ws, events=[e]) for e in (web, channel, written, other)]
-    else:
-        results = [events_ingest(workspace=ws, events=[web, channel, written, other])]
-    assert sum(r.accepted for r in results) == 4  # all appended; the stitcher refuses two
+    settings.CLARM_STITCH_INLINE = False  # the edge appends all four; the stitcher refuses two
+    requests = [[web], [channel], [written], [other]] if position == "alone" else [[web, channel, written, other]]
+    outcomes = []
+    for events in requests:
+        assert events_ingest(workspace=ws, events=events).accepted == len(events)
+        outcomes.append(workspace_stitch(ws.pk))
+    assert sum(o.suppressed for o in outcomes) == 2
+    assert sum(o.stitched for o in outcomes) == 2
     assert not Event.objects.filter(message_id__in=["later", "sms-key"]).exists()
     assert Event.objects.filter(message_id__in=["sms", "y"]).count() == 2
 
 
 def test_times_read_back_from_sqlite_text_are_utc_aware():
     # The embedded default (SQLite) returns timestamps of raw queries as zone-less text in UTC.
-    from datetime import UTC, datetime
-
-    from identity.stitching.batch import _datetime
-
-    assert _datetime("2026-11-21 10:00:00.250000") == datetime(2026, 11, 21, 10, 0, 0, 250000, tzinfo=UTC)
-    aware = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    assert _datetime("2026-11-21 10:00:00.250000") == datetime.datetime(
+        2026, 11, 21, 10, 0, 0, 250000, tzinfo=datetime.UTC
+    )
+    aware = datetime.datetime(2026, 11, 21, 10, 0, tzinfo=datetime.UTC)
     assert _datetime(aware) is aware

@@ -6,8 +6,7 @@ from typing import Any
 import pytest
 
 from identity.models import Customer, CustomerStatus, Identifier
-from identity.stitching import LadderSignals
-from tests.identity.helpers import ingest, run_in_threads
+from tests.identity.helpers import run_in_threads, send
 from tracking.models import Event
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -31,10 +30,11 @@ def test_concurrent_writers_sharing_identifiers(tenant):
                 values["phone"] = "+14155550199"
             elif kind == 2:
                 values["user_id"] = "acct-42"
-            ingest(
+            send(
                 ws,
                 at=T + timedelta(seconds=n * EVENTS + i),
-                signals=LadderSignals(device_visit_count=1 + i % 3, phone_channel=kind == 1),
+                session=f"visit-{i % 3}",
+                phone_channel=kind == 1,
                 **values,
             )
 

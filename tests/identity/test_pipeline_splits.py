@@ -60,7 +60,7 @@ def _input(n: int, e: dict[str, Any]) -> EventInput:
 def _state(workspace: Workspace) -> tuple[Any, ...]:
     """What must not depend on the split, independent of ids and of the workspace's hash key."""
     events = list(Event.objects.filter(workspace=workspace).values_list("message_id", "rung", "customer_id"))
-    groups: dict[Any, set[str]] = {}
+    groups: dict[Any, set[Any]] = {}
     for message_id, _, customer_id in events:
         groups.setdefault(customer_id, set()).add(str(message_id))
     live = Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE)

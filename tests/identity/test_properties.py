@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from identity.models import Customer, CustomerStatus, Identifier, MergeLog
 from identity.services import customers_merge_manual, device_split, merge_undo
-from identity.stitching import LadderSignals
-from tests.identity.helpers import ingest, state
+from tests.identity.helpers import send, state
 from tracking.models import Event
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -32,11 +31,13 @@ events = st.tuples(
     st.fixed_dictionaries(
         {"device": maybe(DEVICES), "email": maybe(EMAILS), "phone": maybe(PHONES), "user_id": maybe(ACCOUNTS)}
     ),
-    st.builds(
-        LadderSignals,
-        device_visit_count=st.integers(0, 3),
-        phone_channel=st.booleans(),
-        account=st.booleans(),
+    # The ladder's signals: the device's visit (its session), a phone channel, an account signal.
+    st.fixed_dictionaries(
+        {
+            "session": st.sampled_from(["visit-1", "visit-2", "visit-3"]),
+            "phone_channel": st.booleans(),
+            "account_signal": st.booleans(),
+        }
     ),
 )
 others = st.one_of(
@@ -90,10 +91,9 @@ def run_step(ws, step, n: int) -> bool:
     kind = step[0]
     if kind == "event":
         _, ids, signals = step
-        resolution, event = ingest(ws, at=T + timedelta(minutes=n), source="channel", signals=signals, **ids)
+        resolution = send(ws, at=T + timedelta(minutes=n), source="channel", **signals, **ids)
         if any(ids.values()):
             assert resolution.customer_id is not None
-            assert event is not None and event.customer_id == resolution.customer_id
             assert Customer.objects.get(pk=resolution.customer_id).rung == resolution.rung
         return False  # events (merges, shared-device splits included) never lower a rung
     if kind == "merge_and_undo":

@@ -8,8 +8,7 @@ from django.core.exceptions import ValidationError
 
 from identity.models import Customer, CustomerStatus, Identifier, MergeLog
 from identity.services import customers_merge_manual, device_split, merge_undo
-from identity.stitching import LadderSignals
-from tests.identity.helpers import customer_of, ingest, state
+from tests.identity.helpers import customer_of, send, state
 from tracking.models import Event
 from workspaces.models import AuditLog
 
@@ -19,15 +18,15 @@ T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def _two_people(ws):
     """Customer A: device with two visits, then an email. Customer B: phone via WhatsApp, a trait,
     and an opt-out of marketing SMS."""
-    a, _ = ingest(ws, at=T, device="dev-a", signals=LadderSignals(device_visit_count=1))
-    ingest(ws, at=T + timedelta(hours=1), device="dev-a", signals=LadderSignals(device_visit_count=2))
-    ingest(ws, at=T + timedelta(hours=2), device="dev-a", email="a@example.com", traits={"name": "Alex"})
-    b, _ = ingest(
+    a = send(ws, at=T, device="dev-a", session="v1")
+    send(ws, at=T + timedelta(hours=1), device="dev-a", session="v2")
+    send(ws, at=T + timedelta(hours=2), device="dev-a", email="a@example.com", traits={"name": "Alex"})
+    b = send(
         ws,
         at=T - timedelta(days=1),
         source="channel",
         phone="+14155550100",
-        signals=LadderSignals(phone_channel=True),
+        phone_channel=True,
         traits={"company": "Bee Co", "plan": "pro"},
     )
     Customer.objects.filter(pk=b.customer_id).update(allow_marketing_sms=False)
@@ -39,7 +38,9 @@ def test_automatic_merge_undo_restores_everything_exactly(tenant):
     a_id, b_id = _two_people(ws)
     before = state(ws)
     # An event carrying both (no new identifiers, nothing else new) merges them.
-    res, trigger = ingest(ws, at=T - timedelta(days=2), source="email", email="a@example.com", phone="+14155550100")
+    res = send(ws, at=T - timedelta(days=2), source="email", email="a@example.com", phone="+14155550100")
+    trigger = res.event
+    assert trigger is not None
     assert res.customer_id == b_id and res.merged_customer_ids == (a_id,)  # B has the higher rung (3)
     survivor = Customer.objects.get(pk=b_id)
     assert (survivor.email, survivor.phone, survivor.name, survivor.company) == (
@@ -85,7 +86,7 @@ def test_manual_merge_and_undo_round_trip(tenant):
 def test_undo_is_refused_while_a_later_merge_depends_on_it(tenant):
     ws = tenant.workspace
     a_id, b_id = _two_people(ws)
-    c, _ = ingest(ws, at=T, source="email", email="c@example.com")
+    c = send(ws, at=T, source="email", email="c@example.com")
     before = state(ws)
     first = customers_merge_manual(
         workspace=ws, survivor=Customer.objects.get(pk=b_id), merged=Customer.objects.get(pk=a_id), actor=None
@@ -102,15 +103,15 @@ def test_undo_is_refused_while_a_later_merge_depends_on_it(tenant):
 
 def test_manual_merge_refuses_different_accounts_and_other_workspaces(tenant, other_tenant):
     ws = tenant.workspace
-    one, _ = ingest(ws, at=T, user_id="acct-1")
-    two, _ = ingest(ws, at=T, user_id="acct-2")
+    one = send(ws, at=T, user_id="acct-1")
+    two = send(ws, at=T, user_id="acct-2")
     a, b = Customer.objects.get(pk=one.customer_id), Customer.objects.get(pk=two.customer_id)
     with pytest.raises(ValidationError, match="different account ids"):
         customers_merge_manual(workspace=ws, survivor=a, merged=b, actor=tenant.owner)
     with pytest.raises(ValidationError, match="two different"):
         customers_merge_manual(workspace=ws, survivor=a, merged=a, actor=tenant.owner)
     before = state(ws)
-    outsider, _ = ingest(other_tenant.workspace, at=T, device="dev-x")
+    outsider = send(other_tenant.workspace, at=T, device="dev-x")
     stranger = Customer.objects.get(pk=outsider.customer_id)
     with pytest.raises(ValidationError, match="belong to this workspace"):
         customers_merge_manual(workspace=other_tenant.workspace, survivor=stranger, merged=a, actor=other_tenant.owner)
@@ -124,10 +125,10 @@ def test_manual_merge_refuses_different_accounts_and_other_workspaces(tenant, ot
 
 def test_device_split_moves_the_device_and_its_events_and_undo_puts_them_back(tenant):
     ws = tenant.workspace
-    res, _ = ingest(ws, at=T, device="laptop", email="pat@example.com")
-    ingest(ws, at=T + timedelta(minutes=1), device="tablet", signals=LadderSignals(device_visit_count=1))
-    ingest(ws, at=T + timedelta(minutes=2), device="tablet", email="pat@example.com")
-    ingest(ws, at=T + timedelta(hours=3), device="tablet", signals=LadderSignals(device_visit_count=2))
+    res = send(ws, at=T, device="laptop", email="pat@example.com")
+    send(ws, at=T + timedelta(minutes=1), device="tablet", session="v1")
+    send(ws, at=T + timedelta(minutes=2), device="tablet", email="pat@example.com")
+    send(ws, at=T + timedelta(hours=3), device="tablet", session="v2")
     customer = Customer.objects.get(pk=res.customer_id)
     before = state(ws)
     tablet = customer_of(ws, device="tablet")
@@ -143,7 +144,7 @@ def test_device_split_moves_the_device_and_its_events_and_undo_puts_them_back(te
     assert customer_of(ws, device="tablet").pk == new.pk
     assert AuditLog.objects.filter(workspace=ws, action="customer.device_split").exists()
     # The device's next page view goes to the new customer.
-    nxt, _ = ingest(ws, at=T + timedelta(hours=4), device="tablet")
+    nxt = send(ws, at=T + timedelta(hours=4), device="tablet")
     assert nxt.customer_id == new.pk
     Event.objects.filter(occurred_at=T + timedelta(hours=4)).delete()
 
@@ -155,12 +156,12 @@ def test_device_split_moves_the_device_and_its_events_and_undo_puts_them_back(te
 
 def test_device_split_refusals(tenant, other_tenant):
     ws = tenant.workspace
-    res, _ = ingest(ws, at=T, device="only-device")
+    res = send(ws, at=T, device="only-device")
     customer = Customer.objects.get(pk=res.customer_id)
     ident = customer.identifiers.get()
     with pytest.raises(ValidationError, match="only identifier"):
         device_split(workspace=ws, customer=customer, identifier=ident, actor=tenant.owner)
-    ingest(ws, at=T, device="only-device", email="q@example.com")
+    send(ws, at=T, device="only-device", email="q@example.com")
     email = Identifier.objects.get(workspace=ws, kind="email")
     with pytest.raises(ValidationError, match="Only a device"):
         device_split(workspace=ws, customer=customer, identifier=email, actor=tenant.owner)
@@ -172,8 +173,8 @@ def test_device_split_refusals(tenant, other_tenant):
 
 def test_undo_of_an_automatic_shared_device_split_moves_the_device_back(tenant):
     ws = tenant.workspace
-    ana, _ = ingest(ws, at=T, device="family-pc", email="ana@example.com")
-    ben, _ = ingest(ws, at=T + timedelta(hours=1), device="family-pc", email="ben@example.com")
+    ana = send(ws, at=T, device="family-pc", email="ana@example.com")
+    ben = send(ws, at=T + timedelta(hours=1), device="family-pc", email="ben@example.com")
     log = MergeLog.objects.get(workspace=ws, kind=MergeLog.Kind.SPLIT)
     merge_undo(workspace=ws, merge_log=log, actor=tenant.owner)
     assert customer_of(ws, device="family-pc").pk == ana.customer_id
@@ -184,9 +185,9 @@ def test_undo_of_an_automatic_shared_device_split_moves_the_device_back(tenant):
 
 def test_customer_numbers_are_given_in_order_and_never_reused(tenant):
     ws = tenant.workspace
-    first, _ = ingest(ws, at=T, user_id="u-1")
-    second, _ = ingest(ws, at=T, email="b@example.com", signals=LadderSignals(account=True))
-    third, _ = ingest(ws, at=T, email="c@example.com")
+    first = send(ws, at=T, user_id="u-1")
+    second = send(ws, at=T, email="b@example.com", account_signal=True)
+    third = send(ws, at=T, email="c@example.com")
     numbers = {r.customer_id: Customer.objects.get(pk=r.customer_id).customer_number for r in (first, second, third)}
     assert [numbers[first.customer_id], numbers[second.customer_id], numbers[third.customer_id]] == [1, 2, None]
     # Merging #1 into #2 (the older one survives) keeps #2's number out of circulation.
@@ -196,7 +197,7 @@ def test_customer_numbers_are_given_in_order_and_never_reused(tenant):
         merged=Customer.objects.get(pk=second.customer_id),
         actor=None,
     )
-    fourth, _ = ingest(ws, at=T, email="c@example.com", signals=LadderSignals(account=True))
+    fourth = send(ws, at=T, email="c@example.com", account_signal=True)
     assert Customer.objects.get(pk=fourth.customer_id).customer_number == 3
     merge_undo(workspace=ws, merge_log=log, actor=None)
     assert Customer.objects.get(pk=second.customer_id).customer_number == 2

@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from identity.models import Customer, CustomerStatus, MergeLog
-from identity.stitching import LadderSignals
-from tests.identity.helpers import ingest
+from tests.identity.helpers import send
 from tracking.models import Event
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -14,16 +13,16 @@ PHONE = "+1 415 555 0142"
 
 def test_worked_example_seven_events_one_timeline(tenant):
     ws = tenant.workspace
-    steps: list[tuple[datetime, str, str, dict[str, Any], LadderSignals, int]] = [
-        # (when, source, event, identifiers, signals, expected rung)
-        (T, "web", "page_view", {"device": "dev-7f3a"}, LadderSignals(device_visit_count=1), 0),
-        (T + timedelta(seconds=12), "web", "click", {"device": "dev-7f3a"}, LadderSignals(device_visit_count=1), 0),
+    steps: list[tuple[datetime, str, str, dict[str, Any], dict[str, Any], int]] = [
+        # (when, source, event, identifiers, ladder signals and session, expected rung)
+        (T, "web", "page_view", {"device": "dev-7f3a"}, {"session": "visit-1"}, 0),
+        (T + timedelta(seconds=12), "web", "click", {"device": "dev-7f3a"}, {"session": "visit-1"}, 0),
         (
             T + timedelta(minutes=1),
             "web",
             "form_submit",
             {"device": "dev-7f3a", "email": "Jane.Doe@Example.com ", "phone": PHONE},
-            LadderSignals(device_visit_count=1),
+            {"session": "visit-1"},
             2,
         ),
         (
@@ -31,25 +30,25 @@ def test_worked_example_seven_events_one_timeline(tenant):
             "channel",
             "message_received",
             {"phone": PHONE},
-            LadderSignals(phone_channel=True),
+            {"phone_channel": True},
             3,
         ),
-        (T + timedelta(minutes=11), "agent", "lead_qualified", {"phone": PHONE}, LadderSignals(), 3),
+        (T + timedelta(minutes=11), "agent", "lead_qualified", {"phone": PHONE}, {}, 3),
         (
             T + timedelta(minutes=15),
             "webhook",
             "payment_succeeded",
             {"email": "jane.doe@example.com", "external": {"stripe": "cus_Q1"}},
-            LadderSignals(account=True),
+            {"account_signal": True},
             4,
         ),
-        (T + timedelta(days=1), "agent", "reminder_sent", {"phone": PHONE}, LadderSignals(), 4),
+        (T + timedelta(days=1), "agent", "reminder_sent", {"phone": PHONE}, {}, 4),
     ]
     customer_ids = set()
     for when, source, name, ids, signals, rung in steps:
-        resolution, event = ingest(ws, at=when, source=source, event=name, signals=signals, **ids)
+        resolution = send(ws, at=when, source=source, event=name, **signals, **ids)
         assert resolution.rung == rung, name
-        assert event is not None and event.rung == rung
+        assert resolution.event is not None
         customer_ids.add(resolution.customer_id)
         if name == "message_received":
             # Recognised instantly: the number typed in the form already points at the customer.
@@ -70,13 +69,13 @@ def test_worked_example_seven_events_one_timeline(tenant):
 def test_events_recorded_before_identity_are_stitched_retroactively(tenant):
     ws = tenant.workspace
     # A WhatsApp conversation first (customer A, known by phone) ...
-    first, _ = ingest(ws, at=T, source="channel", phone=PHONE, signals=LadderSignals(phone_channel=True))
+    first = send(ws, at=T, source="channel", phone=PHONE, phone_channel=True)
     # ... and an anonymous browser with two visits (customer B) ...
-    anon, _ = ingest(ws, at=T + timedelta(minutes=1), device="dev-b", signals=LadderSignals(device_visit_count=1))
-    ingest(ws, at=T + timedelta(hours=2), device="dev-b", signals=LadderSignals(device_visit_count=2))
+    anon = send(ws, at=T + timedelta(minutes=1), device="dev-b", session="v1")
+    send(ws, at=T + timedelta(hours=2), device="dev-b", session="v2")
     assert first.customer_id != anon.customer_id
     # ... until a form on that browser gives the same phone and an email: one person.
-    resolution, _ = ingest(ws, at=T + timedelta(hours=3), device="dev-b", phone=PHONE, email="jo@example.com")
+    resolution = send(ws, at=T + timedelta(hours=3), device="dev-b", phone=PHONE, email="jo@example.com")
     assert resolution.customer_id == first.customer_id  # the survivor has the higher rung (3)
     assert resolution.merged_customer_ids == (anon.customer_id,)
     assert resolution.rung == 3
