@@ -220,6 +220,41 @@ def access_log_statuses(path: Path) -> dict[int, int]:
     return counts
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def server_pids(port: int) -> list[int]:
+    """The gunicorn master and workers bound to this port (their command line names it)."""
+    needle = f"127.0.0.1:{port}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"gunicorn" in cmdline and needle in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def backend_pids(db: str) -> list[int]:
+    return [int(pid) for (pid,) in sql("SELECT pid FROM pg_stat_activity WHERE datname = %s", [db], db=db)]
+
+
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    return {pid: _proc_cpu(pid) for pid in pids}
+
+
 # ---------------------------------------------------------------- stitcher process
 
 
@@ -319,8 +354,17 @@ def edge(args: argparse.Namespace) -> None:
                 wrk_run(server.base, script, seconds=2, connections=conns, env={**lua_env, "PIPE_RUN": tag + "w"})
                 events_before = events_count() if side == "app" else 0
                 load_before = loadavg()
+                # CPU seconds of the server's processes and of its database's backends (persistent
+                # connections: the same backends for the whole run; with --stitcher, its backend too).
+                watched = server_pids(APP_PORT if side == "app" else FLOOR_PORT) + backend_pids(
+                    APP_DB if side == "app" else FLOOR_DB
+                )
+                cpu_before = cpu_of(watched)
                 res: dict[str, Any] = wrk_run(server.base, script, seconds=args.seconds, connections=conns, env=lua_env)
+                cpu_after = cpu_of(watched)
                 res["loadavg"] = max(load_before, loadavg())
+                res["cpu_s"] = sum(max(0.0, cpu_after[p] - cpu_before[p]) for p in watched)
+                res["cpu_ms_per_event"] = res["cpu_s"] * 1000 / max(1.0, res["requests"] * batch)
                 if stitcher:
                     res["stitched_during"] = events_count() - events_before
                     res["pending_after"] = pending_count()
@@ -347,6 +391,11 @@ def edge(args: argparse.Namespace) -> None:
             ratios.setdefault(f"single_{kind}_rate", []).append(app["events_per_s"] / fs["events_per_s"])
             ratios.setdefault(f"single_{kind}_p99", []).append(app["p99_ms"] / fs["p99_ms"])
         ratios.setdefault("batch_rate", []).append(of("app batch100", r)["events_per_s"] / fb["events_per_s"])
+        for kind in ("returning", "new"):
+            ratios.setdefault(f"single_{kind}_cpu", []).append(
+                of(f"app single {kind}", r)["cpu_ms_per_event"] / fs["cpu_ms_per_event"]
+            )
+        ratios.setdefault("batch_cpu", []).append(of("app batch100", r)["cpu_ms_per_event"] / fb["cpu_ms_per_event"])
     summary = {k: statistics.median(v) for k, v in ratios.items()}
     mode = "one stitcher running" if args.stitcher else "no stitcher running"
     lines = [
@@ -354,14 +403,16 @@ def edge(args: argparse.Namespace) -> None:
         f"Command: `{facts['command']}` ({mode}; gunicorn -w 3 for both; a fresh server per run, 2 s warm-up, "
         f"then wrk -t2 -d{args.seconds}s, -c16 single, -c8 batches of 100; {args.rounds} interleaved round(s))",
         "",
-        "| round | scenario | events/s | p50 ms | p90 ms | p99 ms | non-2xx | server answers | load avg |"
+        "| round | scenario | events/s | p50 ms | p90 ms | p99 ms | non-2xx | server answers | load avg "
+        "| CPU ms per event (server + its PG backends) |"
         + (" stitched during run | pending after |" if args.stitcher else ""),
-        "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.stitcher else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.stitcher else ""),
     ]
     for x in runs:
         lines.append(
             f"| {x['round']} | {x['name']} | {x['events_per_s']:.0f} | {x['p50_ms']:.2f} | {x['p90_ms']:.2f} | "
-            f"{x['p99_ms']:.2f} | {x['non2xx']:.0f} | {x['server_statuses']} | {x['loadavg']:.1f} |"
+            f"{x['p99_ms']:.2f} | {x['non2xx']:.0f} | {x['server_statuses']} | {x['loadavg']:.1f} | "
+            f"{x['cpu_ms_per_event']:.2f} |"
             + (f" {x.get('stitched_during', '')} | {x.get('pending_after', '')} |" if args.stitcher else "")
         )
     checks = {
@@ -375,6 +426,15 @@ def edge(args: argparse.Namespace) -> None:
     for k, (label, target, ok) in checks.items():
         per = ", ".join(f"{v:.2f}" for v in ratios[k])
         lines.append(f"| {label} | {summary[k]:.2f} | {per} | {target} | {'yes' if ok(summary[k]) else 'NO'} |")
+    for k, label in (
+        ("single_returning_cpu", "single, returning devices: CPU per event app / floor"),
+        ("single_new_cpu", "single, new devices: CPU per event app / floor"),
+        ("batch_cpu", "batch of 100: CPU per event app / floor"),
+    ):
+        per = ", ".join(f"{v:.2f}" for v in ratios[k])
+        lines.append(
+            f"| {label} (not a target: explains the rates on a shared machine) | {summary[k]:.2f} | {per} | | |"
+        )
     write_report("edge-stitcher" if args.stitcher else "edge", lines, {"facts": facts, "runs": runs, "ratios": ratios})
 
 
