@@ -569,8 +569,16 @@ def lag(args: argparse.Namespace) -> None:
             n += 1
             message_id = f"{tag}probe-{n}"
             # Each probe is the customer's oldest event (timeline: oldest first), so limit=1 shows it.
-            at = (datetime(2020, 1, 1, tzinfo=UTC) - timedelta(minutes=n)).isoformat()
-            body = {"event": "probe", "user_id": "probe-user", "timestamp": at, "message_id": message_id}
+            # (earlier than every probe before it, of this run or any earlier one; the timeline API
+            # shows no message id, so the probe names itself in its properties).
+            at = (datetime(2020, 1, 1, tzinfo=UTC) - timedelta(seconds=time.time() - 1_700_000_000)).isoformat()
+            body = {
+                "event": "probe",
+                "user_id": "probe-user",
+                "timestamp": at,
+                "message_id": message_id,
+                "properties": {"probe": message_id},
+            }
             try:
                 r = client.post(f"{base}/api/track", headers={"X-Clarm-Key": key}, json=body)
             except httpx.HTTPError:
@@ -590,7 +598,7 @@ def lag(args: argparse.Namespace) -> None:
                     results = t.json().get("results") or []
                 except (httpx.HTTPError, ValueError):
                     results = []
-                if results and results[0].get("message_id") == message_id:
+                if results and (results[0].get("properties") or {}).get("probe") == message_id:
                     probes.append(time.monotonic() - answered)
                     break
                 time.sleep(0.02)

@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--callers", default="", help="also print the callers of functions matching this")
     args = parser.parse_args()
     workspace = Workspace.objects.order_by("pk").first()
     assert workspace is not None, "run bench/pipeline.py setup first"
@@ -73,7 +74,10 @@ def main() -> None:
     for q in sorted(ctx.captured_queries, key=lambda q: -float(q["time"]))[:8]:
         print(f"  {q['time']}s  {q['sql'][:240]}")
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
+    stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
+    stats.print_stats(args.top)
+    if args.callers:
+        stats.print_callers(args.callers)
     print(out.getvalue())
 
 
