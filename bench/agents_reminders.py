@@ -101,10 +101,10 @@ def main() -> None:
     from agents.models import Message, ScheduledAction
     from agents.services import agent_setting_save
     from agents.tasks import agents_tick
+    from identity.stitching.stitcher import events_ingest_stitched
     from integrations.services import connection_save
     from tracking.inputs import EventInput
     from tracking.models import Event
-    from tracking.services import events_ingest
     from workspaces.services import workspace_create
 
     owner = User.objects.create_user("owner", "owner@bench.example", "x")
@@ -133,7 +133,7 @@ def main() -> None:
             for i in range(count)
         ]
         for chunk in range(0, len(items), 200):
-            events_ingest(workspace=workspace, events=items[chunk : chunk + 200])
+            events_ingest_stitched(workspace=workspace, events=items[chunk : chunk + 200])
 
     print(json.dumps(machine_facts()))
     # 1. DST --------------------------------------------------------------------------------------

@@ -6,7 +6,13 @@ generate_series; no events: the page never reads them), then times `GET /w/<ws>/
 in-process (django.test.Client, logged in as the owner), interleaving the two workspaces after a
 warm-up. Per case: median and p95 and the query count.
 
-    .venv/bin/python bench/dashboard.py [--requests 40] [--big 100000]
+    .venv/bin/python bench/dashboard.py [--requests 40] [--big 100000] [--events 5000000]
+
+`--events N` also writes N page-view events of the big workspace's customers into the events table
+(INSERT … SELECT generate_series, spread over the 56 days), so the page is timed with a full events
+table and its indexes beside it; the rollups of those views are the page-view counts loaded above
+(counting 5,000,000 events with the real processor is not part of this bench). Each case also
+reports its slowest queries (Django's own timings), to see where a difference comes from.
 """
 
 import argparse
@@ -31,17 +37,19 @@ DAYS = 56
 
 
 def _load(conn: psycopg.Connection, ws: int, customers: int) -> None:
-    """`customers` people first seen over the last 56 days with their facts; shares reaching rungs 1-4
-    of 60, 35, 15 and 6 %, revenue for rung 4. The day counts are then made by the real rebuild."""
+    """`customers` people first seen evenly over the last 56 days with their facts; shares reaching
+    rungs 1-4 of 60, 35, 15 and 6 %, revenue for rung 4. The day counts are then made by the real
+    rebuild. (Until 2026-12-06 the small workspace's people were all first seen in its last 17 hours,
+    so its chart drew 26 bars against the big one's 234: the 1.74× was mostly that.)"""
     conn.execute(
         """
         INSERT INTO identity_customer (workspace_id, status, rung, name, company, email, phone, traits,
             first_seen, last_seen, allow_analytics, allow_marketing_email, allow_marketing_sms,
-            allow_ad_sendback, created_at)
+            allow_ad_sendback, created_at, intent)
         SELECT %(ws)s, 'live', CASE WHEN g %% 100 < 6 THEN 4 WHEN g %% 100 < 15 THEN 3 WHEN g %% 100 < 35 THEN 2
                                     WHEN g %% 100 < 60 THEN 1 ELSE 0 END,
-               '', '', '', '', '{}', now() - (g %% (%(days)s * 1440)) * interval '1 minute', now(),
-               true, true, true, true, now()
+               '', '', '', '', '{}', now() - ((g::bigint * %(days)s * 1440) / %(n)s) * interval '1 minute', now(),
+               true, true, true, true, now(), '{}'
         FROM generate_series(1, %(n)s) g
         """,
         {"ws": ws, "n": customers, "days": DAYS},
@@ -50,7 +58,7 @@ def _load(conn: psycopg.Connection, ws: int, customers: int) -> None:
         f"""
         INSERT INTO identity_personfacts (workspace_id, customer_id, first_at, first_date, first_source,
             first_campaign, last_source, rung1_at, rung2_at, rung3_at, rung4_at, revenue_minor, currency,
-            event_count, channels)
+            event_count, channels, last_step)
         SELECT c.workspace_id, c.id, c.first_seen, c.first_seen::date, ({CHANNELS})[1 + c.id %% 8],
                CASE WHEN c.id %% 5 = 0 THEN 'campaign-' || (c.id %% 12) ELSE '' END,
                ({CHANNELS})[1 + (c.id / 8) %% 8],
@@ -59,7 +67,8 @@ def _load(conn: psycopg.Connection, ws: int, customers: int) -> None:
                CASE WHEN c.rung >= 3 THEN c.first_seen + interval '2 days' END,
                CASE WHEN c.rung >= 4 THEN c.first_seen + interval '3 days' END,
                CASE WHEN c.rung >= 4 THEN 5000 + (c.id %% 7) * 1000 ELSE 0 END, 'USD',
-               10 + c.id %% 40, ',web,email,'
+               10 + c.id %% 40, ',web,email,',
+               CASE WHEN c.id %% 3 = 0 THEN 'step:Submits quote form' ELSE 'page:/page-' || (c.id %% 40) END
         FROM identity_customer c WHERE c.workspace_id = %(ws)s
         """,
         {"ws": ws},
@@ -82,10 +91,45 @@ def _page_views(conn: psycopg.Connection, ws: int, customers: int) -> None:
     )
 
 
+def _events(conn: psycopg.Connection, ws: int, events: int) -> None:
+    """`events` page views of the workspace's customers (round robin), in chunks of 500,000."""
+    first, last = conn.execute(
+        "SELECT min(id), max(id) FROM identity_customer WHERE workspace_id = %s", [ws]
+    ).fetchone() or (0, 0)
+    people = last - first + 1
+    for offset in range(0, events, 500_000):
+        conn.execute(
+            """
+            INSERT INTO tracking_event (workspace_id, customer_id, event, source, occurred_at, received_at, rung,
+                session_id, device_hash, message_id, properties, context, is_bot)
+            SELECT %(ws)s, %(first)s + g %% %(people)s, 'page_view', 'web',
+                   now() - (g %% (%(days)s * 1440)) * interval '1 minute',
+                   now() - (g %% (%(days)s * 1440)) * interval '1 minute', 0, 's' || (g %% 997), '',
+                   'bench-' || g, '{}',
+                   jsonb_build_object('url', 'https://shop.test/page-' || (g %% 40)), false
+            FROM generate_series(%(start)s, %(stop)s) g
+            """,
+            {
+                "ws": ws,
+                "first": first,
+                "people": people,
+                "days": DAYS,
+                "start": offset,
+                "stop": min(events, offset + 500_000) - 1,
+            },
+        )
+
+
+def _slowest(captured: list[dict[str, str]], n: int = 3) -> list[str]:
+    ranked = sorted(captured, key=lambda q: -float(q.get("time") or 0))[:n]
+    return [f"{float(q['time']) * 1000:.1f} ms: {q['sql'][:160]}" for q in ranked]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=40, help="timed requests per case")
     parser.add_argument("--big", type=int, default=100_000, help="customers of the big workspace")
+    parser.add_argument("--events", type=int, default=0, help="page-view events of the big workspace")
     args = parser.parse_args()
     database_url = fresh_database(DB_NAME)
     env = bench_env(database_url)
@@ -123,6 +167,8 @@ def main() -> None:
         rollups_rebuild(workspace=workspace, start=today - datetime.timedelta(days=DAYS + 5), end=today)
         with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
             _page_views(conn, made["id"], sizes[name])
+            if name == "big" and args.events:
+                _events(conn, made["id"], args.events)
     with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     load_seconds = round(time.monotonic() - started, 1)
@@ -132,12 +178,16 @@ def main() -> None:
     urls = {name: f"/w/{made['slug']}/?range=28" for name, made in workspaces.items()}
     times: dict[str, list[float]] = {name: [] for name in urls}
     queries: dict[str, int] = {}
+    slowest: dict[str, list[str]] = {}
+    bars: dict[str, int] = {}  # stacked bars the chart drew: the page's size, to compare like with like
     for name, url in urls.items():
         for _ in range(3):
             assert client.get(url).status_code == 200
         with CaptureQueriesContext(connection) as captured:
-            client.get(url)
+            body = client.get(url).content.decode()
+        bars[name] = body.count('<rect class="ch ')
         queries[name] = len(captured.captured_queries)
+        slowest[name] = _slowest(captured.captured_queries)
     for _ in range(args.requests):
         for name, url in urls.items():
             start = time.perf_counter()
@@ -149,11 +199,14 @@ def main() -> None:
         "loadavg": loadavg(),
         "load_seconds": load_seconds,
         "big_customers": args.big,
+        "big_events": args.events,
         "cases": {
             name: {
                 "median_ms": round(statistics.median(values), 1),
                 "p95_ms": round(sorted(values)[int(0.95 * (len(values) - 1))], 1),
                 "queries": queries[name],
+                "slowest_queries": slowest[name],
+                "chart_bars": bars[name],
             }
             for name, values in times.items()
         },

@@ -42,6 +42,7 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from identity.stitching.stitcher import events_ingest_stitched  # noqa: E402
 from integrations.destinations.models import DeliveryState, DestinationDelivery, DestinationStatus  # noqa: E402
 from integrations.destinations.services import (  # noqa: E402
     deliveries_from_events,
@@ -51,7 +52,6 @@ from integrations.destinations.services import (  # noqa: E402
 )
 from tracking.inputs import EventInput  # noqa: E402
 from tracking.models import Event  # noqa: E402
-from tracking.services import events_ingest  # noqa: E402
 from workspaces.models import Workspace  # noqa: E402
 from workspaces.services import workspace_create  # noqa: E402
 
@@ -115,7 +115,7 @@ def purchases(prefix: str, start: int, n: int) -> list[EventInput]:
 def ingest(workspace, prefix: str, total: int, batch: int = 500) -> float:
     started = time.monotonic()
     for start in range(0, total, batch):
-        events_ingest(workspace=workspace, events=purchases(prefix, start, min(batch, total - start)))
+        events_ingest_stitched(workspace=workspace, events=purchases(prefix, start, min(batch, total - start)))
     return time.monotonic() - started
 
 

@@ -2,12 +2,13 @@
 
 Part A (provider calls): 10,000 page views from 2,000 visitors on 500 business networks (/24s the
 offline classifier calls business, so each one needs a provider answer), ingested one event per
-call through `events_ingest` with the processor run inline (eager Celery), against a local
+call through `events_ingest_stitched` (the edge and the stitcher) with the processor run inline
+(eager Celery), against a local
 ipinfo-shaped server on 127.0.0.1 that counts its requests. Requirement: ≤ 500 provider calls.
 
 Part B (score latency): a real Celery worker (prefork, 2 processes) on Redis; events of new
 visitors are ingested at a fixed rate from this process, and a poller measures, for every 10th
-event, the time from `events_ingest` returning to the customer's intent being computed after it.
+event, the time from `events_ingest_stitched` returning to the customer's intent being computed after it.
 Requirement: ≤ 2 s.
 
     .venv/bin/python bench/enrichment.py [--views 10000] [--networks 500] [--rate 100] [--seconds 20]
@@ -80,8 +81,8 @@ def business_prefixes(count: int, seed: int = 14) -> list[ipaddress.IPv4Network]
 
 def part_a(views: int, networks: int, workspace) -> dict:
     from enrichment.models import EnrichmentUsage, NetworkAnswer
+    from identity.stitching.stitcher import events_ingest_stitched
     from tracking.inputs import EventInput
-    from tracking.services import events_ingest
 
     prefixes = business_prefixes(networks)
     visitors = views // 5
@@ -103,7 +104,7 @@ def part_a(views: int, networks: int, workspace) -> dict:
         )
         batch.append((item, ip))
         if len(batch) == BATCH or n == views - 1:
-            events_ingest(workspace=workspace, events=[e for e, _ in batch])
+            events_ingest_stitched(workspace=workspace, events=[e for e, _ in batch])
             batch = []
     elapsed = time.perf_counter() - started
     usage = EnrichmentUsage.objects.get(workspace=workspace)
@@ -127,9 +128,9 @@ def part_b(rate: float, seconds: float, workspace, prefixes, env, pool: int = 0,
 
     from clarm.celery_app import app
     from identity.models import Customer
+    from identity.stitching.stitcher import events_ingest_stitched
     from tracking.inputs import EventInput
     from tracking.models import Event
-    from tracking.services import events_ingest
 
     app.control.purge()
     worker = subprocess.Popen(
@@ -162,12 +163,16 @@ def part_b(rate: float, seconds: float, workspace, prefixes, env, pool: int = 0,
 
     try:
         # Wait until the worker has booted and scores a warm-up event (not counted).
-        warm = events_ingest(
+        events_ingest_stitched(
             workspace=workspace,
-            events=[EventInput(event="page_view", visitor_id="latency-warm-up", url="https://shop.test/")],
+            events=[
+                EventInput(
+                    event="page_view", visitor_id="latency-warm-up", url="https://shop.test/", message_id="lm-warm"
+                )
+            ],
             ip=str(prefixes[0].network_address + 9),
         )
-        warm_customer = Event.objects.filter(pk=warm.event_ids[0]).values_list("customer_id", flat=True)[0]
+        warm_customer = Event.objects.filter(message_id="lm-warm").values_list("customer_id", flat=True)[0]
         deadline = time.time() + 120
         while (
             time.time() < deadline
@@ -197,10 +202,11 @@ def part_b(rate: float, seconds: float, workspace, prefixes, env, pool: int = 0,
                         url="https://shop.test/pricing",
                     )
                 )
-            result = events_ingest(workspace=workspace, events=items, ip=str(net.network_address + 9))
+            result = events_ingest_stitched(workspace=workspace, events=items, ip=str(net.network_address + 9))
             returned = time.time()
-            if (n // batch) % 10 == 0 and result.event_ids and n >= pool:
-                customer_id = Event.objects.filter(pk=result.event_ids[0]).values_list("customer_id", flat=True)[0]
+            if (n // batch) % 10 == 0 and result.accepted and n >= pool:
+                first = Event.objects.filter(workspace=workspace, message_id=f"lm-{n}")
+                customer_id = first.values_list("customer_id", flat=True)[0]
                 samples.put((customer_id, returned, sent_iso))
         achieved = total / (time.time() - started)
         samples.put(None)
@@ -228,16 +234,16 @@ def part_c(blocks: int, per_block: int, workspace, prefixes) -> dict:
     (no subscriber), alternating blocks in the same run, known devices (the lane) as the snippet's
     page views mostly are. No worker runs: the queue is purged after."""
     from clarm.celery_app import app
+    from identity.stitching.stitcher import events_ingest_stitched
     from tracking import hooks
     from tracking.inputs import EventInput
-    from tracking.services import events_ingest
 
     subscribers = list(hooks._receivers)
     devices = 200
     ip = str(prefixes[0].network_address + 9)
     hooks._receivers[:] = []
     for d in range(devices):  # make them known, in a visit under way
-        events_ingest(
+        events_ingest_stitched(
             workspace=workspace,
             events=[EventInput(event="page_view", visitor_id=f"ingest-{d}", session_id=f"is-{d}", message_id=f"w-{d}")],
             ip=ip,
@@ -258,7 +264,7 @@ def part_c(blocks: int, per_block: int, workspace, prefixes) -> dict:
                 url="https://shop.test/pricing",
             )
             started = time.perf_counter()
-            events_ingest(workspace=workspace, events=[item], ip=ip)
+            events_ingest_stitched(workspace=workspace, events=[item], ip=ip)
             spent[mode] += time.perf_counter() - started
             sent[mode] += 1
             n += 1

@@ -17,7 +17,7 @@ class EnrichmentSettingsForm(forms.Form):
         label="Provider key (your own)",
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="ipinfo token or People Data Labs key. Leave empty to keep the stored key.",
+        help_text="ipinfo token, People Data Labs, Snitcher or Dealfront key. Leave empty to keep the stored key.",
     )
     remove_api_key = forms.BooleanField(label="Remove the stored provider key", required=False)
     person_api_key = forms.CharField(

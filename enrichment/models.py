@@ -22,6 +22,8 @@ class CompanyProvider(models.TextChoices):
     OFFLINE = "offline", "Offline (ASN data shipped with Clarm)"
     IPINFO = "ipinfo", "ipinfo (your token)"
     PDL = "pdl", "People Data Labs IP enrichment (your key)"
+    SNITCHER = "snitcher", "Snitcher IP to Company (your key)"
+    DEALFRONT = "dealfront", "Dealfront / Leadfeeder IP-Enrich (your key)"
 
 
 class NetworkAnswer(models.Model):

@@ -7,6 +7,7 @@ bought with the deployment's key are shared by every workspace."""
 import datetime
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,14 +74,14 @@ def usage_add(workspace_id: int, **counts: int) -> None:
     )
 
 
-def _cached(choice: ProviderChoice, prefix: str, now: datetime.datetime) -> NetworkAnswer | None:
+def _cached(choice: ProviderChoice, prefixes: list[str], now: datetime.datetime) -> dict[str, NetworkAnswer]:
+    """The live cached answers for these prefixes in the choice's scope (one query), newest each."""
     shared = choice.workspace_id is None
     scope: dict[str, Any] = {"workspace__isnull": True} if shared else {"workspace_id": choice.workspace_id}
-    return (
-        NetworkAnswer.objects.filter(**scope, provider=choice.provider, prefix=prefix, expires_at__gt=now)
-        .order_by("-fetched_at")
-        .first()
-    )
+    rows = NetworkAnswer.objects.filter(
+        **scope, provider=choice.provider, prefix__in=prefixes, expires_at__gt=now
+    ).order_by("fetched_at")
+    return {row.prefix: row for row in rows}  # the newest of a prefix comes last and stays
 
 
 def _store(choice: ProviderChoice, prefix: str, lookup: NetworkLookup | None, error: str) -> None:
@@ -137,21 +138,79 @@ def _prefer(answer: NetworkLookup | None, provider: str, offline: NetworkLookup)
     return CompanyAnswer(offline, CompanyProvider.OFFLINE)
 
 
+@dataclass(frozen=True)
+class PendingAsk:
+    """A network the cache does not hold: the provider is to be asked (networks_ask)."""
+
+    choice: ProviderChoice
+    facts: NetworkFacts
+    offline: NetworkLookup
+
+
+def networks_known(
+    *,
+    workspace_id: int,
+    facts: Iterable[NetworkFacts],
+    config: EnrichmentSettings | None,
+    now: datetime.datetime | None = None,
+) -> tuple[dict[str, CompanyAnswer], list[PendingAsk]]:
+    """What is known of each network (by prefix) without asking a provider: offline classification
+    first (residential, mobile and hosting networks end there), then one cache read for every
+    prefix that could name a company. Returns the answers and the networks still to ask about.
+    Usage is counted once per batch."""
+    now = now or timezone.now()
+    by_prefix = {f.prefix: f for f in facts}
+    out: dict[str, CompanyAnswer] = {}
+    offline: dict[str, NetworkLookup] = {}
+    for prefix, f in by_prefix.items():
+        answer = offline_provider.company_lookup(asn=f.asn, network=f.network, country=f.country)
+        if answer.network_class not in COMPANY_CLASSES and answer.network_class != NetworkClass.UNKNOWN:
+            out[prefix] = CompanyAnswer(answer, CompanyProvider.OFFLINE)  # never a company, never a provider call
+        else:
+            offline[prefix] = answer
+    choice = provider_choice(workspace_id=workspace_id, config=config) if offline else None
+    if choice is None:
+        out.update({prefix: CompanyAnswer(answer, CompanyProvider.OFFLINE) for prefix, answer in offline.items()})
+        return out, []
+    rows = _cached(choice, list(offline), now)
+    usage_add(workspace_id, lookups=len(offline), cache_hits=len(rows))
+    pending = []
+    for prefix, answer in offline.items():
+        row = rows.get(prefix)
+        if row is not None:
+            out[prefix] = _prefer(_from_row(row), choice.provider, answer)
+        else:
+            pending.append(PendingAsk(choice, by_prefix[prefix], answer))
+    return out, pending
+
+
+def networks_ask(*, workspace_id: int, pending: list[PendingAsk]) -> dict[str, CompanyAnswer]:
+    """Ask the provider about each network the cache did not hold: one call per prefix, whatever
+    the number of people on it; the answer (or its absence) is cached."""
+    return {ask.facts.prefix: _ask_once(ask.choice, ask.facts, workspace_id, ask.offline) for ask in pending}
+
+
+def networks_company(
+    *,
+    workspace_id: int,
+    facts: Iterable[NetworkFacts],
+    config: EnrichmentSettings | None,
+    now: datetime.datetime | None = None,
+) -> dict[str, CompanyAnswer]:
+    """The company of each network (by prefix): networks_known, then networks_ask for the rest."""
+    known, pending = networks_known(workspace_id=workspace_id, facts=facts, config=config, now=now)
+    return {**known, **networks_ask(workspace_id=workspace_id, pending=pending)}
+
+
 def network_company(
     *, workspace_id: int, facts: NetworkFacts, config: EnrichmentSettings | None, now: datetime.datetime | None = None
 ) -> CompanyAnswer:
-    now = now or timezone.now()
-    offline = offline_provider.company_lookup(asn=facts.asn, network=facts.network, country=facts.country)
-    if offline.network_class not in COMPANY_CLASSES and offline.network_class != NetworkClass.UNKNOWN:
-        return CompanyAnswer(offline, CompanyProvider.OFFLINE)  # never a company, never a provider call
-    choice = provider_choice(workspace_id=workspace_id, config=config)
-    if choice is None:
-        return CompanyAnswer(offline, CompanyProvider.OFFLINE)
-    row = _cached(choice, facts.prefix, now)
-    if row is not None:
-        usage_add(workspace_id, lookups=1, cache_hits=1)
-        return _prefer(_from_row(row), choice.provider, offline)
-    usage_add(workspace_id, lookups=1)
+    """One network's company (see networks_company)."""
+    return networks_company(workspace_id=workspace_id, facts=[facts], config=config, now=now)[facts.prefix]
+
+
+def _ask_once(choice: ProviderChoice, facts: NetworkFacts, workspace_id: int, offline: NetworkLookup) -> CompanyAnswer:
+    """Ask the provider, unless another worker is asking about this prefix: then wait for its answer."""
     lock = f"enrich:ask:{choice.workspace_id or 'shared'}:{choice.provider}:{facts.prefix}"
     if cache.add(lock, 1, timeout=_LOCK_SECONDS):
         try:
@@ -159,9 +218,9 @@ def network_company(
         finally:
             cache.delete(lock)
         return _prefer(lookup, choice.provider, offline)
-    for _ in range(_WAIT_STEPS):  # another worker is asking about this prefix: use its answer
+    for _ in range(_WAIT_STEPS):
         time.sleep(_WAIT_STEP_SECONDS)
-        row = _cached(choice, facts.prefix, timezone.now())
+        row = _cached(choice, [facts.prefix], timezone.now()).get(facts.prefix)
         if row is not None:
             return _prefer(_from_row(row), choice.provider, offline)
     return CompanyAnswer(offline, CompanyProvider.OFFLINE)

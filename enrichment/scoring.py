@@ -2,6 +2,8 @@
 docs/enrichment.md. Inputs are plain values so the formula is tested on its own."""
 
 import datetime
+import functools
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -37,6 +39,17 @@ class Signal:
     event: str
     occurred_at: datetime.datetime
     url: str = ""
+
+
+@dataclass(frozen=True)
+class Tally:
+    """`count` signals of one kind on one URL, weighing `weight` together today (the sum of their
+    recency weights): what the database sums per person, so the rows never travel one by one."""
+
+    event: str
+    url: str
+    count: int
+    weight: float
 
 
 @dataclass
@@ -93,9 +106,12 @@ def page_weights_validate(raw: object) -> list[dict[str, Any]]:
     return out
 
 
-def _decay(at: datetime.datetime, now: datetime.datetime) -> float:
-    age_days = max((now - at).total_seconds(), 0.0) / 86400
-    return 0.5 ** (age_days / HALF_LIFE_DAYS)
+_LN2_PER_SECOND = math.log(2) / (HALF_LIFE_DAYS * 86400)
+
+
+def recency_weight(at: datetime.datetime, now: datetime.datetime) -> float:
+    """0.5 ** (age in days / 7): a signal's weight today (1 when fresh, ½ a week later)."""
+    return math.exp(-_LN2_PER_SECOND * max((now - at).total_seconds(), 0.0))
 
 
 def _path(url: str) -> str:
@@ -103,6 +119,40 @@ def _path(url: str) -> str:
         return urlsplit(url).path or "/"
     except ValueError:
         return ""
+
+
+class PageRules:
+    """Compiled page weights, with each URL's match remembered: a batch scores thousands of page
+    views over a few hundred distinct URLs, and the regular expressions run once per URL."""
+
+    _MEMO_MAX = 20_000
+
+    def __init__(self, weights: list[dict[str, Any]]) -> None:
+        self._compiled = [(w["label"], re.compile(w["pattern"], re.IGNORECASE), float(w["points"])) for w in weights]
+        self._memo: dict[str, tuple[str, float] | None] = {}
+
+    def match(self, url: str) -> tuple[str, float] | None:
+        """(label, points) of the first pattern the URL's path matches; None for any other page."""
+        try:
+            return self._memo[url]
+        except KeyError:
+            pass
+        path = _path(url)
+        found = next(((label, points) for label, pattern, points in self._compiled if pattern.search(path)), None)
+        if len(self._memo) >= self._MEMO_MAX:
+            self._memo.clear()
+        self._memo[url] = found
+        return found
+
+
+@functools.lru_cache(maxsize=64)
+def _rules(key: str) -> PageRules:
+    return PageRules(json.loads(key))
+
+
+def page_rules(page_weights: list[dict[str, Any]] | None) -> PageRules:
+    """The rules of these weights (the defaults when None), compiled once per process."""
+    return _rules(json.dumps(page_weights or DEFAULT_PAGE_WEIGHTS, sort_keys=True))
 
 
 def intent_compute(
@@ -113,30 +163,39 @@ def intent_compute(
     rung: int,
     now: datetime.datetime,
 ) -> IntentResult:
-    weights = page_weights or DEFAULT_PAGE_WEIGHTS
-    compiled = [(w["label"], re.compile(w["pattern"], re.IGNORECASE), float(w["points"])) for w in weights]
+    """The score of these signals as of `now` (each weighted by its recency)."""
+    tallies = [Tally(s.event, s.url, 1, recency_weight(s.occurred_at, now)) for s in signals]
+    return intent_from_tallies(
+        tallies=tallies, rules=page_rules(page_weights), enterprise_score=enterprise_score, rung=rung
+    )
+
+
+def intent_from_tallies(
+    *, tallies: list[Tally], rules: PageRules, enterprise_score: int | None, rung: int
+) -> IntentResult:
+    """The score of a person's signals, summed by kind and URL with their recency weights."""
     pages: dict[str, Part] = {}
     other = Part("other pages")
     widget: dict[str, Part] = {}
-    for signal in signals:
-        decay = _decay(signal.occurred_at, now)
-        if signal.event == "page_view":
-            path = _path(signal.url)
-            for label, pattern, points in compiled:
-                if pattern.search(path):
-                    part = pages.setdefault(label, Part(label))
-                    part.count += 1
-                    part.points += points * decay
-                    break
+    for tally in tallies:
+        if tally.event == "page_view":
+            found = rules.match(tally.url)
+            if found is None:
+                other.count += tally.count
+                other.points += OTHER_PAGE_POINTS * tally.weight
             else:
-                other.count += 1
-                other.points += OTHER_PAGE_POINTS * decay
-        elif signal.event in WIDGET_POINTS:
-            label, points, _cap = WIDGET_POINTS[signal.event]
-            part = widget.setdefault(signal.event, Part(label))
-            part.count += 1
-            part.points += points * decay
-    parts = sorted(pages.values(), key=lambda p: -p.points) + ([other] if other.count else [])
+                label, points = found
+                part = pages.get(label)
+                if part is None:
+                    part = pages[label] = Part(label)
+                part.count += tally.count
+                part.points += points * tally.weight
+        elif tally.event in WIDGET_POINTS:
+            label, points, _cap = WIDGET_POINTS[tally.event]
+            part = widget.setdefault(tally.event, Part(label))
+            part.count += tally.count
+            part.points += points * tally.weight
+    parts = sorted(pages.values(), key=lambda p: (-p.points, p.label)) + ([other] if other.count else [])
     page_total = sum(p.points for p in parts)
     if page_total > PAGE_POINTS_CAP:  # scale every page part down to the cap, keeping the proportions
         for p in parts:

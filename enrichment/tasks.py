@@ -4,6 +4,7 @@ import logging
 
 from clarm.publish import task_publish
 from clarm.tasks_retry import db_task
+from enrichment.intent import intent_decay
 from enrichment.queue import events_queue_flag_raise, events_queue_push, events_queue_take
 from enrichment.services import events_enrich_and_score
 
@@ -30,6 +31,12 @@ def events_drain_task() -> int:
             logger.exception("enrichment of workspace %s failed; retried on its own", workspace_id)
             events_enrich_and_score_task.delay(workspace_id, event_ids)
     return scored
+
+
+@db_task("enrichment.intent_decay", long_running=True)
+def intent_decay_task() -> int:
+    """Hourly (beat): scores fade between a person's events (enrichment.intent.intent_decay)."""
+    return intent_decay()
 
 
 def events_process_enqueue(workspace_id: int, event_ids: list[int]) -> None:

@@ -346,6 +346,8 @@ class RollupDimension(models.TextChoices):
     CONVERTED_REVENUE = "conv_rev", "Their revenue (minor units) by first touch"
     CONVERTED_LAST = "conv_last", "People reaching rung 4 by last touch"
     CONVERTED_LAST_REVENUE = "conv_last_rev", "Their revenue (minor units) by last touch"
+    # By the day people were first seen, those not at rung 4: key "<rung>|<last step>" (PersonFacts.last_step).
+    DROPOFF = "dropoff", "People not at rung 4 by where they stopped"
 
 
 class DailyCount(models.Model):
@@ -379,6 +381,9 @@ class PersonFacts(models.Model):
     first_source = models.CharField(max_length=16)
     first_campaign = models.CharField(max_length=200, blank=True)
     last_source = models.CharField(max_length=16, blank=True)
+    # The last thing on the person's timeline, in words: "page:/pricing", "message:WhatsApp message in",
+    # "step:Submits quote form" (identity.rollups.dimensions.last_step).
+    last_step = models.CharField(max_length=200, blank=True)
     rung1_at = models.DateTimeField(null=True, blank=True)
     rung2_at = models.DateTimeField(null=True, blank=True)
     rung3_at = models.DateTimeField(null=True, blank=True)

@@ -18,8 +18,9 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
+from identity.channels import channel_of
 from identity.cursors import cursor_decode, cursor_encode
-from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
+from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, PersonFacts
 from identity.normalize import claims_from_values
 from tracking.models import Event, Source
 from workspaces.models import Workspace
@@ -223,6 +224,35 @@ def customer_sources(*, customer: Customer) -> list[str]:
         .first()
     ) or {}
     return [s for s in Source.values if flags.get(f"has_{s}")]
+
+
+def channels_used(*, customer_ids: list[int]) -> dict[int, set[str]]:
+    """Channel keys (identity.channels) each customer's events came through: one DISTINCT over
+    their events' source, name, and `channel` and `provider` properties."""
+    used: dict[int, set[str]] = {}
+    for customer_id, source, name, via, provider in (
+        Event.objects.filter(customer_id__in=customer_ids)
+        .values_list("customer_id", "source", "event", "properties__channel", "properties__provider")
+        .distinct()
+    ):
+        props = {"channel": via, "provider": provider}
+        used.setdefault(customer_id, set()).add(channel_of(source=source, event=name, properties=props))
+    return used
+
+
+def customer_facts(*, customer: Customer) -> PersonFacts | None:
+    """The rollup processor's facts of the person (None until it has reached them)."""
+    return PersonFacts.objects.filter(workspace_id=customer.workspace_id, customer=customer).first()
+
+
+# Payments and bookings come in through provider webhooks: probes on event_customer_source read only
+# the person's webhook events, however long their history.
+def customer_webhook_events(*, customer: Customer, names: frozenset[str]) -> list[Event]:
+    return list(
+        Event.objects.filter(customer=customer, source=Source.WEBHOOK, event__in=names).only(
+            "event", "properties", "occurred_at"
+        )
+    )
 
 
 def customer_events(*, workspace: Workspace, customer: Customer, source: str = "") -> QuerySet[Event]:

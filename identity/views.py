@@ -2,6 +2,7 @@
 Thin: reads come from identity.selectors, writes from the merge/split services."""
 
 import datetime
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,15 +18,27 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from identity import selectors
-from identity.channels import CHANNEL_LABELS, SOURCE_WORDS, channel_label, channel_of, channels_from_text
+from identity.channels import (
+    CHANNEL_LABELS,
+    SOURCE_WORDS,
+    channel_label,
+    channel_of,
+    channels_from_text,
+    channels_text,
+)
 from identity.cursors import BadCursor
 from identity.customer_export import customers_csv
+from identity.customer_header import CANCELLED_BOOKING_EVENTS, customer_header
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
-from identity.timeline import RUNG_BLURBS, RUNG_NAMES, event_text, money, relative_time
+from identity.privacy.tokens import PREFERENCES_MAX_AGE, preferences_url
+from identity.rollups.dimensions import PAYMENT_EVENTS, REFUND_EVENTS
+from identity.services import customers_merge_manual, device_split
+from identity.timeline import BOOKING_EVENTS, RUNG_BLURBS, RUNG_NAMES, event_text, money, relative_time
 from tracking.models import Event, Source
 from workspaces.models import Role
 from workspaces.roles import role_at_least
 from workspaces.views_base import WorkspaceMixin
+from workspaces.zones import workspace_zone
 
 SOURCE_LABELS = dict(Source.choices)
 
@@ -68,6 +81,25 @@ class LedgerEntry:
     rung_name: str
     source_label: str
     milestone: str = ""  # "Reached rung 2: email" on the event that carried the person there
+    payload: str = ""  # the stored event as JSON, shown on a click
+
+
+def event_payload(event: Event) -> str:
+    """The event as stored (identifiers are hashes and masks there), for the owner to read."""
+    stored = {
+        "id": event.pk,
+        "event": event.event,
+        "source": event.source,
+        "occurred_at": event.occurred_at.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "message_id": event.message_id,
+        "session_id": event.session_id,
+        "rung": event.rung,
+        "is_bot": event.is_bot,
+        "properties": event.properties,
+        "context": event.context,
+    }
+    return json.dumps(stored, indent=2, ensure_ascii=False, default=str)
 
 
 def ledger_entries(
@@ -93,6 +125,7 @@ def ledger_entries(
                     channel_of(source=event.source, event=event.event, properties=event.properties)
                 ),
                 milestone=_milestone_text(milestones.get(event.pk, [])),
+                payload=event_payload(event),
             )
         )
     return entries
@@ -283,6 +316,22 @@ class CustomerView(WorkspaceMixin, TemplateView):
             }
             for r in range(4, -1, -1)
         ]
+        facts = selectors.customer_facts(customer=customer)
+        fallback: set[str] = (
+            set() if facts else selectors.channels_used(customer_ids=[customer.pk]).get(customer.pk, set())
+        )
+        header = customer_header(
+            customer=customer,
+            first=first,
+            facts=facts,
+            fallback_channels=channels_from_text(channels_text(fallback)),
+            payments=selectors.customer_webhook_events(customer=customer, names=PAYMENT_EVENTS | REFUND_EVENTS),
+            bookings=selectors.customer_webhook_events(
+                customer=customer, names=frozenset(BOOKING_EVENTS) | CANCELLED_BOOKING_EVENTS
+            ),
+            now=timezone.now(),
+        )
+        can_manage = role_at_least(self.membership, Role.ADMIN)
         identifiers = selectors.customer_identifiers(customer=customer)
         by_kind: dict[str, list[Identifier]] = {}
         for identifier in identifiers:
@@ -304,7 +353,11 @@ class CustomerView(WorkspaceMixin, TemplateView):
             devices=[i for i in identifiers if i.kind == IdentifierKind.DEVICE],
             ladder=ladder,
             rung_name=RUNG_NAMES.get(customer.rung, "?"),
-            can_manage=role_at_least(self.membership, Role.ADMIN),
+            can_manage=can_manage,
+            header=header,
+            # The person's own preferences link (signed, expiring), for an admin to send them.
+            privacy_link=preferences_url(customer) if can_manage else "",
+            privacy_link_days=PREFERENCES_MAX_AGE.days,
             consent=[
                 ("Analytics tracking", customer.allow_analytics),
                 ("Marketing email", customer.allow_marketing_email),
@@ -332,7 +385,6 @@ class CustomerMergeView(WorkspaceMixin, View):
             messages.error(request, f"No customer “{reference[:40]}” in this workspace (use #number or id).")
             return back
         other_label = customer_label(other)
-        from identity.services import customers_merge_manual  # lazy: identity.services ↔ stitching import cycle
 
         try:
             customers_merge_manual(workspace=self.workspace, survivor=customer, merged=other, actor=_actor(request))
@@ -361,7 +413,6 @@ class CustomerSplitView(WorkspaceMixin, View):
         if identifier is None:
             messages.error(request, "That device is not one of this customer's.")
             return back
-        from identity.services import device_split  # lazy: identity.services ↔ stitching import cycle
 
         try:
             log = device_split(
@@ -418,7 +469,7 @@ class LiveView(WorkspaceMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        tz = _zone(self.workspace.timezone)
+        tz = workspace_zone(self.workspace.timezone)
         events = selectors.live_events(workspace=self.workspace)
         context["events"] = [live_event_json(e, self.workspace.slug, tz) for e in events]
         context["latest_id"] = events[0].pk if events else 0
@@ -437,19 +488,10 @@ class LiveEventsView(WorkspaceMixin, View):
             if not (after_text.isascii() and after_text.isdigit()) or len(after_text) > 18:
                 return JsonResponse({"error": "after must be an event id (a whole number)."}, status=400)
             after_id = int(after_text) or None
-        tz = _zone(self.workspace.timezone)
+        tz = workspace_zone(self.workspace.timezone)
         events = selectors.live_events(workspace=self.workspace, after_id=after_id)
         latest = events[0].pk if events else (after_id or 0)
         return JsonResponse({"events": [live_event_json(e, self.workspace.slug, tz) for e in events], "latest": latest})
-
-
-def _zone(name: str) -> Any:
-    import zoneinfo
-
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return datetime.UTC
 
 
 class ApiDocsView(TemplateView):

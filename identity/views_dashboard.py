@@ -120,6 +120,18 @@ class DashboardView(WorkspaceMixin, TemplateView):
                 }
                 for step in data.funnel
             ],
+            dropoff=[
+                {
+                    "rung": row.rung,
+                    "rung_name": RUNG_NAMES[row.rung],
+                    "kind": row.kind,
+                    "label": row.label,
+                    "people": row.people,
+                    "share": row.share,
+                    "url": f"{customers_url}?rung={row.rung}",
+                }
+                for row in data.dropoff
+            ],
             attribution=[
                 {
                     "channel": channel_label(row.channel),

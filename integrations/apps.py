@@ -6,9 +6,12 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        # Destinations listen to the post-stitch hook; their Celery tasks register by import.
+        # Destinations listen to the post-stitch hook and the preferences hook; their Celery tasks
+        # register by import.
+        from identity.privacy.hooks import preferences_receiver_register
         from integrations.destinations import tasks  # noqa: F401
-        from integrations.destinations.hooks import events_stitched
+        from integrations.destinations.hooks import events_stitched, preferences_changed
         from tracking.hooks import stitched_receiver_register
 
         stitched_receiver_register(events_stitched)
+        preferences_receiver_register(preferences_changed)

@@ -30,6 +30,9 @@ CHROMIUM_ARGS = [
 # A person's desktop Chrome: headless Chromium's own agent ("HeadlessChrome") is flagged as a bot.
 DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
 SHOTS = Path("/tmp/shots")  # screenshots of key pages, made to be looked at
+# axe-core from npm (package.json, installed by scripts/node-deps.sh), injected into pages by the tests.
+AXE = Path(__file__).resolve().parent.parent / "node_modules/axe-core/axe.min.js"
+AXE_WIDTHS = (1280, 390)
 
 # Reports each CSP violation on the console, where the watcher below reads it.
 _CSP_REPORTER = """
@@ -111,3 +114,38 @@ def desktop_context(browser: Browser) -> BrowserContext:
     context = browser.new_context(user_agent=DESKTOP_CHROME)
     context.add_init_script(f"Object.defineProperty(navigator, 'userAgent', {{get: () => {DESKTOP_CHROME!r}}})")
     return context
+
+
+def axe_serious(page: Page) -> list[str]:
+    """Serious and critical axe-core violations of the page, as "rule (impact): where" lines. The
+    page's context needs `bypass_csp=True`: axe is the test's script, not the page's."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def overflow(page: Page) -> int:
+    """How many pixels the page is wider than the viewport (sideways scrolling)."""
+    return int(page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth"))
+
+
+_WIDE_ELEMENTS = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.getBoundingClientRect().right <= window.innerWidth + 1) continue;
+    if ([...el.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1)) continue;
+    const name = typeof el.className === "string" ? el.className.trim() : "";
+    const cls = name ? "." + name.split(/\\s+/).join(".") : "";
+    out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + cls);
+  }
+  return out.slice(0, 4);
+}"""
+
+
+def wide_elements(page: Page) -> list[str]:
+    """The innermost elements that reach past the viewport's right edge (what makes it scroll)."""
+    return list(page.evaluate(_WIDE_ELEMENTS))

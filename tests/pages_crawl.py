@@ -16,12 +16,12 @@ import time
 from collections import deque
 from urllib.parse import urljoin, urlsplit
 
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from django.views.generic import View
 from playwright.sync_api import ConsoleMessage, Page, Request, Response, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import AXE_WIDTHS, CHROMIUM, CHROMIUM_ARGS, axe_serious, overflow, wide_elements
 from workspaces.demo import DEMO_EMAIL, DEMO_PASSWORD, DEMO_WORKSPACE_SLUG
 
 MAX_PAGES = 300
@@ -88,13 +88,7 @@ class PagesCrawl:
                 context = browser.new_context()
                 page = context.new_page()
                 self.watch(page)
-                page.goto(f"{self.base}/accounts/login/")
-                page.fill("input[name=login]", DEMO_EMAIL)
-                page.fill("input[name=password]", DEMO_PASSWORD)
-                with page.expect_navigation():
-                    page.click("form button[type=submit], form input[type=submit]")
-                if "/accounts/login/" in page.url:
-                    self.problem("the demo login was refused")
+                if not self.sign_in(page):
                     return self.report(0, started)
                 visited = self.crawl(page, f"/w/{DEMO_WORKSPACE_SLUG}/")
                 self.current = ""
@@ -107,6 +101,60 @@ class PagesCrawl:
             finally:
                 browser.close()
         return self.report(visited, started)
+
+    def sign_in(self, page: Page) -> bool:
+        """Sign in as the demo user through the login form."""
+        page.goto(f"{self.base}/accounts/login/")
+        page.fill("input[name=login]", DEMO_EMAIL)
+        page.fill("input[name=password]", DEMO_PASSWORD)
+        with page.expect_navigation():
+            page.click("form button[type=submit], form input[type=submit]")
+        if "/accounts/login/" in page.url:
+            self.problem("the demo login was refused")
+            return False
+        return True
+
+    def pages_by_route(self) -> dict[str, str]:
+        """One opened page of each kind (URL pattern): the first opened, e.g. one customer's page."""
+        pages: dict[str, str] = {}
+        for url in self.html:
+            try:
+                match = resolve(urlsplit(url).path)
+            except Resolver404:
+                continue
+            pages.setdefault(match.route, url)
+        return pages
+
+    def axe_check(self, widths: tuple[int, ...] = AXE_WIDTHS) -> int:
+        """After run(): axe-core on one page of each kind the crawl opened, at each width, with no
+        serious or critical violation and no sideways scrolling. Returns the number of checks."""
+        checked = 0
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                # bypass_csp: axe is injected by the test; the crawl itself ran under the CSP.
+                page = browser.new_context(bypass_csp=True).new_page()
+                if not self.sign_in(page):
+                    return 0
+                for url in self.pages_by_route().values():
+                    self.current = url
+                    for width in widths:
+                        page.set_viewport_size({"width": width, "height": 900})
+                        page.goto(url, wait_until="load")
+                        for line in axe_serious(page):
+                            self.problem(f"axe at {width} px: {line}")
+                        wider = overflow(page)
+                        if wider > 0:
+                            self.problem(
+                                f"{wider} px wider than a {width} px screen (sideways scrolling): "
+                                f"{', '.join(wide_elements(page))}"
+                            )
+                        checked += 1
+            finally:
+                browser.close()
+        self.current = ""
+        print(f"pages: axe-core on {checked // max(len(widths), 1)} kinds of page at {widths} px")
+        return checked
 
     def crawl(self, page: Page, scope: str) -> int:
         queue = deque([urljoin(self.base, scope + "customers/")])

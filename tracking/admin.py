@@ -1,13 +1,15 @@
 """Staff views of events and visits: read-only (events are immutable but for their customer, which
 only stitching, merges and their undo change)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 from clarm.admin_base import ReadOnlyModelAdmin
-from tracking.models import DailySalt, Event, Visit
+from tracking.models import DailySalt, Event, PendingEvent, Visit
 
 
 class EstimatedCountPaginator(Paginator):
@@ -55,3 +57,21 @@ class DailySaltAdmin(ReadOnlyModelAdmin):
     # The salt itself is never shown: with it, a day's IP hashes could be tested against addresses.
     list_display = ("date", "created_at")
     fields = ("date", "created_at")
+
+
+@admin.register(PendingEvent)
+class PendingEventAdmin(ReadOnlyModelAdmin):
+    """Events answered 202 and not stitched yet. Their data (plain contact details until stitched) is
+    not shown. A stuck event (attempts at CLARM_STITCH_MAX_ATTEMPTS) is set aside by the stitchers;
+    once its cause is fixed, "Stitch again" puts it back in the queue."""
+
+    list_display = ("id", "workspace", "partition", "received_at", "attempts")
+    list_filter = ("partition", "attempts")
+    fields = ("id", "workspace", "partition", "received_at", "attempts")
+    ordering = ("id",)
+    actions = ("stitch_again",)
+
+    @admin.action(description="Stitch again (reset attempts)", permissions=("view",))
+    def stitch_again(self, request: HttpRequest, queryset: QuerySet[PendingEvent]) -> None:
+        count = queryset.update(attempts=0)
+        self.message_user(request, f"{count} pending events back in the queue.", messages.SUCCESS)

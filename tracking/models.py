@@ -100,7 +100,7 @@ class PendingEvent(models.Model):
     data = models.JSONField(encoder=DjangoJSONEncoder)
     # Failed stitches of this event on its own (after its batch failed): at CLARM_STITCH_MAX_ATTEMPTS
     # it is left aside, so it cannot hold up the events behind it.
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         indexes = [models.Index(fields=["partition", "id"], name="pending_partition_order")]

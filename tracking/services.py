@@ -40,7 +40,7 @@ MAX_PROPERTIES = 1000
 _SERVER_CONTEXT_KEYS = frozenset(
     (
         *("ip", "ip_hash", "country", "asn", "network", "prefix"),
-        *("ua", "notes", "clock", "ladder", "attribution", "userAgent"),
+        *("ua", "user_agent", "notes", "clock", "ladder", "attribution", "userAgent"),
     )
 )
 _SOURCE_LIST = ", ".join(Source.values)
@@ -180,6 +180,8 @@ def _prepare(
         context["referrer"] = referrer
     if ua:
         context["ua"] = ua
+        # As sent: what Meta's Conversions API needs with a web event (client_user_agent).
+        context["user_agent"] = ua_text
     context.update(geo_context)
     if hashed_ip:
         context["ip_hash"] = hashed_ip

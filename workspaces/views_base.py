@@ -5,10 +5,12 @@ from typing import Any
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.utils import timezone
 
 from workspaces.models import Membership, Role, Workspace
 from workspaces.roles import ROLE_RANK, role_at_least
 from workspaces.selectors import membership_get
+from workspaces.zones import workspace_zone
 
 __all__ = ["ROLE_RANK", "WorkspaceMixin", "forbidden", "role_at_least"]
 
@@ -19,7 +21,8 @@ def forbidden(request: HttpRequest, reason: str) -> HttpResponse:
 
 
 class WorkspaceMixin(LoginRequiredMixin):
-    """For views under `w/<slug:ws>/`: 404 unless the user is a member; 403 below `min_role`."""
+    """For views under `w/<slug:ws>/`: 404 unless the user is a member; 403 below `min_role`. Times
+    render in the workspace's zone."""
 
     min_role: str = Role.MEMBER
     workspace: Workspace
@@ -32,6 +35,9 @@ class WorkspaceMixin(LoginRequiredMixin):
         self.workspace = self.membership.workspace
         request.workspace = self.workspace  # type: ignore[attr-defined]
         request.membership = self.membership  # type: ignore[attr-defined]
+        # Every time on a workspace page is in the workspace's zone (templates render after this
+        # returns; CurrentWorkspaceMiddleware resets the zone when the request ends).
+        timezone.activate(workspace_zone(self.workspace.timezone))
         if not role_at_least(self.membership, self.min_role):
             return forbidden(request, f"This page needs the {Role(self.min_role).label.lower()} role or higher.")
         return super().dispatch(request, *args, **kwargs)

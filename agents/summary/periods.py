@@ -10,19 +10,15 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 
+from workspaces.zones import workspace_zone
+
+__all__ = ["workspace_zone"]  # re-exported: the summary's callers read the zone from here too
+
 SEND_WEEKDAY = 4  # Friday (Monday is 0)
 SEND_TIME = datetime.time(17, 0)
 WEEK_KEY_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})\Z")
 
 UTC = datetime.UTC
-
-
-def workspace_zone(name: str) -> zoneinfo.ZoneInfo:
-    """The workspace's zone; an unknown name (a zone removed from tzdata) falls back to UTC."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ CLARM_ALLOW_PRIVATE_DESTINATIONS = env.bool("CLARM_ALLOW_PRIVATE_DESTINATIONS", 
 # and key, whose answers fill the cache shared by every workspace (default: offline, no key).
 CLARM_IPINFO_API_URL = env.str("CLARM_IPINFO_API_URL", default="https://ipinfo.io")
 CLARM_PDL_API_URL = env.str("CLARM_PDL_API_URL", default="https://api.peopledatalabs.com")
+CLARM_SNITCHER_API_URL = env.str("CLARM_SNITCHER_API_URL", default="https://api.snitcher.com")
+CLARM_DEALFRONT_API_URL = env.str("CLARM_DEALFRONT_API_URL", default="https://api.lf-discover.com")
 CLARM_ENRICHMENT_PROVIDER = env.str("CLARM_ENRICHMENT_PROVIDER", default="offline")
 CLARM_ENRICHMENT_API_KEY = env.str("CLARM_ENRICHMENT_API_KEY", default="")
 # The dashboard's rollup processor runs at most once per workspace per this many seconds after
@@ -275,6 +277,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "destinations-sweep": {"task": "integrations.destinations_sweep", "schedule": crontab(minute="*")},
     # Picks up enrichment entries left queued when a drain message was lost (enrichment.queue).
     "enrichment-drain-sweep": {"task": "enrichment.events_drain", "schedule": crontab(minute="*")},
+    # Intent scores fade between a person's events: rescore those computed more than 6 h ago.
+    "enrichment-intent-decay": {"task": "enrichment.intent_decay", "schedule": crontab(minute=17)},
     # The dashboard's rollups: recount the last two days (events committed out of id order).
     "rollups-rebuild-recent": {"task": "identity.rollups_rebuild_recent", "schedule": crontab(hour=2, minute=20)},
 }

@@ -1,17 +1,15 @@
 """The only module that talks to ipinfo (https://ipinfo.io/developers): `GET /{ip}` with the token as
 a bearer header; the `company` object ({name, domain, type}) on plans that have it, else `asn`
-({asn, name, domain, route, type}). No SDK: plain HTTPS with httpx and a timeout. Base URL:
+({asn, name, domain, route, type}). No SDK: plain HTTPS (base.fetch_json). Base URL:
 CLARM_IPINFO_API_URL."""
 
 from typing import Any
 
-import httpx
 from django.conf import settings
 
 from enrichment.models import NetworkClass
-from enrichment.providers.base import NetworkLookup, ProviderError, company_clean
+from enrichment.providers.base import NetworkLookup, company_clean, fetch_json
 
-TIMEOUT_SECONDS = 5
 _TYPES = {
     "business": NetworkClass.BUSINESS,
     "isp": NetworkClass.ISP,
@@ -21,23 +19,12 @@ _TYPES = {
 
 
 def company_lookup(*, address: str, api_key: str, **_: Any) -> NetworkLookup:
-    base = settings.CLARM_IPINFO_API_URL.rstrip("/")
-    try:
-        response = httpx.get(
-            f"{base}/{address}",
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=TIMEOUT_SECONDS,
-        )
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"ipinfo could not be reached: {exc}"[:200]) from exc
-    if response.status_code == 404:
-        return NetworkLookup()
-    if response.status_code != 200:
-        raise ProviderError(f"ipinfo answered {response.status_code}")
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise ProviderError("ipinfo answered something that is not JSON") from exc
+    data = fetch_json(
+        "ipinfo",
+        "GET",
+        f"{settings.CLARM_IPINFO_API_URL.rstrip('/')}/{address}",
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
     if not isinstance(data, dict) or data.get("bogon"):
         return NetworkLookup()
     if data.get("carrier"):

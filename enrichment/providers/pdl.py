@@ -1,42 +1,29 @@
 """The only module that talks to People Data Labs (https://docs.peopledatalabs.com): the IP
 Enrichment API (`GET /v5/ip/enrich?ip=`, a company-reveal API) and the Person Enrichment API
 (`GET /v5/person/enrich?email=`: person fields from an email the person gave, never from an IP).
-The key goes in the `X-Api-Key` header. No SDK call is needed for two GETs: httpx with a timeout.
+The key goes in the `X-Api-Key` header. No SDK call is needed for two GETs (base.fetch_json).
 Base URL: CLARM_PDL_API_URL."""
 
 from typing import Any
 
-import httpx
 from django.conf import settings
 
 from enrichment.models import NetworkClass
-from enrichment.providers.base import NetworkLookup, ProviderError, company_clean
+from enrichment.providers.base import NetworkLookup, company_clean, fetch_json
 
-TIMEOUT_SECONDS = 5
 # PDL's confidence levels; a weaker match is not shown as the visitor's company.
 MIN_CONFIDENCE = {"very high", "high", "moderate"}
 
 
 def _get(path: str, *, api_key: str, params: dict[str, str]) -> dict[str, Any] | None:
-    base = settings.CLARM_PDL_API_URL.rstrip("/")
-    try:
-        response = httpx.get(
-            f"{base}{path}",
-            params=params,
-            headers={"X-Api-Key": api_key, "Accept": "application/json"},
-            timeout=TIMEOUT_SECONDS,
-        )
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"People Data Labs could not be reached: {exc}"[:200]) from exc
-    if response.status_code == 404:
-        return None  # no match (PDL does not charge for it)
-    if response.status_code != 200:
-        raise ProviderError(f"People Data Labs answered {response.status_code}")
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise ProviderError("People Data Labs answered something that is not JSON") from exc
-    data = body.get("data") if isinstance(body, dict) else None
+    body = fetch_json(
+        "People Data Labs",
+        "GET",
+        f"{settings.CLARM_PDL_API_URL.rstrip('/')}{path}",
+        params=params,
+        headers={"X-Api-Key": api_key},
+    )
+    data = body.get("data") if isinstance(body, dict) else None  # a 404 (no match) is not charged
     return data if isinstance(data, dict) else None
 
 

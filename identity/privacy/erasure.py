@@ -33,7 +33,7 @@ from identity.stitching.stitcher import workspace_stitch
 from integrations.destinations.services import destination_erasures_queue
 from integrations.models import Provider, WebhookDelivery
 from tracking.botevents import bot_events_of
-from tracking.models import Event, Visit
+from tracking.models import DedupeKey, Event, Visit
 from tracking.visits import visits_cache_forget
 from workspaces.models import AuditLog, Workspace
 from workspaces.services import audit_log_record
@@ -179,7 +179,7 @@ def _events_delete(*, workspace: Workspace, subject: Subject, needles: list[str]
     unstitched = _unstitched_event_ids(workspace=workspace, subject=subject, needles=needles) if unstitched_too else []
     total = 0
     for start in range(0, len(unstitched), BATCH_SIZE):
-        total += Event.objects.filter(pk__in=unstitched[start : start + BATCH_SIZE]).delete()[0]
+        total += _events_and_keys_delete(workspace, unstitched[start : start + BATCH_SIZE])
     while True:
         ids = list(
             Event.objects.filter(condition, workspace=workspace)
@@ -188,8 +188,18 @@ def _events_delete(*, workspace: Workspace, subject: Subject, needles: list[str]
         )
         if not ids:
             return total
-        _, per_model = Event.objects.filter(pk__in=ids).delete()
-        total += per_model.get(Event._meta.label, 0)
+        total += _events_and_keys_delete(workspace, ids)
+
+
+def _events_and_keys_delete(workspace: Workspace, ids: list[int]) -> int:
+    """Delete these events and their dedupe keys (a caller's message id can be anything, personal
+    data included)."""
+    events = Event.objects.filter(pk__in=ids)
+    keys = list(events.exclude(message_id=None).values_list("message_id", flat=True))
+    if keys:
+        DedupeKey.objects.filter(workspace=workspace, key__in=keys).delete()
+    _, per_model = events.delete()
+    return per_model.get(Event._meta.label, 0)
 
 
 def _reverse_relations(model: type[models.Model]) -> list[Any]:

@@ -1,26 +1,42 @@
-"""Consent records are a processor of the pipeline: each stitched consent event gets its record
-(identity.privacy.services.consent_record_from_event). An opt-out is applied here, in the stitcher's
-process right after its batch commits, so the person's next batch is refused whatever the task
-queue's delay; anything that fails here is left to the task, which retries."""
+"""The preferences hook: the one place the privacy area announces that a person's preferences changed.
+
+`preferences_changed_announce(workspace_id, customer_ids, changes)` runs every registered receiver
+after the transaction that changed them commits (at once when there is none). `customer_ids` are the
+person's customers (the live one first, then those merged into it); `changes` are the preferences
+that changed (`{"marketing_email": False}`, True = allowed). Every change of a known person's
+preferences goes through `identity.privacy.services.preferences_update` (the preferences page, the
+workspace, the API, consent events, STOP and unsubscribe), which announces here.
+
+Processors above identity (destinations: opt-outs pushed to CRMs, ad send-back stopped) register a
+receiver in their AppConfig.ready(), so identity never imports them. A receiver must be quick (queue
+work, never call a provider) and never raise: a failing receiver is logged and the others still run."""
 
 import logging
+from collections.abc import Callable
 
-from clarm.publish import task_publish
-from identity.privacy.tasks import consent_record_from_event
-from tracking.models import Event
-from tracking.prepared import CONSENT_EVENTS, OPT_OUT_EVENTS
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
+PreferencesReceiver = Callable[[int, list[int], dict[str, bool]], None]
+_receivers: list[PreferencesReceiver] = []
 
-def events_stitched(workspace_id: int, event_ids: list[int]) -> None:
-    consent = Event.objects.filter(pk__in=event_ids, event__in=CONSENT_EVENTS).order_by("pk")
-    for event_id, name in consent.values_list("pk", "event"):
-        if name in OPT_OUT_EVENTS:
-            try:
-                consent_record_from_event(event_id)
-                continue
-            except Exception:  # the events are committed: the task retries what failed here
-                logger.exception("opt-out event %s not applied after its stitch; left to the task", event_id)
-        # Bounded wait: when the broker is down, identity.consent_records_resume records it later.
-        task_publish(consent_record_from_event, event_id)
+
+def preferences_receiver_register(receiver: PreferencesReceiver) -> None:
+    if receiver not in _receivers:
+        _receivers.append(receiver)
+
+
+def _run(workspace_id: int, customer_ids: list[int], changes: dict[str, bool]) -> None:
+    for receiver in list(_receivers):
+        try:
+            receiver(workspace_id, customer_ids, changes)
+        except Exception:
+            logger.exception("preferences receiver %s failed for workspace %s", receiver, workspace_id)
+
+
+def preferences_changed_announce(workspace_id: int, customer_ids: list[int], changes: dict[str, bool]) -> None:
+    if not changes or not customer_ids or not _receivers:
+        return
+    ids, changed = list(customer_ids), dict(changes)
+    transaction.on_commit(lambda: _run(workspace_id, ids, changed))

@@ -26,6 +26,7 @@ from identity.models import (
     IdentifierKind,
     Suppression,
 )
+from identity.privacy.hooks import preferences_changed_announce
 from identity.privacy.subjects import Subject, customer_group_ids, customer_live, subject_get, subject_ref
 from identity.purposes import CONSENT_EVENT_CHOICES
 from tracking.models import Event
@@ -179,6 +180,10 @@ def preferences_update(
             source=source,
             created_at=now,
         )
+    if changed:
+        # After commit: destinations push the opt-outs to CRMs and stop ad send-back.
+        group = [live.pk, *(pk for pk in subject.group_ids if pk != live.pk)]
+        preferences_changed_announce(workspace.pk, group, changed)
     if changed or cancelled:
         audit_log_record(
             workspace=workspace,

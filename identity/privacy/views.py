@@ -16,6 +16,7 @@ from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -56,6 +57,7 @@ from workspaces.keys import key_authenticate
 from workspaces.models import ApiKeyKind, Role, Workspace
 from workspaces.roles import role_at_least
 from workspaces.views_base import WorkspaceMixin
+from workspaces.zones import workspace_zone
 
 PURPOSE_LABELS = {"marketing_email": "marketing email", "marketing_sms": "marketing SMS and WhatsApp messages"}
 # Self-serve requests per person and hour (each one sends an email).
@@ -250,24 +252,25 @@ def _preferences_render(
         device = selectors.device_summary(workspace=workspace, device_hash=device_hash or "")
         summary = None
     form = PreferencesForm(initial=prefs)
-    return render(
-        request,
-        "privacy/preferences.html",
-        {
-            "workspace": workspace,
-            "summary": summary,
-            "form": form,
-            "prefs": prefs,
-            "action_url": action_url,
-            "request_form": request_form,
-            "ask_email_for": ask_email_for,
-            "email_on_record": bool(summary and summary.subject.customer.email),
-            "all_off": not any(prefs.values()),
-            "device": device,
-            "known_person": device_only and customer is not None,
-        },
-        status=status,
-    )
+    with timezone.override(workspace_zone(workspace.timezone)):  # the business's zone, as on its pages
+        return render(
+            request,
+            "privacy/preferences.html",
+            {
+                "workspace": workspace,
+                "summary": summary,
+                "form": form,
+                "prefs": prefs,
+                "action_url": action_url,
+                "request_form": request_form,
+                "ask_email_for": ask_email_for,
+                "email_on_record": bool(summary and summary.subject.customer.email),
+                "all_off": not any(prefs.values()),
+                "device": device,
+                "known_person": device_only and customer is not None,
+            },
+            status=status,
+        )
 
 
 @require_http_methods(["GET", "POST"])

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from identity.models import RollupDimension
+from identity.timeline import event_text
 
 PAGE_EVENTS = frozenset(("page_view", "page", "pageview", "$pageview"))
 # Stripe's payment_intent.succeeded is recorded for every checkout and paid invoice, so it alone is
@@ -15,6 +16,9 @@ PAYMENT_EVENTS = frozenset(("payment_received",))
 REFUND_EVENTS = frozenset(("payment_refunded",))
 MOBILE_OS = frozenset(("iOS", "Android", "iPadOS"))
 MAX_KEY = 200
+# Where a person's last event counts as a message (in or out) rather than a step they took.
+MESSAGE_SOURCES = frozenset(("channel", "email", "pixel"))
+STEP_KINDS = {"page": "Page", "message": "Message", "step": "Step"}
 
 
 def local_date(at: datetime.datetime, tz: zoneinfo.ZoneInfo) -> datetime.date:
@@ -86,3 +90,23 @@ def wait_bucket(seconds: float) -> int:
 def bucket_middle(bucket: int) -> float:
     """A bucket's geometric middle in seconds: a median read from buckets is within a factor √2."""
     return 2 ** (bucket + 0.5) - 1
+
+
+def last_step(*, event: str, source: str, properties: Any, context: Any) -> str:
+    """Where a person stopped, in words and without personal data: "page:/pricing",
+    "message:WhatsApp message in", "step:Submits quote form" (a title's detail after ": ", such as an
+    email subject or an amount, is left out)."""
+    if event in PAGE_EVENTS and source in ("web", "ad"):
+        path = page_path(context.get("url")) if isinstance(context, dict) else ""
+        return f"page:{path or '/'}"[:MAX_KEY]
+    title = event_text(event=event, source=source, properties=properties, context=context).title
+    kind = "message" if source in MESSAGE_SOURCES else "step"
+    return f"{kind}:{title.split(': ', 1)[0]}"[:MAX_KEY]
+
+
+def step_parts(step: str) -> tuple[str, str]:
+    """("Page", "/pricing") from "page:/pricing"; an unknown kind reads as a step."""
+    kind, _, label = step.partition(":")
+    if kind not in STEP_KINDS:
+        return STEP_KINDS["step"], step
+    return STEP_KINDS[kind], label

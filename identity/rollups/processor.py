@@ -24,10 +24,12 @@ from identity.rollups.dimensions import (
     REFUND_EVENTS,
     campaign_of,
     event_counts,
+    last_step,
     local_date,
     wait_bucket,
 )
 from identity.rollups.dimensions import revenue_minor as event_revenue
+from identity.selectors import channels_used
 from tracking.models import Event
 from workspaces.models import Workspace
 
@@ -88,6 +90,9 @@ def _people_keys(facts: PersonFacts | None, tz: zoneinfo.ZoneInfo) -> list[tuple
             continue
         bucket = wait_bucket((at - before).total_seconds()) if before is not None else 0
         keys.append(((RollupDimension.FUNNEL.value, day, f"{rung}:{bucket}"), 1))
+    if facts.rung4_at is None and facts.last_step:
+        at_rung = max(r for r in range(4) if r == 0 or times[r] is not None)
+        keys.append(((RollupDimension.DROPOFF.value, day, f"{at_rung}|{facts.last_step}"), 1))
     if facts.rung4_at is not None:
         converted_day = local_date(facts.rung4_at, tz)
         first = f"{facts.first_source}|{facts.first_campaign}"
@@ -121,14 +126,7 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
             events=Count("id"),
         )
     }
-    used: dict[int, set[str]] = {}
-    for customer_id, source, name, via, provider in (
-        Event.objects.filter(customer_id__in=live)
-        .values_list("customer_id", "source", "event", "properties__channel", "properties__provider")
-        .distinct()
-    ):
-        props = {"channel": via, "provider": provider}
-        used.setdefault(customer_id, set()).add(channel_of(source=source, event=name, properties=props))
+    used = channels_used(customer_ids=live)
     revenue: Counter[int] = Counter()
     currency: dict[int, str] = {}
     for customer_id, name, properties in Event.objects.filter(
@@ -154,6 +152,7 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
             first_source=channel_of(source=first.source, event=first.event, properties=first.properties),
             first_campaign=campaign_of(first.context),
             last_source=channel_of(source=last.source, event=last.event, properties=last.properties),
+            last_step=last_step(event=last.event, source=last.source, properties=last.properties, context=last.context),
             rung1_at=agg.get("r1"),
             rung2_at=agg.get("r2"),
             rung3_at=agg.get("r3"),
@@ -172,6 +171,7 @@ FACT_FIELDS = [
     "first_source",
     "first_campaign",
     "last_source",
+    "last_step",
     "rung1_at",
     "rung2_at",
     "rung3_at",

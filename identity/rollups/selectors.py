@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from django.db.models import Sum
 
 from identity.models import DailyCount, PersonFacts, RollupDimension
-from identity.rollups.dimensions import bucket_middle
+from identity.rollups.dimensions import bucket_middle, step_parts
 from workspaces.models import Workspace
 
 RUNGS = (0, 1, 2, 3, 4)
@@ -49,6 +49,15 @@ class Attribution:
 
 
 @dataclass
+class DropOff:
+    rung: int  # the rung they are at
+    kind: str  # Page, Message or Step
+    label: str  # "/pricing", "WhatsApp message in", "Submits quote form"
+    people: int
+    share: float  # of the cohort's people not at rung 4, 0-100
+
+
+@dataclass
 class Dashboard:
     period: Period
     previous: Period
@@ -67,6 +76,8 @@ class Dashboard:
     top: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     previous_daily: list[int] = field(default_factory=list)  # new people per day of the previous period
     currency: str = "USD"
+    dropoff: list[DropOff] = field(default_factory=list)
+    not_converted: int = 0  # people first seen in the period who are not at rung 4
 
 
 def _sums(workspace: Workspace, dimension: str, period: Period) -> dict[str, int]:
@@ -144,6 +155,23 @@ def attribution(*, workspace: Workspace, period: Period, touch: str = "first") -
     return rows[:TOP]
 
 
+def dropoff(*, workspace: Workspace, period: Period) -> tuple[list[DropOff], int]:
+    """Of the people first seen in the period who have not reached rung 4: the last thing each did
+    (page, message or step) and the rung they are at, most common first; and how many they are."""
+    counts = _sums(workspace, RollupDimension.DROPOFF, period)
+    total = sum(counts.values())
+    rows = []
+    for key, people in counts.items():
+        rung_text, _, step = key.partition("|")
+        if not rung_text.isdigit():
+            continue
+        kind, label = step_parts(step)
+        share = round(100 * people / total, 1) if total else 0.0
+        rows.append(DropOff(rung=int(rung_text), kind=kind, label=label, people=people, share=share))
+    rows.sort(key=lambda d: (-d.people, d.rung, d.kind, d.label))
+    return rows[:TOP], total
+
+
 def _converted_totals(workspace: Workspace, period: Period) -> tuple[int, int]:
     people = _sums(workspace, RollupDimension.CONVERTED, period)
     revenue = _sums(workspace, RollupDimension.CONVERTED_REVENUE, period)
@@ -152,13 +180,14 @@ def _converted_totals(workspace: Workspace, period: Period) -> tuple[int, int]:
 
 def _currency(workspace: Workspace) -> str:
     """The currency of the workspace's payments (one per workspace assumed)."""
-    found = (
+    # Any one row, unordered: `.first()` would order by id and sort every payer of the workspace.
+    found = list(
         PersonFacts.objects.filter(workspace=workspace, revenue_minor__gt=0)
         .exclude(currency="")
-        .values_list("currency", flat=True)
-        .first()
+        .order_by()
+        .values_list("currency", flat=True)[:1]
     )
-    return found or "USD"
+    return found[0] if found else "USD"
 
 
 def dashboard_get(*, workspace: Workspace, period: Period) -> Dashboard:
@@ -198,6 +227,7 @@ def dashboard_get(*, workspace: Workspace, period: Period) -> Dashboard:
         str(dimension): sorted(_sums(workspace, dimension, period).items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
         for dimension in (RollupDimension.PAGE, RollupDimension.COUNTRY, RollupDimension.DEVICE)
     }
+    stopped, not_converted = dropoff(workspace=workspace, period=period)
     return Dashboard(
         period=period,
         previous=previous,
@@ -216,4 +246,6 @@ def dashboard_get(*, workspace: Workspace, period: Period) -> Dashboard:
         top=top,
         previous_daily=[before_by_day.get(date, 0) for date in previous.dates()],
         currency=_currency(workspace),
+        dropoff=stopped,
+        not_converted=not_converted,
     )

@@ -38,6 +38,7 @@ from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
 from identity.stitching.ladder import customer_number_next, customer_rung_recompute
 from identity.stitching.partitions import partition_lock
 from identity.tasks import rollups_customers_schedule
+from tracking.models import Event
 from workspaces.models import Workspace
 from workspaces.services import audit_log_record
 
@@ -111,8 +112,6 @@ def _move_all(table: str, *, to_id: int, from_id: int) -> list[int]:
 
 
 def _events_table() -> str:
-    from tracking.models import Event
-
     return Event._meta.db_table
 
 
@@ -210,8 +209,6 @@ def devices_move_locked(
     target's never does. An automatic shared-device split moves no past events and changes no rung
     here (the event being resolved settles the target's rung and number afterwards, so the workspace
     row is locked last)."""
-    from tracking.models import Event
-
     source_before, target_before = customer_snapshot(source), customer_snapshot(target)
     hashes = list(Identifier.objects.filter(pk__in=identifier_ids).values_list("value_hash", flat=True))
     Identifier.objects.filter(pk__in=identifier_ids, customer=source).update(customer=target)
@@ -375,8 +372,6 @@ def _suppressions_apply(customer: Customer) -> None:
 
 
 def _undo_refuse_if_depended(log: MergeLog, survivor: Customer, merged: Customer) -> None:
-    from tracking.models import Event
-
     moved = log.moved
     for customer in (survivor, merged) if log.kind == MergeLog.Kind.SPLIT else (survivor,):
         if customer.status != CustomerStatus.LIVE:
@@ -404,8 +399,6 @@ def _undo_refuse_if_depended(log: MergeLog, survivor: Customer, merged: Customer
 def merge_undo(*, workspace: Workspace, merge_log: MergeLog, actor: User | None) -> MergeLog:
     """Undo a merge or a split exactly. Refused (ValidationError) when it was already undone or when a
     later merge or split depends on it (undo that one first)."""
-    from tracking.models import Event
-
     partition_lock(workspace.pk)
     log = MergeLog.objects.select_for_update().filter(pk=merge_log.pk, workspace=workspace).first()
     if log is None:

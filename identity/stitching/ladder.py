@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Count
 
 from identity.models import Customer, Identifier, IdentifierKind, Rung
+from tracking.models import Event, Visit
 from workspaces.models import Workspace
 
 LADDER_PHONE = "phone"
@@ -60,8 +61,6 @@ def rung_from_event(*, kinds: set[str], signals: LadderSignals) -> int:
 def customer_rung_recompute(customer: Customer) -> int:
     """The rung the customer's stored identifiers and events prove (used after a split or an undo,
     where the rung may go down). Returns the rung; the caller saves it."""
-    from tracking.models import Event, Visit
-
     identifiers = list(Identifier.objects.filter(customer=customer).values_list("kind", "value_hash", "visit_count"))
     kinds = {kind for kind, _, _ in identifiers}
     if IdentifierKind.USER_ID in kinds:

@@ -54,7 +54,6 @@ from workspaces.models import Workspace
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class StitchOutcome:
     stitched: int = 0  # events stored
@@ -232,6 +231,13 @@ def workspace_stitch(workspace_id: int) -> StitchOutcome:
         outcome.add(done)
 
 
+def _partitions_pending(partitions: list[int]) -> list[int]:
+    """Which of these partitions have events waiting (one query, so an idle stitcher is cheap)."""
+    waiting = PendingEvent.objects.filter(attempts__lt=settings.CLARM_STITCH_MAX_ATTEMPTS)
+    found = set(waiting.values_list("partition", flat=True).distinct())
+    return [p for p in partitions if p in found]
+
+
 def stitch_run(
     *,
     partitions: list[int] | None = None,
@@ -246,7 +252,7 @@ def stitch_run(
     stored = 0
     while not stop():
         took = 0
-        for partition in partitions:
+        for partition in _partitions_pending(partitions):
             done = partition_stitch(partition)
             if done is not None:
                 took += len(done.pending_ids)

@@ -5,9 +5,11 @@
   for an event that carried Global Privacy Control or Do Not Track.
 - The workspace's own tools (CRMs, Slack, outbound webhooks) are the business processing its own
   customer relationship: nothing is sent about a person who opted out of analytics tracking.
+- An erasure always goes; an opt-out goes unless the person allowed it again before it was sent.
 """
 
 from integrations.destinations.base import Item
+from integrations.destinations.models import DeliveryKind
 
 AD_SENDBACK = "ad_sendback"
 
@@ -22,6 +24,13 @@ def privacy_signal(item: Item) -> bool:
 def consent_refusal(*, purpose: str, item: Item) -> str:
     """Why this item must not be sent ("" when it may)."""
     customer = item.customer
+    if item.delivery.kind == DeliveryKind.ERASURE:
+        return ""
+    if item.delivery.kind == DeliveryKind.OPTOUT:
+        purposes = item.delivery.data.get("opted_out") or []
+        if customer is not None and all(getattr(customer, f"allow_{p}", False) for p in purposes):
+            return "Skipped: the person allowed it again before the opt-out was sent."
+        return ""
     if purpose == AD_SENDBACK:
         if customer is None:
             return "Skipped: no known person to send back."

@@ -8,6 +8,9 @@
   Event rules and rung crossings (`customer.rung_reached`) come from here.
 - `moment_reached(...)` / `high_intent_visitor_fired(...)`: for moments computed elsewhere. The
   intent score calls `high_intent_visitor_fired` after the commit of the score that crossed 70.
+- `preferences_changed(workspace_id, customer_ids, changes)`: registered with
+  `identity.privacy.hooks`; after a person's opt-out it skips what may no longer be sent and queues
+  the opt-out to the CRMs that hold the person.
 
 Neither calls a provider: they add delivery rows (in a Celery task when the queue is up) and queue a
 flush. An outage of a provider therefore never slows ingest or stitching."""
@@ -19,7 +22,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.destinations import dispatch
-from integrations.destinations.services import deliveries_from_events, deliveries_from_moment, flush_schedule
+from integrations.destinations.services import (
+    deliveries_from_events,
+    deliveries_from_moment,
+    destination_optouts_apply,
+    flush_schedule,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,13 @@ def events_stitched(workspace_id: int, event_ids: list[int]) -> None:
         deliveries_from_events(workspace_id=workspace_id, event_ids=list(event_ids))
     except Exception:
         logger.exception("could not record destination deliveries for workspace %s", workspace_id)
+
+
+def preferences_changed(workspace_id: int, customer_ids: list[int], changes: dict[str, bool]) -> None:
+    """The preferences hook (after commit). Database only: the opt-outs are sent by a flush."""
+    if not dispatch.workspace_has_destinations(workspace_id):
+        return
+    destination_optouts_apply(workspace_id=workspace_id, customer_ids=customer_ids, changes=changes)
 
 
 def moment_reached(

@@ -64,6 +64,7 @@ class DeliveryKind(models.TextChoices):
     HIGH_INTENT = "high_intent_visitor", "High-intent visitor"
     TEST = "test", "Test event"
     ERASURE = "erasure", "Erasure"
+    OPTOUT = "optout", "Opt-out"
 
 
 class DeliveryState(models.TextChoices):
@@ -83,7 +84,8 @@ class DestinationDelivery(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="deliveries")
     kind = models.CharField(max_length=20, choices=DeliveryKind.choices)
-    # Unique per destination: "event:<id>", "rung_reached:4:<customer id>", "high_intent_visitor:<customer>:<n>".
+    # Unique per destination: "event:<id>", "rung_reached:4:<customer id>", "high_intent_visitor:<customer>:<n>",
+    # "optout:<remote id>:<purposes>:<when>", "erasure:<remote id>".
     key = models.CharField(max_length=120)
     # No foreign keys: events are partitioned by month and retention drops them whole.
     event_id = models.BigIntegerField(null=True, blank=True)

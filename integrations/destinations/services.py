@@ -29,6 +29,7 @@ from integrations.destinations.models import (
     DestinationStatus,
 )
 from integrations.destinations.rules import event_rule, moment_rule, rules_validate, rung_rules
+from integrations.destinations.senders.crm import CrmSender
 from integrations.destinations.specs import SPECS, config_validate
 from integrations.events import event_record
 from tracking.models import Event
@@ -319,7 +320,7 @@ def _send(destination: Destination, rows: list[DestinationDelivery], *, now: dat
     sendable: list[Item] = []
     answers: dict[int, Answer] = {}
     for item in items:
-        refusal = "" if item.delivery.kind == DeliveryKind.ERASURE else consent_refusal(purpose=spec.purpose, item=item)
+        refusal = consent_refusal(purpose=spec.purpose, item=item)
         if refusal:
             answers[item.delivery.pk] = Answer(status_code=None, body=refusal, final=True)
             item.delivery.status = DeliveryState.SKIPPED
@@ -595,5 +596,58 @@ def destination_erasures_queue(*, workspace: Workspace, customer_ids: list[int])
     mine.delete()
     DestinationDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     for dest_id in {p[0] for p in pairs}:
+        flush_schedule(dest_id)
+    return len(rows)
+
+
+# --- opt-outs ----------------------------------------------------------------------------------------
+
+OPTOUT_STOPS = {
+    "ad_sendback": "Skipped: the person withdrew consent to ad send-back.",
+    "analytics": "Skipped: the person opted out of analytics tracking.",
+}
+
+
+def destination_optouts_apply(*, workspace_id: int, customer_ids: list[int], changes: dict[str, bool]) -> int:
+    """After a person's preferences changed (`identity.privacy.hooks`): what waits to be sent about
+    them and is no longer allowed is skipped now (ad send-back after an `ad_sendback` or `analytics`
+    opt-out; everything but opt-outs and erasures after an `analytics` one), and each marketing opt-out
+    a CRM can record is queued as an `optout` delivery to every CRM record Clarm created or updated
+    for the person. Grants are not pushed: a CRM's opt-out is undone only in the CRM. Returns the
+    opt-out deliveries queued."""
+    withdrawn = sorted(p for p, allowed in changes.items() if not allowed)
+    if not withdrawn or not customer_ids:
+        return 0
+    waiting = DestinationDelivery.objects.filter(
+        workspace_id=workspace_id,
+        customer_id__in=customer_ids,
+        status__in=(DeliveryState.PENDING, DeliveryState.RETRYING),
+    ).exclude(kind__in=(DeliveryKind.OPTOUT, DeliveryKind.ERASURE))
+    for purpose in ("analytics", "ad_sendback"):
+        if purpose in withdrawn:
+            providers = [k for k, s in SPECS.items() if purpose == "analytics" or s.purpose == purpose]
+            waiting.filter(destination__provider__in=providers).update(
+                status=DeliveryState.SKIPPED, next_attempt_at=None, last_answer=OPTOUT_STOPS[purpose]
+            )
+    records = (
+        DestinationDelivery.objects.filter(workspace_id=workspace_id, customer_id__in=customer_ids)
+        .exclude(remote_id="")
+        .filter(destination__provider__in=[k for k, s in SPECS.items() if s.can_erase])
+        .values_list("destination_id", "remote_id")
+        .distinct()
+    )
+    pairs = sorted(set(records))
+    destinations = {d.pk: d for d in Destination.objects.filter(pk__in={p[0] for p in pairs})}
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
+    rows = []
+    for dest_id, remote_id in pairs:
+        sender = SPECS[destinations[dest_id].provider].sender
+        purposes = [p for p in withdrawn if isinstance(sender, CrmSender) and p in sender.optout_purposes]
+        if purposes:
+            key = f"optout:{remote_id}:{'+'.join(purposes)}:{stamp}"
+            data = {"remote_id": remote_id, "opted_out": purposes}
+            rows.append(_row(destinations[dest_id], DeliveryKind.OPTOUT, key, {}, None, customer_ids[0], data))
+    DestinationDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    for dest_id in {row.destination_id for row in rows}:
         flush_schedule(dest_id)
     return len(rows)

@@ -2,6 +2,7 @@
 a person on erasure. docs/destinations.md lists the same."""
 
 import base64
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,9 @@ class ConfigField:
     required: bool = False
     secret: bool = False
     url: bool = False  # owner-set URL: passes the SSRF guard
+    # A regular expression the value must match in full, and what it is in words (for the 400).
+    pattern: str = ""
+    pattern_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,14 @@ class DestinationSpec:
     one_of: tuple[tuple[str, ...], ...] = ()
     generated_secret: str = ""
 
+
+SALESFORCE_CUSTOM_FIELD = r"[A-Za-z][A-Za-z0-9_]{0,38}__c"
+SALESFORCE_CLARM_FIELDS = (
+    ("rung", "rung", "Clarm_Rung__c"),
+    ("customer_number", "customer number", "Clarm_Customer_Number__c"),
+    ("first_touch_source", "first-touch source", "Clarm_First_Touch_Source__c"),
+    ("first_touch_campaign", "first-touch campaign", "Clarm_First_Touch_Campaign__c"),
+)
 
 SPECS: dict[str, DestinationSpec] = {
     "webhook": DestinationSpec(
@@ -109,6 +121,15 @@ SPECS: dict[str, DestinationSpec] = {
             ConfigField("client_secret", "Connected app consumer secret", required=True, secret=True),
             ConfigField("refresh_token", "OAuth refresh token (else the client-credentials flow)", secret=True),
             ConfigField("object", "Lead or Contact (default Lead)"),
+            *(
+                ConfigField(
+                    f"{key}_field",
+                    f"Custom field for the {label} (API name, e.g. {example})",
+                    pattern=SALESFORCE_CUSTOM_FIELD,
+                    pattern_text="a custom field API name ending in __c",
+                )
+                for key, label, example in SALESFORCE_CLARM_FIELDS
+            ),
         ),
         purpose="analytics",
         can_erase=True,
@@ -153,6 +174,8 @@ def config_validate(
             continue
         if not isinstance(value, str):
             raise ConfigInvalid(f"config.{f.name} must be a string.")
+        if f.pattern and not re.fullmatch(f.pattern, value.strip()):
+            raise ConfigInvalid(f"config.{f.name} must be {f.pattern_text}.")
         merged[f.name] = value.strip()
     for f in spec.fields:
         if f.required and not merged.get(f.name):

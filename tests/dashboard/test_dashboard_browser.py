@@ -1,36 +1,14 @@
 """The dashboard and the owner's pages in Chromium at 1280 and 390 px: screenshots to look at,
 axe-core (npm, package.json) with no serious or critical violation, no sideways overflow."""
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from identity.models import Customer
-from tests.browser import SHOTS, session_sign_in
+from tests.browser import AXE_WIDTHS, SHOTS, axe_serious, overflow, session_sign_in
 from tests.dashboard.test_dashboard import story
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-AXE = Path(settings.BASE_DIR) / "node_modules/axe-core/axe.min.js"
-WIDTHS = (1280, 390)
-
-
-def axe_serious(page) -> list[str]:
-    """Serious and critical axe-core violations of the page, as "rule: where" lines."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-def overflow(page) -> int:
-    """How many pixels the page is wider than the viewport (sideways scrolling)."""
-    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
 
 
 @pytest.fixture
@@ -39,7 +17,7 @@ def shop(tenant, django_capture_on_commit_callbacks):
     return tenant
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("width", AXE_WIDTHS)
 def test_dashboard_in_chromium(shop, live_server, chromium_browser, width):
     # bypass_csp: axe is injected as a script of the test, not of the page.
     context = chromium_browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)

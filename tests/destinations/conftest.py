@@ -144,7 +144,10 @@ def api(client, tenant):
 @pytest.fixture(autouse=True)
 def _fresh_memo():
     from integrations.destinations import dispatch
+    from integrations.destinations.senders.crm.base import field_ids_forget
 
     dispatch._memo.clear()
+    field_ids_forget()  # destination ids repeat across tests on SQLite
     yield
     dispatch._memo.clear()
+    field_ids_forget()

@@ -19,6 +19,8 @@ from integrations.events import event_record
 from tests.destinations.conftest import Reply
 from tracking.models import Event
 
+CLARM_LABELS = ("Clarm rung", "Clarm customer number", "Clarm first-touch source", "Clarm first-touch campaign")
+
 
 def sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
@@ -79,6 +81,57 @@ def test_meta_gets_hashed_user_data_the_clarm_event_id_and_fbc_from_the_landing(
     assert "ann" not in seen.body.lower()  # nothing personal in clear
 
 
+CHROME_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+)
+
+
+def _stored_purchase(workspace, *, email: str, context: dict, source: str = "web") -> Event:
+    customer = Customer.objects.create(workspace=workspace, email=email, rung=4)
+    return Event.objects.create(
+        workspace=workspace,
+        customer=customer,
+        event="purchase",
+        source=source,
+        occurred_at=timezone.now(),
+        properties={"amount": 20, "currency": "EUR"},
+        context=context,
+    )
+
+
+def _send_stored(destination, events) -> None:
+    from integrations.destinations.services import deliveries_from_events
+
+    deliveries_from_events(workspace_id=destination.workspace_id, event_ids=[e.pk for e in events])
+    destination_flush(destination_id=destination.pk)
+
+
+def test_meta_sends_a_browser_event_as_website_with_its_user_agent_and_page(meta, provider):
+    page = "https://shop.example/checkout/done"
+    event = _stored_purchase(meta.workspace, email="ua@example.com", context={"user_agent": CHROME_UA, "url": page})
+    _send_stored(meta, [event])
+    (sent,) = provider.requests[0].json()["data"]
+    assert sent["action_source"] == "website"
+    assert sent["user_data"]["client_user_agent"] == CHROME_UA
+    assert sent["event_source_url"] == page
+    assert sent["event_id"] == str(event.pk)
+
+
+def test_meta_falls_back_to_system_generated_without_a_user_agent_or_a_page(meta, provider):
+    no_ua = _stored_purchase(meta.workspace, email="a@example.com", context={"url": "https://shop.example/"})
+    no_url = _stored_purchase(meta.workspace, email="b@example.com", context={"user_agent": CHROME_UA})
+    server = _stored_purchase(
+        meta.workspace, email="c@example.com", context={"user_agent": CHROME_UA, "url": "https://x/"}, source="webhook"
+    )
+    _send_stored(meta, [no_ua, no_url, server])
+    sent = {e["event_id"]: e for e in provider.requests[0].json()["data"]}
+    for event in (no_ua, no_url, server):
+        out = sent[str(event.pk)]
+        # Meta refuses `website` without both: such events go as system-generated, with neither field.
+        assert out["action_source"] == "system_generated"
+        assert "client_user_agent" not in out["user_data"] and "event_source_url" not in out
+
+
 def test_meta_batches_at_most_1000_events_per_request(meta, track, provider):
     destination_update(destination=meta, actor=None, status=DestinationStatus.PAUSED)
     for start in range(0, 2500, 500):
@@ -136,9 +189,9 @@ def test_crm_skips_people_who_opted_out_of_analytics(tenant, provider, settings,
     sent = len(provider.requests)
     assert sent >= 1
     Customer.objects.filter(email="quiet@example.com").update(allow_analytics=False)
-    # A write-key event of an opted-out person is refused at ingest, whatever source it names...
-    refused = track({**buy("v-q", "quiet@example.com"), "source": "agent", "message_id": "m-q2"})
-    assert refused.json()["suppressed"] == 1
+    # A write-key event of an opted-out person is refused by the stitcher, whatever source it names...
+    track({**buy("v-q", "quiet@example.com"), "source": "agent", "message_id": "m-q2"})
+    assert not Event.objects.filter(message_id="m-q2").exists()
     # ...but a payment is kept as a transactional record: the CRM still does not get it.
     run_on_commit(
         lambda: event_record(
@@ -318,7 +371,17 @@ def test_hubspot_upserts_by_email_adds_a_note_keeps_the_id_and_deletes_on_erasur
             {
                 "idProperty": "email",
                 "id": "dana@example.com",
-                "properties": {"email": "dana@example.com", "firstname": "", "lastname": "", "phone": "+14155550123"},
+                "properties": {
+                    "email": "dana@example.com",
+                    "firstname": "",
+                    "lastname": "",
+                    "phone": "+14155550123",
+                    # Clarm's fields as contact properties, not only in the note.
+                    "clarm_rung": 4,
+                    "clarm_customer_number": 1,
+                    "clarm_first_touch_source": "news",
+                    "clarm_first_touch_campaign": "fall",
+                },
             }
         ]
     }
@@ -346,9 +409,13 @@ def test_pipedrive_finds_or_creates_the_person_and_logs_an_activity(tenant, prov
     provider.routes["/v1/persons/search"] = lambda s: Reply(200, {"success": True, "data": {"items": []}})
     provider.routes["/v1/persons"] = lambda s: Reply(201, {"success": True, "data": {"id": 42}})
     provider.routes["/v1/activities"] = lambda s: Reply(201, {"success": True, "data": {"id": 7}})
+    provider.routes["/v1/personFields"] = lambda s: Reply(
+        200, {"success": True, "data": [{"key": f"k{n}", "name": name} for n, name in enumerate(CLARM_LABELS)]}
+    )
     d = make(tenant, "pipedrive", {"api_token": "pd-tok"}, [{"on": "event", "event": "purchase"}])
     track(buy("v-p", "pat@example.com"))
-    search, create, activity = provider.requests
+    fields, search, create, activity = provider.requests
+    assert fields.path == "/v1/personFields" and fields.method == "GET"
     assert search.query == {"term": ["pat@example.com"], "fields": ["email"], "exact_match": ["true"]}
     assert all(s.headers["x-api-token"] == "pd-tok" for s in provider.requests)
     assert create.method == "POST" and create.json()["email"] == [{"value": "pat@example.com", "primary": True}]
@@ -388,9 +455,13 @@ def test_gohighlevel_upserts_the_contact_with_its_version_header(tenant, provide
     settings.CLARM_GOHIGHLEVEL_API_URL = provider.url
     provider.routes["/contacts/upsert"] = lambda s: Reply(200, {"new": True, "contact": {"id": "ghl-1"}})
     provider.routes["/contacts/ghl-1/notes"] = lambda s: Reply(201, {"note": {"id": "n"}})
+    provider.routes["/locations/loc-9/customFields"] = lambda s: Reply(
+        200, {"customFields": [{"id": f"cf{n}", "name": name} for n, name in enumerate(CLARM_LABELS)]}
+    )
     make(tenant, "gohighlevel", {"token": "pit-1", "location_id": "loc-9"}, [{"on": "rung_reached", "rung": 4}])
     track(buy("v-ghl", "gh@example.com"))
-    upsert, note = provider.requests
+    fields, upsert, note = provider.requests
+    assert fields.query == {"model": ["contact"]}
     assert upsert.headers["version"] == "2021-07-28" and upsert.headers["authorization"] == "Bearer pit-1"
     body = upsert.json()
     assert body["locationId"] == "loc-9" and body["email"] == "gh@example.com" and "clarm-rung-4" in body["tags"]

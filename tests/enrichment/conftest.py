@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from enrichment.moments import HighIntentVisitor, high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from tracking import network
 from tracking.writekeys import write_keys_forget
 
@@ -36,9 +37,14 @@ def provider_server() -> Iterator[ProviderServer]:
     holder: dict[str, ProviderServer] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.do_GET()
+
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            seen = Seen("GET", parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()})
+            seen = Seen(
+                self.command, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}
+            )
             server = holder["server"]
             server.requests.append(seen)
             status, body = server.respond(seen)
@@ -91,3 +97,12 @@ def post_track(client, tenant, django_capture_on_commit_callbacks):
         return response
 
     return post
+
+
+@pytest.fixture
+def moments() -> Iterator[list[HighIntentVisitor]]:
+    """The high_intent_visitor moments published during the test."""
+    seen: list[HighIntentVisitor] = []
+    high_intent_visitor_subscribe(seen.append)
+    yield seen
+    high_intent_visitor_unsubscribe(seen.append)

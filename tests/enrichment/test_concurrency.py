@@ -6,10 +6,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from enrichment.intent import customer_intent_refresh
 from enrichment.models import EnrichmentUsage, NetworkAnswer
 from enrichment.moments import HighIntentVisitor, high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from enrichment.networks import NetworkFacts, network_company
-from enrichment.services import customer_intent_refresh, enrichment_settings_update
+from enrichment.services import enrichment_settings_update
 from identity.models import Customer
 from tests.identity.helpers import run_in_threads
 from tracking.models import Event

@@ -3,31 +3,19 @@
 import datetime
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
-from enrichment import services
+from enrichment import intent, services
 from enrichment.models import EnrichmentSettings
-from enrichment.moments import HighIntentVisitor, high_intent_visitor_subscribe, high_intent_visitor_unsubscribe
 from enrichment.scoring import BadWeights, Signal, enterprise_score, intent_compute
 from enrichment.services import enrichment_settings_update, events_enrich_and_score
 from identity.models import Customer
+from tests.enrichment.helpers import page
 from tracking.models import Event
 
 HOME_IP = "73.1.2.3"  # residential: no company part in the score
 OFFICE_IP = "193.99.144.80"  # business network: enterprise score 30 → +4.5
-
-
-def page(path: str, visitor: str = "visitor-keen") -> dict:
-    return {"event": "page_view", "visitor_id": visitor, "session_id": "s-1", "url": f"https://acme.test{path}"}
-
-
-@pytest.fixture
-def moments():
-    seen: list[HighIntentVisitor] = []
-    high_intent_visitor_subscribe(seen.append)
-    yield seen
-    high_intent_visitor_unsubscribe(seen.append)
 
 
 def _keen() -> Customer:
@@ -224,24 +212,74 @@ def test_residential_visitor_has_no_company_in_the_api(post_track, tenant):
     assert body["company"] is None and body["intent_score"] == 8
 
 
-def test_the_score_does_not_wait_for_the_company_provider(post_track, tenant, monkeypatch):
+def test_the_score_does_not_wait_for_the_company_provider(post_track, tenant, monkeypatch, provider_server):
+    provider_server.respond = lambda seen: (
+        200,
+        {"ip": "193.99.144.1", "country": "DE", "company": {"name": "Heise", "domain": "heise.de", "type": "business"}},
+    )
+    enrichment_settings_update(workspace=tenant.workspace, provider="ipinfo", api_key="ws-token")
     seen_scores = []
-    real = services.network_company
+    real = services.networks_ask
 
     def provider_side(**kwargs):
-        seen_scores.append(Customer.objects.get().intent_score)  # already scored when the lookup starts
+        seen_scores.append(Customer.objects.get().intent_score)  # already scored when the provider is asked
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "network_company", provider_side)
-    post_track(page("/pricing"), ip=OFFICE_IP)
-    assert seen_scores == [8]
-    assert _keen().intent_score == 12  # rescored once the company (enterprise 30 → +4.5) was known
+    monkeypatch.setattr(services, "networks_ask", provider_side)
+    with override_settings(CLARM_IPINFO_API_URL=provider_server.url):
+        post_track(page("/pricing"), ip=OFFICE_IP)
+    assert seen_scores == [8] and len(provider_server.requests) == 1
+    assert _keen().intent_score == 14  # rescored once the company (enterprise 40 → +6) was known
+
+
+def test_a_company_known_without_a_provider_call_counts_in_the_first_score(post_track, monkeypatch):
+    asked: list[dict] = []
+
+    def ask(**kwargs):
+        asked.append(kwargs)
+        return {}
+
+    monkeypatch.setattr(services, "networks_ask", ask)
+    post_track(page("/pricing"), ip=OFFICE_IP)  # offline: the ASN names the company
+    customer = _keen()
+    assert customer.intent_score == 12 and "company profile (30/100): +4" in [
+        p["text"] for p in customer.intent["parts"]
+    ]
+    assert asked == []
 
 
 def test_only_the_latest_signals_of_each_person_count(post_track, monkeypatch):
-    monkeypatch.setattr(services, "MAX_SIGNALS", 2)
+    monkeypatch.setattr(intent, "MAX_SIGNALS", 2)
     for path in ("/pricing", "/pricing", "/pricing"):
         post_track(page(path), ip=HOME_IP)
     post_track(page("/demo", visitor="visitor-other"), ip=HOME_IP)
     scores = dict(Customer.objects.values_list("intent__parts__0__text", "intent_score"))
     assert scores == {"pricing ×2: +16": 16, "demo: +8": 8}
+
+
+def test_the_database_sums_signals_as_the_formula_weighs_them(tenant):
+    """The score of a person's stored events (summed with their recency in SQL) equals the formula
+    applied to the same signals one by one, at every age (and a clock-skewed future event weighs 1)."""
+    now = timezone.now()
+    customer = Customer.objects.create(workspace=tenant.workspace)
+    ages = [-1.0, 0.0, 0.5, 3.5, 7.0, 13.0, 29.0, 60.0]
+    signals = []
+    for n, days in enumerate(ages):
+        at = now - datetime.timedelta(days=days)
+        path = ("/pricing", "/demo", "/blog/x")[n % 3]
+        kind = "message_sent" if n == 5 else "page_view"
+        Event.objects.create(
+            workspace=tenant.workspace,
+            customer=customer,
+            event=kind,
+            occurred_at=at,
+            context={"url": f"https://acme.test{path}"},
+        )
+        signals.append(Signal(kind, at, f"https://acme.test{path}"))
+    outcome = intent.customer_intent_refresh(customer_id=customer.pk, config=None, now=now)
+    assert outcome is not None
+    expected = intent_compute(signals=signals, page_weights=None, enterprise_score=None, rung=0, now=now)
+    assert outcome.result.score == expected.score == 29
+    assert [(p.label, p.count, round(p.points, 6)) for p in outcome.result.parts] == [
+        (p.label, p.count, round(p.points, 6)) for p in expected.parts
+    ]

@@ -62,7 +62,7 @@ def _state(workspace: Workspace) -> tuple[Any, ...]:
     events = list(Event.objects.filter(workspace=workspace).values_list("message_id", "rung", "customer_id"))
     groups: dict[Any, set[str]] = {}
     for message_id, _, customer_id in events:
-        groups.setdefault(customer_id, set()).add(message_id)
+        groups.setdefault(customer_id, set()).add(str(message_id))
     live = Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE)
     people = sorted(
         (sorted(groups.get(c.pk, set())), c.rung, c.customer_number is not None, c.email, c.phone) for c in live
@@ -72,7 +72,7 @@ def _state(workspace: Workspace) -> tuple[Any, ...]:
 
 
 def _sizes(draw: Any, total: int) -> list[int]:
-    sizes = []
+    sizes: list[int] = []
     while sum(sizes) < total:
         sizes.append(draw(st.integers(1, max(1, total - sum(sizes)))))
     return sizes

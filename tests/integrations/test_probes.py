@@ -291,7 +291,9 @@ def test_a_batch_is_processed_by_one_ingest(tenant, sendgrid_a, sendgrid_keys, h
 
     batch = [_sendgrid_event(n) for n in range(1, 4)] + [_sendgrid_event(4, event="unsubscribe")]
     batch.append(_sendgrid_event(5, event="group_resubscribe"))  # a type we do not use
-    with mock.patch.object(sendgrid_hooks, "events_ingest", wraps=sendgrid_hooks.events_ingest) as ingest:
+    with mock.patch.object(
+        sendgrid_hooks, "events_ingest_stitched", wraps=sendgrid_hooks.events_ingest_stitched
+    ) as ingest:
         post_sendgrid(hook, tenant.workspace, sendgrid_keys, json.dumps(batch))
     assert ingest.call_count == 1 and len(ingest.call_args.kwargs["events"]) == 4
     statuses = dict(WebhookDelivery.objects.values_list("provider_event_id", "status"))

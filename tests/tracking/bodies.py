@@ -11,6 +11,7 @@ from workspaces.models import Workspace
 
 ANSWER_ONE = {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}
 
+
 def _ago(minutes: float) -> datetime.datetime:
     return (timezone.now() - datetime.timedelta(minutes=minutes)).replace(microsecond=0)
 

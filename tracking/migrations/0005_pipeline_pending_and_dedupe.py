@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('partition', models.PositiveSmallIntegerField()),
                 ('received_at', models.DateTimeField()),
                 ('data', models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
+                ('attempts', models.PositiveSmallIntegerField(db_default=0, default=0)),
                 ('workspace', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
             ],
             options={

@@ -7,9 +7,10 @@ seconds), `event_id` = the Clarm event id (so a browser pixel's copy of the same
 case), phone (digits of E.164, no '+') and external id (the Clarm customer id), `fbc` built from the
 landing's `fbclid` (`fb.1.<landing ms>.<fbclid>`), and `custom_data` value/currency.
 
-Clarm never stores raw user agents, and Meta requires `client_user_agent` with `action_source:
-website`; so browser events go as `website` only when a user agent is available, else as
-`system_generated` (docs/destinations.md)."""
+Meta requires `client_user_agent` and `event_source_url` with `action_source: website`. A browser
+event goes as `website` with both when its context carries the browser's user agent
+(`context["user_agent"]`, kept by the edge) and the page (`context["url"]`); without them it goes
+as `system_generated` (docs/destinations.md)."""
 
 from typing import Any
 
@@ -46,6 +47,10 @@ ACTION_SOURCES = {
 MOMENT_NAMES = {DeliveryKind.RUNG_REACHED: "Lead", DeliveryKind.HIGH_INTENT: "HighIntentVisitor"}
 
 
+# The event context key holding the browser's raw user agent (set by the edge for web events).
+USER_AGENT_KEY = "user_agent"
+
+
 def action_source(item: Item) -> str:
     event = item.event
     if event is None:
@@ -54,15 +59,23 @@ def action_source(item: Item) -> str:
         kind = str((event.properties or {}).get("channel") or (event.properties or {}).get("kind") or "")
         return "phone_call" if "voice" in kind or "call" in event.event else "chat"
     source = ACTION_SOURCES.get(event.source, "other")
-    if source == "website" and not user_agent(item):
+    if source == "website" and not (user_agent(item) and page_url(item)):
         return "system_generated"
     return source
 
 
+def _context_text(item: Item, key: str) -> str:
+    context = item.event.context if item.event is not None else None
+    value = context.get(key) if isinstance(context, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
 def user_agent(item: Item) -> str:
-    context = item.event.context if item.event is not None else {}
-    value = context.get("user_agent_raw") if isinstance(context, dict) else None
-    return value if isinstance(value, str) else ""
+    return _context_text(item, USER_AGENT_KEY)
+
+
+def page_url(item: Item) -> str:
+    return _context_text(item, "url")
 
 
 def fbc(item: Item) -> str:
@@ -89,18 +102,18 @@ def meta_event(item: Item) -> dict[str, Any]:
             user_data["external_id"] = [sha256_hex(str(customer.pk))]
     if fbc(item):
         user_data["fbc"] = fbc(item)
-    if user_agent(item):
+    source = action_source(item)
+    if source == "website":  # Meta's requirement for web events: the browser's user agent and the page
         user_data["client_user_agent"] = user_agent(item)
     out: dict[str, Any] = {
         "event_name": name,
         "event_time": int(when.timestamp()),
         "event_id": str(event.pk) if event is not None and event.pk else delivery.key,
-        "action_source": action_source(item),
+        "action_source": source,
         "user_data": user_data,
     }
-    url = (event.context or {}).get("url") if event is not None else None
-    if url and out["action_source"] == "website":
-        out["event_source_url"] = url
+    if source == "website":
+        out["event_source_url"] = page_url(item)
     value, currency = amount_of(event)
     if value is not None and currency:
         out["custom_data"] = {"value": value, "currency": currency}

@@ -1,0 +1,26 @@
+"""Consent records are a processor of the pipeline: each stitched consent event gets its record
+(identity.privacy.services.consent_record_from_event). An opt-out is applied here, in the stitcher's
+process right after its batch commits, so the person's next batch is refused whatever the task
+queue's delay; anything that fails here is left to the task, which retries."""
+
+import logging
+
+from clarm.publish import task_publish
+from identity.privacy.tasks import consent_record_from_event
+from tracking.models import Event
+from tracking.prepared import CONSENT_EVENTS, OPT_OUT_EVENTS
+
+logger = logging.getLogger(__name__)
+
+
+def events_stitched(workspace_id: int, event_ids: list[int]) -> None:
+    consent = Event.objects.filter(pk__in=event_ids, event__in=CONSENT_EVENTS).order_by("pk")
+    for event_id, name in consent.values_list("pk", "event"):
+        if name in OPT_OUT_EVENTS:
+            try:
+                consent_record_from_event(event_id)
+                continue
+            except Exception:  # the events are committed: the task retries what failed here
+                logger.exception("opt-out event %s not applied after its stitch; left to the task", event_id)
+        # Bounded wait: when the broker is down, identity.consent_records_resume records it later.
+        task_publish(consent_record_from_event, event_id)
