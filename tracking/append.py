@@ -32,8 +32,8 @@ def _append_sql() -> str:
         f"fresh AS (INSERT INTO {keys} (workspace_id, key, received_at) "
         "SELECT %(workspace)s, k, %(at)s FROM r WHERE k IS NOT NULL ORDER BY k "
         "ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key), "
-        f"appended AS (INSERT INTO {pending} (workspace_id, partition, received_at, data) "
-        "SELECT %(workspace)s, %(partition)s, %(at)s, d FROM r WHERE k IS NULL OR k IN (SELECT key FROM fresh) "
+        f"appended AS (INSERT INTO {pending} (workspace_id, partition, received_at, data, attempts) "
+        "SELECT %(workspace)s, %(partition)s, %(at)s, d, 0 FROM r WHERE k IS NULL OR k IN (SELECT key FROM fresh) "
         "ORDER BY n RETURNING id) "
         "SELECT key FROM fresh"
     )

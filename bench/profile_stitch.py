@@ -1,0 +1,85 @@
+"""Where a stitcher's time goes: append N events through the edge (in-process), then cProfile one
+`stitch_run(once=True)` over them, with the queries counted.
+
+Run against bench/pipeline.py's database (its workspace and its 500 returning devices):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/clarm_pipebench REDIS_URL=redis://127.0.0.1:6406/3 \
+    DJANGO_SETTINGS_MODULE=bench.settings .venv/bin/python bench/profile_stitch.py --devices new --events 1000
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from identity.stitching.stitcher import stitch_run  # noqa: E402
+from tracking.inputs import EventInput  # noqa: E402
+from tracking.services import events_ingest  # noqa: E402
+from workspaces.models import Workspace  # noqa: E402
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", default="new", choices=["new", "known"])
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--callers", default="", help="also print the callers of functions matching this")
+    args = parser.parse_args()
+    workspace = Workspace.objects.order_by("pk").first()
+    assert workspace is not None, "run bench/pipeline.py setup first"
+    run = f"ps{time.time_ns()}"
+    for start in range(0, args.events, 500):
+        events = []
+        for i in range(start, min(start + 500, args.events)):
+            visitor = f"new-{run}-{i}" if args.devices == "new" else f"known-{i % 500}"
+            events.append(
+                EventInput(
+                    event="page_view",
+                    visitor_id=visitor,
+                    session_id=f"s-{visitor}",
+                    url=f"https://shop.example/p/{i % 50}",
+                    referrer="https://www.google.com/",
+                    user_agent=UA,
+                    properties={"title": "Pricing"},
+                    message_id=f"{run}-{i}",
+                )
+            )
+        events_ingest(workspace=workspace, events=events)
+    profiler = cProfile.Profile()
+    start_t = time.perf_counter()
+    with CaptureQueriesContext(connection) as ctx:
+        profiler.enable()
+        stored = stitch_run(once=True)
+        profiler.disable()
+    wall = time.perf_counter() - start_t
+    print(f"stitched {stored} {args.devices}-device events in {wall:.2f} s: {stored / wall:.0f} events/s in-process")
+    print(f"queries: {len(ctx.captured_queries)}; slowest:")
+    for q in sorted(ctx.captured_queries, key=lambda q: -float(q["time"]))[:8]:
+        print(f"  {q['time']}s  {q['sql'][:240]}")
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
+    stats.print_stats(args.top)
+    if args.callers:
+        stats.print_callers(args.callers)
+    print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
