@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from agents.models import AgentScan, AgentSetting, Conversation, Message, ScheduledAction
+from agents.models import AgentScan, AgentSetting, ChatWidget, Conversation, Message, ScheduledAction, WidgetSession
+from clarm.admin_base import ReadOnlyModelAdmin
 
 
 @admin.register(Conversation)
@@ -55,3 +56,18 @@ class ScheduledActionAdmin(admin.ModelAdmin):
 class AgentScanAdmin(admin.ModelAdmin):
     list_display = ("workspace", "scanned_until")
     raw_id_fields = ("workspace",)
+
+
+@admin.register(ChatWidget)
+class ChatWidgetAdmin(admin.ModelAdmin):
+    list_display = ("workspace", "enabled", "color", "updated_at")
+    list_filter = ("enabled",)
+    raw_id_fields = ("workspace",)
+
+
+@admin.register(WidgetSession)
+class WidgetSessionAdmin(ReadOnlyModelAdmin):
+    # The token's hash and the device id are not shown: neither is anything staff need to read.
+    list_display = ("id", "workspace", "customer", "created_at", "last_seen_at")
+    fields = ("workspace", "customer", "created_at", "last_seen_at")
+    raw_id_fields = ("workspace", "customer")
