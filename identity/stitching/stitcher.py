@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -52,6 +52,9 @@ from tracking.visits import VisitTracker
 from workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
+
+# After a pass failed on the database itself (unreachable, locked), the stitcher waits this long.
+RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -221,6 +224,8 @@ def _one_at_a_time(partition: int, *, workspace_id: int | None, limit: int) -> S
                 if not pending:
                     break
                 outcome.add(_batch_stitch(pending))
+        except (OperationalError, InterfaceError):
+            raise  # the database, not the event: nothing is counted against it (the loop retries)
         except Exception:
             logger.exception("pending event %s failed to stitch", pending[0].pk if pending else None)
             if pending:
@@ -262,11 +267,18 @@ def stitch_run(
     stored = 0
     while not stop():
         took = 0
-        for partition in _partitions_pending(partitions):
-            done = partition_stitch(partition)
-            if done is not None:
-                took += len(done.pending_ids)
-                stored += done.stitched
+        try:
+            for partition in _partitions_pending(partitions):
+                done = partition_stitch(partition)
+                if done is not None:
+                    took += len(done.pending_ids)
+                    stored += done.stitched
+        except (OperationalError, InterfaceError):
+            # The database is unreachable or busy: the pending events wait, committed; try again.
+            logger.exception("stitch pass failed; retrying in %s s", RETRY_SECONDS)
+            connection.close()
+            time.sleep(RETRY_SECONDS)
+            continue
         if took == 0:
             if once:
                 return stored

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from identity.models import Customer
 from identity.privacy.erasure import subject_erase
@@ -186,3 +186,22 @@ def test_metrics_need_their_token(stitch, client, post_track, settings, deferred
     text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").content.decode()
     assert 'clarm_stitch_lag_seconds{quantile="0.99"}' in text
     assert "clarm_events_stitched_total 2" in text
+
+
+def test_a_database_error_is_waited_out_and_never_counted_against_the_events(stitch, post_track, deferred, monkeypatch):
+    post_track({"event": "page_view", "visitor_id": "dev-x", "message_id": "x1"})
+    real, failures = stitcher._batch_stitch, []
+
+    def unreachable(pending):  # the batch, the event on its own (the pass gives up), the next batch
+        if len(failures) < 3:
+            failures.append(pending[0].attempts)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(pending)
+
+    monkeypatch.setattr(stitcher, "_batch_stitch", unreachable)
+    monkeypatch.setattr(stitcher, "RETRY_SECONDS", 0)
+    monkeypatch.setattr(stitcher.connection, "close", lambda: None)  # the test's transaction stays open
+    stitch()
+    assert failures == [0, 0, 0]  # never counted as the event's failure
+    assert Event.objects.get().message_id == "x1"  # the next pass stored it
+    assert not PendingEvent.objects.exists()
