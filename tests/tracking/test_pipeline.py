@@ -190,7 +190,8 @@ def test_metrics_need_their_token(stitch, client, post_track, settings, deferred
 
 def test_a_database_error_is_waited_out_and_never_counted_against_the_events(stitch, post_track, deferred, monkeypatch):
     post_track({"event": "page_view", "visitor_id": "dev-x", "message_id": "x1"})
-    real, failures = stitcher._batch_stitch, []
+    real = stitcher._batch_stitch
+    failures: list[int] = []
 
     def unreachable(pending):  # the batch, the event on its own (the pass gives up), the next batch
         if len(failures) < 3:
