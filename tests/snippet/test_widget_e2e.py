@@ -5,46 +5,26 @@ asks for an email when handed to a person, respects consent and GPC."""
 from __future__ import annotations
 
 import gzip
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import Browser, Page, expect
 
 from agents.models import Conversation, Message
 from agents.services import conversation_reply
 from agents.webchat import widget_save
 from identity.models import Customer
-from tests.browser import desktop_context
+from tests.browser import AXE, desktop_context
 from tests.snippet.conftest import REPO, Site
+
+# The same guard against Django's async-safety check as the snippet's end-to-end tests (a fixture
+# imported into the module applies to it), and the same wait.
+from tests.snippet.test_snippet_e2e import _orm_beside_playwright, wait_for  # noqa: F401
 from tracking.models import Event
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(settings.BASE_DIR) / "node_modules/axe-core/axe.min.js"
 WIDGET = REPO / "static" / "clarm-widget.js"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _orm_beside_playwright() -> Iterator[None]:
-    # As in test_snippet_e2e: Playwright's loop on this thread trips Django's async-safety guard.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def _setup(tenant, *, mode: str = "never", enabled: bool = True) -> None:
