@@ -45,6 +45,11 @@ def main() -> None:
     workspace = Workspace.objects.order_by("pk").first()
     assert workspace is not None, "run bench/pipeline.py setup first"
     run = f"ps{time.time_ns()}"
+    # A warm-up batch first (imports, connections, the first task publish), not profiled.
+    events_ingest(
+        workspace=workspace, events=[EventInput(event="page_view", visitor_id=f"warm-{run}-{i}") for i in range(50)]
+    )
+    stitch_run(once=True)
     for start in range(0, args.events, 500):
         events = []
         for i in range(start, min(start + 500, args.events)):

@@ -1,6 +1,6 @@
 """Writing a request's webhook deliveries: ONE statement, whatever the batch size.
 
-On PostgreSQL the rows travel as one JSON parameter (`jsonb_to_recordset`, as tracking.eventwrite
+On PostgreSQL the rows travel as one JSON parameter (`jsonb_to_recordset`, as clarm.rowsinsert
 does for events) and what the rows share (workspace, provider, headers, receive time, receipt) as
 plain parameters once: a 1,000-event SendGrid batch is then one short statement to parse instead of
 13,000 bound values, and the headers are serialized once instead of per event. Other databases (the

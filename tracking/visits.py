@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models import Count, F, Value, Window
+from django.db.models.functions import Greatest, RowNumber
 
+from clarm.rowsinsert import rows_insert
 from tracking.hotcache import delete_many, json_get_many, json_set_many
 from tracking.models import Visit
 
@@ -23,6 +24,19 @@ SESSION_GAP = datetime.timedelta(minutes=30)
 CACHE_TTL = 6 * 3600
 # Don't rewrite the cache entry for every event: a `last` up to a minute old is precise enough.
 CACHE_REFRESH = datetime.timedelta(seconds=60)
+# New visits: one INSERT for the batch (clarm.rowsinsert); a row already stored for the session wins.
+_NEW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("workspace_id", "bigint"),
+    ("device_hash", "text"),
+    ("session_id", "text"),
+    ("started_at", "timestamptz"),
+    ("last_event_at", "timestamptz"),
+    ("event_count", "integer"),
+    ("landing", "jsonb"),
+)
+_NEW_CONFLICT = "ON CONFLICT (workspace_id, device_hash, session_id) DO NOTHING"
+# Devices read from the database per query when the cache does not know them.
+_LOOKUP_CHUNK = 500
 
 
 def _cache_write(entries: dict[str, Any]) -> None:
@@ -112,32 +126,41 @@ class VisitTracker:
                     self.current[keys[key]] = VisitState.from_cache(keys[key], data)
                 except (KeyError, TypeError, ValueError):
                     continue
+            self._from_database(sorted(device_hashes - self.current.keys()))
 
-    def _from_database(self, device_hash: str) -> VisitState | None:
-        latest = (
-            Visit.objects.filter(workspace_id=self.workspace_id, device_hash=device_hash)
-            .order_by("-started_at", "-id")
-            .values("id", "session_id", "started_at", "last_event_at")
-            .first()
-        )
-        if latest is None:
-            return None
-        count = Visit.objects.filter(workspace_id=self.workspace_id, device_hash=device_hash).count()
-        return VisitState(
-            device_hash=device_hash,
-            session_id=latest["session_id"],
-            number=count,
-            started_at=latest["started_at"],
-            last_at=latest["last_event_at"],
-            visit_id=latest["id"],
-        )
+    def _from_database(self, device_hashes: list[str]) -> None:
+        """The latest visit and the number of visits of each of these devices: one query per chunk of
+        devices (None for a device never seen)."""
+        for start in range(0, len(device_hashes), _LOOKUP_CHUNK):
+            chunk = device_hashes[start : start + _LOOKUP_CHUNK]
+            self.current.update(dict.fromkeys(chunk))
+            latest = (
+                Visit.objects.filter(workspace_id=self.workspace_id, device_hash__in=chunk)
+                .annotate(
+                    visits=Window(Count("id"), partition_by=[F("device_hash")]),
+                    recency=Window(
+                        RowNumber(), partition_by=[F("device_hash")], order_by=[F("started_at").desc(), F("id").desc()]
+                    ),
+                )
+                .filter(recency=1)
+                .values_list("id", "device_hash", "session_id", "started_at", "last_event_at", "visits")
+            )
+            for visit_id, device_hash, session_id, started_at, last_at, visits in latest:
+                self.current[device_hash] = VisitState(
+                    device_hash=device_hash,
+                    session_id=session_id,
+                    number=visits,
+                    started_at=started_at,
+                    last_at=last_at,
+                    visit_id=visit_id,
+                )
 
     def assign(
         self, *, device_hash: str, session_id: str | None, at: datetime.datetime, landing: dict[str, Any]
     ) -> tuple[VisitState, bool]:
         """The visit this event belongs to, and whether the event starts it."""
         if device_hash not in self.current:
-            self.current[device_hash] = self._from_database(device_hash)
+            self._from_database([device_hash])
         state = self.current[device_hash]
         if state is not None:
             same = state.session_id == session_id if session_id else at - state.last_at <= SESSION_GAP
@@ -165,35 +188,58 @@ class VisitTracker:
         requests touching the same visits never wait on each other in a cycle). Call inside the
         ingest transaction, after the events."""
         to_cache: dict[str, Any] = {}
-        touch: list[VisitState] = []
-        # New visits are inserted in one order (device, session) whatever the order of the events,
-        # so two requests creating the same visits wait on each other's unique keys in one order.
-        for state in sorted(self.touched, key=lambda s: (s.visit_id is not None, s.device_hash, s.session_id)):
-            if state.new_events == 0:
-                continue
-            if state.visit_id is None:
-                visit, created = Visit.objects.get_or_create(
-                    workspace_id=self.workspace_id,
-                    device_hash=state.device_hash,
-                    session_id=state.session_id,
-                    defaults={
-                        "started_at": state.started_at,
-                        "last_event_at": state.last_at,
-                        "event_count": state.new_events,
-                        "landing": state.landing,
-                    },
-                )
-                state.visit_id = visit.pk
-                if not created:
-                    touch.append(state)
-            else:
-                touch.append(state)
+        stored = [s for s in self.touched if s.new_events]
+        touch = [s for s in stored if s.visit_id is not None]
+        touch += self._insert_new([s for s in stored if s.visit_id is None])
+        for state in stored:
             if self.current.get(state.device_hash) is state and state.cache_stale():
                 to_cache[_cache_key(self.workspace_id, state.device_hash)] = state.to_cache()
         _visits_touch(touch)
         if to_cache:
             # Only once the visits are committed: a rolled-back visit id must never be cached.
             transaction.on_commit(lambda: _cache_write(to_cache))
+
+    def _insert_new(self, states: list[VisitState]) -> list[VisitState]:
+        """Insert these new visits in one statement, in one order (device, session) whatever the order
+        of the events, so two writers creating the same visits wait on each other's unique keys in one
+        order. A visit whose session is already stored (or repeated in the list) is not inserted: it
+        is returned, with that row's id, to be moved on instead."""
+        states = sorted(states, key=lambda s: (s.device_hash, s.session_id))
+        rows = [
+            {
+                "workspace_id": self.workspace_id,
+                "device_hash": s.device_hash,
+                "session_id": s.session_id,
+                "started_at": s.started_at,
+                "last_event_at": s.last_at,
+                "event_count": s.new_events,
+                "landing": s.landing,
+            }
+            for s in states
+        ]
+        returned = rows_insert(
+            Visit, _NEW_COLUMNS, rows, conflict=_NEW_CONFLICT, returning="id, device_hash, session_id"
+        )
+        ids = {(device_hash, session_id): pk for pk, device_hash, session_id in returned}
+        existing: list[VisitState] = []
+        for state in states:
+            pk = ids.pop((state.device_hash, state.session_id), None)
+            if pk is None:
+                existing.append(state)
+            else:
+                state.visit_id = pk
+        if existing:
+            stored = {
+                (device_hash, session_id): pk
+                for pk, device_hash, session_id in Visit.objects.filter(
+                    workspace_id=self.workspace_id,
+                    device_hash__in={s.device_hash for s in existing},
+                    session_id__in={s.session_id for s in existing},
+                ).values_list("id", "device_hash", "session_id")
+            }
+            for state in existing:
+                state.visit_id = stored[(state.device_hash, state.session_id)]
+        return existing
 
 
 def _visits_touch(states: list[VisitState]) -> None:

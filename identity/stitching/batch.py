@@ -18,7 +18,15 @@ Locking (why concurrent batches cannot deadlock on customers):
   in memory from that row: no query, no savepoint. Its changes (rung, number, contact values,
   traits, first/last seen, devices' visit counts) are collected and written by `flush`, customers
   in id order in one UPDATE ... FROM (VALUES ...), identifiers likewise.
-- Any other event (new identifiers, several owners, a guard) takes the per-event slow path,
+- An event none of whose claims anybody owns (a new device, a new person), or whose new claims join
+  a customer this batch created, is resolved in memory too, when none of its new claims is on the
+  suppression list and the merge guards (identity.stitching.plan, the same function the slow path
+  asks) find nothing to merge or split: the customer and identifiers get keys reserved up front
+  (`ids_reserve`) and are inserted by `flush` with one INSERT per table (`created_insert`, which the
+  stitcher calls before inserting the events). A batch of 1,000 new devices is then about 20
+  statements instead of 12 per event.
+- Any other event (new identifiers of a customer already stored, several owners, a guard, the
+  suppression list) takes the per-event slow path,
   `identity.stitching.resolve.resolve_locked` (its own savepoint, owners locked in key order,
   merges, splits, the suppression list). Pending changes are flushed first so it reads the truth,
   and what it touched (its customer, the customers merged into it, the owners a device moved from,
@@ -36,11 +44,12 @@ from typing import Any
 
 from django.db import connection
 
+from clarm.rowsinsert import rows_json
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
 from identity.normalize import Claims, IdentifierClaim
 from identity.purposes import Consent
 from identity.stitching.ladder import LadderSignals, customer_number_next
-from identity.stitching.plan import ClaimKey, claim_key
+from identity.stitching.plan import IDENTIFYING_KINDS, ClaimKey, OwnerInfo, claim_key, stitch_plan
 from identity.stitching.resolve import Resolution, event_changes, resolve_locked
 from workspaces.models import Workspace
 
@@ -49,10 +58,10 @@ _WRITABLE = ("rung", "customer_number", "email", "phone", "name", "company", "tr
 _PG_TYPES = {
     "rung": "smallint",
     "customer_number": "integer",
-    "email": "varchar",
-    "phone": "varchar",
-    "name": "varchar",
-    "company": "varchar",
+    "email": "text",
+    "phone": "text",
+    "name": "text",
+    "company": "text",
     "traits": "jsonb",
     "first_seen": "timestamptz",
     "last_seen": "timestamptz",
@@ -90,6 +99,26 @@ class _Ident:
     kind: str
     customer_id: int
     visit_count: int
+
+
+def ids_reserve(model: type[Customer] | type[Identifier], n: int) -> list[int]:
+    """n primary keys for rows of this model that this transaction will insert itself. PostgreSQL: from
+    the table's sequence (never handed out again, even if the transaction rolls back). SQLite: past
+    the highest key ever used (its AUTOINCREMENT counter); the embedded default's IMMEDIATE
+    transactions hold the database's one write lock, so no other writer takes them meanwhile, and the
+    caller inserts them before anything else of this transaction inserts into the table."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), "  # noqa: S608 (table name from the model)
+            "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))",
+            [table],
+        )
+        last = int(cursor.fetchone()[0])
+    return list(range(last + 1, last + 1 + n))
 
 
 def _lookup_sql(n: int, *, postgresql: bool) -> str:
@@ -138,6 +167,15 @@ class IdentityBatch:
         self.stale: set[ClaimKey] = set()  # to be read again (a slow path changed their owner)
         self.visit_counts: dict[int, int] = {}  # identifier id -> visit count to raise it to
         self.numbers: set[int] = set()  # customers that reached rung 4 without a number
+        # Customers and identifiers created by this batch in memory (keys reserved, rows not yet
+        # inserted): inserted by `flush`, before anything reads them from the database.
+        self.new_customers: list[int] = []
+        # Customers created by this batch whose every identifier it knows (kind -> hashes of the
+        # identifying kinds), so the merge guards can be decided for them in memory. A customer a slow
+        # path touched leaves this map.
+        self.complete: dict[int, dict[str, set[str]]] = {}
+        self.new_identifiers: dict[int, IdentifierClaim] = {}
+        self.reserved: dict[type[Customer] | type[Identifier], list[int]] = {Customer: [], Identifier: []}
         self.holds_locks = False
         keys = {claim_key(c) for group in claims for c in group.claims}
         self.keys = set(keys)
@@ -240,7 +278,89 @@ class IdentityBatch:
             return self._apply(
                 owner, [i for i in found if i is not None], list(distinct.values()), signals, traits, occurred_at
             )
+        if len(owner_ids) <= 1:
+            unknown = [key for key, ident in zip(distinct, found, strict=True) if ident is None]
+            if not any(key in self._suppressions() for key in unknown):
+                resolution = self._attach(distinct, found, owner_ids, signals, traits, occurred_at)
+                if resolution is not None:
+                    return resolution
         return self._slow(list(distinct.values()), signals, traits, occurred_at)
+
+    def _reserve(self, model: type[Customer] | type[Identifier]) -> int:
+        pool = self.reserved[model]
+        if not pool:
+            # Enough for every claim of the batch still unknown (a new customer has at least one).
+            pool += ids_reserve(model, max(1, len(self.keys - self.idents.keys())))
+        return pool.pop(0)
+
+    def _attach(
+        self,
+        distinct: dict[ClaimKey, IdentifierClaim],
+        found: list[_Ident | None],
+        owner_ids: set[int],
+        signals: LadderSignals,
+        traits: dict[str, Any],
+        occurred_at: datetime,
+    ) -> Resolution | None:
+        """In memory, what `resolve._resolve_slow` does for an event whose unknown claims are on no
+        suppression list and whose known claims (if any) belong to one customer this batch created:
+        create the customer (none known) or attach the new identifiers to it, when the merge guards
+        (identity.stitching.plan) say the event is simply that person's. None: take the slow path.
+        The rows are inserted by `flush`."""
+        claims = list(distinct.values())
+        known = {key: (ident.id, ident.customer_id) for key, ident in zip(distinct, found, strict=True) if ident}
+        if owner_ids:
+            cid = next(iter(owner_ids))
+            identified = self.complete.get(cid)
+            owner = self.owners.get(cid)
+            if identified is None or owner is None:
+                return None
+            facts = OwnerInfo(
+                customer_id=cid,
+                rung=owner.rung,
+                first_seen=owner.first_seen,
+                identified={kind: frozenset(hashes) for kind, hashes in identified.items()},
+            )
+            plan = stitch_plan(claims=claims, found=known, owners={cid: facts})
+            if plan.target_id != cid or plan.merge_ids or plan.device_moves:
+                return None
+        else:
+            plan = stitch_plan(claims=claims, found={}, owners={})
+            owner = _Owner(
+                id=self._reserve(Customer),
+                rung=Rung.DEVICE,
+                customer_number=None,
+                email="",
+                phone="",
+                name="",
+                company="",
+                traits={},
+                first_seen=occurred_at,
+                last_seen=occurred_at,
+                allow_analytics=True,
+                consent=Consent(),
+            )
+            self.owners[owner.id] = owner
+            self.new_customers.append(owner.id)
+            identified = self.complete[owner.id] = {}
+        owned = [ident for ident in found if ident is not None]
+        for claim in plan.attach:
+            ident = _Ident(id=self._reserve(Identifier), kind=claim.kind, customer_id=owner.id, visit_count=0)
+            self.idents[claim_key(claim)] = ident
+            self.new_identifiers[ident.id] = claim
+            owned.append(ident)
+            if claim.kind in IDENTIFYING_KINDS:
+                identified.setdefault(claim.kind, set()).add(claim.value_hash)
+        owned_keys = set(known) | {claim_key(c) for c in plan.attach}
+        resolution = self._apply(
+            owner, owned, [c for c in claims if claim_key(c) in owned_keys], signals, traits, occurred_at
+        )
+        return Resolution(
+            customer_id=resolution.customer_id,
+            rung=resolution.rung,
+            suppressed=resolution.suppressed,
+            created=not owner_ids,
+        )
 
     def _apply(
         self,
@@ -276,6 +396,9 @@ class IdentityBatch:
         self, claims: list[IdentifierClaim], signals: LadderSignals, traits: dict[str, Any], occurred_at: datetime
     ) -> Resolution:
         self.flush()  # the slow path reads customers and identifiers from the database
+        if connection.vendor != "postgresql":
+            # SQLite's reserved keys are only "past the highest used": the slow path may create rows.
+            self.reserved = {Customer: [], Identifier: []}
         if self.holds_locks and connection.vendor == "postgresql":
             # The slow path may lock a customer out of key order (a survivor of a merge committed
             # since the lookup) while this transaction holds the request's customers: rather than
@@ -297,6 +420,7 @@ class IdentityBatch:
         touched = {resolution.customer_id, *resolution.merged_customer_ids, *resolution.moved_from_customer_ids}
         for cid in touched:
             self.owners.pop(cid, None)  # type: ignore[arg-type]
+            self.complete.pop(cid, None)  # type: ignore[arg-type]
         changed = {key for key, ident in self.idents.items() if ident.customer_id in touched}
         changed.update(claim_key(c) for c in claims)
         for key in changed:
@@ -304,9 +428,51 @@ class IdentityBatch:
         self.stale |= changed
         return resolution
 
+    def created_insert(self) -> None:
+        """Insert the customers and identifiers created in memory, as they are now (one INSERT each)."""
+        if not self.new_customers:
+            return
+        for cid in self.new_customers:
+            owner = self.owners[cid]
+            if cid in self.numbers and owner.customer_number is None:
+                owner.customer_number = customer_number_next(self.workspace.pk)
+            self.numbers.discard(cid)
+        Customer.objects.bulk_create(
+            [
+                Customer(
+                    pk=cid,
+                    workspace_id=self.workspace.pk,
+                    **{name: getattr(self.owners[cid], name) for name in _WRITABLE},
+                )
+                for cid in self.new_customers
+            ]
+        )
+        for cid in self.new_customers:
+            self.owners[cid].dirty = set()
+        idents = {ident.id: ident for ident in self.idents.values() if ident.id in self.new_identifiers}
+        Identifier.objects.bulk_create(
+            [
+                Identifier(
+                    pk=ident_id,
+                    workspace_id=self.workspace.pk,
+                    customer_id=idents[ident_id].customer_id,
+                    kind=claim.kind,
+                    value_hash=claim.value_hash,
+                    masked=claim.masked,
+                    visit_count=idents[ident_id].visit_count,
+                )
+                for ident_id, claim in self.new_identifiers.items()
+            ]
+        )
+        for ident_id in self.new_identifiers:
+            self.visit_counts.pop(ident_id, None)
+        self.new_customers, self.new_identifiers = [], {}
+
     def flush(self) -> None:
-        """Write the collected changes: identifiers' visit counts, then customers, each in id order.
-        Every row written belongs to a customer this transaction has locked."""
+        """Write the collected changes: the customers and identifiers created in memory, identifiers'
+        visit counts, then customers, each in id order. Every row written belongs to a customer this
+        transaction has locked or created."""
+        self.created_insert()
         if self.visit_counts:
             counts, self.visit_counts = sorted(self.visit_counts.items()), {}
             if connection.vendor == "postgresql":
@@ -338,20 +504,16 @@ class IdentityBatch:
             owner.dirty = set()
 
     def _customers_update(self, dirty: list[_Owner]) -> None:
-        """One UPDATE ... FROM (VALUES ...) for several customers: every writable column of each
-        (the rows are locked by this transaction, so the in-memory values are the current ones)."""
-        table = Customer._meta.db_table
-        row = "(%s::bigint, " + ", ".join(f"%s::{_PG_TYPES[name]}" for name in _WRITABLE) + ")"
-        sets = ", ".join(f"{name} = v.{name}" for name in _WRITABLE)
-        params: list[Any] = []
-        for owner in dirty:
-            params.append(owner.id)
-            for name in _WRITABLE:
-                value = getattr(owner, name)
-                params.append(json.dumps(value) if name == "traits" else value)
+        """One UPDATE for several customers, the rows as one JSON parameter: the columns any of them
+        changed (the rows are locked by this transaction, so the in-memory values are the current
+        ones for the others)."""
+        columns = [name for name in _WRITABLE if any(name in owner.dirty for owner in dirty)]
+        rows = [{"id": owner.id, **{name: getattr(owner, name) for name in columns}} for owner in dirty]
+        definition = ", ".join(f"{name} {_PG_TYPES[name]}" for name in columns)
+        sets = ", ".join(f"{name} = v.{name}" for name in columns)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} AS c SET {sets} FROM (VALUES {', '.join([row] * len(dirty))}) "  # noqa: S608 (names from the model, values as parameters)
-                f"AS v(id, {', '.join(_WRITABLE)}) WHERE c.id = v.id",
-                params,
+                f"UPDATE {Customer._meta.db_table} AS c SET {sets} "  # noqa: S608 (names from the model, values as one parameter)
+                f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {definition}) WHERE c.id = v.id",
+                [rows_json(rows)],
             )

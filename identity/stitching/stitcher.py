@@ -140,6 +140,7 @@ def _resolve(workspace: Workspace, items: list[tuple[Prepared, datetime]]) -> St
                     if row["customer_id"] in merged:
                         row["customer_id"] = customer_id
         rows.append((p, _event_row(p, workspace.pk, received[id(p)], customer_id, rung)))
+    identities.created_insert()  # the customers the events point at exist before the events
     event_ids = events_insert([row for _, row in rows])
     for (p, _), event_id in zip(rows, event_ids, strict=True):
         if event_id is None:

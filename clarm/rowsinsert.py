@@ -1,0 +1,87 @@
+"""Many rows in one INSERT, with ON CONFLICT and RETURNING, on both databases.
+
+On PostgreSQL the rows travel as ONE JSON parameter (`jsonb_to_recordset`): a 1,000-row batch is then
+one parameter to bind instead of 13,000, which is most of what a VALUES list costs (client-side
+binding, and the server parsing and planning it); the statement text is the same whatever the number
+of rows. Other databases (the embedded SQLite) get a VALUES list, in chunks under SQLite's bound on
+parameters. Rows come back in the order given (RETURNING follows the insert order on both), minus
+the rows the conflict clause skipped.
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models
+
+# SQLite refuses statements with more parameters than this (its default bound since 3.32).
+_SQLITE_MAX_PARAMS = 32_000
+_SQL_CACHE: dict[tuple[str, tuple[tuple[str, str], ...], str, str], str] = {}
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def rows_json(rows: list[dict[str, Any]]) -> str:
+    """Rows as the one JSON parameter of `jsonb_to_recordset` (times in ISO 8601 with their zone)."""
+    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+
+
+def _recordset_sql(table: str, columns: tuple[tuple[str, str], ...], conflict: str, returning: str) -> str:
+    key = (table, columns, conflict, returning)
+    sql = _SQL_CACHE.get(key)
+    if sql is None:
+        names = ", ".join(name for name, _ in columns)
+        definition = ", ".join(f"{name} {kind}" for name, kind in columns)
+        sql = (
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM "  # noqa: S608 (names from the model, values as one parameter)
+            f"ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definition})) WITH ORDINALITY AS r({names}, n) "
+            f"ORDER BY r.n {conflict} RETURNING {returning}"
+        )
+        _SQL_CACHE[key] = sql
+    return sql
+
+
+def rows_insert(
+    model: type[models.Model],
+    columns: tuple[tuple[str, str], ...],
+    rows: list[dict[str, Any]],
+    *,
+    conflict: str = "",
+    returning: str = "id",
+) -> list[tuple[Any, ...]]:
+    """INSERT these rows (dicts keyed by the column names; `columns` are (attname, PostgreSQL type))
+    into the model's table; returns the RETURNING tuples of the rows stored."""
+    if not rows:
+        return []
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _recordset_sql(table, columns, conflict, returning),
+                [rows_json(rows)],
+            )
+            return cursor.fetchall()
+    fields = [model._meta.get_field(name) for name, _ in columns]
+    names = ", ".join(name for name, _ in columns)
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    per_statement = max(1, _SQLITE_MAX_PARAMS // len(columns))
+    returned: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params = [
+                f.get_db_prep_save(row[name], connection)  # type: ignore[union-attr]
+                for row in chunk
+                for (name, _), f in zip(columns, fields, strict=True)
+            ]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholders] * len(chunk))} "  # noqa: S608 (names from the model, values as parameters)
+                f"{conflict} RETURNING {returning}",
+                params,
+            )
+            returned += cursor.fetchall()
+    return returned
