@@ -8,6 +8,7 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from identity.models import Customer
 from identity.privacy.erasure import subject_erase
@@ -206,3 +207,15 @@ def test_a_database_error_is_waited_out_and_never_counted_against_the_events(sti
     assert failures == [0, 0, 0]  # never counted as the event's failure
     assert Event.objects.get().message_id == "x1"  # the next pass stored it
     assert not PendingEvent.objects.exists()
+
+
+def test_a_stitcher_finds_the_partitions_with_work_and_skips_the_stuck(tenant, settings):
+    # One skip scan of the queue's index: partitions with events waiting, not those whose only
+    # events were set aside after failing (stuck), not the empty ones.
+    ws = tenant.workspace
+    now = timezone.now()
+    stuck = settings.CLARM_STITCH_MAX_ATTEMPTS
+    for partition, attempts in ((3, 0), (3, 1), (5, stuck), (11, 0), (11, stuck)):
+        PendingEvent.objects.create(workspace=ws, partition=partition, received_at=now, data={}, attempts=attempts)
+    assert stitcher._partitions_pending(list(range(16))) == [3, 11]
+    assert stitcher._partitions_pending([0, 11, 5]) == [11]
