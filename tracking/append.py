@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
+from clarm.rowsinsert import bound_cursor
 from tracking.models import DedupeKey, PendingEvent
 from tracking.prepared import Prepared, prepared_to_data
 
@@ -47,7 +48,7 @@ def _fresh_keys_postgresql(workspace_id: int, events: list[Prepared], received_a
         "partition": partition_of(workspace_id),
         "at": received_at,
     }
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(_append_sql(), params)
         return {key for (key,) in cursor.fetchall()}
 

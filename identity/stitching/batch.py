@@ -44,7 +44,7 @@ from typing import Any
 
 from django.db import connection
 
-from clarm.rowsinsert import rows_json
+from clarm.rowsinsert import bound_cursor, rows_json
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
 from identity.normalize import Claims, IdentifierClaim
 from identity.purposes import Consent
@@ -511,7 +511,7 @@ class IdentityBatch:
         rows = [{"id": owner.id, **{name: getattr(owner, name) for name in columns}} for owner in dirty]
         definition = ", ".join(f"{name} {_PG_TYPES[name]}" for name in columns)
         sets = ", ".join(f"{name} = v.{name}" for name in columns)
-        with connection.cursor() as cursor:
+        with bound_cursor() as cursor:
             cursor.execute(
                 f"UPDATE {Customer._meta.db_table} AS c SET {sets} "  # noqa: S608 (names from the model, values as one parameter)
                 f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {definition}) WHERE c.id = v.id",
