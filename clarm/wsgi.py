@@ -6,7 +6,11 @@ from django.core.management.base import SystemCheckError
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clarm.settings")
-application = get_wsgi_application()
+full_application = get_wsgi_application()
+
+from clarm.ingeststack import ingest_routed  # noqa: E402 (after Django is set up)
+
+application = ingest_routed(full_application)
 
 if settings.CLARM_PRODUCTION:
     # A production web process refuses to start on an error-level system check (such as a mail

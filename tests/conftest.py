@@ -4,7 +4,9 @@ from dataclasses import dataclass
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signals
 from django.core.cache import cache
+from django.db import close_old_connections
 from playwright.sync_api import Browser
 
 from tests.browser import chromium
@@ -52,6 +54,18 @@ def _clear_cache(request):
             cache.clear()
     rate_limits_forget()  # this process's share of the counters just cleared
     yield
+
+
+@pytest.fixture
+def wsgi_keeps_connection():
+    """Django's WSGI handler closes the database connection after each request (as Django's own
+    test client prevents): keep it, so the test's transaction and its data survive a request made
+    through the real WSGI application (clarm.wsgi)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -12,9 +12,6 @@ import os
 
 import pytest
 import schemathesis
-from django.core import signals
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -25,12 +22,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from clarm.wsgi import application as APP  # as served: ingest paths through their own stack
 from tests.factories import make_workspace
 from tracking.writekeys import write_keys_forget
 
-pytestmark = pytest.mark.django_db
-
-APP = get_wsgi_application()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("wsgi_keeps_connection")]
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -41,17 +37,6 @@ CHECKS = [
 ]
 # Per operation (22 of them). CLARM_SCHEMATHESIS_EXAMPLES=200 looks harder; the cases stay deterministic.
 MAX_EXAMPLES = int(os.environ.get("CLARM_SCHEMATHESIS_EXAMPLES", "12"))
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_test_transaction():
-    """Django's WSGI handler closes the database connection after each request (as Django's own
-    test client prevents): keep it, so the test's transaction and its workspace survive."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 # Loaded as served, at collection (the schema view reads no database).

@@ -189,7 +189,8 @@ def test_a_batch_of_new_people_costs_the_same_few_queries_whatever_its_size(tena
 
 def test_new_people_in_a_batch_are_stitched_as_one_by_one(tenant):
     one_by_one = tenant.workspace
-    script = _new_people(6, "p") + [
+    script = [
+        *_new_people(6, "p"),
         # A known email on a new device (the slow path after in-memory creations), a new person after it.
         EventInput(event="identify", visitor_id="p-1", email="p-0@example.com", occurred_at=_at(20)),
         EventInput(event="purchase", visitor_id="q", user_id="acct-9", occurred_at=_at(21)),  # rung 4 at once
