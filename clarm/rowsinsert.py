@@ -38,12 +38,14 @@ def bound_cursor() -> Iterator[Any]:
         with connection.cursor() as cursor:
             yield cursor
         return
-    from django.db.backends.postgresql.base import ServerBindingCursor  # only importable with psycopg
+    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]  # defined under psycopg 3
+        ServerBindingCursor,
+    )
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
         raw = ServerBindingCursor(connection.connection)
-    cursor = connection._prepare_cursor(raw)
+    cursor = connection._prepare_cursor(raw)  # type: ignore[attr-defined]  # as Django wraps its own cursors
     try:
         yield cursor
     finally:

@@ -53,7 +53,7 @@ def test_the_ingest_paths_are_the_sdk_endpoints_only():
 
 
 def _chain(handler: IngestHandler) -> list[object]:
-    middleware, current = [], handler._middleware_chain
+    middleware, current = [], handler._middleware_chain  # type: ignore[attr-defined]
     while hasattr(current, "get_response"):
         middleware.append(current)
         current = current.get_response
