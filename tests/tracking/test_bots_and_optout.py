@@ -188,6 +188,11 @@ def test_a_suppressed_identify_changes_nothing_on_the_persons_record(post_track,
     # ...except the consent record itself
     r = post_track({"event": "consent_given", "visitor_id": "dev-j", "properties": {"choice": "granted"}})
     assert r.json()["accepted"] == 1
+    consent = Event.objects.get(workspace=ws, event="consent_given")
+    assert consent.customer == jo
+    assert ConsentRecord.objects.get(workspace=ws, source_event_id=consent.pk).choice == ConsentChoice.GRANTED
+    jo.refresh_from_db()
+    assert jo.allow_analytics is False  # a grant records the choice, it lifts no opt-out
 
 
 def test_provider_webhooks_follow_the_preference_per_purpose(tenant):
