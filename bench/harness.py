@@ -1,6 +1,7 @@
 """Shared benchmark plumbing: a fresh PostgreSQL database, a gunicorn server, wrk runs, and the
 server-side count of what was answered (gunicorn's access log)."""
 
+import contextlib
 import os
 import platform
 import re
@@ -225,3 +226,43 @@ def wrk(url: str, *, seconds: int, connections: int, threads: int, lua_env: dict
     if not match:
         raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
     return {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+
+
+class Stitcher:
+    """One `manage.py stitch` process next to the server (its output in bench/results/<log>.log)."""
+
+    def __init__(self, env: dict[str, str], log: str = "pipeline-stitcher") -> None:
+        self.env = env
+        self.log = RESULTS / f"{log}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "stitch"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def __enter__(self) -> "Stitcher":
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

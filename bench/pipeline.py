@@ -29,7 +29,6 @@ Scenarios (each writes bench/results/pipeline-<scenario>.md and .json):
 """
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -48,7 +47,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import RESULTS, ROOT, bench_env, gunicorn, loadavg, machine_facts, manage, psycopg_url
+from bench.harness import RESULTS, ROOT, Stitcher, bench_env, gunicorn, loadavg, machine_facts, manage, psycopg_url
 
 FLOOR_DIR = Path(os.environ.get("PIPE_FLOOR_DIR", "/work/shared/bench-floor"))
 LUA = ROOT / "bench" / "pipeline.lua"
@@ -253,46 +252,6 @@ def backend_pids(db: str) -> list[int]:
 
 def cpu_of(pids: list[int]) -> dict[int, float]:
     return {pid: _proc_cpu(pid) for pid in pids}
-
-
-# ---------------------------------------------------------------- stitcher process
-
-
-class Stitcher:
-    def __init__(self, env: dict[str, str], log: str = "pipeline-stitcher") -> None:
-        self.env = env
-        self.log = RESULTS / f"{log}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("a") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "manage.py", "stitch"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self.proc = None
-
-    def __enter__(self) -> "Stitcher":
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 def pending_count() -> int:

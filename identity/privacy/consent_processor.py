@@ -1,7 +1,8 @@
 """Consent records are a processor of the pipeline: each stitched consent event gets its record
-(identity.privacy.services.consent_record_from_event). An opt-out is applied here, in the stitcher's
-process right after its batch commits, so the person's next batch is refused whatever the task
-queue's delay; anything that fails here is left to the task, which retries."""
+(identity.privacy.services.consent_record_from_event, idempotent per event). An opt-out is already
+applied by the stitcher in its batch's own transaction (identity.stitching.stitcher), so here it is
+found recorded; only if that failed is it applied here, right after the commit, and failing that by
+the task, which retries. A grant is recorded by the task."""
 
 import logging
 

@@ -2,14 +2,15 @@
 
 What goes: the customer and every customer merged into it, their identifiers, events (by customer,
 by any of their device hashes, and unstitched events such as bot-flagged ones that carry one of
-their identifiers), visits of their devices, consent records, conversations and messages (bodies
-included), every row that points at any of those (tracked links made for them or for their
-messages are deleted, never just unlinked), merge logs naming them, stored raw webhook payloads
-that mention their email, phone or one of their messages' provider ids or that produced one of
-their events, and workspace export files that may hold them. Audit rows that mention their contact
-details are redacted. What stays: the hashed suppression rows of their opt-outs, completed with
-every identifier they had (so an opt-out survives re-creation), and the data-subject request
-itself, which names the subject only by a keyed hash.
+their identifiers), their events still pending (what a stitcher set aside), visits of their
+devices, consent records, conversations and messages (bodies included), every row that points at
+any of those (tracked links made for them or for their messages are deleted, never just unlinked),
+merge logs naming them, stored raw webhook payloads that mention their email, phone or one of their
+messages' provider ids or that produced one of their events, and workspace export files that may
+hold them. Audit rows that mention their contact details are redacted. What stays: the hashed
+suppression rows of their opt-outs, completed with every identifier they had (so an opt-out
+survives re-creation), and the data-subject request itself, which names the subject only by a
+keyed hash.
 """
 
 import time
@@ -33,7 +34,7 @@ from identity.stitching.stitcher import workspace_stitch
 from integrations.destinations.services import destination_erasures_queue
 from integrations.models import Provider, WebhookDelivery
 from tracking.botevents import bot_events_of
-from tracking.models import DedupeKey, Event, Visit
+from tracking.models import DedupeKey, Event, PendingEvent, Visit
 from tracking.visits import visits_cache_forget
 from workspaces.models import AuditLog, Workspace
 from workspaces.services import audit_log_record
@@ -202,6 +203,29 @@ def _events_and_keys_delete(workspace: Workspace, ids: list[int]) -> int:
     return per_model.get(Event._meta.label, 0)
 
 
+def _pending_delete(*, workspace: Workspace, subject: Subject, needles: list[str]) -> int:
+    """The person's events still pending after the stitch that opens an erasure: those a stitcher set
+    aside (CLARM_STITCH_MAX_ATTEMPTS failures). Until stitched a pending event keeps the identifiers
+    it carried, plain email and phone included: found by the person's identifier hashes (or plain
+    contact values) in its data, deleted with their dedupe keys."""
+    texts = [*needles, *(i.value_hash for i in subject.identifiers)]
+    if not texts:
+        return 0
+    annotations, condition = _text_match(PendingEvent, ["data"], texts)
+    rows = list(
+        PendingEvent.objects.filter(workspace=workspace).annotate(**annotations).filter(condition).values("pk", "data")
+    )
+    keys = [row["data"].get("message_id") for row in rows if isinstance(row["data"], dict)]
+    keys = [k for k in keys if k]
+    for start in range(0, len(keys), BATCH_SIZE):
+        DedupeKey.objects.filter(workspace=workspace, key__in=keys[start : start + BATCH_SIZE]).delete()
+    ids = [row["pk"] for row in rows]
+    deleted = 0
+    for start in range(0, len(ids), BATCH_SIZE):
+        deleted += PendingEvent.objects.filter(pk__in=ids[start : start + BATCH_SIZE]).delete()[0]
+    return deleted
+
+
 def _reverse_relations(model: type[models.Model]) -> list[Any]:
     """Every foreign key pointing at `model`, hidden ones (`related_name="+"`) included, which
     `_meta.related_objects` leaves out."""
@@ -297,6 +321,8 @@ def subject_delete(*, subject: Subject, erasure: bool) -> dict[str, int]:
     outcome: dict[str, int] = {"customers": len(subject.group_ids), "identifiers": len(subject.identifiers)}
     outcome["suppressed_identifiers"] = subject_suppressions_complete(subject=subject)
     outcome["events"] = _events_delete(workspace=workspace, subject=subject, needles=needles, unstitched_too=erasure)
+    if erasure:
+        outcome["pending_events"] = _pending_delete(workspace=workspace, subject=subject, needles=needles)
     outcome["visits"] = (
         Visit.objects.filter(workspace=workspace, device_hash__in=device_hashes).delete()[0] if device_hashes else 0
     )

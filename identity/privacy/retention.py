@@ -4,8 +4,8 @@ retention period goes, in bounded batches, and each run is recorded.
 What goes, with `cutoff` = now − `retention_months` (an instant exactly at the cutoff stays):
 - events that occurred before it, visits whose last event is older, raw webhook payloads received
   before it, messages created before it (and conversations left empty), tracked links made before
-  it for a person or a message, merge logs written before it, and the dedupe keys (message ids)
-  received before it;
+  it for a person or a message, merge logs written before it, the dedupe keys (message ids)
+  received before it, and pending events received before it (set aside by the stitchers);
 - every person with nothing left inside the window (no event, no message; created before the
   cutoff) is deleted as an erasure deletes them, except that their consent records stay as proof
   (unlinked from the customer). A person who opted out leaves only the hashed suppression rows of
@@ -35,7 +35,7 @@ from identity.models import ConsentRecord, Customer, CustomerStatus, MergeLog, R
 from identity.privacy.erasure import subject_delete
 from identity.privacy.subjects import subject_get
 from integrations.models import TrackedLink, WebhookDelivery
-from tracking.models import DedupeKey, Event, Visit
+from tracking.models import DedupeKey, Event, PendingEvent, Visit
 from workspaces.models import Workspace
 
 BATCH_SIZE = 5000
@@ -154,6 +154,8 @@ def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_
     events = _batched_delete(Event.objects.filter(workspace=workspace, occurred_at__lt=cutoff), batch_size=batch_size)
     visits = _batched_delete(Visit.objects.filter(workspace=workspace, last_event_at__lt=cutoff), batch_size=batch_size)
     _dedupe_keys_delete(workspace=workspace, cutoff=cutoff, batch_size=batch_size)
+    # Pending that long: set aside by the stitchers, still holding the identifiers they carried.
+    _batched_delete(PendingEvent.objects.filter(workspace=workspace, received_at__lt=cutoff), batch_size=batch_size)
     payloads = _batched_delete(
         WebhookDelivery.objects.filter(workspace=workspace, received_at__lt=cutoff), batch_size=batch_size
     )

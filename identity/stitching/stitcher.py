@@ -3,18 +3,20 @@
 The pipeline, top to bottom (DESIGN "Architecture: the event pipeline"; docs/ingest.md):
 
 1. EDGE (tracking.services.events_ingest): authenticate, validate, normalize, hash the IP, honour
-   GPC, then `tracking.append.events_append`: the dedupe keys and the events in one statement
-   (`PendingEvent`), and the 202. No identity lookup, no customer lock. After the commit the edge
-   announces the append (tracking.hooks.events_appended_announce): with CLARM_STITCH_INLINE (the
-   tests, and callers that need the customer at once) this module stitches the workspace right away,
-   in the same process; otherwise a stitcher process does it within its poll interval.
+   GPC, then `tracking.append.events_append`: the dedupe keys and the events (`PendingEvent`) in one
+   statement on PostgreSQL, one transaction on SQLite, and the 202. No identity lookup, no customer
+   lock. After the commit the edge announces the append (tracking.hooks.events_appended_announce):
+   with CLARM_STITCH_INLINE (the tests, and callers that need the customer at once) this module
+   stitches the workspace right away, in the same process; otherwise a stitcher process does it
+   within its poll interval.
 2. STITCHERS (`python manage.py stitch`, this module's `stitch_run`): each pass claims the partitions
    it can (a PostgreSQL advisory lock per partition, held for the pass's transaction; N stitchers
    share the partitions without row-lock choreography), takes up to CLARM_STITCH_BATCH pending events
    of a partition in receive order, and runs the ONE resolver over them (`_resolve`: consent,
-   customers, identifiers, merges, rungs, visits, then the Event rows), deleting the pending rows in
-   the same transaction. Manual merge, split, undo and erasure take the same partition lock
-   (identity.stitching.partitions), so they never interleave with a batch.
+   customers, identifiers, merges, rungs, visits, then the Event rows; an opt-out event is applied
+   at its place in the batch), deleting the pending rows in the same transaction. Manual merge,
+   split, undo and erasure take the same partition lock (identity.stitching.partitions), so they
+   never interleave with a batch.
 3. PROCESSORS: after the batch commits, tracking.hooks.events_stitched_announce(workspace_id,
    event_ids) runs the registered receivers (destinations, enrichment and intent, the dashboard's
    rollups, consent records), each idempotent per (processor, event).
@@ -35,6 +37,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from identity.privacy.services import consent_record_from_event
 from identity.purposes import purpose_refused
 from identity.stitching.batch import IdentityBatch
 from identity.stitching.ladder import LadderSignals
@@ -45,8 +48,8 @@ from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.eventwrite import events_insert
 from tracking.hooks import events_stitched_announce
 from tracking.inputs import EventInput, IngestResult
-from tracking.models import PendingEvent, Source
-from tracking.prepared import Prepared, opt_outs_within, prepared_from_data
+from tracking.models import DedupeKey, Event, PendingEvent, Source
+from tracking.prepared import OPT_OUT_EVENTS, Prepared, opt_outs_within, prepared_from_data
 from tracking.services import events_ingest
 from tracking.visits import VisitTracker
 from workspaces.models import Workspace
@@ -95,22 +98,60 @@ def _event_row(p: Prepared, workspace_id: int, received_at: datetime, customer_i
 def _resolve(workspace: Workspace, items: list[tuple[Prepared, datetime]]) -> StitchOutcome:
     """The resolver: these events of one workspace, in receive order, inside the caller's transaction.
 
-    Lock order (the same for every writer): the customers of all the batch's identifiers first, in
-    key order, in one query (IdentityBatch); then the events INSERT; then the visits, in id order;
-    then the customers' own changes, in id order."""
+    An opt-out is in force from its place in that order: the events up to it (the opt-out included)
+    are resolved and stored, the opt-out is applied (its consent record, the person's preferences and
+    suppression rows) in this same transaction, and the events after it are resolved against the
+    person as they now are (a new IdentityBatch reads them again). So the person's next event is
+    refused whichever of their identifiers it carries, and whichever stitcher takes it after the
+    commit. A refused event leaves nothing stored: its dedupe key goes too.
+
+    Lock order (the same for every writer): the customers of all the identifiers of the events up to
+    the next opt-out first, in key order, in one query (IdentityBatch); then the events INSERT; then
+    the customers' own changes, in id order; after the last events, the visits, in id order."""
     outcome = StitchOutcome()
     kept, refused = opt_outs_within([p for p, _ in items])
     outcome.suppressed += refused
     received = {id(p): at for p, at in items}
-    devices = {p.visit_device for p in kept if p.visit_device}
-    tracker = VisitTracker(workspace_id=workspace.pk, device_hashes=devices)
+    kept_ids = {id(p) for p in kept}
+    refused_keys = [p.message_id for p, _ in items if id(p) not in kept_ids and p.message_id is not None]
+    tracker = VisitTracker(workspace_id=workspace.pk, device_hashes={p.visit_device for p in kept if p.visit_device})
+    start = 0
+    while start < len(kept):
+        end = next((i + 1 for i in range(start, len(kept)) if _is_opt_out(kept[i])), len(kept))
+        stored = _events_resolve(workspace, kept[start:end], received, tracker, outcome, refused_keys)
+        last = kept[end - 1]
+        if _is_opt_out(last) and stored.get(id(last)) is not None:
+            _opt_out_apply(workspace, stored[id(last)])  # type: ignore[arg-type]
+        start = end
+    tracker.flush()
+    _dedupe_keys_forget(workspace.pk, refused_keys)
+    return outcome
+
+
+def _is_opt_out(p: Prepared) -> bool:
+    """An opt-out event with someone to apply it to (a device or another identifier)."""
+    return p.name in OPT_OUT_EVENTS and bool(p.claims.claims)
+
+
+def _events_resolve(
+    workspace: Workspace,
+    events: list[Prepared],
+    received: dict[int, datetime],
+    tracker: VisitTracker,
+    outcome: StitchOutcome,
+    refused_keys: list[str],
+) -> dict[int, int | None]:
+    """Resolve and store these events (an opt-out only as the last); adds to `outcome` and
+    `refused_keys`; returns each stored event's id by `id(prepared)` (None: a duplicate)."""
     rows: list[tuple[Prepared, dict[str, Any]]] = []
-    identities = IdentityBatch(workspace=workspace, claims=[p.claims for p in kept if p.claims.claims])
-    for p in kept:
+    identities = IdentityBatch(workspace=workspace, claims=[p.claims for p in events if p.claims.claims])
+    for p in events:
         if p.claims.claims and purpose_refused(p.purpose, identities.consent_of(p.claims)):
             # Refused for this purpose (e.g. an opted-out person's analytics): nothing of the event
             # is applied (no visit, trait, identifier or merge) and nothing is stored.
             outcome.suppressed += 1
+            if p.message_id is not None:
+                refused_keys.append(p.message_id)
             continue
         if p.visit_device:
             landing = attribution_from(p.url, p.campaign)
@@ -142,7 +183,9 @@ def _resolve(workspace: Workspace, items: list[tuple[Prepared, datetime]]) -> St
         rows.append((p, _event_row(p, workspace.pk, received[id(p)], customer_id, rung)))
     identities.created_insert()  # the customers the events point at exist before the events
     event_ids = events_insert([row for _, row in rows])
+    stored: dict[int, int | None] = {}
     for (p, _), event_id in zip(rows, event_ids, strict=True):
+        stored[id(p)] = event_id
         if event_id is None:
             outcome.duplicates += 1
             continue
@@ -150,10 +193,29 @@ def _resolve(workspace: Workspace, items: list[tuple[Prepared, datetime]]) -> St
         outcome.event_ids.append(event_id)
         if p.visit is not None:
             p.visit.new_events += 1
-    tracker.flush()
     identities.flush()
-    events_stitched_announce(workspace.pk, outcome.event_ids)
-    return outcome
+    events_stitched_announce(workspace.pk, [i for i in event_ids if i is not None])
+    return stored
+
+
+def _opt_out_apply(workspace: Workspace, event_id: int) -> None:
+    """Apply a stored opt-out event in the batch's transaction (identity.privacy.services): the
+    person is opted out when the batch commits. If that fails on the event itself, the batch goes
+    on and the consent processor's task applies it after the commit (as for a grant)."""
+    try:
+        with transaction.atomic():
+            consent_record_from_event(workspace=workspace, event=Event.objects.get(pk=event_id))
+    except (OperationalError, InterfaceError):
+        raise  # the database, not the event: the batch is retried
+    except Exception:
+        logger.exception("opt-out event %s not applied in its batch; left to the consent processor", event_id)
+
+
+def _dedupe_keys_forget(workspace_id: int, keys: list[str]) -> None:
+    """The dedupe keys of refused events: nothing of a refused event stays stored (a resend is
+    appended again and decided again)."""
+    for start in range(0, len(keys), 500):
+        DedupeKey.objects.filter(workspace_id=workspace_id, key__in=keys[start : start + 500]).delete()
 
 
 def _pending(partition: int, *, workspace_id: int | None, limit: int) -> list[PendingEvent]:

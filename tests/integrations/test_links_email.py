@@ -105,6 +105,24 @@ def test_sms_link_click_is_a_phone_channel_signal(tenant, client):
     assert link.clicks == 1
 
 
+@pytest.mark.parametrize("header", ["HTTP_SEC_GPC", "HTTP_DNT"])
+def test_a_gpc_or_dnt_browser_still_follows_a_link_and_nothing_about_the_click_is_recorded(tenant, client, header):
+    """GPC/DNT on a tracked link's or pixel's request is an opt-out for that event, as on /api/track:
+    the person reaches the target, and neither the click nor the open is recorded (not even the
+    count of a link made for them)."""
+    customer = person(tenant.workspace)
+    link = link_create(
+        workspace=tenant.workspace, target_url="https://acme-movers.example/book", customer_id=customer.pk
+    )
+    pixel = link_create(workspace=tenant.workspace, target_url="", customer_id=customer.pk, kind=LinkKind.PIXEL)
+    before = Event.objects.count()
+    response = client.get(f"/l/{link.code}", **{header: "1"})
+    assert response.status_code == 302 and response["Location"] == "https://acme-movers.example/book"
+    assert client.get(f"/o/{pixel.code}.gif", **{header: "1"}).status_code == 200
+    assert Event.objects.count() == before
+    assert list(TrackedLink.objects.filter(pk__in=[link.pk, pixel.pk]).values_list("clicks", flat=True)) == [0, 0]
+
+
 def test_no_open_redirect_and_unknown_codes_are_bare_404s(tenant, client):
     link = link_create(workspace=tenant.workspace, target_url="https://acme-movers.example/")
     evil = client.get(f"/l/{link.code}?next=https://evil.example&url=https://evil.example")

@@ -25,7 +25,7 @@ from integrations.models import TrackedLink, WebhookDelivery
 from integrations.services import link_create
 from tests.privacy.conftest import person_make, track
 from tests.privacy.scan import scan_database, scan_export_files
-from tracking.models import Event
+from tracking.models import DedupeKey, Event, PendingEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -246,3 +246,24 @@ def test_a_suppressed_identify_after_erasure_never_re_creates_the_customer(clien
     assert not Customer.objects.filter(workspace=ws).exists()
     assert not Identifier.objects.filter(workspace=ws).exists()
     assert scan_database([EMAIL, NAME, "Doe Holdings", USER_ID]) == []
+
+
+def test_erasure_takes_the_persons_pending_events_a_stitcher_set_aside(client, tenant, settings):
+    """Events of the person still pending because they failed to stitch CLARM_STITCH_MAX_ATTEMPTS
+    times (the stitch before the erasure does not take them) hold their identifiers, the plain email
+    and phone too: they go with the person, with their dedupe keys; anyone else's stay."""
+    ws = tenant.workspace
+    track(client, tenant, event="identify", visitor_id=PHONE_DEVICE, properties={"email": EMAIL, "phone": PHONE})
+    person = Customer.objects.get(workspace=ws, email=EMAIL)
+    settings.CLARM_STITCH_INLINE = False
+    track(client, tenant, event="quote_requested", email=EMAIL.upper(), phone=PHONE, message_id="msg-jane-stuck-1")
+    track(client, tenant, visitor_id=PHONE_DEVICE, message_id="msg-jane-stuck-2")
+    track(client, tenant, event="identify", email="bob@example.net", message_id="msg-bob-stuck")
+    PendingEvent.objects.update(attempts=settings.CLARM_STITCH_MAX_ATTEMPTS)
+    assert set(scan_database([EMAIL, PHONE[1:], "msg-jane-stuck"])) >= {"tracking.PendingEvent.data"}
+
+    subject_erase(workspace=ws, customer=person)
+
+    assert scan_database([EMAIL, PHONE[1:], "msg-jane-stuck"]) == []
+    assert [p.data["message_id"] for p in PendingEvent.objects.all()] == ["msg-bob-stuck"]
+    assert list(DedupeKey.objects.filter(workspace=ws).values_list("key", flat=True)) == ["msg-bob-stuck"]

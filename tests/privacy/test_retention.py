@@ -17,7 +17,7 @@ from integrations.models import TrackedLink, WebhookDelivery
 from integrations.services import link_create
 from tests.privacy.conftest import person_make
 from tests.privacy.scan import scan_database
-from tracking.models import Event, Visit
+from tracking.models import Event, PendingEvent, Visit
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -220,3 +220,29 @@ def test_kept_people_keep_no_purged_date_and_lose_only_what_is_old(tenant):
     assert not ConsentRecord.objects.filter(pk=old_consent.pk).exists()
     assert ConsentRecord.objects.filter(pk=recent_consent.pk).exists()
     assert run.consent_records_deleted == 1 and run.customers_deleted == 0
+
+
+def test_pending_events_set_aside_before_the_cutoff_go_with_the_window(tenant, other_tenant, settings):
+    """An event that never stitched (left aside after CLARM_STITCH_MAX_ATTEMPTS failures) still holds
+    the identifiers it carried, plain email included: retention deletes it once it was received
+    before the cutoff, like the stored events."""
+    now = timezone.now()
+    cutoff = months_before(now, tenant.workspace.retention_months)
+
+    def pending(workspace, at):
+        return PendingEvent.objects.create(
+            workspace=workspace,
+            partition=0,
+            received_at=at,
+            attempts=settings.CLARM_STITCH_MAX_ATTEMPTS,
+            data={"claims": [["email", "h", "a***@example.com", "ann@example.com"]]},
+        )
+
+    old = pending(tenant.workspace, cutoff - datetime.timedelta(seconds=1))
+    recent = pending(tenant.workspace, cutoff + datetime.timedelta(seconds=1))
+    foreign = pending(other_tenant.workspace, cutoff - datetime.timedelta(days=1))
+
+    retention_purge(workspace=tenant.workspace, now=now)
+
+    assert set(PendingEvent.objects.values_list("pk", flat=True)) == {recent.pk, foreign.pk}
+    assert not PendingEvent.objects.filter(pk=old.pk).exists()

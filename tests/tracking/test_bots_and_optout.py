@@ -11,9 +11,10 @@ from identity.normalize import claims_from_values
 from identity.privacy import tasks as privacy_tasks
 from identity.privacy.services import preferences_update
 from identity.purposes import Consent, Purpose, purpose_refused
+from identity.stitching.stitcher import stitch_run
 from integrations.events import event_record
 from tracking.botevents import bot_events_of
-from tracking.models import Event
+from tracking.models import DedupeKey, Event, PendingEvent
 from workspaces.models import Workspace
 
 URLLIB = "Python-urllib/3.11"
@@ -187,6 +188,11 @@ def test_a_suppressed_identify_changes_nothing_on_the_persons_record(post_track,
     # ...except the consent record itself
     r = post_track({"event": "consent_given", "visitor_id": "dev-j", "properties": {"choice": "granted"}})
     assert r.json()["accepted"] == 1
+    consent = Event.objects.get(workspace=ws, event="consent_given")
+    assert consent.customer == jo
+    assert ConsentRecord.objects.get(workspace=ws, source_event_id=consent.pk).choice == ConsentChoice.GRANTED
+    jo.refresh_from_db()
+    assert jo.allow_analytics is False  # a grant records the choice, it lifts no opt-out
 
 
 def test_provider_webhooks_follow_the_preference_per_purpose(tenant):
@@ -307,6 +313,62 @@ def test_an_opt_out_holds_for_the_events_after_it_in_the_same_batch(post_track, 
     assert r.json()["accepted"] == 3 and r.json()["suppressed"] == 2
     assert set(Event.objects.values_list("message_id", flat=True)) == {"b1", "b2", "b5"}
     assert _customer_of(ws, "bo@example.com").allow_analytics is False
+
+
+@pytest.fixture
+def deferred(settings):
+    """As a deployment runs: the edge only appends; a stitcher pass (`stitch_run`) stores later."""
+    settings.CLARM_STITCH_INLINE = False
+
+
+def test_an_opt_out_holds_for_the_persons_next_events_stitched_in_the_same_batch(post_track, tenant, deferred):
+    """The snippet's opt-out, then at once (before any stitcher pass) the person's next events by
+    another of their identifiers: one stitch batch takes them all, and everything after the opt-out
+    is refused (a trait change included), whatever identifier or source it carries."""
+    ws = tenant.workspace
+    post_track({"event": "identify", "visitor_id": "dev-s", "email": "sam@example.com", "traits": {"name": "Sam"}})
+    stitch_run(once=True)
+    sam = _customer_of(ws, "sam@example.com")
+    post_track({"event": "opted_out", "visitor_id": "dev-s", "message_id": "s1"})
+    post_track({"event": "noted", "source": "agent", "email": "sam@example.com", "message_id": "s2"})
+    post_track({"event": "identify", "email": "sam@example.com", "traits": {"name": "Mallory"}, "message_id": "s3"})
+    post_track({"event": "page_view", "visitor_id": "dev-s", "message_id": "s4"})
+    assert PendingEvent.objects.count() == 4
+    stitch_run(once=True)
+    assert set(Event.objects.filter(message_id__in=["s1", "s2", "s3", "s4"]).values_list("message_id", flat=True)) == {
+        "s1"
+    }
+    sam.refresh_from_db()
+    assert (sam.allow_analytics, sam.name) == (False, "Sam")
+
+
+def test_an_opt_out_is_in_force_when_its_batch_commits(
+    post_track, tenant, deferred, django_capture_on_commit_callbacks
+):
+    """Applied in the stitch batch's own transaction, not after it: another stitcher taking the
+    partition right after the commit already refuses the person's next event."""
+    ws = tenant.workspace
+    post_track({"event": "identify", "visitor_id": "dev-u", "email": "uma@example.com"})
+    stitch_run(once=True)
+    post_track({"event": "opted_out", "visitor_id": "dev-u", "message_id": "u1"})
+    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+        stitch_run(once=True)
+    assert after_commit  # the post-stitch hook's work, not run here
+    uma = _customer_of(ws, "uma@example.com")
+    assert uma.allow_analytics is False and uma.allow_ad_sendback is False
+    assert ConsentRecord.objects.filter(workspace=ws, source_event_id=Event.objects.get(message_id="u1").pk).exists()
+
+
+def test_a_refused_event_leaves_nothing_stored_not_even_its_message_id(post_track, tenant):
+    """The stitcher refuses an opted-out person's event: its dedupe key (the caller's message id,
+    which may be anything) goes with it."""
+    ws = tenant.workspace
+    post_track({"event": "identify", "visitor_id": "dev-v", "email": "vic@example.com", "message_id": "v-0"})
+    _opt_out(ws, _customer_of(ws, "vic@example.com"))
+    r = post_track({"event": "noted", "email": "vic@example.com", "message_id": "vic@example.com-quote-7"})
+    assert r.json()["accepted"] == 1
+    assert not Event.objects.filter(message_id="vic@example.com-quote-7").exists()
+    assert list(DedupeKey.objects.filter(workspace=ws).values_list("key", flat=True)) == ["v-0"]
 
 
 def test_an_opt_out_event_is_in_force_when_it_is_answered_whatever_the_queue(post_track, tenant, monkeypatch):
