@@ -17,6 +17,9 @@ import random
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from wsgiref.util import setup_testing_defaults
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -26,7 +29,8 @@ import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.core import signals  # noqa: E402
+from django.db import close_old_connections, connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
@@ -50,6 +54,43 @@ def body(batch: int, run: str, n: int) -> str:
     return json.dumps(one(0) if batch == 1 else {"batch": [one(i) for i in range(batch)]})
 
 
+class WsgiClient:
+    """POSTs through the WSGI application as gunicorn serves it (clarm.wsgi: the ingest paths' own
+    middleware stack), keeping the connection between requests as the test client does."""
+
+    def __init__(self) -> None:
+        from clarm.wsgi import application
+
+        self.application = application
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+
+    def post(self, path: str, body: str, content_type: str) -> Any:
+        raw = body.encode()
+        route, _, query = path.partition("?")
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        environ.update(
+            REQUEST_METHOD="POST",
+            PATH_INFO=route,
+            QUERY_STRING=query,
+            CONTENT_TYPE=content_type,
+            CONTENT_LENGTH=str(len(raw)),
+            HTTP_HOST="localhost",
+            HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+            **{"wsgi.input": io.BytesIO(raw)},
+        )
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            answer["status_code"] = int(status.split()[0])
+
+        chunks = self.application(environ, start_response)
+        answer["content"] = b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
+        return SimpleNamespace(**answer)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=1)
@@ -57,13 +98,16 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--bare", action="store_true", help="profile the bare baseline view instead")
+    parser.add_argument(
+        "--wsgi", action="store_true", help="through clarm.wsgi.application (as served) instead of the test client"
+    )
     args = parser.parse_args()
     workspace = Workspace.objects.order_by("pk").first()
     assert workspace is not None, "run bench/ingest.py first (it creates the workspace and devices)"
     key = ApiKey.objects.filter(workspace=workspace, kind=ApiKeyKind.WRITE).first()
     assert key is not None
     plain = key.lookup  # write keys are stored in clear (see workspaces/keys.py)
-    client = Client()
+    client: Any = WsgiClient() if args.wsgi else Client()
     run = f"prof{time.time_ns()}"
     path = f"/bench/bare?ws={workspace.pk}" if args.bare else f"/api/track?key={plain}"
 
