@@ -43,12 +43,12 @@ class IntentOutcome:
     fired_event_id: int | None
 
 
-def people_locked(queryset: QuerySet[Customer]) -> list[Customer]:
+def people_locked(queryset: QuerySet[Customer], *, skip_locked: bool = False) -> list[Customer]:
     """The live people of `queryset`, row-locked in id order (so concurrent batches fire a moment
-    once and never deadlock), with only the fields scoring and enrichment read."""
-    return list(
-        queryset.select_for_update(no_key=True).filter(status=CustomerStatus.LIVE).only(*SCORED_FIELDS).order_by("pk")
-    )
+    once and never deadlock), with only the fields scoring and enrichment read. `skip_locked`: leave
+    out the people another transaction holds instead of waiting for them."""
+    locked = queryset.select_for_update(no_key=True, skip_locked=skip_locked)
+    return list(locked.filter(status=CustomerStatus.LIVE).only(*SCORED_FIELDS).order_by("pk"))
 
 
 class RecencyWeight(Func):

@@ -4,6 +4,7 @@ high_intent_visitor moment are enrichment.intent). See docs/enrichment.md."""
 
 import datetime
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,7 +18,7 @@ from enrichment.networks import CompanyAnswer, NetworkFacts, networks_ask, netwo
 from enrichment.providers import ProviderError, pdl
 from enrichment.scoring import BadWeights, enterprise_score, page_weights_validate
 from enrichment.stamps import stamp, stamp_parse
-from identity.models import Customer
+from identity.models import Customer, CustomerStatus
 from tracking.models import Event, Source
 from workspaces.models import Workspace
 from workspaces.services import audit_log_record
@@ -130,7 +131,9 @@ def _gpc(context: dict[str, Any]) -> bool:
     return bool(context.get("gpc") or context.get("dnt"))
 
 
-def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
+def events_enrich_and_score(
+    *, workspace_id: int, event_ids: list[int], busy: Callable[[list[int]], None] | None = None
+) -> int:
     """THE enrichment processor (idempotent), one pass per batch of events: for the customers of
     these committed events (one query for the people, row-locked), apply the company of their
     networks where no provider call is needed (offline classification, one cache read), recompute
@@ -141,7 +144,11 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
 
     Only events from the site (web, ad, pixel), not bots, of people counted under the workspace's
     consent mode (an event before consent has no customer), who have not opted out of analytics,
-    and not sent with GPC/DNT."""
+    and not sent with GPC/DNT.
+
+    `busy`: people another transaction holds (a concurrent drain, a stitch batch) are not waited for:
+    their events are handed to `busy(event_ids)` to be processed again later (the drains pass their
+    queue here, so two drains sharing people no longer run one after the other)."""
     rows = list(
         Event.objects.filter(
             workspace_id=workspace_id,
@@ -151,13 +158,13 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
             source__in=ENRICHED_SOURCES,
         )
         .order_by("occurred_at", "id")
-        .values_list("customer_id", "context")
+        .values_list("pk", "customer_id", "context")
     )
     if not rows:
         return 0
     latest: dict[int, dict[str, Any]] = {}
     refused: set[int] = set()
-    for customer_id, context in rows:
+    for _, customer_id, context in rows:
         context = context if isinstance(context, dict) else {}
         if _gpc(context):
             refused.add(customer_id)
@@ -171,11 +178,12 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
     # are applied first, then scores (no provider on the way: current as soon as the batch is
     # read). Provider calls come after commit, outside the locks; those people are rescored.
     with transaction.atomic():
-        people = people_locked(
-            Customer.objects.filter(
-                workspace_id=workspace_id, pk__in=[c for c in latest if c not in refused], allow_analytics=True
-            )
+        wanted = Customer.objects.filter(
+            workspace_id=workspace_id, pk__in=[c for c in latest if c not in refused], allow_analytics=True
         )
+        people = people_locked(wanted, skip_locked=busy is not None)
+        if busy is not None:
+            _busy_hand_back(wanted, people, rows, busy)
         due = {c.pk: (c, f) for c in people if (f := _facts(latest[c.pk])) is not None and _company_due(c, f, now)}
         known, pending = (
             networks_known(workspace_id=workspace_id, facts=[f for _, f in due.values()], config=config, now=now)
@@ -196,6 +204,19 @@ def events_enrich_and_score(*, workspace_id: int, event_ids: list[int]) -> int:
     if changed:
         customers_intent_refresh(customer_ids=changed, config=config)
     return scored
+
+
+def _busy_hand_back(
+    wanted: Any, people: list[Customer], rows: list[tuple[int, int, Any]], busy: Callable[[list[int]], None]
+) -> None:
+    """The events of the people SKIP LOCKED left out who are still there to score (not merged,
+    erased or opted out meanwhile), handed back."""
+    skipped = {c for _, c, _ in rows} - {person.pk for person in people}
+    if not skipped:
+        return
+    held = set(wanted.filter(pk__in=skipped, status=CustomerStatus.LIVE).values_list("pk", flat=True))
+    if held:
+        busy([event_id for event_id, customer_id, _ in rows if customer_id in held])
 
 
 def enrichment_settings_update(

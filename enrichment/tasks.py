@@ -1,5 +1,6 @@
 """Celery tasks of enrichment: ids in, idempotent."""
 
+import functools
 import logging
 
 from clarm.publish import task_publish
@@ -9,6 +10,9 @@ from enrichment.queue import events_queue_flag_raise, events_queue_push, events_
 from enrichment.services import events_enrich_and_score
 
 logger = logging.getLogger(__name__)
+
+# A drain for events handed back because their people were held waits this long.
+REQUEUE_DELAY_SECONDS = 0.2
 
 
 @db_task("enrichment.events_enrich_and_score")
@@ -26,11 +30,24 @@ def events_drain_task() -> int:
     scored = 0
     for workspace_id, event_ids in by_workspace.items():
         try:
-            scored += events_enrich_and_score(workspace_id=workspace_id, event_ids=event_ids)
+            scored += events_enrich_and_score(
+                workspace_id=workspace_id, event_ids=event_ids, busy=functools.partial(_requeue, workspace_id)
+            )
         except Exception:
             logger.exception("enrichment of workspace %s failed; retried on its own", workspace_id)
             events_enrich_and_score_task.delay(workspace_id, event_ids)
     return scored
+
+
+def _requeue(workspace_id: int, event_ids: list[int]) -> None:
+    """Events of people a concurrent drain (or a stitch batch) held: back on the queue, for the drain
+    already scheduled, else for one a moment later (never a tight loop while a lock lasts)."""
+    events_queue_push(
+        workspace_id,
+        event_ids,
+        schedule=lambda: task_publish(events_drain_task, countdown=REQUEUE_DELAY_SECONDS),
+        process=lambda ws, ids: task_publish(events_enrich_and_score_task, ws, ids),
+    )
 
 
 @db_task("enrichment.intent_decay", long_running=True)

@@ -1,7 +1,10 @@
 """The write path's hand-off: one Redis round trip per request, one drain publish per batch of requests."""
 
+import threading
+
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 from django.test import override_settings
 
 from enrichment import tasks
@@ -59,8 +62,45 @@ def test_a_persons_events_queued_meanwhile_are_scored_once(page, tenant, monkeyp
     monkeypatch.setattr(tasks, "events_enrich_and_score", spy)
     ids = [i for _ in range(4) for i in page("visitor-same")]
     tasks.events_drain_task()
-    assert calls == [{"workspace_id": tenant.workspace.pk, "event_ids": ids}]
+    assert [(c["workspace_id"], c["event_ids"]) for c in calls] == [(tenant.workspace.pk, ids)]
     assert Customer.objects.get().intent_score == 32
+
+
+@pytest.mark.postgres_only(reason="row locks held by another transaction: the embedded default has one writer")
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_leaves_people_another_transaction_holds_for_the_next_drain(page, monkeypatch):
+    # Two drains sharing people used to run one after the other (each waited for the other's row
+    # locks). Now a drain scores the people it can lock at once and hands the others' events back.
+    published: list[dict] = []
+    monkeypatch.setattr(tasks.events_drain_task, "apply_async", lambda **options: published.append(options))
+    held_id = page("visitor-held")[0]
+    page("visitor-free")
+    held = Event.objects.get(pk=held_id).customer_id
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another transaction (a drain, a stitch batch) holding the person's row
+        with transaction.atomic():
+            Customer.objects.select_for_update().get(pk=held)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        published.clear()
+        assert tasks.events_drain_task() == 1  # the free person, at once, without waiting
+        assert Customer.objects.get(pk=held).intent_score is None
+        # The held person's event is back on the queue, with a drain a moment later.
+        assert redis_client().llen(QUEUE_KEY) == 1
+        assert published and published[0]["countdown"] == tasks.REQUEUE_DELAY_SECONDS
+    finally:
+        release.set()
+        holder.join()
+    assert tasks.events_drain_task() == 1
+    assert Customer.objects.get(pk=held).intent_score == 8
+    assert redis_client().llen(QUEUE_KEY) == 0
 
 
 def test_without_redis_each_request_runs_the_task_itself(page):
