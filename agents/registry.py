@@ -115,7 +115,8 @@ FAQ_TOPICS = AgentSpec(
     name="faq_topics",
     title="FAQ topics",
     description="Tags each inbound message with the workspace's FAQ topics (one per line: “Topic: word, phrase, …”, "
-    "matched as whole words); the Inbox counts them per week.",
+    "matched as whole words), and with the topics you don't sell, written the same way; the Inbox counts "
+    "them per week and the weekly summary lists what people asked for that you don't sell.",
     triggers=("message_in",),
     cancels=(),
     action="",
@@ -124,6 +125,8 @@ FAQ_TOPICS = AgentSpec(
         "Availability: available, availability, slot, opening, this week, tomorrow\n"
         "Reschedule: reschedule, change the time, another day, move my appointment\n"
         "Payment: pay, deposit, invoice, card, refund",
+        # Asked about but not offered (e.g. "Piano moving: piano"): the weekly summary's gaps.
+        "not_sold": "",
     },
 )
 
@@ -158,3 +161,16 @@ def topics_parse(text: str) -> dict[str, re.Pattern[str]]:
 
 def topics_match(text: str, topics: dict[str, re.Pattern[str]]) -> list[str]:
     return [name for name, pattern in topics.items() if pattern.search(text or "")]
+
+
+def faq_topics(config: dict[str, Any]) -> dict[str, re.Pattern[str]]:
+    """Every topic the FAQ topics agent tags with: the FAQ topics, then the topics not sold."""
+    return {**topics_parse(config.get("topics", "")), **topics_parse(config.get("not_sold", ""))}
+
+
+# Labels of agent settings whose name does not read well on its own.
+FIELD_LABELS = {"not_sold": "Topics you don't sell", "hours_before": "Hours before", "hours_after": "Hours after"}
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name) or name.replace("_", " ").capitalize()

@@ -39,9 +39,9 @@ from agents.registry import (
     REVIEW_ASK,
     AgentSpec,
     agent_config,
+    faq_topics,
     template_render,
     topics_match,
-    topics_parse,
 )
 from agents.selectors import thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, conversation_reply
@@ -168,7 +168,7 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
     if ONBOARDING.name in agents:
         result.planned += _onboarding_plan(workspace, agents[ONBOARDING.name], since=since, now=now)
     if FAQ_TOPICS.name in agents:
-        topics = topics_parse(agents[FAQ_TOPICS.name]["topics"])
+        topics = faq_topics(agents[FAQ_TOPICS.name])
         untagged = Message.objects.filter(
             workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now, topics=[]
         )

@@ -21,7 +21,7 @@ from agents.models import (
     ScheduledAction,
     WidgetSession,
 )
-from agents.registry import AGENTS, AgentSpec, agent_config
+from agents.registry import AGENTS, AgentSpec, agent_config, field_label
 from identity.models import Customer, CustomerStatus
 from identity.selectors import customer_survivor
 from tracking.models import Event, Source
@@ -148,11 +148,16 @@ class AgentRow:
     config: dict
 
     @property
-    def fields(self) -> list[tuple[str, object, str]]:
-        """(name, value, input kind) of each setting: number, url or template."""
+    def fields(self) -> list[tuple[str, object, str, str]]:
+        """(name, value, input kind, label) of each setting: number, url or template."""
         kinds = {int: "number"}
         return [
-            (name, value, kinds.get(type(self.spec.defaults[name]), "url" if name.endswith("_url") else "template"))
+            (
+                name,
+                value,
+                kinds.get(type(self.spec.defaults[name]), "url" if name.endswith("_url") else "template"),
+                field_label(name),
+            )
             for name, value in self.config.items()
         ]
 

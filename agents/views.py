@@ -14,6 +14,7 @@ from agents.models import Channel
 from agents.registry import AGENTS
 from agents.sentiment import sentiment_label
 from agents.services import AgentInputError, agent_setting_save, conversation_reply
+from agents.summary.periods import week_label
 from agents.summary.render import summary_context, summary_pdf, summary_pdf_filename
 from agents.summary.selectors import WeeklySummary, recent_week_keys, weekly_summary_for
 from agents.summary.services import summary_recipients
@@ -52,7 +53,9 @@ class SummaryPreviewView(_SummaryMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(summary_context(self.summary, workspace_slug=self.workspace.slug))
         context["week"] = self.week
-        context["recent_weeks"] = recent_week_keys(workspace=self.workspace, now=timezone.now())
+        context["recent_weeks"] = [
+            (key, week_label(key)) for key in recent_week_keys(workspace=self.workspace, now=timezone.now())
+        ]
         context["recipients"] = summary_recipients(workspace=self.workspace)
         return context
 

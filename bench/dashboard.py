@@ -4,9 +4,13 @@ The dashboard reads only rollups (DailyCount, PersonFacts), so the bench loads c
 facts and eight weeks of day counts straight into the tables the migrations made (INSERT … SELECT
 generate_series; no events: the page never reads them), then times `GET /w/<ws>/?range=28`
 in-process (django.test.Client, logged in as the owner), interleaving the two workspaces after a
-warm-up. Per case: median and p95 and the query count.
+warm-up. Per case: median and p95 and the query count; then the weekly summary's page the same way.
 
-    .venv/bin/python bench/dashboard.py [--requests 40] [--big 100000] [--events 5000000]
+    .venv/bin/python bench/dashboard.py [--requests 40] [--big 100000] [--events 5000000] [--reuse]
+
+`--reuse` times the workspaces a previous run loaded into the same database (migrated first),
+without loading anything: the 5,000,000 events take minutes to write. BENCH_DB_NAME names the
+database (helpers sharing a server use their own prefix), BENCH_REDIS_URL the Redis.
 
 `--events N` also writes N page-view events of the big workspace's customers into the events table
 (INSERT … SELECT generate_series, spread over the 56 days), so the page is timed with a full events
@@ -23,6 +27,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -30,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import RESULTS, bench_env, fresh_database, loadavg, machine_facts, manage, psycopg_url
 
-DB_NAME = "clarm_bench_owner_dashboard"
+# A database of its own (BENCH_DB_NAME: helpers sharing a PostgreSQL server use their own prefix).
+DB_NAME = os.environ.get("BENCH_DB_NAME", "clarm_bench_owner_dashboard")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6402/5")
 CHANNELS = "ARRAY['web','ad','email','sms','whatsapp','stripe','calendly','agent']"
 DAYS = 56
@@ -130,14 +136,23 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="timed requests per case")
     parser.add_argument("--big", type=int, default=100_000, help="customers of the big workspace")
     parser.add_argument("--events", type=int, default=0, help="page-view events of the big workspace")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the workspaces a previous run loaded (same day), loading nothing"
+    )
     args = parser.parse_args()
+    sizes = {"small": 1_000, "big": args.big}
+    if args.reuse:
+        database_url = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+        os.environ.update(bench_env(database_url), REDIS_URL=REDIS_URL)
+        manage(dict(os.environ), "migrate", "--noinput")  # the code may have moved on since the load
+        _time(args, database_url, _reused(database_url), sizes, load_seconds=None)
+        return
     database_url = fresh_database(DB_NAME)
     env = bench_env(database_url)
     env["REDIS_URL"] = REDIS_URL
     manage(env, "migrate", "--noinput")
     started = time.monotonic()
     workspaces = {}
-    sizes = {"small": 1_000, "big": args.big}
     for name, size in sizes.items():
         out = manage(env, "createworkspace", f"{name} shop", "--owner-email", "bench@example.com", "--json")
         made = json.loads(out)
@@ -152,10 +167,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from identity.rollups.processor import rollups_rebuild
@@ -171,8 +182,42 @@ def main() -> None:
                 _events(conn, made["id"], args.events)
     with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    load_seconds = round(time.monotonic() - started, 1)
+    _time(args, database_url, workspaces, sizes, load_seconds=round(time.monotonic() - started, 1))
 
+
+def _reused(database_url: str) -> dict[str, dict]:
+    """The workspaces of a previous run, by the slugs `createworkspace` gave them."""
+    workspaces = {}
+    with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
+        for name in ("small", "big"):
+            row = conn.execute("SELECT id, slug FROM workspaces_workspace WHERE slug = %s", [f"{name}-shop"]).fetchone()
+            assert row is not None, f"no {name}-shop workspace in {database_url}: run once without --reuse"
+            workspaces[name] = {"id": row[0], "slug": row[1]}
+    return workspaces
+
+
+def _time(
+    args: argparse.Namespace,
+    database_url: str,
+    workspaces: dict[str, dict],
+    sizes: dict[str, int],
+    *,
+    load_seconds: float | None,
+) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM tracking_event WHERE workspace_id = %s", [workspaces["big"]["id"]]
+        ).fetchone()
+        events = int(row[0]) if row else 0
+    loadavg_before = loadavg()
     client = Client()
     client.force_login(get_user_model().objects.get(email="bench@example.com"))
     urls = {name: f"/w/{made['slug']}/?range=28" for name, made in workspaces.items()}
@@ -194,12 +239,27 @@ def main() -> None:
             response = client.get(url)
             times[name].append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200
-    result = {
+    # The weekly summary's page reads the same rollups (and the new customers' facts): timed the same way.
+    summary_urls = {name: f"/w/{made['slug']}/summary/" for name, made in workspaces.items()}
+    summary_times: dict[str, list[float]] = {name: [] for name in summary_urls}
+    summary_queries: dict[str, int] = {}
+    for name, url in summary_urls.items():
+        assert client.get(url).status_code == 200
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url)
+        summary_queries[name] = len(captured.captured_queries)
+    for _ in range(max(5, args.requests // 4)):
+        for name, url in summary_urls.items():
+            start = time.perf_counter()
+            assert client.get(url).status_code == 200
+            summary_times[name].append((time.perf_counter() - start) * 1000)
+    result: dict[str, Any] = {
         "machine": machine_facts(),
+        "loadavg_before": loadavg_before,
         "loadavg": loadavg(),
         "load_seconds": load_seconds,
-        "big_customers": args.big,
-        "big_events": args.events,
+        "big_customers": sizes["big"],
+        "big_events": events,
         "cases": {
             name: {
                 "median_ms": round(statistics.median(values), 1),
@@ -207,6 +267,8 @@ def main() -> None:
                 "queries": queries[name],
                 "slowest_queries": slowest[name],
                 "chart_bars": bars[name],
+                "summary_median_ms": round(statistics.median(summary_times[name]), 1),
+                "summary_queries": summary_queries[name],
             }
             for name, values in times.items()
         },

@@ -9,5 +9,5 @@ app = Celery("clarm", task_cls="clarm.tasks_base:BoundedDelayTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["clarm"], related_name="tasks_base")  # clarm.task_hop
-# Packages inside apps with their own tasks.py: identity/privacy, integrations/destinations.
-app.autodiscover_tasks(["identity.privacy", "integrations.destinations"])
+# Packages inside apps with their own tasks.py: identity/privacy, integrations/destinations, clarm/demo.
+app.autodiscover_tasks(["identity.privacy", "integrations.destinations", "clarm.demo"])

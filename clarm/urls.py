@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from clarm.admin_login import RateLimitedAdminLoginForm
+from clarm.demo.views import DemoResetView
 from clarm.status import StatusApi, metrics
 
 admin.site.login_form = RateLimitedAdminLoginForm
@@ -28,6 +29,7 @@ urlpatterns = [
     path("api/docs/", RedirectView.as_view(pattern_name="identity:api_reference"), name="api-docs"),
     path("api/status", StatusApi.as_view(), name="api-status"),
     path("metrics", metrics, name="metrics"),
+    path("w/<slug:ws>/settings/demo/reset/", DemoResetView.as_view(), name="demo-reset"),
     path("", include("tracking.urls")),
     path("", include("identity.urls")),
     path("", include("identity.privacy.urls")),

@@ -13,10 +13,8 @@ from identity.channels import channel_label, channel_of, channels_from_text
 from identity.models import Customer, PersonFacts
 from identity.rollups.dimensions import campaign_of, page_path
 from identity.rollups.dimensions import revenue_minor as event_revenue
-from identity.timeline import BOOKING_EVENTS, money
+from identity.timeline import BOOKING_EVENTS, CANCELLED_BOOKING_EVENTS, money
 from tracking.models import Event
-
-CANCELLED_BOOKING_EVENTS = frozenset(("booking_cancelled", "invitee.canceled"))
 
 
 @dataclass(frozen=True)

@@ -348,6 +348,12 @@ class RollupDimension(models.TextChoices):
     CONVERTED_LAST_REVENUE = "conv_last_rev", "Their revenue (minor units) by last touch"
     # By the day people were first seen, those not at rung 4: key "<rung>|<last step>" (PersonFacts.last_step).
     DROPOFF = "dropoff", "People not at rung 4 by where they stopped"
+    # By the day of the event (the weekly summary): payments and refunds in minor units, key
+    # "paid:<currency>" / "refunded:<currency>"; bookings, key "made" / "cancelled"; what people did
+    # themselves (visits, messages in, calls, clicks, bookings, payments), key the local hour "00"-"23".
+    REVENUE = "revenue", "Payments and refunds (minor units) by currency"
+    BOOKINGS = "bookings", "Bookings made and cancelled"
+    HOUR = "hour", "What people did, by hour of the day"
 
 
 class DailyCount(models.Model):

@@ -80,6 +80,7 @@ EMAIL_TITLES = {
     "email_replied": "Replies to an email",
 }
 BOOKING_EVENTS = {"booking_created", "invitee.created", "booked", "appointment_booked"}
+CANCELLED_BOOKING_EVENTS = frozenset(("booking_cancelled", "invitee.canceled"))
 
 
 @dataclass(frozen=True)

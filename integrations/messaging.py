@@ -67,6 +67,40 @@ def message_inbound_record(
     return message
 
 
+def message_outbound_record(
+    *,
+    workspace: Workspace,
+    customer: Customer,
+    channel: str,
+    body: str,
+    at: datetime.datetime,
+    provider_message_id: str = "",
+    agent: str = "",
+) -> Message:
+    """A message that already left, outside Clarm's send queue (sent from the provider's own app, or
+    replayed by the demo): filed in the person's conversation as sent at `at`, and logged on their
+    timeline as a message Clarm sent is (`message_sent` / `email_sent`)."""
+    conversation = conversation_touch(workspace=workspace, customer=customer, channel=channel, at=at)
+    message = Message.objects.create(
+        workspace=workspace,
+        conversation=conversation,
+        customer=customer,
+        channel=channel,
+        direction=Direction.OUT,
+        body=body,
+        status=MessageStatus.SENT,
+        provider_message_id=provider_message_id,
+        agent=agent,
+        sent_at=at,
+        created_at=at,
+        updated_at=at,
+    )
+    result = events_ingest(workspace=workspace, events=[_sent_event_input(message)])
+    if result.rejected:
+        raise EventRejected(str(result.rejected))
+    return message
+
+
 # --- preferences --------------------------------------------------------------------------------
 # Through the privacy app's `preferences_update`: it applies the change to every stitched customer,
 # mirrors it onto the hashed suppression list, cancels queued marketing messages of that channel and

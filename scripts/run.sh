@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The product on its embedded defaults: SQLite under ./var, a stitcher (events → customers), a Celery
-# worker + beat on the filesystem transport (nothing to install), a demo workspace with a login,
-# served on 127.0.0.1:$PORT (8000).
+# worker + beat on the filesystem transport (nothing to install), a demo workspace with a login and,
+# on the first start, its sample business written through the pipeline (docs/demo.md), served on
+# 127.0.0.1:$PORT (8000).
 # With DATABASE_URL and REDIS_URL set, the same script runs the production shape.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,7 +13,8 @@ setsid bash scripts/run.sh >"$log" 2>&1 &
 pid=$!
 cleanup() { kill -- -"$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$CLARM_VAR_DIR"; }
 trap cleanup EXIT
-for _ in $(seq 1 120); do
+# The first start writes the demo business before serving (docs/demo.md: up to a minute on a busy machine).
+for _ in $(seq 1 240); do
   curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break
   kill -0 "$pid" 2>/dev/null || { echo "smoke: make run exited early:"; cat "$log"; exit 1; }
   sleep 1

@@ -1,6 +1,7 @@
 """The demo workspace behind `manage.py demo` (and `make run`): an owner who can log in at once.
 
-Other apps add sample data by calling their own loader with the workspace this returns."""
+Its sample business is loaded by clarm.demo (through the real pipeline); the workspace is marked
+`is_demo`, which lets its owner reset that data from Settings."""
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -39,8 +40,13 @@ def demo_workspace_ensure() -> tuple[Workspace, str]:
             region=settings.CLARM_REGION,
             default_country="US",
         )
+        Workspace.objects.filter(pk=workspace.pk).update(is_demo=True)
+        workspace.is_demo = True
         return workspace, write_key
     Membership.objects.get_or_create(workspace=workspace, user=owner, defaults={"role": Role.OWNER})
+    if not workspace.is_demo:  # made before workspaces were marked
+        Workspace.objects.filter(pk=workspace.pk).update(is_demo=True)
+        workspace.is_demo = True
     key = write_key_current(workspace=workspace)
     if key is None:
         _, plain = api_key_create(workspace=workspace, kind=ApiKeyKind.WRITE, actor=owner)

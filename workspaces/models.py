@@ -53,6 +53,8 @@ class Workspace(models.Model):
     # Key for the HMAC of identifier values; never leaves the server.
     identifier_key = models.CharField(max_length=64, default=_identifier_key, editable=False)
     next_customer_number = models.PositiveIntegerField(default=1)
+    # The sample workspace `make run` makes (workspaces.demo): its owner can erase and reload its data.
+    is_demo = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:

@@ -1,8 +1,11 @@
 """When a weekly summary is due and which seven days it covers, in the workspace's own time zone.
 
 A summary is named by the ISO week of the Friday it is sent on ("2025-W11") and covers the seven
-days that end at that Friday 17:00 local time. Local times are built with zoneinfo from calendar
-dates, never by adding hours in UTC, so a week that crosses a DST change is still 7 local days.
+whole local days before that Friday: Friday to Thursday. Whole days, because its figures are read
+from the daily rollups (identity.rollups, counted per local day), and finished days, so the week
+it compares with is as complete as itself. Local midnights are built with zoneinfo from calendar
+dates, never by adding hours in UTC, so a week that crosses a DST change is 167 or 169 hours.
+The page's "last seven days" are today (so far) and the six days before, as on the dashboard.
 """
 
 import datetime
@@ -17,17 +20,28 @@ __all__ = ["workspace_zone"]  # re-exported: the summary's callers read the zone
 SEND_WEEKDAY = 4  # Friday (Monday is 0)
 SEND_TIME = datetime.time(17, 0)
 WEEK_KEY_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})\Z")
+DAYS = 7
 
 UTC = datetime.UTC
 
 
 @dataclass(frozen=True)
 class SummaryPeriod:
-    """[start, end) in UTC, and the zone the summary is read in."""
+    """Seven local days, first_day to last_day inclusive, in the zone the summary is read in."""
 
-    start: datetime.datetime
-    end: datetime.datetime
+    first_day: datetime.date
+    last_day: datetime.date
     zone: zoneinfo.ZoneInfo
+
+    @property
+    def start(self) -> datetime.datetime:
+        """The first day's local midnight, in UTC."""
+        return _local(self.first_day, datetime.time.min, self.zone).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime.datetime:
+        """The local midnight after the last day, in UTC (excluded)."""
+        return _local(self.last_day + datetime.timedelta(days=1), datetime.time.min, self.zone).astimezone(UTC)
 
     @property
     def start_local(self) -> datetime.datetime:
@@ -39,18 +53,24 @@ class SummaryPeriod:
 
     @property
     def previous(self) -> "SummaryPeriod":
-        return period_ending(self.start, self.zone)
+        return period_to_day(self.first_day - datetime.timedelta(days=1), self.zone)
+
+    def days(self) -> list[datetime.date]:
+        return [self.first_day + datetime.timedelta(days=n) for n in range(DAYS)]
 
 
 def _local(day: datetime.date, at: datetime.time, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
     return datetime.datetime.combine(day, at, tzinfo=zone)
 
 
-def period_ending(end: datetime.datetime, zone: zoneinfo.ZoneInfo) -> SummaryPeriod:
-    """The seven local days before `end`: same wall-clock time, seven calendar days earlier."""
-    end_local = end.astimezone(zone)
-    start_local = _local(end_local.date() - datetime.timedelta(days=7), end_local.time(), zone)
-    return SummaryPeriod(start=start_local.astimezone(UTC), end=end_local.astimezone(UTC), zone=zone)
+def period_to_day(last_day: datetime.date, zone: zoneinfo.ZoneInfo) -> SummaryPeriod:
+    """The seven local days that end with `last_day` (included)."""
+    return SummaryPeriod(first_day=last_day - datetime.timedelta(days=DAYS - 1), last_day=last_day, zone=zone)
+
+
+def period_until(now: datetime.datetime, zone: zoneinfo.ZoneInfo) -> SummaryPeriod:
+    """The last seven days until `now`: its local day (so far) and the six before."""
+    return period_to_day(now.astimezone(zone).date(), zone)
 
 
 def week_key(day: datetime.date) -> str:
@@ -82,7 +102,24 @@ def send_moment(key: str, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
 
 
 def period_for_week(key: str, zone: zoneinfo.ZoneInfo) -> SummaryPeriod:
-    return period_ending(send_moment(key, zone), zone)
+    """Friday to Thursday before the Friday of the ISO week `key`."""
+    year, week = week_key_parse(key)
+    friday = datetime.date.fromisocalendar(year, week, SEND_WEEKDAY + 1)
+    return period_to_day(friday - datetime.timedelta(days=1), zone)
+
+
+def week_label(key: str) -> str:
+    """ "Fri 7 – Thu 13 Mar 2025" for the week a summary key covers (the dates, not the ISO code)."""
+    period = period_for_week(key, zoneinfo.ZoneInfo("UTC"))
+    return days_label(period.first_day, period.last_day)
+
+
+def days_label(first: datetime.date, last: datetime.date) -> str:
+    if first.year != last.year:
+        return f"{first:%a %-d %b %Y} – {last:%a %-d %b %Y}"
+    if first.month != last.month:
+        return f"{first:%a %-d %b} – {last:%a %-d %b %Y}"
+    return f"{first:%a %-d} – {last:%a %-d %b %Y}"
 
 
 def due_week_key(*, zone: zoneinfo.ZoneInfo, now: datetime.datetime) -> str | None:

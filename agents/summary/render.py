@@ -1,72 +1,125 @@
 """The summary as HTML (email and preview page), plain text and a one-page PDF (WeasyPrint)."""
 
-import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from agents.summary.selectors import WeeklySummary
+from agents.summary.periods import days_label
+from agents.summary.selectors import Change, WeeklySummary
+from identity.timeline import money
 
 if TYPE_CHECKING:
     from weasyprint.document import Document
 
 
 def summary_subject(summary: WeeklySummary) -> str:
-    end = summary.period.end_local
-    return f"[Clarm] {summary.workspace_name}: your week to {end:%a %-d %b}"
+    return f"[Clarm] {summary.workspace_name}: your week to {summary.period.last_day:%a %-d %b}"
 
 
-RUNG_COLORS = {"0": "#98a2b3", "1": "#7a5af8", "2": "#2e90fa", "3": "#12b76a", "4": "#f79009"}
-SOURCE_COLORS = {
-    "web": "#3538cd",
-    "email": "#c11574",
-    "channel": "#027a48",
-    "agent": "#5925dc",
-    "webhook": "#b54708",
-    "pixel": "#026aa2",
-    "ad": "#b42318",
-}
 CHANGE_COLORS = {"up": "#12805c", "down": "#b42318", "flat": "#667085"}
+# Gaps read the other way round: fewer people stuck or waiting is good news.
+GAP_COLORS = {"up": "#b42318", "down": "#12805c", "flat": "#667085"}
+BAR_PX = 40  # the busiest hour's bar
+STEP_WORDS = {"Page": "last on {}", "Message": "last: {}", "Step": "last: {}"}
 
 
-def _when(moment: datetime.datetime) -> str:
-    # Formatted here, in the workspace's zone: the template filters would use the server's zone.
-    return f"{moment:%a %-d %b %Y, %H:%M}"
+def _change(change: Change, *, gap: bool = False) -> dict[str, Any]:
+    return {
+        "change": change,
+        "tone": (GAP_COLORS if gap else CHANGE_COLORS)[change.direction],
+        "delta": change.label,
+    }
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
+
+
+def _win(label: str, change: Change, text: Callable[[int], str]) -> dict[str, Any]:
+    return {"label": label, "value": text(change.current), "before": text(change.previous), **_change(change)}
 
 
 def summary_context(summary: WeeklySummary, *, workspace_slug: str) -> dict[str, Any]:
-    """What the three templates show; colours are resolved here so the templates stay plain."""
-    reached = dict((row.key, change) for row, change in summary.reached)
+    """What the three templates show, as text and colours, so the templates stay plain."""
+    currency = summary.currency
+
+    def cash(minor: int) -> str:
+        return money(minor, currency, minor_units=True)
+
+    base = settings.CLARM_PUBLIC_URL
+    customers_url = base + reverse("identity:customers", kwargs={"ws": workspace_slug})
+    best = summary.best_campaign
     return {
         "summary": summary,
-        "period_label": f"{_when(summary.period.start_local)} – {_when(summary.period.end_local)}",
+        "period_label": days_label(summary.period.first_day, summary.period.last_day),
         "zone": summary.period.zone.key,
-        "tiles": [
-            {"label": label, "change": change, "tone": CHANGE_COLORS[change.direction]}
-            for label, change in (
-                ("New customers", summary.new_customers),
-                ("Events", summary.events),
-                ("Reached email", reached["2"]),
-                ("Reached account", reached["4"]),
-            )
+        "wins": [
+            _win("New customers", summary.new_customers, count),
+            _win("Revenue", summary.revenue, cash),
+            _win("Bookings", summary.bookings, count),
+            _win("New people", summary.new_people, count),
         ],
-        "ladder": [{"row": row, "color": RUNG_COLORS[row.key]} for row in summary.ladder],
-        "reached": [
-            {"row": row, "change": change, "color": RUNG_COLORS[row.key], "tone": CHANGE_COLORS[change.direction]}
-            for row, change in summary.reached
-        ],
-        "sources": [
+        "best_campaign": best
+        and {
+            "name": best.name,
+            "customers": best.customers.current,
+            "customers_before": best.customers.previous,
+            "revenue": cash(best.revenue_minor) if best.revenue_minor else "",
+            "new_people": best.new_people.current,
+            **_change(best.customers if best.customers.current else best.new_people),
+        },
+        "channels": [
             {
-                "row": row,
-                "change": change,
-                "color": SOURCE_COLORS.get(row.key, "#667085"),
-                "tone": CHANGE_COLORS[change.direction],
+                "label": row.label,
+                "new_people": row.new_people.current,
+                "customers": row.customers.current,
+                "revenue": cash(row.revenue_minor) if row.revenue_minor else "",
+                "people_change": _change(row.new_people),
+                "customers_change": _change(row.customers),
             }
-            for row, change in summary.sources
+            for row in summary.channels
         ],
-        "workspace_url": settings.CLARM_PUBLIC_URL + reverse("agents:summary", kwargs={"ws": workspace_slug}),
+        "hour_bars": [
+            {"px": max(1, round(hour.share * BAR_PX / 100)) if hour.count else 0, "top": hour in summary.busiest}
+            for hour in summary.hours
+        ],
+        "busiest": summary.busiest,
+        "busiest_before": summary.busiest_before,
+        "actions": _change(summary.actions),
+        "pages": [{"path": row.path, "views": row.views.current, **_change(row.views)} for row in summary.top_pages],
+        "stuck": [
+            {
+                "label": group.label,
+                "people": group.people.current,
+                "before": group.people.previous,
+                "step": STEP_WORDS.get(group.step_kind, "last: {}").format(group.step_label)
+                if group.step_label
+                else "",
+                "url": f"{customers_url}?rung={max(group.rungs)}" if len(group.rungs) == 1 else "",
+                **_change(group.people, gap=True),
+            }
+            for group in summary.stuck
+        ],
+        "unanswered": _change(summary.unanswered, gap=True),
+        "waiting": [
+            {
+                "name": waiting.name or f"Customer {waiting.customer_id}",
+                "channel": waiting.channel,
+                "since": f"{waiting.since.astimezone(summary.period.zone):%a %H:%M}",
+                "url": base + reverse("agents:thread", kwargs={"ws": workspace_slug, "pk": waiting.customer_id}),
+            }
+            for waiting in summary.waiting
+        ],
+        "unsold": [
+            {"name": topic.name, "asked": topic.asked.current, **_change(topic.asked, gap=True)}
+            for topic in summary.unsold
+        ],
+        "agents_url": base + reverse("agents:settings", kwargs={"ws": workspace_slug}),
+        "inbox_url": base + reverse("agents:inbox", kwargs={"ws": workspace_slug}),
+        "workspace_url": base + reverse("agents:summary", kwargs={"ws": workspace_slug}),
     }
 
 
@@ -94,4 +147,4 @@ def summary_pdf(summary: WeeklySummary, *, workspace_slug: str) -> bytes:
 
 
 def summary_pdf_filename(summary: WeeklySummary, *, workspace_slug: str) -> str:
-    return f"clarm-summary-{workspace_slug}-{summary.period.end_local:%Y-%m-%d}.pdf"
+    return f"clarm-summary-{workspace_slug}-{summary.period.last_day:%Y-%m-%d}.pdf"

@@ -1,30 +1,65 @@
-"""The numbers of one workspace's weekly summary. Every figure is an aggregate query (GROUP BY in
-the database), scoped by the workspace; a week without data gives zeros, never an error."""
+"""The numbers of one workspace's weekly summary, each against the week before.
+
+- Wins: new customers (people who reached rung 4: booked, paid or signed in), revenue (payments less
+  refunds), bookings, the best campaign, new people, and the new customers by name.
+- Patterns: the channels people came through and how many of them became customers, the hours
+  people were busiest (what they did themselves: visits, messages in, calls, clicks, bookings,
+  payments), the most viewed pages.
+- Gaps: people first seen this week who stopped before booking or paying (by the rung they stopped
+  at and what they did last), threads where the person's last message got no answer, and what people
+  asked about that the business doesn't sell (the FAQ topics agent's "topics you don't sell").
+
+Wins and patterns come from the daily rollups (identity.rollups: ONE query for every day count of
+both weeks) and the people's facts (new customers by name); only the gaps read other rows
+(conversations' messages and their topic tags, of the two weeks only). Nothing scans events.
+Everything is scoped by the workspace; a week without data gives zeros, never an error."""
 
 import datetime
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import Case, CharField, Count, Expression, F, Min, Q, QuerySet, Value, When
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Left, StrIndex
+from django.db.models import Max, Q
 
+from agents.models import AgentSetting, Channel, Conversation, Direction, Message, MessageStatus
+from agents.registry import FAQ_TOPICS, agent_config, topics_parse
 from agents.summary.periods import (
     SummaryPeriod,
     latest_week_key,
-    period_ending,
     period_for_week,
+    period_until,
     send_moment,
     week_key,
     workspace_zone,
 )
-from identity.models import Customer, CustomerStatus, Rung
-from tracking.models import Event, Source
+from identity.channels import channel_label
+from identity.models import CustomerStatus, PersonFacts, RollupDimension
+from identity.rollups.dimensions import step_parts
+from identity.rollups.selectors import Period, day_sums_compare, workspace_currency
 from workspaces.models import Workspace
 
-CLIMB_RUNGS = (Rung.EMAIL, Rung.PHONE, Rung.ACCOUNT)
-TOP_N = 5
 NEW_ACCOUNTS_LISTED = 8
+TOP_PAGES = 5
+BUSIEST_LISTED = 3
+WAITING_LISTED = 5
+TOPICS_LISTED = 5
+SUMMARY_DIMENSIONS = (
+    RollupDimension.PEOPLE_SOURCE,
+    RollupDimension.PEOPLE_CAMPAIGN,
+    RollupDimension.CONVERTED,
+    RollupDimension.CONVERTED_REVENUE,
+    RollupDimension.REVENUE,
+    RollupDimension.BOOKINGS,
+    RollupDimension.HOUR,
+    RollupDimension.PAGE,
+    RollupDimension.DROPOFF,
+)
+# Where people stop, grouped as the owner can act on them: by phone, by email, or not reachable.
+STUCK_GROUPS = (
+    ((3,), "Reached by phone, not booked or paid"),
+    ((2,), "Gave an email, not booked or paid"),
+    ((0, 1), "Left without leaving a contact"),
+)
+# A reply that did not leave does not answer anyone.
+NOT_SENT = (MessageStatus.FAILED, MessageStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -59,205 +94,393 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Row:
-    key: str
-    label: str
-    count: int
-    share: int = 0  # percent of the largest row, for bar widths
-
-
-@dataclass(frozen=True)
 class NewAccount:
     customer_number: int
     name: str
+
+
+@dataclass(frozen=True)
+class Campaign:
+    name: str
+    customers: Change  # people of the campaign who reached rung 4 in the week
+    revenue_minor: int  # their payments less refunds
+    new_people: Change  # people first seen through the campaign
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    key: str
+    label: str
+    new_people: Change  # first seen through this channel
+    customers: Change  # reached rung 4 in the week, first seen through this channel
+    revenue_minor: int
+
+
+@dataclass(frozen=True)
+class Hour:
+    hour: int
+    count: int
+    share: int = 0  # percent of the busiest hour, for bar heights
+
+    @property
+    def label(self) -> str:
+        return f"{self.hour:02d}:00–{(self.hour + 1) % 24:02d}:00"
+
+
+@dataclass(frozen=True)
+class PageRow:
+    path: str
+    views: Change
+
+
+@dataclass(frozen=True)
+class Stuck:
+    rungs: tuple[int, ...]
+    label: str
+    people: Change
+    step_kind: str  # Page, Message or Step: the most common last thing they did this week
+    step_label: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    customer_id: int
+    name: str
+    channel: str
+    since: datetime.datetime  # their last message
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    asked: Change  # inbound messages tagged with it
 
 
 @dataclass
 class WeeklySummary:
     workspace_name: str
     period: SummaryPeriod
+    currency: str
     new_customers: Change
-    events: Change
-    reached: list[tuple[Row, Change]]  # rung 2/3/4 reached this week, with the week before
-    ladder: list[Row]  # live customers per rung now
-    customers_total: int
+    revenue: Change  # minor units
+    bookings: Change
+    cancelled: Change
+    new_people: Change
+    best_campaign: Campaign | None
     new_accounts: list[NewAccount]
     new_accounts_count: int
-    sources: list[tuple[Row, Change]]
-    top_pages: list[Row] = field(default_factory=list)
-    top_campaigns: list[Row] = field(default_factory=list)
+    channels: list[ChannelRow]
+    hours: list[Hour]  # 00 to 23, this week
+    busiest: list[Hour]
+    busiest_before: Hour | None
+    actions: Change  # what people did themselves, all hours
+    top_pages: list[PageRow]
+    stuck: list[Stuck]
+    unanswered: Change
+    waiting: list[Waiting]  # this week's unanswered threads still waiting now, oldest first
+    waiting_count: int
+    unsold: list[Topic] = field(default_factory=list)
+    unsold_watched: bool = False  # the FAQ topics agent is on and lists topics not sold
 
     @property
     def is_quiet(self) -> bool:
-        return self.events.current == 0 and self.new_customers.current == 0 and self.new_accounts_count == 0
+        return not (self.new_people.current or self.actions.current or self.revenue.current or self.bookings.current)
 
     def counts(self) -> dict[str, int]:
         """The headline figures, as stored with the audit row of a send."""
         return {
             "new_customers": self.new_customers.current,
-            "events": self.events.current,
-            **{f"reached_rung_{row.key}": change.current for row, change in self.reached},
-            "new_accounts": self.new_accounts_count,
+            "revenue_minor": self.revenue.current,
+            "bookings": self.bookings.current,
+            "new_people": self.new_people.current,
+            "unanswered": self.unanswered.current,
         }
 
 
-def _with_shares(rows: list[Row]) -> list[Row]:
-    top = max((r.count for r in rows), default=0)
-    return [Row(r.key, r.label, r.count, round(r.count * 100 / top) if top else 0) for r in rows]
+def _rollup_period(period: SummaryPeriod) -> Period:
+    return Period(start=period.first_day, end=period.last_day)
 
 
-def _events(*, workspace: Workspace) -> QuerySet[Event]:
-    # Bots are counted at ingest but are not the business's customers: the summary leaves them out.
-    return Event.objects.filter(workspace=workspace, is_bot=False)
+def _total(counts: dict[str, tuple[int, int]]) -> Change:
+    return Change(sum(now for now, _ in counts.values()), sum(before for _, before in counts.values()))
 
 
-def _in(period: SummaryPeriod, prefix: str = "occurred_at") -> Q:
-    return Q(**{f"{prefix}__gte": period.start, f"{prefix}__lt": period.end})
+def _revenue(counts: dict[str, tuple[int, int]], currency: str) -> Change:
+    paid = counts.get(f"paid:{currency}", (0, 0))
+    refunded = counts.get(f"refunded:{currency}", (0, 0))
+    return Change(paid[0] - refunded[0], paid[1] - refunded[1])
 
 
-def _new_customers(*, workspace: Workspace, period: SummaryPeriod) -> Change:
-    previous = period.previous
-    totals = Customer.objects.filter(
-        workspace=workspace, status=CustomerStatus.LIVE, first_seen__gte=previous.start, first_seen__lt=period.end
-    ).aggregate(
-        current=Count("pk", filter=_in(period, "first_seen")),
-        previous=Count("pk", filter=_in(previous, "first_seen")),
-    )
-    return Change(totals["current"], totals["previous"])
+def _main_currency(counts: dict[str, tuple[int, int]], *, workspace: Workspace) -> str:
+    """The currency most was paid in over the two weeks (one currency per workspace is assumed)."""
+    paid = {key.partition(":")[2]: now + before for key, (now, before) in counts.items() if key.startswith("paid:")}
+    if paid:
+        return max(sorted(paid), key=lambda code: paid[code])
+    return workspace_currency(workspace)
 
 
-def _ladder(*, workspace: Workspace) -> list[Row]:
-    per_rung = dict(
-        Customer.objects.filter(workspace=workspace, status=CustomerStatus.LIVE)
-        .values_list("rung")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    return _with_shares([Row(str(r.value), r.label, per_rung.get(r.value, 0)) for r in Rung])
+def _by_first_channel(counts: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Converters' "<channel>|<campaign>" keys summed by channel."""
+    out: dict[str, tuple[int, int]] = {}
+    for key, (now, before) in counts.items():
+        channel = key.partition("|")[0]
+        had = out.get(channel, (0, 0))
+        out[channel] = (had[0] + now, had[1] + before)
+    return out
 
 
-def _sources(*, workspace: Workspace, period: SummaryPeriod) -> list[tuple[Row, Change]]:
-    previous = period.previous
-    per_source = {
-        row["source"]: row
-        for row in _events(workspace=workspace)
-        .filter(occurred_at__gte=previous.start, occurred_at__lt=period.end)
-        .values("source")
-        .annotate(current=Count("pk", filter=_in(period)), previous=Count("pk", filter=_in(previous)))
-        .order_by()
-    }
-    rows = _with_shares([Row(s.value, s.label, per_source.get(s.value, {}).get("current", 0)) for s in Source])
-    return [(row, Change(row.count, per_source.get(row.key, {}).get("previous", 0))) for row in rows]
+def _by_campaign(counts: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for key, (now, before) in counts.items():
+        campaign = key.partition("|")[2]
+        if campaign:
+            had = out.get(campaign, (0, 0))
+            out[campaign] = (had[0] + now, had[1] + before)
+    return out
 
 
-def _first_reached(*, workspace: Workspace, period: SummaryPeriod) -> QuerySet:
-    """Per customer active at rung 2+ in this or the previous week: when each rung was first reached
-    (an event's `rung` is the customer's rung right after it)."""
-    active = (
-        Event.objects.filter(workspace=workspace, customer__isnull=False, rung__gte=Rung.EMAIL)
-        .filter(occurred_at__gte=period.previous.start, occurred_at__lt=period.end)
-        .values("customer_id")
-    )
-    return (
-        Event.objects.filter(workspace=workspace, customer_id__in=active, rung__gte=Rung.EMAIL)
-        .values("customer_id")
-        .annotate(**{f"r{r.value}": Min("occurred_at", filter=Q(rung__gte=r.value)) for r in CLIMB_RUNGS})
-        .order_by()
-    )
+def _best_campaign(sums: dict[str, dict[str, tuple[int, int]]]) -> Campaign | None:
+    """The campaign that brought the most new customers this week (then revenue, then new people);
+    in a week without any, the one that brought the most new people."""
+    customers = _by_campaign(sums[RollupDimension.CONVERTED])
+    revenue = _by_campaign(sums[RollupDimension.CONVERTED_REVENUE])
+    people = sums[RollupDimension.PEOPLE_CAMPAIGN]
+    names = set(customers) | set(people)
+    candidates = [
+        Campaign(
+            name=name,
+            customers=Change(*customers.get(name, (0, 0))),
+            revenue_minor=revenue.get(name, (0, 0))[0],
+            new_people=Change(*people.get(name, (0, 0))),
+        )
+        for name in sorted(names)
+    ]
+    candidates = [c for c in candidates if c.customers.current or c.new_people.current]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c.customers.current, c.revenue_minor, c.new_people.current))
 
 
-def _reached(*, firsts: QuerySet, period: SummaryPeriod) -> list[tuple[Row, Change]]:
-    previous = period.previous
-    counts = firsts.aggregate(
-        **{f"cur{r.value}": Count("customer_id", filter=_in(period, f"r{r.value}")) for r in CLIMB_RUNGS},
-        **{f"prev{r.value}": Count("customer_id", filter=_in(previous, f"r{r.value}")) for r in CLIMB_RUNGS},
-    )
-    rows = _with_shares([Row(str(r.value), r.label, counts[f"cur{r.value}"]) for r in CLIMB_RUNGS])
-    return [(row, Change(row.count, counts[f"prev{row.key}"])) for row in rows]
+def _channels(sums: dict[str, dict[str, tuple[int, int]]]) -> list[ChannelRow]:
+    people = sums[RollupDimension.PEOPLE_SOURCE]
+    customers = _by_first_channel(sums[RollupDimension.CONVERTED])
+    revenue = _by_first_channel(sums[RollupDimension.CONVERTED_REVENUE])
+    rows = [
+        ChannelRow(
+            key=key,
+            label=channel_label(key),
+            new_people=Change(*people.get(key, (0, 0))),
+            customers=Change(*customers.get(key, (0, 0))),
+            revenue_minor=revenue.get(key, (0, 0))[0],
+        )
+        for key in set(people) | set(customers)
+    ]
+    rows = [r for r in rows if r.new_people.current or r.customers.current]
+    return sorted(rows, key=lambda r: (-r.customers.current, -r.revenue_minor, -r.new_people.current, r.label))
 
 
-def _new_accounts(*, workspace: Workspace, firsts: QuerySet, period: SummaryPeriod) -> tuple[list[NewAccount], int]:
-    reached_account = firsts.filter(_in(period, f"r{Rung.ACCOUNT.value}")).values("customer_id")
-    customers = Customer.objects.filter(
-        workspace=workspace, status=CustomerStatus.LIVE, customer_number__isnull=False, pk__in=reached_account
+def _hours(counts: dict[str, tuple[int, int]]) -> tuple[list[Hour], list[Hour], Hour | None]:
+    now = {int(key): n for key, (n, _) in counts.items() if key.isdigit() and int(key) < 24}
+    before = {int(key): n for key, (_, n) in counts.items() if key.isdigit() and int(key) < 24}
+    top = max(now.values(), default=0)
+    hours = [Hour(h, now.get(h, 0), round(now.get(h, 0) * 100 / top) if top else 0) for h in range(24)]
+    busiest = sorted((h for h in hours if h.count), key=lambda h: (-h.count, h.hour))[:BUSIEST_LISTED]
+    ranked_before = sorted(((n, h) for h, n in before.items() if n), key=lambda nh: (-nh[0], nh[1]))
+    busiest_before = Hour(ranked_before[0][1], ranked_before[0][0]) if ranked_before else None
+    return hours, busiest, busiest_before
+
+
+def _top_pages(counts: dict[str, tuple[int, int]]) -> list[PageRow]:
+    ranked = sorted((kv for kv in counts.items() if kv[1][0]), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_PAGES]
+    return [PageRow(path, Change(now, before)) for path, (now, before) in ranked]
+
+
+def _stuck(counts: dict[str, tuple[int, int]]) -> list[Stuck]:
+    """People first seen in the week (and the week before) who have not reached rung 4 by now, by the
+    rung they are at, with the most common last thing those of this week did."""
+    groups = []
+    for rungs, label in STUCK_GROUPS:
+        now = before = 0
+        steps: dict[str, int] = {}
+        for key, (n, b) in counts.items():
+            rung_text, _, step = key.partition("|")
+            if not rung_text.isdigit() or int(rung_text) not in rungs:
+                continue
+            now, before = now + n, before + b
+            if n:
+                steps[step] = steps.get(step, 0) + n
+        top = min(steps, key=lambda s: (-steps[s], s)) if steps else ""
+        kind, step_label = step_parts(top) if top else ("", "")
+        groups.append(
+            Stuck(rungs=rungs, label=label, people=Change(now, before), step_kind=kind, step_label=step_label)
+        )
+    return groups
+
+
+def _new_accounts(*, workspace: Workspace, period: SummaryPeriod) -> tuple[list[NewAccount], int]:
+    """People who reached rung 4 in the week (their facts, on the index person_facts_rung4)."""
+    facts = PersonFacts.objects.filter(
+        workspace=workspace,
+        rung4_at__gte=period.start,
+        rung4_at__lt=period.end,
+        customer__status=CustomerStatus.LIVE,
+        customer__customer_number__isnull=False,
     )
     listed = [
         NewAccount(int(number or 0), name or email or "")
-        for number, name, email in customers.order_by("customer_number").values_list(
-            "customer_number", "name", "email"
+        for number, name, email in facts.order_by("customer__customer_number").values_list(
+            "customer__customer_number", "customer__name", "customer__email"
         )[:NEW_ACCOUNTS_LISTED]
     ]
-    count = len(listed) if len(listed) < NEW_ACCOUNTS_LISTED else customers.count()
+    count = len(listed) if len(listed) < NEW_ACCOUNTS_LISTED else facts.count()
     return listed, count
 
 
-def _without_scheme(url: str) -> str:
-    for scheme in ("https://", "http://"):
-        if url.startswith(scheme):
-            return url[len(scheme) :]
-    return url
-
-
-def _top(qs: QuerySet, *, expression: Expression, label: Callable[[str], str] = str) -> list[Row]:
-    # Cast to text: compared with "" as a JSON key transform, SQLite reads "" as JSON and fails.
-    rows = (
-        qs.annotate(key=Cast(expression, output_field=CharField()))
-        .exclude(key__isnull=True)
-        .exclude(key="")
-        .values("key")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "key")[:TOP_N]
+def _unanswered(
+    *, workspace: Workspace, period: SummaryPeriod, now: datetime.datetime
+) -> tuple[Change, list[Waiting], int]:
+    """Threads whose last message from the person in a week got no answer (a message out of the same
+    conversation that left) before that week ended; and those of this week still waiting now."""
+    previous = period.previous
+    last_in = list(
+        Message.objects.filter(
+            workspace=workspace,
+            direction=Direction.IN,
+            conversation__isnull=False,
+            customer__status=CustomerStatus.LIVE,
+            created_at__gte=previous.start,
+            created_at__lt=period.end,
+        )
+        .values("conversation_id")
+        .annotate(
+            now=Max("created_at", filter=Q(created_at__gte=period.start)),
+            before=Max("created_at", filter=Q(created_at__lt=period.start)),
+        )
+        .order_by()
     )
-    return _with_shares([Row(r["key"], label(r["key"]), r["n"]) for r in rows])
+    if not last_in:
+        return Change(0, 0), [], 0
+    replies: dict[int, list[datetime.datetime]] = {}
+    for conversation_id, at in (
+        Message.objects.filter(
+            workspace=workspace,
+            direction=Direction.OUT,
+            conversation_id__in=[row["conversation_id"] for row in last_in],
+            created_at__gte=previous.start,
+        )
+        .exclude(status__in=NOT_SENT)
+        .values_list("conversation_id", "created_at")
+    ):
+        replies.setdefault(conversation_id, []).append(at)
+
+    def answered(conversation_id: int, asked: datetime.datetime, by: datetime.datetime) -> bool:
+        return any(asked < at < by for at in replies.get(conversation_id, []))
+
+    current = [r for r in last_in if r["now"] and not answered(r["conversation_id"], r["now"], period.end)]
+    before = [r for r in last_in if r["before"] and not answered(r["conversation_id"], r["before"], period.start)]
+    still = {
+        r["conversation_id"]: r["now"]
+        for r in current
+        if not answered(r["conversation_id"], r["now"], max(now, period.end))
+    }
+    waiting = [
+        Waiting(
+            customer_id=conversation.customer_id,
+            name=conversation.customer.name or conversation.customer.email or conversation.customer.phone or "",
+            channel=Channel(conversation.channel).label,
+            since=still[conversation.pk],
+        )
+        for conversation in _conversations(workspace, sorted(still, key=lambda pk: (still[pk], pk))[:WAITING_LISTED])
+    ]
+    return Change(len(current), len(before)), sorted(waiting, key=lambda w: w.since), len(still)
 
 
-def _page_without_query() -> Case:
-    url = KT("context__url")
-    return Case(
-        When(Q(url_q__gt=0), then=Left(url, F("url_q") - 1)),
-        default=url,
-        output_field=CharField(),
+def _conversations(workspace: Workspace, ids: list[int]) -> list[Conversation]:
+    return list(Conversation.objects.filter(workspace=workspace, pk__in=ids).select_related("customer"))
+
+
+def _unsold(*, workspace: Workspace, period: SummaryPeriod) -> tuple[list[Topic], bool]:
+    """Inbound messages of each week tagged with a topic the business doesn't sell (the FAQ topics
+    agent's `not_sold` list); (topics, whether the agent is on and lists any)."""
+    setting = AgentSetting.objects.filter(workspace=workspace, agent=FAQ_TOPICS.name, enabled=True).first()
+    if setting is None:
+        return [], False
+    names = set(topics_parse(agent_config(FAQ_TOPICS, setting.config)["not_sold"]))
+    if not names:
+        return [], False
+    previous = period.previous
+    counts: dict[str, list[int]] = {name: [0, 0] for name in names}
+    for topics, created_at in (
+        Message.objects.filter(
+            workspace=workspace, direction=Direction.IN, created_at__gte=previous.start, created_at__lt=period.end
+        )
+        .exclude(topics=[])
+        .values_list("topics", "created_at")
+    ):
+        for topic in set(topics or []) & names:
+            counts[topic][0 if created_at >= period.start else 1] += 1
+    topics = [Topic(name, Change(now, before)) for name, (now, before) in counts.items() if now or before]
+    topics.sort(key=lambda t: (-t.asked.current, -t.asked.previous, t.name))
+    return topics[:TOPICS_LISTED], True
+
+
+def weekly_summary_get(
+    *, workspace: Workspace, period: SummaryPeriod, now: datetime.datetime | None = None
+) -> WeeklySummary:
+    now = now or period.end
+    sums = day_sums_compare(
+        workspace=workspace,
+        dimensions=SUMMARY_DIMENSIONS,
+        current=_rollup_period(period),
+        previous=_rollup_period(period.previous),
     )
-
-
-def weekly_summary_get(*, workspace: Workspace, period: SummaryPeriod) -> WeeklySummary:
-    firsts = _first_reached(workspace=workspace, period=period)
-    new_accounts, new_accounts_count = _new_accounts(workspace=workspace, firsts=firsts, period=period)
-    sources = _sources(workspace=workspace, period=period)
-    ladder = _ladder(workspace=workspace)
-    week_events = _events(workspace=workspace).filter(_in(period))
-    pages = week_events.filter(event="page_view").annotate(url_q=StrIndex(KT("context__url"), Value("?")))
+    currency = _main_currency(sums[RollupDimension.REVENUE], workspace=workspace)
+    bookings = sums[RollupDimension.BOOKINGS]
+    hours, busiest, busiest_before = _hours(sums[RollupDimension.HOUR])
+    new_accounts, new_accounts_count = _new_accounts(workspace=workspace, period=period)
+    unanswered, waiting, waiting_count = _unanswered(workspace=workspace, period=period, now=now)
+    unsold, unsold_watched = _unsold(workspace=workspace, period=period)
     return WeeklySummary(
         workspace_name=workspace.name,
         period=period,
-        new_customers=_new_customers(workspace=workspace, period=period),
-        events=Change(sum(r.count for r, _ in sources), sum(c.previous for _, c in sources)),
-        reached=_reached(firsts=firsts, period=period),
-        ladder=ladder,
-        customers_total=sum(r.count for r in ladder),
+        currency=currency,
+        new_customers=_total(sums[RollupDimension.CONVERTED]),
+        revenue=_revenue(sums[RollupDimension.REVENUE], currency),
+        bookings=Change(*bookings.get("made", (0, 0))),
+        cancelled=Change(*bookings.get("cancelled", (0, 0))),
+        new_people=_total(sums[RollupDimension.PEOPLE_SOURCE]),
+        best_campaign=_best_campaign(sums),
         new_accounts=new_accounts,
         new_accounts_count=new_accounts_count,
-        sources=sources,
-        top_pages=_top(pages, expression=_page_without_query(), label=_without_scheme),
-        top_campaigns=_top(week_events, expression=KT("context__attribution__utm_campaign")),
+        channels=_channels(sums),
+        hours=hours,
+        busiest=busiest,
+        busiest_before=busiest_before,
+        actions=_total(sums[RollupDimension.HOUR]),
+        top_pages=_top_pages(sums[RollupDimension.PAGE]),
+        stuck=_stuck(sums[RollupDimension.DROPOFF]),
+        unanswered=unanswered,
+        waiting=waiting,
+        waiting_count=waiting_count,
+        unsold=unsold,
+        unsold_watched=unsold_watched,
     )
 
 
 def weekly_summary_for(*, workspace: Workspace, week_key: str | None, now: datetime.datetime) -> WeeklySummary:
-    """The summary of a finished week ("2025-W11"), or of the seven days until `now` when None.
+    """The summary of a finished week ("2025-W11"), or of the last seven days until `now` when None.
 
     ValueError (with a message for the person asking) for a malformed or unfinished week."""
     zone = workspace_zone(workspace.timezone)
     if not week_key:
-        return weekly_summary_get(workspace=workspace, period=period_ending(now, zone))
-    period = period_for_week(week_key, zone)
-    if period.end > now:
+        return weekly_summary_get(workspace=workspace, period=period_until(now, zone), now=now)
+    if send_moment(week_key, zone) > now:
         raise ValueError(f"The week {week_key} has not ended yet: its summary goes out on Friday at 17:00.")
-    return weekly_summary_get(workspace=workspace, period=period)
+    return weekly_summary_get(workspace=workspace, period=period_for_week(week_key, zone), now=now)
 
 
 def recent_week_keys(*, workspace: Workspace, now: datetime.datetime, count: int = 8) -> list[str]:
-    """The last `count` finished weeks, newest first."""
+    """The last `count` weeks whose summary went out (or was due), newest first."""
     zone = workspace_zone(workspace.timezone)
     latest = send_moment(latest_week_key(zone=zone, now=now), zone).astimezone(zone).date()
     return [week_key(latest - datetime.timedelta(weeks=n)) for n in range(count)]

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
+from django.utils import timezone
 
 from agents.summary.periods import period_for_week, week_key_parse, workspace_zone
 from agents.summary.render import summary_html, summary_pdf, summary_pdf_filename, summary_subject, summary_text
@@ -77,7 +78,9 @@ def weekly_summary_send(*, workspace: Workspace, week_key: str, force: bool = Fa
         if not force and summary_sent(workspace_id=workspace.pk, week_key=week_key):
             return SendOutcome.ALREADY_SENT
         summary = weekly_summary_get(
-            workspace=workspace, period=period_for_week(week_key, workspace_zone(workspace.timezone))
+            workspace=workspace,
+            period=period_for_week(week_key, workspace_zone(workspace.timezone)),
+            now=timezone.now(),
         )
         message = EmailMultiAlternatives(
             subject=summary_subject(summary),

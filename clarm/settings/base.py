@@ -104,6 +104,8 @@ CLARM_ENRICHMENT_API_KEY = env.str("CLARM_ENRICHMENT_API_KEY", default="")
 # The dashboard's rollup processor runs at most once per workspace per this many seconds after
 # ingest (it counts everything committed by then); 0 runs it after every ingest call.
 CLARM_ROLLUPS_DEBOUNCE_SECONDS = env.int("CLARM_ROLLUPS_DEBOUNCE_SECONDS", default=2)
+# People of the demo workspace's sample business besides its two journeys (clarm.demo; `make run`).
+CLARM_DEMO_PEOPLE = env.int("CLARM_DEMO_PEOPLE", default=500)
 
 INSTALLED_APPS = [
     "clarm.apps.ClarmConfig",

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from identity.models import RollupDimension
-from identity.timeline import event_text
+from identity.timeline import BOOKING_EVENTS, CANCELLED_BOOKING_EVENTS, event_text
 
 PAGE_EVENTS = frozenset(("page_view", "page", "pageview", "$pageview"))
 # Stripe's payment_intent.succeeded is recorded for every checkout and paid invoice, so it alone is
@@ -19,6 +19,11 @@ MAX_KEY = 200
 # Where a person's last event counts as a message (in or out) rather than a step they took.
 MESSAGE_SOURCES = frozenset(("channel", "email", "pixel"))
 STEP_KINDS = {"page": "Page", "message": "Message", "step": "Step"}
+# What a person did themselves by email or phone (the busiest hours count these, not what was sent).
+PERSON_EMAIL_EVENTS = frozenset(("email_opened", "email_open", "open", "email_clicked", "click", "email_replied"))
+PERSON_CHANNEL_EVENTS = frozenset(
+    ("message_in", "inbound_message", "call", "call_in", "call_received", "missed_call", "call_missed")
+)
 
 
 def local_date(at: datetime.datetime, tz: zoneinfo.ZoneInfo) -> datetime.date:
@@ -44,21 +49,55 @@ def device_class(context: dict[str, Any]) -> str:
     return "Desktop"
 
 
-def event_counts(*, event: str, context: Any, is_bot: bool) -> list[tuple[str, str]]:
-    """(dimension, key) pairs one event adds 1 to; bots count for nothing."""
-    if is_bot or event not in PAGE_EVENTS or not isinstance(context, dict):
+def person_acted(*, event: str, source: str, properties: Any) -> bool:
+    """Whether the person did this themselves (a visit, a message in, a call, a click, an open, a
+    booking, a payment), not the business or its agents (a message out, a delivery receipt)."""
+    if source in ("web", "ad", "pixel"):
+        return True
+    if source == "email":
+        return event in PERSON_EMAIL_EVENTS
+    if source == "channel":
+        props = properties if isinstance(properties, dict) else {}
+        direction = str(props.get("direction") or "").lower()
+        if direction in ("in", "inbound", "out", "outbound"):
+            return direction in ("in", "inbound")
+        return event.endswith(("_received", "_in")) or event in PERSON_CHANNEL_EVENTS
+    if source == "webhook":
+        return event in BOOKING_EVENTS or event in PAYMENT_EVENTS
+    return False
+
+
+def event_counts(
+    *, event: str, source: str, properties: Any, context: Any, is_bot: bool, hour: int
+) -> list[tuple[str, str, int]]:
+    """(dimension, key, amount) triples one event adds to its day (`hour`: its local hour); bots count
+    for nothing. The amount is 1, or minor units for payments and refunds."""
+    if is_bot:
         return []
-    pairs = []
+    counts: list[tuple[str, str, int]] = []
+    if person_acted(event=event, source=source, properties=properties):
+        counts.append((RollupDimension.HOUR.value, f"{hour:02d}", 1))
+    if event in BOOKING_EVENTS:
+        counts.append((RollupDimension.BOOKINGS.value, "made", 1))
+    elif event in CANCELLED_BOOKING_EVENTS:
+        counts.append((RollupDimension.BOOKINGS.value, "cancelled", 1))
+    amount = revenue_minor(event=event, properties=properties)
+    if amount:
+        currency = str(properties.get("currency") or "").upper()[:3] or "USD"
+        kind = "paid" if amount > 0 else "refunded"
+        counts.append((RollupDimension.REVENUE.value, f"{kind}:{currency}", abs(amount)))
+    if event not in PAGE_EVENTS or not isinstance(context, dict):
+        return counts
     path = page_path(context.get("url"))
     if path:
-        pairs.append((RollupDimension.PAGE.value, path))
+        counts.append((RollupDimension.PAGE.value, path, 1))
     country = context.get("country")
     if isinstance(country, str) and country:
-        pairs.append((RollupDimension.COUNTRY.value, country[:MAX_KEY]))
+        counts.append((RollupDimension.COUNTRY.value, country[:MAX_KEY], 1))
     device = device_class(context)
     if device:
-        pairs.append((RollupDimension.DEVICE.value, device))
-    return pairs
+        counts.append((RollupDimension.DEVICE.value, device, 1))
+    return counts
 
 
 def campaign_of(context: Any) -> str:

@@ -11,12 +11,12 @@ import datetime
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from agents.summary.periods import workspace_zone
 from identity.channels import channel_of, channels_text
 from identity.models import Customer, CustomerStatus, DailyCount, PersonFacts, RollupDimension, RollupState
 from identity.rollups.dimensions import (
@@ -32,6 +32,7 @@ from identity.rollups.dimensions import revenue_minor as event_revenue
 from identity.selectors import channels_used
 from tracking.models import Event
 from workspaces.models import Workspace
+from workspaces.zones import workspace_zone
 
 BATCH = 2000
 EVENT_DIMENSIONS = (RollupDimension.PAGE, RollupDimension.COUNTRY, RollupDimension.DEVICE)
@@ -73,6 +74,25 @@ def _counts_apply(workspace: Workspace, deltas: Counter[Key]) -> None:
         DailyCount.objects.bulk_create(new)
         DailyCount.objects.bulk_update(changed, ["count"])
         DailyCount.objects.filter(pk__in=[row.pk for row in gone]).delete()
+
+
+def _event_count(
+    counts: Counter[Key],
+    tz: zoneinfo.ZoneInfo,
+    name: str,
+    source: str,
+    occurred_at: datetime.datetime,
+    properties: Any,
+    context: Any,
+    is_bot: bool,
+) -> None:
+    """Add what one event counts towards (identity.rollups.dimensions.event_counts) to its local day."""
+    local = occurred_at.astimezone(tz)
+    day = local.date()
+    for dimension, key, amount in event_counts(
+        event=name, source=source, properties=properties, context=context, is_bot=is_bot, hour=local.hour
+    ):
+        counts[(dimension, day, key)] += amount
 
 
 def _people_keys(facts: PersonFacts | None, tz: zoneinfo.ZoneInfo) -> list[tuple[Key, int]]:
@@ -228,14 +248,14 @@ def rollups_advance(*, workspace_id: int, batch: int = BATCH) -> bool:
         rows = list(
             Event.objects.filter(workspace=workspace, id__gt=state.last_event_id)
             .order_by("id")
-            .values_list("id", "customer_id", "event", "occurred_at", "context", "is_bot")[:batch]
+            .values_list("id", "customer_id", "event", "source", "occurred_at", "properties", "context", "is_bot")[
+                :batch
+            ]
         )
         deltas: Counter[Key] = Counter()
         customers = set()
-        for _, customer_id, name, occurred_at, context, is_bot in rows:
-            day = local_date(occurred_at, tz)
-            for dimension, key in event_counts(event=name, context=context, is_bot=is_bot):
-                deltas[(dimension, day, key)] += 1
+        for _, customer_id, name, source, occurred_at, properties, context, is_bot in rows:
+            _event_count(deltas, tz, name, source, occurred_at, properties, context, is_bot)
             if customer_id is not None:
                 customers.add(customer_id)
         deltas.update(_facts_refresh(workspace, customers, tz))
@@ -279,11 +299,9 @@ def rollups_rebuild(
         counts: Counter[Key] = Counter()
         events = Event.objects.filter(
             workspace=workspace, occurred_at__gte=since, occurred_at__lt=until, id__lte=state.last_event_id
-        ).values_list("event", "occurred_at", "context", "is_bot")
-        for name, occurred_at, context, is_bot in events.iterator(chunk_size=BATCH):
-            day = local_date(occurred_at, tz)
-            for dimension, key in event_counts(event=name, context=context, is_bot=is_bot):
-                counts[(dimension, day, key)] += 1
+        ).values_list("event", "source", "occurred_at", "properties", "context", "is_bot")
+        for name, source, occurred_at, properties, context, is_bot in events.iterator(chunk_size=BATCH):
+            _event_count(counts, tz, name, source, occurred_at, properties, context, is_bot)
         # People whose facts count on a day of the range: first seen in it, or reaching rung 4 in it.
         people = PersonFacts.objects.filter(
             Q(first_date__gte=start, first_date__lte=end) | Q(rung4_at__gte=since, rung4_at__lt=until),

@@ -9,8 +9,10 @@ from agents.summary.periods import (
     due_week_key,
     latest_week_key,
     period_for_week,
+    period_until,
     send_moment,
     week_key_parse,
+    week_label,
     workspace_zone,
 )
 from agents.summary.selectors import Change
@@ -20,19 +22,39 @@ LA = zoneinfo.ZoneInfo("America/Los_Angeles")
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
 
+def test_a_week_is_friday_to_thursday_before_the_friday_it_is_sent():
+    period = period_for_week("2025-W11", TOKYO)  # sent Fri 14 Mar 2025
+    assert (period.first_day, period.last_day) == (datetime.date(2025, 3, 7), datetime.date(2025, 3, 13))
+    assert period.start_local.isoformat() == "2025-03-07T00:00:00+09:00"
+    assert period.end_local.isoformat() == "2025-03-14T00:00:00+09:00"
+    assert period.end <= send_moment("2025-W11", TOKYO)
+    assert period.previous.end == period.start
+    assert period.previous.first_day == datetime.date(2025, 2, 28)
+    assert week_label("2025-W11") == "Fri 7 – Thu 13 Mar 2025"
+    assert week_label("2025-W10") == "Fri 28 Feb – Thu 6 Mar 2025"
+    assert week_label("2026-W01") == "Fri 26 Dec 2025 – Thu 1 Jan 2026"
+
+
 def test_a_week_across_the_spring_dst_change_is_seven_local_days():
     period = period_for_week("2025-W11", LA)
-    assert period.start_local.isoformat() == "2025-03-07T17:00:00-08:00"
-    assert period.end_local.isoformat() == "2025-03-14T17:00:00-07:00"
+    assert period.start_local.isoformat() == "2025-03-07T00:00:00-08:00"
+    assert period.end_local.isoformat() == "2025-03-14T00:00:00-07:00"
     assert period.end - period.start == datetime.timedelta(days=7, hours=-1)
     assert period.previous.end == period.start
 
 
 def test_a_week_across_the_autumn_dst_change():
     period = period_for_week("2025-W45", LA)  # DST ends Sunday 2 November 2025
-    assert period.start_local.isoformat() == "2025-10-31T17:00:00-07:00"
-    assert period.end_local.isoformat() == "2025-11-07T17:00:00-08:00"
+    assert period.start_local.isoformat() == "2025-10-31T00:00:00-07:00"
+    assert period.end_local.isoformat() == "2025-11-07T00:00:00-08:00"
     assert period.end - period.start == datetime.timedelta(days=7, hours=1)
+
+
+def test_the_last_seven_days_are_today_and_the_six_before_in_the_workspace_zone():
+    # 23:30 UTC on Monday 10 March is already Tuesday 11 March in Tokyo.
+    period = period_until(utc(2025, 3, 10, 23, 30), TOKYO)
+    assert (period.first_day, period.last_day) == (datetime.date(2025, 3, 5), datetime.date(2025, 3, 11))
+    assert period_until(utc(2025, 3, 10, 23, 30), LA).last_day == datetime.date(2025, 3, 10)
 
 
 def test_send_moment_is_friday_17_local():

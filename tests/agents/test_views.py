@@ -6,7 +6,8 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from tests.agents.conftest import make_customer, make_event, utc
+from tests.agents.conftest import utc
+from tests.agents.summary_helpers import form, page, paid, rollups
 from tests.factories import make_workspace
 from workspaces.models import AuditLog
 
@@ -16,8 +17,12 @@ NOW = utc(2025, 3, 16, 3, 0)  # Sunday in Tokyo
 
 @pytest.fixture
 def acme(tokyo):
-    hana = make_customer(tokyo.workspace, first_seen=utc(2025, 3, 12), rung=4, number=1, name="Hana Sato")
-    make_event(tokyo.workspace, at=utc(2025, 3, 12), customer=hana, url="https://sakura.example/bouquets", rung=4)
+    """Hana finds the bouquets on Wednesday 12 March, leaves her email and pays $45."""
+    ws = tokyo.workspace
+    page(ws, "hana", utc(2025, 3, 12), "https://sakura.example/bouquets")
+    form(ws, "hana", utc(2025, 3, 12, 0, 5), email="hana@example.jp", name="Hana Sato")
+    paid(ws, "hana@example.jp", utc(2025, 3, 12, 0, 10), 4500)
+    rollups(ws)
     return tokyo
 
 
@@ -26,11 +31,11 @@ def test_member_sees_the_last_seven_days_and_a_pdf_link(client, acme):
     with time_machine.travel(NOW, tick=False):
         response = client.get(reverse("agents:summary", kwargs={"ws": acme.workspace.slug}))
     assert response.status_code == 200
-    page = response.content.decode()
-    assert "Sakura Florist" in page and "Hana Sato" in page and "sakura.example/bouquets" in page
-    assert f'href="/w/{acme.workspace.slug}/summary.pdf"' in page
-    assert "owner@sakura.example" in page
-    assert '<option value="2025-W11"' in page
+    html = response.content.decode()
+    assert "Sakura Florist" in html and "#1 Hana Sato" in html and "/bouquets" in html and "$45.00" in html
+    assert f'href="/w/{acme.workspace.slug}/summary.pdf"' in html
+    assert "owner@sakura.example" in html
+    assert '<option value="2025-W11" >Fri 7 – Thu 13 Mar 2025</option>' in html
 
 
 def test_member_downloads_the_pdf_of_a_past_week(client, acme):
@@ -39,7 +44,7 @@ def test_member_downloads_the_pdf_of_a_past_week(client, acme):
         response = client.get(reverse("agents:summary_pdf", kwargs={"ws": acme.workspace.slug}), {"week": "2025-W11"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    assert response["Content-Disposition"] == 'attachment; filename="clarm-summary-sakura-florist-2025-03-14.pdf"'
+    assert response["Content-Disposition"] == 'attachment; filename="clarm-summary-sakura-florist-2025-03-13.pdf"'
     assert response.content.startswith(b"%PDF")
 
 
@@ -98,11 +103,10 @@ def test_sendsummary_sends_the_latest_week_once_unless_forced(acme):
     assert first is not None
     assert first.details["counts"] == {
         "new_customers": 1,
-        "events": 1,
-        "reached_rung_2": 1,
-        "reached_rung_3": 1,
-        "reached_rung_4": 1,
-        "new_accounts": 1,
+        "revenue_minor": 4500,
+        "bookings": 0,
+        "new_people": 1,
+        "unanswered": 0,
     }
 
 

@@ -126,6 +126,11 @@ def test_rollups_of_a_small_business_day(tenant, django_capture_on_commit_callba
     assert counts(ws, RollupDimension.PEOPLE_CAMPAIGN) == {"spring": 1}
     assert counts(ws, RollupDimension.PAGE) == {"/pricing": 2, "/": 1}
     assert counts(ws, RollupDimension.DEVICE) == {"Desktop": 2, "Mobile": 1}
+    # The weekly summary's day counts: the money by the day it came in, and what people did by hour
+    # (three visits, two forms, Ana's payment).
+    assert counts(ws, RollupDimension.REVENUE) == {"paid:USD": 5000}
+    assert sum(counts(ws, RollupDimension.HOUR).values()) == 6
+    assert counts(ws, RollupDimension.BOOKINGS) == {}
     ana = PersonFacts.objects.get(workspace=ws, first_campaign="spring")
     assert ana.first_source == "ad"
     assert ana.last_source == "stripe"

@@ -8,7 +8,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.test import Client
 
-from identity.demo_data import demo_data_load
+from clarm.demo.loading import demo_data_load
 from tests.browser import SHOTS, chromium, session_sign_in
 from tests.factories import UserFactory
 
@@ -55,7 +55,7 @@ def owner(tenant):
 
 @pytest.fixture
 def demo(owner):
-    assert demo_data_load(workspace=owner.workspace, write_key=owner.write_key).problems == []
+    assert demo_data_load(workspace=owner.workspace, write_key=owner.write_key, people=0).problems == []
     from identity.models import Customer
 
     return Customer.objects.filter(workspace=owner.workspace).order_by("pk").first()

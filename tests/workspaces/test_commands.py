@@ -87,12 +87,14 @@ def test_createworkspace_bad_email():
 
 
 def test_demo_is_idempotent_and_the_owner_can_log_in():
-    out = _run("demo", "--base-url", "http://127.0.0.1:9999/")
+    out = _run("demo", "--base-url", "http://127.0.0.1:9999/", "--people", "0")  # the two journeys only
     assert "http://127.0.0.1:9999/accounts/login/" in out
     assert DEMO_EMAIL in out and DEMO_PASSWORD in out
+    assert "Demo data: 22 events and deliveries stored" in out
     workspace = Workspace.objects.get(name="Demo Movers")
     assert (workspace.timezone, workspace.default_country) == ("America/Los_Angeles", "US")
-    _run("demo")
+    assert workspace.is_demo
+    assert "Demo data already there (2 people)" in _run("demo")
     assert Workspace.objects.count() == 1
     assert get_user_model().objects.count() == 1
     again, write_key = demo_workspace_ensure()

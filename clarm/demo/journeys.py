@@ -1,34 +1,19 @@
-"""Sample customers for the demo workspace, replayed through the real ingest in-process.
+"""The two journeys of the demo workspace, replayed through the real ingest (clarm.demo.replay).
 
-Two journeys: the DESIGN worked example (7 events, starting one day ago) and the 12-day,
-15-event multi-channel journey of the product page. Web and agent events go through
-`POST /api/track` with the write key (django.test.Client, so the HTTP layer, validation, stitching
-and the ladder all run); the Stripe deposits go through the signed Stripe webhook receiver
-(signed like Stripe signs, with the workspace's webhook secret; a demo Stripe connection is made if
-the workspace has none). WhatsApp/SMS messages and the tracked-SMS-link click go through
-`integrations.events.event_record`, the door the Twilio and link receivers use after verifying:
-Twilio's webhooks carry no event time (the receiver stamps the arrival), so a journey in the past
-cannot be replayed through them.
-
-Idempotent: every event has a fixed message id (and every Stripe event a fixed id), so a second
-run is all duplicates and changes nothing.
+The DESIGN worked example (7 events, starting one day ago) and the 12-day, 15-event multi-channel
+journey of the product page. Web and agent events go through `POST /api/track` with the write key;
+the Stripe deposits through the signed Stripe webhook receiver; the WhatsApp/SMS messages and the
+tracked-SMS-link click through `integrations.events.event_record`, the door the Twilio and link
+receivers use after verifying. Every event has a fixed message id (and every Stripe event a fixed
+id), so a second run is all duplicates and changes nothing.
 """
 
 import datetime
-import json
-import zoneinfo
-from dataclasses import dataclass, field
-from typing import Any
 
-from django.conf import settings
-from django.db import transaction
-from django.test import Client
 from django.utils import timezone
 
-from integrations.stripe import client as stripe_client
-from workspaces.models import Workspace
+from clarm.demo.business import SITE, Step
 
-SITE = "https://demo-movers.example"
 UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
@@ -36,23 +21,6 @@ UA = (
 DESKTOP_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"
 )
-
-
-@dataclass
-class Step:
-    at: datetime.datetime
-    kind: str  # "track" | "stripe" | "channel"
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class DemoResult:
-    accepted: int = 0
-    duplicates: int = 0
-    problems: list[str] = field(default_factory=list)
-
-
-# --- the two journeys --------------------------------------------------------------------------------
 
 
 def _agent_step(at: datetime.datetime, *, message_id: str, event: str, agent: str, summary: str, **who: str) -> Step:
@@ -334,132 +302,6 @@ def _twelve_days(now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
     ]
 
 
-# --- replay ------------------------------------------------------------------------------------------
-
-
-def _track(client: Client, write_key: str, step: Step, result: DemoResult) -> None:
-    body = {**step.payload, "timestamp": step.at.isoformat()}
-    response = client.post(
-        "/api/track", data=json.dumps(body), content_type="application/json", HTTP_X_CLARM_KEY=write_key
-    )
-    if response.status_code != 202:
-        result.problems.append(f"{body['message_id']}: HTTP {response.status_code} {response.content[:200]!r}")
-        return
-    answer = response.json()
-    result.accepted += answer.get("accepted", 0)
-    result.duplicates += answer.get("duplicates", 0)
-    for rejected in answer.get("rejected") or []:
-        result.problems.append(f"{body['message_id']}: rejected {rejected}")
-
-
-def _stripe_secret(workspace: Workspace) -> str:
-    from integrations.models import Connection
-    from integrations.services import connection_save
-
-    connection = Connection.objects.filter(workspace=workspace, provider="stripe").first()
-    secret = connection.credentials.get("webhook_secret", "") if connection is not None else ""
-    if not secret:
-        connection = connection_save(
-            workspace=workspace,
-            provider="stripe",
-            values={"api_key": "sk_test_demo_not_a_real_key", "webhook_secret": "whsec_demo_" + workspace.slug},
-            actor=None,
-        )
-        secret = connection.credentials["webhook_secret"]
-    return str(secret)
-
-
-def _stripe(client: Client, workspace: Workspace, secret: str, step: Step, result: DemoResult) -> None:
-    """A `payment_intent.succeeded`, signed as Stripe signs, then processed as the worker would."""
-    from integrations.models import WebhookDelivery
-    from integrations.services import delivery_process
-
-    p = step.payload
-    event = {
-        "id": p["id"],
-        "object": "event",
-        "api_version": "2024-06-20",
-        "created": int(step.at.timestamp()),
-        "type": "payment_intent.succeeded",
-        "livemode": False,
-        "data": {
-            "object": {
-                "id": p["pi"],
-                "object": "payment_intent",
-                "amount": p["amount"],
-                "amount_received": p["amount"],
-                "currency": "usd",
-                "customer": p["customer"],
-                "description": "Moving deposit",
-                "receipt_email": p["email"],
-                "metadata": {"clarm_visitor_id": p["visitor_id"]},
-                "status": "succeeded",
-            }
-        },
-    }
-    payload = json.dumps(event)
-    header = stripe_client.signature_header(payload=payload, secret=secret)
-    response = client.post(
-        f"/hooks/stripe/{workspace.slug}/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
-    )
-    if response.status_code != 200:
-        result.problems.append(f"{p['id']}: HTTP {response.status_code} {response.content[:200]!r}")
-        return
-    answer = response.json()
-    result.accepted += answer.get("stored", 0)
-    result.duplicates += answer.get("duplicates", 0)
-    # Process now (idempotent; the queued task finds it done) so later events see the new rung.
-    delivery = WebhookDelivery.objects.filter(workspace=workspace, provider="stripe", provider_event_id=p["id"]).first()
-    if delivery is not None:
-        delivery_process(delivery_id=delivery.pk)
-
-
-def _channel(workspace: Workspace, step: Step, result: DemoResult) -> None:
-    from integrations.events import event_record, recorded_event
-    from tracking.models import Source
-
-    p = step.payload
-    message_id = f"demo:{p['message_id']}"
-    if recorded_event(workspace=workspace, message_id=message_id) is not None:
-        result.duplicates += 1
-        return
-    event_record(
-        workspace=workspace,
-        provider="twilio",
-        event=p["event"],
-        source=p.get("source", Source.CHANNEL),
-        message_id=message_id,
-        occurred_at=step.at,
-        properties=p.get("properties") or {},
-        phone=p.get("phone"),
-        phone_channel=True,
-    )
-    result.accepted += 1
-
-
-def demo_data_load(*, workspace: Workspace, write_key: str) -> DemoResult:
-    """Load both journeys into `workspace`. Safe to run again (all duplicates the second time)."""
-    now = timezone.now().replace(microsecond=0)  # whole seconds, like Stripe's `created`
-    try:
-        tz: datetime.tzinfo = zoneinfo.ZoneInfo(workspace.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        tz = datetime.UTC
-    client = Client(HTTP_HOST=_host(), REMOTE_ADDR="127.0.0.1")
-    result = DemoResult()
-    secret = _stripe_secret(workspace)
-    for step in _worked_example(now) + _twelve_days(now, tz):
-        if step.kind == "track":
-            _track(client, write_key, step, result)
-        elif step.kind == "stripe":
-            _stripe(client, workspace, secret, step, result)
-        else:
-            with transaction.atomic():
-                _channel(workspace, step, result)
-    return result
-
-
-def _host() -> str:
-    """A host name ALLOWED_HOSTS accepts (the public URL's)."""
-    from urllib.parse import urlsplit
-
-    return urlsplit(settings.CLARM_PUBLIC_URL).netloc or "127.0.0.1"
+def story_journeys(*, now: datetime.datetime, tz: datetime.tzinfo) -> list[Step]:
+    """Both journeys' steps: the worked example first, so Dana is customer #1 as in DESIGN."""
+    return _worked_example(now) + _twelve_days(now, tz)
