@@ -309,6 +309,20 @@ def live_events(*, workspace: Workspace, after_id: int | None = None, limit: int
     return list(qs.order_by("-received_at", "-id")[:limit])
 
 
+# What the install page's check counts as "from your site": what the snippet and pixels send.
+SITE_SOURCES = (Source.WEB, Source.AD, Source.PIXEL)
+
+
+def site_event_latest(*, workspace: Workspace) -> Event | None:
+    """The newest event from the workspace's site (not a bot), for the install check: walks the live
+    index (workspace, received_at desc) until the first one."""
+    return (
+        Event.objects.filter(workspace=workspace, is_bot=False, source__in=SITE_SOURCES)
+        .order_by("-received_at", "-id")
+        .first()
+    )
+
+
 LOOKUP_KINDS = {
     "email": IdentifierKind.EMAIL,
     "phone": IdentifierKind.PHONE,

@@ -31,6 +31,9 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "AUD": "A$", "CAD": "
 ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX", "XAF", "XOF"}
 
 # Agent actions (the chatbot's agents log through /api/track with "source": "agent").
+# Sent by the install page's "Send a test event" (identity.views.InstallTestView).
+INSTALL_TEST_EVENT = "install_test"
+
 AGENT_TITLES = {
     "lead_qualified": "Agent qualified the lead",
     "high_intent_visitor": "High-intent visitor: intent score crossed 70",
@@ -291,6 +294,8 @@ def event_text(*, event: str, source: str, properties: Any, context: Any) -> Eve
         path = _path(ctx.get("url") or props.get("url"))
         title = f"Lands from an ad: {campaign}" if campaign else "Lands from an ad"
         text = EventText(title, " · ".join(b for b in (f"On {path}" if path else "", _attribution(props, ctx)) if b))
+    if text is None and lowered == INSTALL_TEST_EVENT:
+        text = EventText("Test event from the install page", "")
     if text is None and source in {"web", "ad", "channel"}:
         text = _web(lowered, props, ctx)
     if text is None:

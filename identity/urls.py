@@ -14,6 +14,7 @@ urlpatterns = [
     path("w/<slug:ws>/customers/<int:pk>/split", views.CustomerSplitView.as_view(), name="customer_split"),
     path("w/<slug:ws>/live/", views.LiveView.as_view(), name="live"),
     path("w/<slug:ws>/live/events", views.LiveEventsView.as_view(), name="live_events"),
+    path("w/<slug:ws>/install/test-event", views.InstallTestView.as_view(), name="install_test"),
     path("w/<slug:ws>/privacy/", privacy_views.WorkspacePrivacyView.as_view(), name="privacy"),
     # Read API (secret key). See docs/api.md.
     path("api/customers", api_views.CustomerLookupApi.as_view(), name="api_customers"),

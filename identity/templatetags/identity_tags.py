@@ -4,7 +4,23 @@ from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from identity import selectors
+from identity.timeline import event_text
+from workspaces.models import Workspace
+
 register = template.Library()
+
+
+@register.simple_tag
+def site_event_latest(workspace: Workspace) -> dict[str, object] | None:
+    """The install check: the newest event from the workspace's site (its title in words, when it
+    was received, from which page), or None."""
+    event = selectors.site_event_latest(workspace=workspace)
+    if event is None:
+        return None
+    text = event_text(event=event.event, source=event.source, properties=event.properties, context=event.context)
+    context = event.context if isinstance(event.context, dict) else {}
+    return {"title": text.title, "received_at": event.received_at, "url": context.get("url") or ""}
 
 
 @register.filter
