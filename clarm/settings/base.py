@@ -231,6 +231,8 @@ else:
 CELERY_VISIBILITY_TIMEOUT = 40
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport, but a worker's prefetch slot survives an ack Redis did not answer.
+    CELERY_BROKER_TRANSPORT = "clarm.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
         # A publish waits at most this long on a broker that does not answer (the default is forever).
         "socket_connect_timeout": 1.0,
