@@ -356,10 +356,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ingest and read API of Clarm, first-party customer tracking.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The ingest endpoints are plain Django views: tracking.openapi describes them.
+    # The ingest and chat widget endpoints are plain Django views: tracking.openapi and
+    # agents.openapi describe them.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracking.openapi.ingest_paths_add",
+        "agents.openapi.widget_paths_add",
     ],
 }
 
