@@ -41,7 +41,7 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-# Per operation (25 of them). CLARM_SCHEMATHESIS_EXAMPLES=200 looks harder; the cases stay deterministic.
+# Per operation (39 of them). CLARM_SCHEMATHESIS_EXAMPLES=200 looks harder; the cases stay deterministic.
 MAX_EXAMPLES = int(os.environ.get("CLARM_SCHEMATHESIS_EXAMPLES", "12"))
 
 
