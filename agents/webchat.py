@@ -6,6 +6,7 @@ A chat is scoped by a random token the widget keeps (only its SHA-256 is stored)
 chat messages of its customer since the session started, nothing else."""
 
 import datetime
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -84,11 +85,15 @@ def widget_message_receive(
         raise WidgetInputError(f"body: at most {MAX_BODY} characters.")
     client_message = _client_id(message_id, "message_id")
     vid = session.visitor_id if session else _client_id(visitor_id, "visitor_id")
+    # The message id is the browser's own: keyed with its visitor id, so another browser sending the
+    # same id (by chance or on purpose) stores its own message instead of claiming this one, its
+    # answer and its customer. A retry (same browser, same id) is still a no-op.
+    dedupe_key = "widget:" + hashlib.sha256(f"{vid}:{client_message}".encode()).hexdigest()
     item = event_input(
         event="message_sent",
         source=Source.WEB,
         provider="widget",
-        message_id=f"widget:{client_message}",
+        message_id=dedupe_key,
         properties={"title": "Web chat message sent", "channel": Channel.WEB, "body": text},
         visitor_id=vid,
     )
@@ -110,7 +115,7 @@ def widget_message_receive(
             customer=customer,
             channel=Channel.WEB,
             body=text,
-            provider_message_id=f"widget:{client_message}",
+            provider_message_id=dedupe_key,
             at=timezone.now(),
         )
     return Received(message=message, session=session, token=token)

@@ -23,7 +23,15 @@ from agents.models import Direction, Message, WidgetSession
 from agents.selectors import widget_of, widget_session_get
 from agents.selectors import widget_poll as poll_read
 from agents.webchat import WidgetInputError, widget_message_receive, widget_replies_delivered, widget_session_seen
-from tracking.http import ApiError, body_read, cors_apply, error_response, ingest_authorize, json_object_load
+from tracking.http import (
+    ApiError,
+    body_read,
+    cors_apply,
+    error_response,
+    ingest_authorize,
+    json_object_load,
+    json_value_problem,
+)
 from tracking.views import privacy_signal
 from workspaces.models import Workspace
 
@@ -31,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 GET_METHODS = "GET, OPTIONS"
 POST_METHODS = "POST, OPTIONS"
+# Message ids are bigints: a larger `after` is no message id.
+MAX_MESSAGE_ID = 2**63 - 1
 
 
 def _message_out(message: Message) -> dict[str, Any]:
@@ -60,7 +70,13 @@ def _answer(payload: dict[str, Any], request: HttpRequest, *, methods: str, stat
 
 
 def _post_body(request: HttpRequest) -> dict[str, Any]:
-    return json_object_load(body_read(request)) if request.method == "POST" else {}
+    if request.method != "POST":
+        return {}
+    body = json_object_load(body_read(request))
+    # NUL and lone surrogates cannot be stored (nor a surrogate hashed as a token): named, not a 500.
+    if problem := json_value_problem(body):
+        raise ApiError(400, f"The body cannot be stored: {problem}.")
+    return body
 
 
 def _session(workspace: Workspace, token: object) -> WidgetSession:
@@ -126,7 +142,7 @@ def widget_poll(request: HttpRequest) -> HttpResponse:
         workspace = _authorize(request, methods=POST_METHODS, body=body)
         session = _session(workspace, body.get("token"))
         after = body.get("after", 0)
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_MESSAGE_ID:
             raise ApiError(400, "after must be a message id (a whole number, 0 for all).")
     except ApiError as exc:
         return error_response(exc, request, methods=POST_METHODS)

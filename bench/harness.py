@@ -21,6 +21,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The Redis the benches use (databases 11-13 of it): BENCH_REDIS_PORT, for a machine where 6379 is
+# someone else's.
+REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6379"))
 # One access-log line per answered request: status, method, path, query string.
 ACCESS_FORMAT = "%(s)s %(m)s %(U)s %(q)s"
 
@@ -40,7 +43,7 @@ def bench_env(database_url: str, redis_db: int = 12) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
-        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
+        REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/{redis_db}",
         DJANGO_SETTINGS_MODULE="bench.settings",
         CLARM_RATE_LIMIT_PER_MINUTE="100000000",
         DATABASE_CONN_MAX_AGE="600",
@@ -190,7 +193,7 @@ def redis_flush(redis_db: int) -> None:
     """The bench databases are recreated: cached visit ids etc. of an earlier run must go too."""
     import redis
 
-    redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
+    redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=redis_db).flushdb()
 
 
 def loadavg() -> float:

@@ -1,10 +1,13 @@
 """Soak: a real Segment SDK client (segment-analytics-python, retrying as shipped) sends events to
-Clarm while PostgreSQL is cut for 5 s, Redis hangs for 5 s and a Celery worker is killed with
-kill -9 in the middle of a task. Counts events lost and duplicated, the answer times of a probe
-client during the cuts, and how long until the killed worker's task runs again.
+Clarm while PostgreSQL is cut for 5 s, Redis hangs for 5 s, the stitcher (`manage.py stitch`) is
+killed with kill -9 while events are pending (and started again 2 s later, as a supervisor would),
+and a Celery worker is killed with kill -9 in the middle of a task. Once the SDK has flushed and the
+pending queue is empty, it counts events lost and duplicated (stored events, after stitching), the
+answer times of a probe client during the cuts, and how long until the killed worker's task runs again.
 
-It runs on its OWN PostgreSQL (initdb in a temporary folder, port 7532) and Redis (port 7579),
-since it stops them; the shared servers are never touched. About three minutes.
+It runs on its OWN PostgreSQL (initdb in a temporary folder) and Redis, since it stops them; the
+shared servers are never touched. Ports: SOAK_PG_PORT (7532), SOAK_REDIS_PORT (7579), SOAK_WEB_PORT
+(7501). About three minutes.
 
     .venv/bin/python bench/soak.py [--seconds 100] [--rate 40]
 """
@@ -29,7 +32,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PG_PORT, REDIS_PORT, WEB_PORT = 7532, 7579, 7501
+PG_PORT = int(os.environ.get("SOAK_PG_PORT", "7532"))
+REDIS_PORT = int(os.environ.get("SOAK_REDIS_PORT", "7579"))
+WEB_PORT = int(os.environ.get("SOAK_WEB_PORT", "7501"))
 DB = "clarm_soak"
 
 
@@ -146,6 +151,21 @@ def worker(env: dict[str, str], name: str, folder: Path) -> subprocess.Popen[byt
     )
 
 
+def stitcher(env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
+    """`manage.py stitch`: stores the events the edge appended (the pipeline's second stage)."""
+    return spawn(env, [str(ROOT / ".venv/bin/python"), "manage.py", "stitch"], folder / "stitch.log")
+
+
+def pending_count() -> int | None:
+    """Events appended and not stitched yet (None while PostgreSQL does not answer)."""
+    try:
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{PG_PORT}/{DB}", connect_timeout=2) as conn:
+            row = conn.execute("SELECT count(*) FROM tracking_pendingevent").fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else 0
+
+
 class Probe(threading.Thread):
     """One /api/track request every 0.25 s: its answer time and status, to see what a client
     gets during each cut."""
@@ -234,6 +254,8 @@ def main() -> None:
         )
         worker_a, worker_b = worker(env, "a", folder), worker(env, "b", folder)
         procs += [worker_a, worker_b]
+        stitchers = [stitcher(env, folder)]
+        procs.append(stitchers[0])
         for _ in range(100):
             try:
                 httpx.get(f"http://127.0.0.1:{WEB_PORT}/", timeout=2)
@@ -279,7 +301,25 @@ def main() -> None:
             os.kill(redis_pid, signal.SIGCONT)
             marks["redis_cut"] = (a, time.time())
             log("Redis back")
+            # The stitcher survived both cuts (it retries a pass the database failed)?
+            stitcher_facts["alive_after_the_cuts"] = stitchers[0].poll() is None
             time.sleep(opts.seconds * 0.1)
+            # kill -9 of the stitcher while events wait for it (mid-batch when it has one), then a
+            # new one 2 s later, as a supervisor would start it.
+            waited = time.time()
+            while not (pending_count() or 0) and time.time() - waited < 10:
+                time.sleep(0.01)
+            stitcher_facts["pending_at_kill"] = pending_count()
+            a = time.time()
+            log(f"kill -9 the stitcher (pid {stitchers[0].pid}); {stitcher_facts['pending_at_kill']} events pending")
+            os.killpg(stitchers[0].pid, signal.SIGKILL)
+            stitchers[0].wait()
+            time.sleep(2)
+            stitchers.append(stitcher(env, folder))
+            procs.append(stitchers[-1])
+            marks["stitcher_killed"] = (a, time.time())
+            log("stitcher started again")
+            time.sleep(opts.seconds * 0.05)
             # A task in flight on worker a, then kill -9 of that whole worker (main process and pool).
             token = uuid.uuid4().hex[:8]
             from celery import Celery
@@ -294,6 +334,12 @@ def main() -> None:
             first = str(client.lindex(started_key, 0)).split(":")
             victim = worker_a if int(first[2]) == worker_a.pid else worker_b
             survivor = "b" if victim is worker_a else "a"
+            # Acks Redis did not answer during its hang: kombu used to keep each one's prefetch slot
+            # taken for good, and a worker with both slots taken never took another task.
+            for name in ("a", "b"):
+                failed = (folder / f"{name}.log").read_text(errors="replace").count("Couldn't ack")
+                redis_soak.set(f"failed_acks_{name}", failed)
+            redis_soak.set("survivor", survivor)
             time.sleep(1)
             killed = time.time()
             log(f"kill -9 worker {'a' if victim is worker_a else 'b'} (pid {victim.pid} and its pool) mid-task")
@@ -312,6 +358,7 @@ def main() -> None:
                 f"{'never' if again is None else f'{again - killed:.1f} s'}"
             )
 
+        stitcher_facts: dict[str, object] = {}
         chaos_thread = threading.Thread(target=chaos)
         chaos_thread.start()
         n = 0
@@ -322,14 +369,23 @@ def main() -> None:
             time.sleep(1 / opts.rate)
         log(f"SDK given {len(sent)} events; flushing")
         sdk.flush()
+        flushed = time.time()
+        while (pending_count() or 0) and time.time() - flushed < 300:
+            time.sleep(0.05)
+        drained = time.time() - flushed
+        log(f"pending queue empty {drained:.2f} s after the SDK's last delivery")
         chaos_thread.join()
         probe.stop.set()
         probe.join()
-        time.sleep(2)
+        waited = time.time()
+        while (pending_count() or 0) and time.time() - waited < 60:  # the probe's last events
+            time.sleep(0.05)
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{PG_PORT}/{DB}") as conn:
             rows = conn.execute(
                 "SELECT message_id, count(*) FROM tracking_event WHERE event = 'Soak Event' GROUP BY message_id"
             ).fetchall()
+            left = conn.execute("SELECT count(*) FROM tracking_pendingevent").fetchone()
+            keys = conn.execute("SELECT count(*) FROM tracking_dedupekey WHERE key NOT LIKE 'probe-%'").fetchone()
         stored = {m: c for m, c in rows}
         lost = sum(1 for m in sent if m not in stored)
         duplicates = sum(c - 1 for c in stored.values())
@@ -340,12 +396,19 @@ def main() -> None:
             "lost": lost,
             "duplicates": duplicates,
             "sdk_errors_reported": len(errors),
+            "pending_left": int(left[0]) if left else None,
+            "dedupe_keys_of_soak_events": int(keys[0]) if keys else None,
+            "queue_empty_after_the_sdk_flushed_seconds": round(drained, 2),
+            "stitcher": stitcher_facts,
+            "probe_during_stitcher_kill": probe.during(*marks["stitcher_killed"]),
             "probe_during_postgres_cut": probe.during(*marks["postgres_cut"]),
             "probe_during_redis_hang": probe.during(*marks["redis_cut"]),
             "probe_answer_seconds_median": round(statistics.median(d for _, d, _ in probe.samples), 3),
             "killed_task_ran_again_after_seconds": (redis_soak.get("task_again_after") or ""),
             "killed_task_runs": int(redis_soak.get("task_runs") or 0),
             "killed_task_finished": int(redis_soak.get("task_finished") or 0),
+            "surviving_worker": redis_soak.get("survivor"),
+            "failed_acks_before_the_kill": {n: int(redis_soak.get(f"failed_acks_{n}") or 0) for n in ("a", "b")},
         }
         print(json.dumps(result, indent=2))
         (ROOT / "bench" / "results").mkdir(exist_ok=True)
@@ -360,6 +423,10 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         services.stop()
+        if keep := os.environ.get("SOAK_KEEP_LOGS"):  # a folder for the processes' logs
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for logfile in folder.glob("*.log"):
+                shutil.copy(logfile, Path(keep) / logfile.name)
         shutil.rmtree(folder, ignore_errors=True)
 
 

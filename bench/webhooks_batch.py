@@ -28,10 +28,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import RESULTS, bench_env, fresh_database, gunicorn, loadavg, machine_facts, manage, psycopg_url
+from bench.harness import (
+    REDIS_PORT,
+    RESULTS,
+    bench_env,
+    fresh_database,
+    gunicorn,
+    loadavg,
+    machine_facts,
+    manage,
+    psycopg_url,
+)
 
 PORT = int(os.environ.get("BENCH_WEBHOOKS_PORT", "7401"))
-REDIS_URL = os.environ.get("BENCH_WEBHOOKS_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("BENCH_WEBHOOKS_REDIS_URL", f"redis://127.0.0.1:{REDIS_PORT}/13")
+DATABASE = os.environ.get("BENCH_WEBHOOKS_DATABASE", "clarm_bench_webhooks")
 TARGET_EVENTS_PER_S = 5000
 
 _SETUP = """
@@ -47,12 +58,17 @@ _PROCESS = """
 import json, time
 from integrations.models import WebhookDelivery
 from integrations.tasks import webhook_process
+from tracking.models import Event, PendingEvent
 ids = list(WebhookDelivery.objects.filter(status="received").order_by("id").values_list("id", flat=True)[:{n}])
 started = time.perf_counter()
 webhook_process.apply(args=[ids])
 elapsed = time.perf_counter() - started
 done = WebhookDelivery.objects.filter(id__in=ids, status="processed").count()
-print(json.dumps({{"deliveries": len(ids), "processed": done, "seconds": elapsed}}))
+# Through the pipeline: appended by the edge, then stitched in the same call (events_ingest_stitched).
+stored = Event.objects.filter(message_id__startswith="clarm:sendgrid:").count()
+pending = PendingEvent.objects.count()
+print(json.dumps({{"deliveries": len(ids), "processed": done, "seconds": elapsed, "events_stored": stored,
+                  "events_pending": pending}}))
 """
 
 
@@ -82,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     facts = machine_facts()
 
-    database_url = fresh_database("clarm_bench_webhooks")
+    database_url = fresh_database(DATABASE)
     env = bench_env(database_url)
     env["REDIS_URL"] = REDIS_URL
     manage(env, "migrate", "--noinput")

@@ -19,7 +19,7 @@ WRITE_KEY_SECURITY: list[dict[str, list[str]]] = [{"writeKey": []}, {"writeKeyQu
 SEGMENT_SECURITY: list[dict[str, list[str]]] = [{"writeKeyBasic": []}, {"writeKey": []}, {"writeKeyQuery": []}]
 
 
-def _ref(name: str) -> dict[str, str]:
+def schema_ref(name: str) -> dict[str, str]:
     return {"$ref": _REF + name}
 
 
@@ -70,7 +70,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "SegmentError": {
         "allOf": [
-            _ref("IngestError"),
+            schema_ref("IngestError"),
             {
                 "type": "object",
                 "required": ["success", "code", "message"],
@@ -106,7 +106,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "SegmentAnswer": {
         "allOf": [
-            _ref("IngestAnswer"),
+            schema_ref("IngestAnswer"),
             {"type": "object", "required": ["success"], "properties": {"success": {"type": "boolean", "enum": [True]}}},
         ]
     },
@@ -141,7 +141,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["batch"],
         "properties": {
-            "batch": {"type": "array", "maxItems": MAX_EVENTS, "items": _ref("TrackEvent")},
+            "batch": {"type": "array", "maxItems": MAX_EVENTS, "items": schema_ref("TrackEvent")},
             "sent_at": _TIME,
             "key": _TEXT,
             "workspace": _TEXT,
@@ -158,11 +158,13 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-# An empty id is read as no id (so "userId or anonymousId is required" still holds).
+# An id a message must carry: an empty one is read as none.
 _ID = {**_TEXT, "minLength": 1}
 _SEGMENT_COMMON: dict[str, Any] = {
-    "userId": _ID,
-    "anonymousId": _ID,
+    # An empty id is read as none (SDKs may send `"userId": ""` for an anonymous visitor): a message
+    # with an empty userId and an anonymousId is stored. Which id a message needs is said per type.
+    "userId": {**_TEXT, "description": "The user's id; empty is read as none"},
+    "anonymousId": {**_TEXT, "description": "The device's id; empty is read as none"},
     "messageId": {**_TEXT, "maxLength": MAX_MESSAGE_ID},
     "timestamp": _TIME,
     "originalTimestamp": _TIME,
@@ -177,7 +179,7 @@ _SEGMENT_TYPES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "page": ({"name": _TEXT, "category": _TEXT, "properties": _BAG}, []),
     "screen": ({"name": _TEXT, "category": _TEXT, "properties": _BAG}, []),
     "group": ({"groupId": _ID, "traits": _BAG}, ["groupId"]),
-    "alias": ({"previousId": _ID}, ["previousId", "userId"]),
+    "alias": ({"previousId": _ID, "userId": _ID}, ["previousId", "userId"]),
 }
 
 
@@ -189,7 +191,10 @@ def _segment_message(kind: str, *, in_batch: bool) -> dict[str, Any]:
         required = ["type", *required]
     schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
     if kind != "alias":
-        schema["anyOf"] = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
+        schema["anyOf"] = [
+            {"required": ["userId"], "properties": {"userId": _ID}},
+            {"required": ["anonymousId"], "properties": {"anonymousId": _ID}},
+        ]
         schema["description"] = "userId or anonymousId is required"
     if not required:
         del schema["required"]
@@ -206,7 +211,7 @@ SCHEMAS["SegmentBatch"] = {
         "batch": {
             "type": "array",
             "maxItems": MAX_EVENTS,
-            "items": {"oneOf": [_ref(f"SegmentBatch{k.title()}") for k in MESSAGE_TYPES]},
+            "items": {"oneOf": [schema_ref(f"SegmentBatch{k.title()}") for k in MESSAGE_TYPES]},
         },
         "sentAt": _TIME,
         "context": {**_OBJECT, "description": "Applies to every message"},
@@ -215,49 +220,49 @@ SCHEMAS["SegmentBatch"] = {
 }
 
 
-def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def json_answer(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
     if headers:
         answer["headers"] = headers
     return answer
 
 
-_RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "Seconds"}}
+RETRY_AFTER_HEADER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "Seconds"}}
 
 
 def _errors(schema: dict[str, Any]) -> dict[str, Any]:
     size = MAX_BODY_BYTES // 1024
     return {
-        "400": _json(
+        "400": json_answer(
             schema,
             "Malformed JSON, a body that is not an object, bad gzip (named: truncated, trailing bytes), a `batch` that "
             "is not an array, a batch-level sent_at/sentAt that is not ISO 8601, a NUL in the query string, "
             "or the single event of the request refused (its field named, e.g. `properties has 1001 "
             "keys; at most 1000 per event`)",
         ),
-        "401": _json(schema, "Missing, unknown or revoked write key"),
-        "403": _json(
+        "401": json_answer(schema, "Missing, unknown or revoked write key"),
+        "403": json_answer(
             schema,
             "The workspace lives in another region; the body names another workspace; the Origin is not allowed "
             "(then without CORS headers)",
         ),
-        "413": _json(
+        "413": json_answer(
             schema,
             f"Body over {size} KB (also once decompressed), more than {MAX_EVENTS} events, or the single event over "
             f"{MAX_EVENT_BYTES // 1024} KB",
         ),
-        "415": _json(schema, "A Content-Encoding other than gzip, deflate or identity"),
-        "429": _json(schema, "Too many requests for this key and client", _RETRY_AFTER),
-        "503": _json(schema, "Storage is unavailable: send the same request again (message ids are stored once)"),
+        "415": json_answer(schema, "A Content-Encoding other than gzip, deflate or identity"),
+        "429": json_answer(schema, "Too many requests for this key and client", RETRY_AFTER_HEADER),
+        "503": json_answer(schema, "Storage is unavailable: send the same request again (message ids are stored once)"),
     }
 
 
 _BODY_TYPES = ("application/json", "text/plain")
 # clarm.middleware.RejectNulMiddleware answers any URL this way, before the view.
-_NUL = "A NUL character in the path or the query string"
+NUL_IN_URL = "A NUL character in the path or the query string"
 
 
-def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def request_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "required": True,
         "description": description + " Sent as application/json or text/plain (sendBeacon); may be gzipped "
@@ -266,7 +271,7 @@ def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
-def _preflight(tag: str) -> dict[str, Any]:
+def preflight_operation(tag: str) -> dict[str, Any]:
     return {
         "operationId": f"{tag}_preflight",
         "summary": "CORS preflight",
@@ -277,8 +282,8 @@ def _preflight(tag: str) -> dict[str, Any]:
         "parameters": [{"in": "query", "name": "key", "schema": _TEXT, "required": False}],
         "responses": {
             "204": {"description": "Allowed: Access-Control-Allow-* headers echo the Origin"},
-            "400": _json(_ref("IngestError"), _NUL),
-            "403": _json(_ref("IngestError"), "The Origin is not in the workspace's allowed origins"),
+            "400": json_answer(schema_ref("IngestError"), NUL_IN_URL),
+            "403": json_answer(schema_ref("IngestError"), "The Origin is not in the workspace's allowed origins"),
         },
     }
 
@@ -293,13 +298,16 @@ def _track_paths() -> dict[str, Any]:
                 "names the bad ones in `rejected`; a request of one event that is refused is a 400.",
                 "tags": ["ingest"],
                 "security": WRITE_KEY_SECURITY,
-                "requestBody": _body(
-                    {"oneOf": [_ref("TrackEvent"), _ref("TrackBatch")]},
+                "requestBody": request_body(
+                    {"oneOf": [schema_ref("TrackEvent"), schema_ref("TrackBatch")]},
                     f'One event, or {{"batch": [...]}} of at most {MAX_EVENTS}.',
                 ),
-                "responses": {"202": _json(_ref("IngestAnswer"), "Stored"), **_errors(_ref("IngestError"))},
+                "responses": {
+                    "202": json_answer(schema_ref("IngestAnswer"), "Stored"),
+                    **_errors(schema_ref("IngestError")),
+                },
             },
-            "options": _preflight("track"),
+            "options": preflight_operation("track"),
         },
         "/api/consent": {
             "get": {
@@ -309,13 +317,13 @@ def _track_paths() -> dict[str, Any]:
                 "tags": ["ingest"],
                 "security": WRITE_KEY_SECURITY,
                 "responses": {
-                    "200": _json(_ref("ConsentAnswer"), "The answer (cacheable privately for 5 minutes)"),
-                    "400": _json(_ref("IngestError"), _NUL),
-                    "401": _json(_ref("IngestError"), "Missing, unknown or revoked write key"),
-                    "403": _json(_ref("IngestError"), "The Origin is not allowed (without CORS headers)"),
+                    "200": json_answer(schema_ref("ConsentAnswer"), "The answer (cacheable privately for 5 minutes)"),
+                    "400": json_answer(schema_ref("IngestError"), NUL_IN_URL),
+                    "401": json_answer(schema_ref("IngestError"), "Missing, unknown or revoked write key"),
+                    "403": json_answer(schema_ref("IngestError"), "The Origin is not allowed (without CORS headers)"),
                 },
             },
-            "options": _preflight("consent"),
+            "options": preflight_operation("consent"),
         },
     }
 
@@ -324,7 +332,7 @@ def _segment_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     short = {long: letter for letter, long in SHORT_PATHS.items()}
     for kind in (*MESSAGE_TYPES, "batch"):
-        schema = _ref("SegmentBatch" if kind == "batch" else f"Segment{kind.title()}")
+        schema = schema_ref("SegmentBatch" if kind == "batch" else f"Segment{kind.title()}")
         for path_kind in (kind, short[kind]):
             alias = path_kind != kind
             paths[f"/v1/{path_kind}"] = {
@@ -336,13 +344,15 @@ def _segment_paths() -> dict[str, Any]:
                     "with Clarm's counts alongside.",
                     "tags": ["segment"],
                     "security": SEGMENT_SECURITY,
-                    "requestBody": _body(schema, f"A {kind} message." if kind != "batch" else "A batch of messages."),
+                    "requestBody": request_body(
+                        schema, f"A {kind} message." if kind != "batch" else "A batch of messages."
+                    ),
                     "responses": {
-                        "200": _json(_ref("SegmentAnswer"), "Stored"),
-                        **_errors(_ref("SegmentError")),
+                        "200": json_answer(schema_ref("SegmentAnswer"), "Stored"),
+                        **_errors(schema_ref("SegmentError")),
                     },
                 },
-                "options": _preflight(f"segment_{path_kind}"),
+                "options": preflight_operation(f"segment_{path_kind}"),
             }
     return paths
 

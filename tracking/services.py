@@ -164,6 +164,8 @@ def _prepare(
         user_id=item.user_id,
         external=external,
     )
+    # A note names what was not used, e.g. an external id's namespace: it may itself be an address.
+    claims.notes = contacts_mask(claims.notes, country=country)
     devices = claims.of_kind("device")
     device_hash = devices[0].value_hash if devices else ""
     visit_device = device_hash
@@ -180,9 +182,10 @@ def _prepare(
     if referrer:
         context["referrer"] = referrer
     if ua:
-        context["ua"] = ua
-        # As sent: what Meta's Conversions API needs with a web event (client_user_agent).
-        context["user_agent"] = ua_text
+        # The families are read from the text as sent (ua-parser takes a device model from it), so masked.
+        context["ua"] = contacts_mask(ua, country=country)
+        # As sent, but masked: what Meta's Conversions API needs with a web event (client_user_agent).
+        context["user_agent"] = contacts_mask(ua_text, country=country)
     context.update(geo_context)
     if hashed_ip:
         context["ip_hash"] = hashed_ip

@@ -233,6 +233,8 @@ else:
 CELERY_VISIBILITY_TIMEOUT = 40
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport, but a worker's prefetch slot survives an ack Redis did not answer.
+    CELERY_BROKER_TRANSPORT = "clarm.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
         # A publish waits at most this long on a broker that does not answer (the default is forever).
         "socket_connect_timeout": 1.0,
@@ -356,10 +358,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ingest and read API of Clarm, first-party customer tracking.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The ingest endpoints are plain Django views: tracking.openapi describes them.
+    # The ingest and chat widget endpoints are plain Django views: tracking.openapi and
+    # agents.openapi describe them.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracking.openapi.ingest_paths_add",
+        "agents.openapi.widget_paths_add",
     ],
 }
 

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 from integrations.inbound import timestamped_hmac_header
 from integrations.models import DeliveryStatus, WebhookDelivery
 from tests.integrations.conftest import CALENDLY_KEY, TWILIO_TOKEN, stripe_header
+from tracking.models import PendingEvent
 
 DEEP = "[" * 5000 + "]" * 5000
 DEEP_IN_OBJECT = '{"id": "deep-1", "event": "e", "properties": {"a": ' + "[" * 900 + "]" * 900 + "}}"
@@ -74,3 +75,5 @@ def test_no_signed_shape_gives_a_500_or_a_retry_loop(
     assert list(stuck.values_list("event_type", "status", "last_error")) == []
     rejected = WebhookDelivery.objects.filter(status=DeliveryStatus.REJECTED)
     assert all(d.last_error for d in rejected)
+    # Processed means stored: no event of a processed delivery waits in the pipeline's queue (stuck).
+    assert not PendingEvent.objects.exists()

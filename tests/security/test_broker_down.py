@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from agents.webchat import widget_save
 from identity.models import ConsentRecord
 from identity.privacy.services import consent_records_resume
 from integrations.models import DeliveryStatus, WebhookDelivery
@@ -152,6 +153,23 @@ def test_ingest_answers_within_2s_with_the_broker_down_and_the_sweep_records_con
     record = ConsentRecord.objects.get(source_event_id=Event.objects.get(event="consent_given").pk)
     assert record.choice == "granted"
     assert consent_records_resume() == 0  # recorded once
+
+
+def test_a_chat_widget_message_answers_within_2s_with_the_broker_hanging(tenant, warm, broker_down):
+    """The widget stitches in the request (it needs the visitor's customer), so the processors'
+    publishes after the stitch are in the request too: each is bounded."""
+    widget_save(workspace=tenant.workspace, enabled=True, color="#0a7d4f", greeting="Hi")
+    broker_down("blackhole")
+    body = json.dumps({"visitor_id": "v-" + "w" * 10, "message_id": "m-" + "w" * 10, "body": "Do you deliver?"})
+
+    def post():
+        return Client().post(
+            f"/api/widget/messages?key={tenant.write_key}", body, content_type="text/plain", REMOTE_ADDR="8.8.8.8"
+        )
+
+    response = answered_within(LIMIT_SECONDS, post)
+    assert response.status_code == 201, response.content
+    assert Event.objects.filter(event="message_sent").count() == 1
 
 
 def test_a_plain_delay_from_a_page_gives_up_within_3s(broker_down):

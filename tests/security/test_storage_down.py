@@ -49,6 +49,43 @@ def test_segment_api_with_the_database_down_answers_json_503(tenant, raw_client,
     _assert_retry_later(response)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "auth"),
+    [
+        ("post", "/v1/batch", {"batch": [{"type": "track", "userId": "u-1", "event": "A"}]}, "basic"),
+        ("get", "/api/consent", None, "write"),
+        ("get", "/api/widget", None, "write"),
+        (
+            "post",
+            "/api/widget/messages",
+            {"visitor_id": "v-" + "a" * 10, "message_id": "m-" * 5, "body": "Hi"},
+            "write",
+        ),
+        ("post", "/api/widget/poll", {"token": "t" * 32, "after": 0}, "write"),
+        ("get", "/api/status", None, "secret"),
+        ("post", "/api/links", {"url": "https://example.com/"}, "secret"),
+        ("get", "/api/visitors", None, "secret"),
+        ("get", "/api/conversations", None, "secret"),
+        ("get", "/api/destinations", None, "secret"),
+    ],
+)
+def test_every_other_api_with_the_database_down_answers_json_503(
+    tenant, raw_client, database_down, method, path, body, auth
+):
+    """The endpoints that came after the first probe (the pipeline's status, the chat widget) and the
+    rest of the ingest and read APIs: the key lookup is the first thing that needs the database."""
+    headers = {
+        "basic": {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{tenant.write_key}:".encode()).decode()},
+        "write": {"HTTP_X_CLARM_KEY": tenant.write_key},
+        "secret": {"HTTP_AUTHORIZATION": f"Bearer {tenant.secret_key}"},
+    }[auth]
+    if method == "get":
+        response = raw_client.get(path, **headers)
+    else:
+        response = raw_client.post(path, json.dumps(body), content_type="application/json", **headers)
+    _assert_retry_later(response)
+
+
 def test_webhook_with_the_database_down_answers_json_503(stripe_connected, raw_client, database_down):
     payload = json.dumps(
         {"id": "evt_1", "type": "payment_intent.succeeded", "created": int(time.time()), "data": {"object": {}}}

@@ -6,11 +6,13 @@ import base64
 import datetime
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 from django.conf import settings
+from kombu import Connection, Queue
+from kombu.transport.virtual import Channel as VirtualChannel
 
 from clarm.tasks_base import HOP_SECONDS, task_hop
 from integrations.tasks import webhook_process
@@ -100,3 +102,30 @@ def test_long_running_tasks_do_not_ack_late():
 
     assert not workspace_export_run.acks_late and not retention_purge.acks_late
     assert webhook_process.acks_late
+
+
+def test_an_ack_redis_did_not_answer_gives_the_prefetch_slot_back(real_broker, monkeypatch):
+    """Redis hung while a worker acknowledged (bench/soak.py): kombu kept the prefetch slot taken for
+    good, and a worker with both of its slots taken consumed nothing more, a dead worker's redelivered
+    task included. The slot comes back; the message stays unacknowledged in Redis and is restored
+    after the visibility timeout."""
+    url = real_broker.connection_pool.connection_kwargs
+    with Connection(
+        f"redis://{url['host']}:{url['port']}/{url['db']}", transport=settings.CELERY_BROKER_TRANSPORT
+    ) as connection:
+        channel = cast(VirtualChannel, connection.channel())  # the Redis transport's
+        queue = Queue("ack-probe", channel=channel)
+        queue.declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="ack-probe")
+        channel.basic_qos(0, 1, False)  # a worker process's one slot (prefetch multiplier 1)
+        message = queue.get(no_ack=False)
+        assert message is not None and not channel.qos.can_consume()
+
+        def hung(*args: Any, **kwargs: Any) -> None:
+            raise redis.exceptions.TimeoutError("Timeout reading from socket")
+
+        monkeypatch.setattr(channel.qos, "_remove_from_indices", hung)
+        with pytest.raises(redis.exceptions.TimeoutError):
+            message.ack()  # raised as before: Celery logs "Couldn't ack"
+        assert channel.qos.can_consume()
+        assert real_broker.hlen("unacked") == 1  # restored after the visibility timeout

@@ -5,10 +5,13 @@ is stored, and an id that cannot be used is reported per event in the answer."""
 import base64
 import gzip
 import json
+from typing import Any
 
 import pytest
+from django.test import override_settings
 
-from tracking.models import Event, Visit
+from identity.stitching.stitcher import workspace_stitch
+from tracking.models import Event, PendingEvent, Visit
 
 PLAIN = ("jane.doe@example.com", "jane.doe%40example.com", "4155550123")
 
@@ -85,21 +88,28 @@ def test_a_whole_gzip_body_is_still_stored(post_track):
 # -- masking ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "event",
-    [
-        {"properties": {"Email": "Jane.Doe@example.com"}},
-        {"properties": {"EMAIL": "jane.doe@example.com", "Phone": "+1 415 555 0123"}},
-        {"properties": {"form": {"email": "jane.doe@example.com", "phone": "(415) 555-0123"}}},
-        {"properties": {"fields": [{"name": "contact", "value": "write to jane.doe@example.com please"}]}},
-        {"url": "https://shop.example/thanks?email=jane.doe%40example.com&utm_content=jane.doe%40example.com"},
-        {"url": "https://shop.example/thanks?email=jane.doe@example.com&phone=%2B14155550123"},
-        {"referrer": "https://mail.example/?to=Jane.Doe%40Example.com"},
-        {"context": {"page": {"search": "?e=jane.doe%40example.com", "url": "https://a.example/?tel=4155550123"}}},
-        {"event": "signup jane.doe@example.com"},
-    ],
-    ids=["Email", "EMAIL+Phone", "form", "free text", "url", "url-plain", "referrer", "context.page", "name"],
-)
+# Each shape once held a plain contact detail in what was stored.
+MASK_SHAPES: dict[str, dict[str, Any]] = {
+    "Email": {"properties": {"Email": "Jane.Doe@example.com"}},
+    "EMAIL+Phone": {"properties": {"EMAIL": "jane.doe@example.com", "Phone": "+1 415 555 0123"}},
+    "form": {"properties": {"form": {"email": "jane.doe@example.com", "phone": "(415) 555-0123"}}},
+    "free text": {"properties": {"fields": [{"name": "contact", "value": "write to jane.doe@example.com please"}]}},
+    "url": {"url": "https://shop.example/thanks?email=jane.doe%40example.com&utm_content=jane.doe%40example.com"},
+    "url-plain": {"url": "https://shop.example/thanks?email=jane.doe@example.com&phone=%2B14155550123"},
+    "referrer": {"referrer": "https://mail.example/?to=Jane.Doe%40Example.com"},
+    "context.page": {
+        "context": {"page": {"search": "?e=jane.doe%40example.com", "url": "https://a.example/?tel=4155550123"}}
+    },
+    "name": {"event": "signup jane.doe@example.com"},
+    # ua-parser reads a device model out of the text: the family was the address itself.
+    "user_agent": {
+        "user_agent": "Mozilla/5.0 (Linux; Android 10; jane.doe@example.com Build/QP1A) Chrome/120.0 Mobile"
+    },
+    "external id namespace": {"external_ids": {"jane.doe@example.com": "x"}},
+}
+
+
+@pytest.mark.parametrize("event", MASK_SHAPES.values(), ids=MASK_SHAPES.keys())
 def test_contact_details_are_masked_wherever_they_appear(post_track, event):
     body = {"event": "form_submit", "visitor_id": "v-mask-1", "message_id": "mask-1", **event}
     r = post_track(body)
@@ -107,6 +117,33 @@ def test_contact_details_are_masked_wherever_they_appear(post_track, event):
     assert r.json()["accepted"] == 1
     _assert_no_plain_contact()
     assert "j***" in _stored_text()
+
+
+@override_settings(CLARM_STITCH_INLINE=False)
+def test_the_pending_queue_holds_plain_contacts_only_for_the_customer_record(post_track, tenant):
+    """What the edge appends (PendingEvent.data) is masked as the stored event is; the plain email and
+    phone an identify carries are there only for the stitcher to put on the customer (the claims'
+    plain values, the traits), and leave with the pending row when it is stitched."""
+    identify = {"event": "identify", "visitor_id": "v-mask-9", "email": "Jane.Doe@example.com", "phone": "4155550123"}
+    batch = [
+        {"event": "form_submit", "visitor_id": f"v-mask-{n}", **shape} for n, shape in enumerate(MASK_SHAPES.values())
+    ]
+    r = post_track({"batch": [*batch, {**identify, "properties": {"email": "jane.doe@example.com"}}]})
+    assert r.json()["accepted"] == len(MASK_SHAPES) + 1, r.content
+    pending = [row.data for row in PendingEvent.objects.order_by("id")]
+    for data in pending:
+        for claim in data["claims"]:
+            claim[3] = ""  # the plain value, for the customer record
+        data["traits"] = {}  # the customer's name, company, email… (identify)
+        assert not any(plain in json.dumps(data).lower() for plain in PLAIN), data
+    assert [c[3] for c in PendingEvent.objects.order_by("id")[len(MASK_SHAPES)].data["claims"]] == [
+        *("", "jane.doe@example.com", "+14155550123")
+    ]
+
+    workspace_stitch(tenant.workspace.pk)
+    assert not PendingEvent.objects.exists()
+    assert Event.objects.count() == len(MASK_SHAPES) + 1
+    _assert_no_plain_contact()
 
 
 def test_masked_values_keep_their_shape(post_track):
