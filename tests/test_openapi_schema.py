@@ -68,7 +68,7 @@ def test_ingest_limits_come_from_the_code(served):
     schemas = served["components"]["schemas"]
     assert schemas["TrackBatch"]["properties"]["batch"]["maxItems"] == 500
     assert schemas["TrackEvent"]["properties"]["properties"]["maxProperties"] == 1000
-    assert schemas["TrackEvent"]["properties"]["message_id"]["maxLength"] == 128
+    assert schemas["TrackEvent"]["properties"]["message_id"]["anyOf"][0]["maxLength"] == 128  # or a whole number
     assert set(served["components"]["securitySchemes"]) >= {"secretKey", "writeKey", "writeKeyQuery", "writeKeyBasic"}
 
 

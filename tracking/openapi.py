@@ -19,6 +19,14 @@ WRITE_KEY_SECURITY: list[dict[str, list[str]]] = [{"writeKey": []}, {"writeKeyQu
 SEGMENT_SECURITY: list[dict[str, list[str]]] = [{"writeKeyBasic": []}, {"writeKey": []}, {"writeKeyQuery": []}]
 
 
+def _field(**string: Any) -> dict[str, Any]:
+    """An optional field of a Clarm event named as a string: a string, a whole number, or null (absent)."""
+    return {"anyOf": [{"type": "string", **string}, {"type": "integer"}], "nullable": True}
+
+
+_FIELD = _field()
+
+
 def schema_ref(name: str) -> dict[str, str]:
     return {"$ref": _REF + name}
 
@@ -117,22 +125,22 @@ SCHEMAS: dict[str, Any] = {
         "take whole numbers.",
         "properties": {
             "event": {**_TEXT, "minLength": 1, "maxLength": MAX_EVENT_NAME, "description": "The event's name"},
-            "properties": {**_BAG, "description": "Free-form; contact details in it are stored masked"},
-            "visitor_id": {**_TEXT, "description": "The device id (ids over 200 characters are not used)"},
-            "session_id": {**_TEXT, "maxLength": MAX_SESSION_ID},
-            "message_id": {**_TEXT, "maxLength": MAX_MESSAGE_ID, "description": "Dedupe key, stored once"},
-            "timestamp": _TIME,
-            "sent_at": _TIME,
-            "url": _TEXT,
-            "referrer": _TEXT,
-            "user_agent": _TEXT,
-            "email": _TEXT,
-            "phone": _TEXT,
-            "user_id": _TEXT,
-            "external_ids": {**_OBJECT, "description": 'Namespaced ids, e.g. {"stripe": "cus_123"}'},
-            "traits": _BAG,
-            "context": _OBJECT,
-            "source": {**_TEXT, "enum": sorted(SOURCES)},
+            "properties": {**_BAG, "nullable": True, "description": "Free-form; contact details are stored masked"},
+            "visitor_id": {**_FIELD, "description": "The device id (ids over 200 characters are not used)"},
+            "session_id": _field(maxLength=MAX_SESSION_ID),
+            "message_id": {**_field(maxLength=MAX_MESSAGE_ID), "description": "Dedupe key, stored once"},
+            "timestamp": {**_TIME, "nullable": True},
+            "sent_at": {**_TIME, "nullable": True},
+            "url": _FIELD,
+            "referrer": _FIELD,
+            "user_agent": _FIELD,
+            "email": _FIELD,
+            "phone": _FIELD,
+            "user_id": _FIELD,
+            "external_ids": {**_OBJECT, "nullable": True, "description": 'Namespaced ids, e.g. {"stripe": "cus_123"}'},
+            "traits": {**_BAG, "nullable": True},
+            "context": {**_OBJECT, "nullable": True},
+            "source": {**_TEXT, "enum": sorted(SOURCES), "nullable": True},
             "key": {**_TEXT, "description": "The write key, when not in the header or query"},
             "workspace": {**_TEXT, "description": "The workspace's slug or id; 403 when it is not the key's"},
         },
@@ -141,7 +149,15 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["batch"],
         "properties": {
-            "batch": {"type": "array", "maxItems": MAX_EVENTS, "items": schema_ref("TrackEvent")},
+            "batch": {
+                "type": "array",
+                "maxItems": MAX_EVENTS,
+                "items": {
+                    "type": "object",
+                    "description": "Each item is a TrackEvent. An item that does not match it is refused on its "
+                    "own (its index and the reason in the answer's `rejected`); the other items are stored.",
+                },
+            },
             "sent_at": _TIME,
             "key": _TEXT,
             "workspace": _TEXT,
