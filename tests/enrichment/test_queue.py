@@ -76,6 +76,7 @@ def test_a_drain_leaves_people_another_transaction_holds_for_the_next_drain(page
     held_id = page("visitor-held")[0]
     page("visitor-free")
     held = Event.objects.get(pk=held_id).customer_id
+    assert held is not None
     locked, release = threading.Event(), threading.Event()
 
     def hold() -> None:  # another transaction (a drain, a stitch batch) holding the person's row
