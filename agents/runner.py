@@ -16,12 +16,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
+from agents.dialogs import DIALOG_CHANNELS, booking_offer_plan, dialog_step, dialogs_end
 from agents.models import (
     ActionStatus,
+    AgentDialog,
     AgentScan,
     AgentSetting,
     Channel,
     Conversation,
+    DialogStatus,
     Direction,
     Message,
     ScheduledAction,
@@ -29,11 +32,13 @@ from agents.models import (
 from agents.notify import needs_human_notify
 from agents.registry import (
     AGENTS,
+    BOOKING_ASSISTANT,
     FAQ_TOPICS,
     FOLLOW_UP,
     HANDOFF,
     HANDOFF_PATTERN,
     ONBOARDING,
+    QUALIFY,
     REFUND_HANDLER,
     REFUND_PATTERN,
     REVIEW_ASK,
@@ -43,13 +48,14 @@ from agents.registry import (
     topics_match,
     topics_parse,
 )
-from agents.selectors import thread_customer_ids
+from agents.selectors import CONVERTED_RUNG, thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, conversation_reply
 from agents.summary.periods import workspace_zone
 from identity.models import Customer, CustomerStatus
 from identity.timeline import PAYMENT_EVENTS
 from integrations.events import event_customer
 from integrations.messaging import PHONE_CHANNELS
+from integrations.optout import sms_intent
 from integrations.services import IntegrationInputError
 from tracking.models import Event
 from workspaces.models import Workspace
@@ -86,6 +92,12 @@ def review_ask_due(start: datetime.datetime, zone: Any, config: dict[str, Any]) 
 BOOKING_DUE = {FOLLOW_UP.name: follow_up_due, REVIEW_ASK.name: review_ask_due}
 # Agents started by an inbound message whose text matches (the refund handler answers first).
 MESSAGE_AGENTS = ((REFUND_HANDLER, REFUND_PATTERN), (HANDOFF, HANDOFF_PATTERN))
+# Agents that talk with the person one question at a time (agents.dialogs).
+DIALOG_AGENTS = (QUALIFY, BOOKING_ASSISTANT)
+# Timeline events that start a booking's Follow-up and Review ask: a booking from Calendly (or any
+# source) and one the Booking assistant took.
+BOOKING_EVENTS = ("booking_created", "booking_taken")
+FORM_EVENTS = ("form_submit", "form_submitted")
 
 
 def _booking_key(properties: dict[str, Any]) -> str:
@@ -136,7 +148,7 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
         events = (
             Event.objects.filter(
                 workspace=workspace,
-                event__in=["booking_created", "booking_cancelled"],
+                event__in=[*BOOKING_EVENTS, "booking_cancelled"],
                 received_at__gte=since,
                 received_at__lte=now,
             )
@@ -176,6 +188,8 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
             found = topics_match(message.body, topics)
             if found:
                 Message.objects.filter(pk=message.pk).update(topics=found)
+    if any(spec.name in agents for spec in DIALOG_AGENTS):
+        result.planned += _dialogs_plan(workspace, agents, since=since, now=now)
     message_agents = [(spec, pattern) for spec, pattern in MESSAGE_AGENTS if spec.name in agents]
     if message_agents:
         messages = Message.objects.filter(
@@ -218,6 +232,87 @@ def _onboarding_plan(
         due = event.received_at + datetime.timedelta(hours=int(config["hours_after"]))
         planned += _plan(workspace, ONBOARDING, customer, "payment:first", due, {"event": event.pk})
     return planned
+
+
+def _dialogs_plan(
+    workspace: Workspace, agents: dict[str, dict[str, Any]], *, since: datetime.datetime, now: datetime.datetime
+) -> int:
+    """Qualify and the Booking assistant: each inbound message is an answer to the person's open
+    dialog (one step per message), or starts Qualify for a new lead; an opt-out or a request for a
+    person ends the dialog instead. A form with an email or phone starts Qualify too (by email, or
+    SMS without one); a `lead_qualified` (Qualify's or an external agent's) starts the offer."""
+    planned = 0
+    names = [spec.name for spec in DIALOG_AGENTS if spec.name in agents]
+    open_dialogs = list(AgentDialog.objects.filter(workspace=workspace, status=DialogStatus.OPEN, agent__in=names))
+    messages = (
+        Message.objects.filter(workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now)
+        .select_related("customer")
+        .order_by("created_at", "pk")
+    )
+    for message in messages:
+        customer = _live(message.customer)
+        ids = set(thread_customer_ids(workspace=workspace, customer=customer)) if open_dialogs else set()
+        mine = [d for d in open_dialogs if d.customer_id in ids and d.status == DialogStatus.OPEN]
+        body = message.body or ""
+        ending = (
+            "The person opted out"
+            if sms_intent(body) == "opt_out"
+            else "The person asked for a person"
+            if HANDOFF_PATTERN.search(body) or REFUND_PATTERN.search(body)
+            else ""
+        )
+        if ending:
+            if mine:
+                dialogs_end(workspace=workspace, customer=customer, reason=ending)
+                for dialog in mine:
+                    dialog.status = DialogStatus.CANCELLED
+            continue
+        for dialog in mine:
+            if message.pk > dialog.last_read_id:
+                planned += _plan(
+                    workspace, AGENTS[dialog.agent], customer, f"message:{message.pk}", now, {"dialog": dialog.pk}
+                )
+        if not mine and QUALIFY.name in agents and message.channel in DIALOG_CHANNELS:
+            planned += _qualify_plan(workspace, customer, channel=message.channel, now=now)
+    if QUALIFY.name in agents:
+        forms = (
+            Event.objects.filter(
+                workspace=workspace, event__in=FORM_EVENTS, received_at__gte=since, received_at__lte=now
+            )
+            .select_related("customer")
+            .order_by("received_at", "pk")
+        )
+        for event in forms:
+            lead = event_customer(event)
+            if lead is not None and (lead.email or lead.phone):
+                planned += _qualify_plan(workspace, lead, channel=Channel.EMAIL if lead.email else Channel.SMS, now=now)
+    if BOOKING_ASSISTANT.name in agents:
+        leads = Event.objects.filter(
+            workspace=workspace, event=QUALIFY.action, received_at__gte=since, received_at__lte=now
+        ).select_related("customer")
+        for event in leads:
+            qualified = event_customer(event)
+            if qualified is not None:
+                planned += booking_offer_plan(
+                    workspace=workspace,
+                    customer=qualified,
+                    event_id=event.pk,
+                    channel=str((event.properties or {}).get("channel") or ""),
+                    due=now,
+                )
+    return planned
+
+
+def _qualify_plan(workspace: Workspace, customer: Customer, *, channel: str, now: datetime.datetime) -> bool:
+    """Qualify starts once per person (trigger "qualify"), for a lead not yet booked or qualified."""
+    if customer.rung >= CONVERTED_RUNG or customer.traits.get("ready_to_book"):
+        return False
+    ids = thread_customer_ids(workspace=workspace, customer=customer)
+    if ScheduledAction.objects.filter(
+        workspace=workspace, agent=QUALIFY.name, customer_id__in=ids, trigger="qualify"
+    ).exists():
+        return False
+    return _plan(workspace, QUALIFY, customer, "qualify", now, {"channel": channel})
 
 
 def scan_all(*, now: datetime.datetime) -> ScanResult:
@@ -263,7 +358,7 @@ def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any]
     return conversation_reply(workspace=row.workspace, customer=customer, body=body, channel=channel, agent=spec.name)
 
 
-def _needs_human(workspace: Workspace, customer: Customer, *, reason: str) -> None:
+def needs_human_mark(workspace: Workspace, customer: Customer, *, reason: str) -> None:
     """Mark the person's threads; the owners and admins are mailed when the mark is new."""
     marked = Conversation.objects.filter(
         workspace=workspace,
@@ -277,12 +372,14 @@ def _needs_human(workspace: Workspace, customer: Customer, *, reason: str) -> No
         )
 
 
-def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
+def _do(row: ScheduledAction, config: dict[str, Any], now: datetime.datetime) -> tuple[str, str]:
     """Do one action (inside the row's transaction). Returns (status, detail)."""
     spec = AGENTS[row.agent]
     customer = row.customer = _live(row.customer)
+    if spec in DIALOG_AGENTS:
+        return dialog_step(row, config, now=now)
     if spec is HANDOFF:
-        _needs_human(row.workspace, customer, reason="asked for a person")
+        needs_human_mark(row.workspace, customer, reason="asked for a person")
         agent_action_log(
             workspace=row.workspace,
             agent=spec.name,
@@ -293,7 +390,7 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
         )
         return ActionStatus.DONE, "In the Inbox, marked “needs human eyes”"
     if spec is REFUND_HANDLER:
-        _needs_human(row.workspace, customer, reason="asked for a refund")
+        needs_human_mark(row.workspace, customer, reason="asked for a refund")
         channel = row.payload.get("channel", "")
         if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB):
             channel = Channel.SMS if customer.phone else Channel.EMAIL
@@ -348,7 +445,7 @@ def action_run(*, action_id: int, now: datetime.datetime) -> str:
         else:
             try:
                 with transaction.atomic():
-                    status, detail = _do(row, agent_config(AGENTS[row.agent], setting.config))
+                    status, detail = _do(row, agent_config(AGENTS[row.agent], setting.config), now)
             except (IntegrationInputError, AgentInputError) as exc:
                 status, detail = ActionStatus.FAILED, str(exc)[:300]
         if status == ActionStatus.FAILED:
