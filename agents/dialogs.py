@@ -263,7 +263,7 @@ def _offer(
         config["template"],
         {"first_name": first_name(customer), "workspace": row.workspace.name, "slots": _slots_text(slots, zone)},
     )
-    row.message = _say(row.workspace, customer, dialog.channel, f"{intro}\n{body}".strip(), BOOKING_ASSISTANT.name)
+    # Logged before the message leaves, so the Inbox's drop-offs see it as the step before the silence.
     agent_action_log(
         workspace=row.workspace,
         agent=BOOKING_ASSISTANT.name,
@@ -277,6 +277,7 @@ def _offer(
         },
         key=f"action-{row.pk}",
     )
+    row.message = _say(row.workspace, customer, dialog.channel, f"{intro}\n{body}".strip(), BOOKING_ASSISTANT.name)
     dialog.detail = f"Offered {len(slots)} times ({source})"
     return ActionStatus.DONE, f"Offered {len(slots)} times by {dialog.channel} ({source})"
 

@@ -16,14 +16,15 @@ from django.utils import timezone
 from agents.availability import Slot, availability_parse, slots_from_windows
 from agents.dialogs import when_label
 from agents.models import AgentDialog, Booking, Conversation, DialogStatus, Direction, Message, ScheduledAction
+from agents.selectors import DropOff, drop_offs
 from agents.services import AgentInputError, agent_action_log, agent_setting_save
 from agents.tasks import agents_tick
 from identity.models import Customer
 from integrations.services import connection_save
 from tests.agents.helpers import booking, inbound, person
 from tests.agents.test_qualify import chat
-from tests.factories import make_workspace
-from tests.integrations.conftest import CALENDLY_KEY, ProviderApi
+from tests.factories import UserFactory, make_workspace
+from tests.integrations.conftest import CALENDLY_KEY, TWILIO_SID, TWILIO_TOKEN, ProviderApi
 from tracking.models import Event
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
@@ -273,3 +274,84 @@ def test_booking_settings_are_validated_naming_the_problem(movers):
     with pytest.raises(AgentInputError, match="calendly_event_type_url must be an event type's URI"):
         save(calendly_event_type_url="https://calendly.com/hudson/move")
     assert not AgentDialog.objects.exists()
+
+
+def test_qualify_then_booking_inside_the_whatsapp_thread(movers, twilio, django_capture_on_commit_callbacks):
+    workspace = movers.workspace
+    connection_save(
+        workspace=workspace,
+        provider="twilio",
+        values={
+            "account_sid": TWILIO_SID,
+            "auth_token": TWILIO_TOKEN,
+            "sms_from": "+14155550100",
+            "whatsapp_from": "+14155550111",
+        },
+        actor=movers.owner,
+    )
+    agent_setting_save(workspace=workspace, agent="qualify", enabled=True, config={"questions": "size: How big?"})
+    agent_setting_save(
+        workspace=workspace, agent="booking_assistant", enabled=True, config={"availability": "Mon-Sun 09:00-10:00"}
+    )
+    # The form and the WhatsApp message are read in the same tick: Qualify starts once, in the thread
+    # the person wrote in (messages are read before forms).
+    customer = person(workspace, email="", phone="+14155550123")
+    inbound(customer, "Hi! Is Saturday free?", channel="whatsapp")
+    tick(django_capture_on_commit_callbacks)
+    inbound(customer, "Studio", channel="whatsapp")
+    tick(django_capture_on_commit_callbacks)
+    inbound(customer, "1", channel="whatsapp")
+    tick(django_capture_on_commit_callbacks)
+    texts = twilio.texts()
+    assert {t["To"] for t in texts} == {"whatsapp:+14155550123"} and {t["From"] for t in texts} == {
+        "whatsapp:+14155550111"
+    }
+    first = nines(timezone.now(), 1)[0]
+    assert texts[0]["Body"].endswith("How big?")
+    assert texts[1]["Body"].startswith(f"Hi there, here are our next open times:\n1) {when_label(first, NEW_YORK)}")
+    assert texts[2]["Body"] == f"You're booked for {when_label(first, NEW_YORK)}, there. See you then!"
+    assert Booking.objects.get(customer=customer).start_at == first
+    assert [e.event for e in Event.objects.filter(source="agent").order_by("pk")] == [
+        "lead_qualified",
+        "booking_offered",
+        "booking_taken",
+    ]
+    customer.refresh_from_db()
+    assert customer.traits == {"size": "Studio", "ready_to_book": True} and customer.rung == 4
+    [start] = ScheduledAction.objects.filter(agent="qualify", trigger="qualify")
+    assert start.payload == {"channel": "whatsapp"}
+
+
+def test_dialogs_and_bookings_are_listed_in_the_admin(movers, client, django_capture_on_commit_callbacks):
+    agent_setting_save(workspace=movers.workspace, agent="qualify", enabled=True)
+    chat(movers.workspace, "Hi")
+    tick(django_capture_on_commit_callbacks)
+    dialog = AgentDialog.objects.get()
+    someone = person(movers.workspace, email="sam@example.com")
+    now = timezone.now()
+    row = Booking.objects.create(workspace=movers.workspace, customer=someone, start_at=now, end_at=now, source="x")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for path in (
+        "/admin/agents/agentdialog/",
+        f"/admin/agents/agentdialog/{dialog.pk}/change/",
+        "/admin/agents/booking/",
+        f"/admin/agents/booking/{row.pk}/change/",
+    ):
+        assert client.get(path).status_code == 200, path
+
+
+def test_a_person_offered_times_who_never_answers_is_a_drop_off_at_that_step(
+    movers, django_capture_on_commit_callbacks
+):
+    agent_setting_save(workspace=movers.workspace, agent="booking_assistant", enabled=True)
+    first = chat(movers.workspace, "Hello")
+    agent_action_log(
+        workspace=movers.workspace,
+        agent="my-bot",
+        action="lead_qualified",
+        customer=first.session.customer,
+        properties={"channel": "web"},
+    )
+    tick(django_capture_on_commit_callbacks)
+    later = timezone.now() + datetime.timedelta(hours=49)
+    assert drop_offs(workspace=movers.workspace, now=later) == [DropOff("booking_offered", 1)]
