@@ -69,6 +69,9 @@ class Message(models.Model):
     topics = models.JSONField(default=list, blank=True)
     # The agent that sent it ("" for the team or the API).
     agent = models.CharField(max_length=40, blank=True)
+    # An approved WhatsApp template sent instead of `body` (which then only shows it in the thread):
+    # {"content_sid": "HX…", "variables": {"1": "Dana"}} (Twilio's ContentSid / ContentVariables).
+    template = models.JSONField(default=dict, blank=True)
     marketing = models.BooleanField(default=False)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -109,17 +109,22 @@ def conversation_reply(
     actor: User | None = None,
     agent: str = "",
     scheduled_at: datetime.datetime | None = None,
+    template: dict[str, Any] | None = None,
 ) -> Message:
-    """Send `body` to the person over `channel` (default: the channel of their last message).
+    """Send `body` to the person over `channel` (default: the channel of their last message), or an
+    approved WhatsApp `template` ({"content_sid", "variables"}; `body` then only shows it in the
+    thread), the one message WhatsApp allows outside its 24-hour window.
 
     Raises IntegrationInputError naming the problem: no such channel for the person, opted out,
-    WhatsApp outside its 24-hour window, no provider connected."""
+    WhatsApp outside its 24-hour window without a template, no provider connected."""
     body = (body or "").strip()
     chosen = channel or last_reply_channel(workspace=workspace, customer=customer)
     if chosen is None:
         raise IntegrationInputError("This customer has no phone or email to reply to.")
     if chosen not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB):
         raise IntegrationInputError("channel must be sms, whatsapp, email or web.")
+    if template is not None and chosen != Channel.WHATSAPP:
+        raise IntegrationInputError("template: approved templates are for WhatsApp only.")
     if chosen == Channel.WEB:
         # A chat the person started on the site: no marketing preference applies, nothing to queue.
         try:
@@ -133,11 +138,14 @@ def conversation_reply(
         raise IntegrationInputError("This customer replied STOP (or opted out of SMS/WhatsApp): nothing is sent.")
     if chosen == Channel.EMAIL and not customer.allow_marketing_email:
         raise IntegrationInputError("This customer unsubscribed from email: nothing is sent.")
-    if chosen == Channel.WHATSAPP and not whatsapp_window_open(
-        workspace=workspace, customer=customer, now=timezone.now()
+    if (
+        chosen == Channel.WHATSAPP
+        and template is None
+        and not whatsapp_window_open(workspace=workspace, customer=customer, now=timezone.now())
     ):
         raise IntegrationInputError(
-            "Outside WhatsApp's 24-hour window (the person has not written in 24 hours): use SMS or email."
+            "Outside WhatsApp's 24-hour window (the person has not written in 24 hours): "
+            "send an approved template (its Content SID), or use SMS or email."
         )
     if chosen == Channel.EMAIL:
         if not body:
@@ -160,8 +168,9 @@ def conversation_reply(
             marketing=True,
             scheduled_at=scheduled_at,
             actor=actor,
+            template=template,
         )
-    if chosen in PHONE_CHANNELS:
+    if chosen in PHONE_CHANNELS and not message.template:
         message.body = text_links_rewrite(message=message)
     if agent:
         message.agent = agent

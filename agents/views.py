@@ -138,6 +138,14 @@ class ThreadView(WorkspaceMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         customer = self._customer()
+        template = None
+        if request.POST.get("template_sid", "").strip():
+            lines = request.POST.get("template_variables", "").splitlines()
+            pairs = [line.partition("=") for line in lines if line.strip()]
+            template = {
+                "content_sid": request.POST["template_sid"].strip(),
+                "variables": {key.strip(): value.strip() for key, _, value in pairs},
+            }
         try:
             conversation_reply(
                 workspace=self.workspace,
@@ -146,6 +154,7 @@ class ThreadView(WorkspaceMixin, TemplateView):
                 channel=request.POST.get("channel") or None,
                 subject=request.POST.get("subject", ""),
                 actor=request.user,  # type: ignore[arg-type]
+                template=template,
             )
         except IntegrationInputError as exc:
             messages.error(request, f"Not sent: {exc}")
