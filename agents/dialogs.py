@@ -53,6 +53,8 @@ MAX_ANSWER = 500
 # Answers that are not 1, 2 or 3 get the choice again this many times, then the thread goes to a person.
 BOOKING_RETRIES = 1
 CALENDLY_RANGE = datetime.timedelta(days=7)
+# A question unanswered this long is closed: a message weeks later is not read as its answer.
+DIALOG_EXPIRY = datetime.timedelta(days=7)
 _CHOICE = re.compile(r"^\W*(?:option|number|no\.?|#)?\s*([1-3])\b", re.IGNORECASE)
 # Where a reply email starts quoting the message it answers.
 _QUOTE = re.compile(r"^(?:>|On .+ wrote:|-{2,}\s*Original Message)", re.IGNORECASE)
@@ -113,14 +115,14 @@ def dialog_step(row: ScheduledAction, config: dict[str, Any], *, now: datetime.d
     if row.trigger.startswith("message:"):
         return _answer(row, config, now=now)
     if row.agent == QUALIFY.name:
-        return _qualify_start(row, config)
+        return _qualify_start(row, config, now=now)
     return _offer_start(row, config, now=now)
 
 
 # --- Qualify --------------------------------------------------------------------------------------
 
 
-def _qualify_start(row: ScheduledAction, config: dict[str, Any]) -> Result:
+def _qualify_start(row: ScheduledAction, config: dict[str, Any], *, now: datetime.datetime) -> Result:
     customer = row.customer
     channel = _channel(row, customer)
     if channel is None:
@@ -140,7 +142,7 @@ def _qualify_start(row: ScheduledAction, config: dict[str, Any]) -> Result:
         channel=channel,
         state={"questions": [list(q) for q in questions], "answers": {}},
         last_read_id=_last_inbound_id(row.workspace, ids),
-        updated_at=row.due_at,
+        updated_at=now,
     )
     intro = template_render(config["template"], {"first_name": first_name(customer), "workspace": row.workspace.name})
     row.message = _say(row.workspace, customer, channel, f"{intro}\n{questions[0][1]}".strip(), QUALIFY.name)
@@ -432,6 +434,10 @@ def _answer(row: ScheduledAction, config: dict[str, Any], *, now: datetime.datet
         return ActionStatus.CANCELLED, "No question waits for an answer"
     if message_id <= dialog.last_read_id:
         return ActionStatus.DONE, "Read with an earlier message"
+    if now - dialog.updated_at > DIALOG_EXPIRY:
+        dialog.status, dialog.detail = DialogStatus.CANCELLED, "No answer within 7 days"
+        dialog.save(update_fields=["status", "detail"])
+        return ActionStatus.CANCELLED, "The question had expired (no answer within 7 days)"
     # Every message not read yet, also those after this one: a person who wrote twice in a row gave
     # one answer (the later message's own step then finds it read).
     unread = list(

@@ -355,3 +355,54 @@ def test_a_person_offered_times_who_never_answers_is_a_drop_off_at_that_step(
     tick(django_capture_on_commit_callbacks)
     later = timezone.now() + datetime.timedelta(hours=49)
     assert drop_offs(workspace=movers.workspace, now=later) == [DropOff("booking_offered", 1)]
+
+
+def test_two_people_choosing_the_same_time_one_books_and_the_other_gets_new_times(
+    movers, django_capture_on_commit_callbacks
+):
+    workspace = movers.workspace
+    agent_setting_save(
+        workspace=workspace, agent="booking_assistant", enabled=True, config={"availability": "Mon-Sun 09:00-10:00"}
+    )
+    chats = [chat(workspace, "Hello", visitor=f"visitor-{name}") for name in ("dana", "sam")]
+    for received in chats:
+        agent_action_log(
+            workspace=workspace,
+            agent="my-bot",
+            action="lead_qualified",
+            customer=received.session.customer,
+            properties={"channel": "web"},
+        )
+    tick(django_capture_on_commit_callbacks)
+    days = nines(timezone.now(), 4)
+    assert [ours(c.session.customer)[-1] for c in chats] == [offer_text(days[:3])] * 2
+    for received in chats:
+        chat(workspace, "1", session=received.session)
+    tick(django_capture_on_commit_callbacks)
+    dana, sam = (c.session.customer for c in chats)
+    assert Booking.objects.get().customer_id == dana.pk
+    assert ours(sam)[-1] == "Sorry, that time is no longer open.\n" + offer_text(days[1:4])
+    assert Event.objects.filter(event="booking_offered", customer=sam).count() == 2
+    chat(workspace, "1", session=chats[1].session)
+    tick(django_capture_on_commit_callbacks)
+    assert Booking.objects.get(customer=sam).start_at == days[1]
+
+
+def test_an_answer_after_seven_days_is_not_read_as_the_choice(movers, django_capture_on_commit_callbacks):
+    workspace = movers.workspace
+    agent_setting_save(workspace=workspace, agent="booking_assistant", enabled=True)
+    first = chat(workspace, "Hello")
+    agent_action_log(
+        workspace=workspace,
+        agent="my-bot",
+        action="lead_qualified",
+        customer=first.session.customer,
+        properties={"channel": "web"},
+    )
+    tick(django_capture_on_commit_callbacks)
+    chat(workspace, "2", session=first.session)
+    with django_capture_on_commit_callbacks(execute=True):
+        agents_tick(now=(timezone.now() + datetime.timedelta(days=8)).isoformat())
+    dialog = AgentDialog.objects.get()
+    assert (dialog.status, dialog.detail) == (DialogStatus.CANCELLED, "No answer within 7 days")
+    assert not Booking.objects.exists()

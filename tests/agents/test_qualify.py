@@ -2,12 +2,16 @@
 email, SMS), the answers stored as traits, then `lead_qualified` and ready to book; once per person,
 ended by STOP; another workspace can neither change its settings nor advance its questions."""
 
+import contextlib
+import threading
 import uuid
 
 import pytest
 from django.core import mail
+from django.db import connection as db_connection
 from django.utils import timezone
 
+from agents import runner
 from agents.models import (
     ActionStatus,
     AgentDialog,
@@ -24,6 +28,7 @@ from identity.models import Customer
 from integrations.messaging import sms_opt_out
 from integrations.services import connection_save
 from tests.agents.helpers import inbound, person
+from tests.factories import make_workspace
 from tests.integrations.conftest import TWILIO_SID, TWILIO_TOKEN
 from tracking.inputs import EventInput
 from tracking.models import Event
@@ -233,3 +238,46 @@ def test_another_workspace_can_neither_change_qualify_nor_advance_its_questions(
     assert AgentDialog.objects.count() == 1
     other_customer = Customer.objects.get(workspace=other_tenant.workspace, status="live")
     assert other_customer.pk != first.session.customer_id and other_customer.traits == {}
+
+
+@pytest.mark.postgres_only(reason="two ticks must really run at once: SQLite has no row locks (SKIP LOCKED)")
+@pytest.mark.django_db(transaction=True)
+def test_two_ticks_at_the_same_moment_ask_each_next_question_once(monkeypatch):
+    workspace, _, _, _ = make_workspace("Hudson Movers")
+    qualify_on(workspace)
+    sessions = [chat(workspace, "Hi", visitor=f"visitor-{i:04d}").session for i in range(10)]
+    agents_tick()
+    for session in sessions:  # two messages each: two steps that both workers may take at once
+        chat(workspace, "2 bedrooms", session=session)
+        chat(workspace, "and a piano", session=session)
+    slow_do = runner._do
+    # Each tick's first step waits for the other's: both hold a step of the same person (the first
+    # person's two messages), so only the dialog's lock keeps the second from asking again.
+    both = threading.Barrier(2, timeout=5)
+    started: set[int] = set()
+
+    def held(row, config, now):
+        if threading.get_ident() not in started:
+            started.add(threading.get_ident())
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both.wait()
+        return slow_do(row, config, now)
+
+    monkeypatch.setattr(runner, "_do", held)
+
+    def run() -> None:
+        try:
+            agents_tick()
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for session in sessions:
+        assert ours([session.customer_id]).count("What date would you like?") == 1
+    assert set(AgentDialog.objects.values_list("step", flat=True)) == {1}
+    assert all(d.state["answers"] == {"move_size": "2 bedrooms and a piano"} for d in AgentDialog.objects.all())
+    assert ScheduledAction.objects.filter(agent="qualify", trigger="qualify").count() == 10
