@@ -129,6 +129,7 @@ class ThreadView(WorkspaceMixin, TemplateView):
                 if conversation_selectors.widget_visitor_id(workspace=self.workspace, customer=customer)
                 else []
             ),
+            qualified=conversation_selectors.qualify_summary(workspace=self.workspace, customer=customer),
             needs_human=any(
                 c.needs_human
                 for c in conversation_selectors.conversations_of(workspace=self.workspace, customer=customer)

@@ -281,3 +281,20 @@ def test_two_ticks_at_the_same_moment_ask_each_next_question_once(monkeypatch):
     assert set(AgentDialog.objects.values_list("step", flat=True)) == {1}
     assert all(d.state["answers"] == {"move_size": "2 bedrooms and a piano"} for d in AgentDialog.objects.all())
     assert ScheduledAction.objects.filter(agent="qualify", trigger="qualify").count() == 10
+
+
+def test_the_thread_shows_the_answers_and_ready_to_book(tenant, client, django_capture_on_commit_callbacks):
+    qualify_on(tenant.workspace, questions="move_size: How many bedrooms?\nzip: Your ZIP code?")
+    first = chat(tenant.workspace, "Hi")
+    tick(django_capture_on_commit_callbacks)
+    chat(tenant.workspace, "Two <b>bedrooms</b>", session=first.session)
+    tick(django_capture_on_commit_callbacks)
+    client.force_login(tenant.owner)
+    url = f"/w/{tenant.workspace.slug}/inbox/{first.session.customer_id}/"
+    page = client.get(url).content.decode()
+    assert 'data-qualified="open"' in page and "Qualify: Asked question 2 of 2" in page
+    assert "<dt>How many bedrooms?</dt><dd>Two &lt;b&gt;bedrooms&lt;/b&gt;</dd>" in page
+    chat(tenant.workspace, "93001", session=first.session)
+    tick(django_capture_on_commit_callbacks)
+    page = client.get(url).content.decode()
+    assert 'data-qualified="done"' in page and "Ready to book" in page and "<dd>93001</dd>" in page
