@@ -53,6 +53,8 @@ MAX_ANSWER = 500
 # Answers that are not 1, 2 or 3 get the choice again this many times, then the thread goes to a person.
 BOOKING_RETRIES = 1
 CALENDLY_RANGE = datetime.timedelta(days=7)
+# Calendly's answers to POST /invitees that mean "this time is no longer open": offer new times.
+TIME_GONE = (400, 409, 422)
 # A question unanswered this long is closed: a message weeks later is not read as its answer.
 DIALOG_EXPIRY = datetime.timedelta(days=7)
 _CHOICE = re.compile(r"^\W*(?:option|number|no\.?|#)?\s*([1-3])\b", re.IGNORECASE)
@@ -350,7 +352,14 @@ def _book(
                 phone=customer.phone,
             )
         except CalendlyError as exc:
-            raise IntegrationInputError(str(exc)) from None
+            if exc.status in TIME_GONE:
+                return None  # the time was taken meanwhile: new times are offered
+            from agents.runner import needs_human_mark
+
+            # The person is told nothing wrong; the team books by hand from the thread.
+            needs_human_mark(row.workspace, customer, reason="the booking could not be made in Calendly")
+            dialog.status, dialog.detail = DialogStatus.CANCELLED, f"Not booked: {exc}"[:300]
+            return ActionStatus.FAILED, f"{exc} — the thread needs human eyes"[:300]
         booking = Booking.objects.create(
             workspace=row.workspace,
             customer=customer,

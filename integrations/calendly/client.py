@@ -28,7 +28,12 @@ def account_check(*, api_token: str) -> tuple[bool, str]:
 
 
 class CalendlyError(Exception):
-    """Calendly refused or could not be reached; the message says which."""
+    """Calendly refused or could not be reached; the message says which. `status` is Calendly's HTTP
+    answer (0 when it could not be reached)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _headers(api_token: str) -> dict[str, str]:
@@ -59,7 +64,9 @@ def available_times(
     except httpx.HTTPError as exc:
         raise CalendlyError(f"Calendly could not be reached: {exc}"[:300]) from exc
     if response.status_code != 200:
-        raise CalendlyError(f"Calendly refused the availability request ({response.status_code}).")
+        raise CalendlyError(
+            f"Calendly refused the availability request ({response.status_code}).", status=response.status_code
+        )
     times = []
     for item in (response.json() or {}).get("collection") or []:
         start_time = parse_datetime(str(item.get("start_time") or ""))
@@ -99,7 +106,10 @@ def invitee_create(
             message = str((response.json() or {}).get("message") or "")
         except ValueError:
             message = ""
-        raise CalendlyError(f"Calendly refused the booking ({response.status_code}) {message}".strip()[:300])
+        raise CalendlyError(
+            f"Calendly refused the booking ({response.status_code}) {message}".strip()[:300],
+            status=response.status_code,
+        )
     uri = str(((response.json() or {}).get("resource") or {}).get("uri") or "")
     if not uri:
         raise CalendlyError("Calendly answered without the booking's URI.")

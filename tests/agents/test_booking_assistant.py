@@ -148,10 +148,21 @@ class CalendlyStandIn(ProviderApi):
     def __init__(self, times: list[datetime.datetime]) -> None:
         super().__init__()
         self.times = times
+        self.post_status = 201
+
+    @property
+    def status(self) -> int:
+        return self.post_status if self.requests and self.requests[-1]["method"] == "POST" else 200
+
+    @status.setter
+    def status(self, value: int) -> None:
+        pass
 
     @property
     def body(self) -> dict:
         if self.requests and self.requests[-1]["method"] == "POST":
+            if self.post_status != 201:
+                return {"title": "Invalid Argument", "message": "The start time is not available."}
             return {"resource": {"uri": INVITEE, "status": "active"}}
         return {
             "collection": [
@@ -406,3 +417,52 @@ def test_an_answer_after_seven_days_is_not_read_as_the_choice(movers, django_cap
     dialog = AgentDialog.objects.get()
     assert (dialog.status, dialog.detail) == (DialogStatus.CANCELLED, "No answer within 7 days")
     assert not Booking.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(400, "new times"), (401, "a person")],
+)
+def test_a_booking_calendly_refuses_offers_new_times_or_goes_to_a_person(
+    movers, settings, status, outcome, django_capture_on_commit_callbacks
+):
+    workspace = movers.workspace
+    day = nines(timezone.now(), 4)
+    calendly = CalendlyStandIn(day)
+    settings.CLARM_CALENDLY_API_URL = calendly.url
+    try:
+        connection_save(
+            workspace=workspace,
+            provider="calendly",
+            values={"signing_key": CALENDLY_KEY, "api_token": "cal_pat_123"},
+            actor=movers.owner,
+        )
+        agent_setting_save(
+            workspace=workspace, agent="booking_assistant", enabled=True, config={"calendly_event_type_url": EVENT_TYPE}
+        )
+        customer = person(workspace, email="dana@example.com", phone="")
+        agent_action_log(
+            workspace=workspace,
+            agent="my-bot",
+            action="lead_qualified",
+            customer=customer,
+            properties={"channel": "email"},
+        )
+        tick(django_capture_on_commit_callbacks)
+        calendly.post_status = status
+        inbound(customer, "1", channel="email")
+        tick(django_capture_on_commit_callbacks)
+        assert [r["method"] for r in calendly.requests] == ["GET", "POST"] + (["GET"] if outcome == "new times" else [])
+        assert not Booking.objects.exists() and not Event.objects.filter(event="booking_taken").exists()
+        step = ScheduledAction.objects.filter(agent="booking_assistant").latest("pk")
+        if outcome == "new times":
+            assert mail.outbox[-1].body.startswith("Sorry, that time is no longer open.")
+            assert AgentDialog.objects.get().status == DialogStatus.OPEN
+        else:
+            assert step.status == "failed" and "Calendly refused the booking (401)" in step.detail
+            assert Conversation.objects.get(customer=customer).needs_human
+            assert AgentDialog.objects.get().status == DialogStatus.CANCELLED
+            # The person got the offer only (not told about the failure); the team is mailed.
+            assert [m.to for m in mail.outbox] == [["dana@example.com"], [movers.owner.email]]
+    finally:
+        calendly.stop()
