@@ -142,6 +142,17 @@ def inbox_threads(*, workspace: Workspace, limit: int = INBOX_LIMIT) -> list[Inb
     return sorted(threads.values(), key=lambda t: (not t.needs_human, not t.waiting, -t.last_message_at.timestamp()))
 
 
+FIELD_LABELS = {
+    "template": "Message",
+    "review_url": "Review link",
+    "calendly_event_type_url": "Calendly event type URI",
+    "lead_hours": "Minimum notice (hours)",
+    "slot_minutes": "Slot length (minutes)",
+    "thanks": "Thanks after the last answer",
+    "confirmation": "Confirmation",
+}
+
+
 @dataclass
 class AgentRow:
     spec: AgentSpec
@@ -149,11 +160,16 @@ class AgentRow:
     config: dict
 
     @property
-    def fields(self) -> list[tuple[str, object, str]]:
-        """(name, value, input kind) of each setting: number, url or template."""
+    def fields(self) -> list[tuple[str, object, str, str]]:
+        """(name, value, input kind, label) of each setting: number, url or template."""
         kinds = {int: "number"}
         return [
-            (name, value, kinds.get(type(self.spec.defaults[name]), "url" if name.endswith("_url") else "template"))
+            (
+                name,
+                value,
+                kinds.get(type(self.spec.defaults[name]), "url" if name.endswith("_url") else "template"),
+                FIELD_LABELS.get(name, name.replace("_", " ").capitalize()),
+            )
             for name, value in self.config.items()
         ]
 

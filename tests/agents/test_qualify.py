@@ -197,7 +197,10 @@ def test_questions_are_validated_naming_the_line(tenant):
 def test_settings_page_saves_the_questions(tenant, client):
     client.force_login(tenant.owner)
     url = f"/w/{tenant.workspace.slug}/settings/agents/"
-    assert 'data-agent="qualify"' in client.get(url).content.decode()
+    page = client.get(url).content.decode()
+    assert 'data-agent="qualify"' in page and 'data-agent="booking_assistant"' in page
+    for label in ("Questions", "Availability", "Slot length (minutes)", "Calendly event type URI", "Hours before"):
+        assert f">{label}</label>" in page, label
     form = {
         "agent": "qualify",
         "enabled": "on",
