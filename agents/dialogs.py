@@ -30,6 +30,7 @@ from agents.models import (
     AgentDialog,
     AgentSetting,
     Booking,
+    BookingStatus,
     Channel,
     DialogStatus,
     Direction,
@@ -298,6 +299,10 @@ def _offer_start(row: ScheduledAction, config: dict[str, Any], *, now: datetime.
         workspace=row.workspace, agent=BOOKING_ASSISTANT.name, customer_id__in=ids, status=DialogStatus.OPEN
     ).exists():
         return ActionStatus.CANCELLED, "Times were offered already and wait for an answer"
+    if Booking.objects.filter(
+        workspace=row.workspace, customer_id__in=ids, status=BookingStatus.BOOKED, start_at__gt=now
+    ).exists():
+        return ActionStatus.CANCELLED, "The person has a booking coming up"
     dialog = AgentDialog(
         workspace=row.workspace,
         agent=BOOKING_ASSISTANT.name,

@@ -200,6 +200,8 @@ def topics_match(text: str, topics: dict[str, re.Pattern[str]]) -> list[str]:
 
 QUESTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_QUESTIONS = 3
+# Trait names an answer cannot take: identifiers (they are claims, not traits) and Qualify's own mark.
+RESERVED_TRAITS = frozenset({"email", "phone", "user_id", "userid", "anonymousid", "visitor_id", "ready_to_book"})
 
 
 def questions_parse(text: str) -> list[tuple[str, str]]:
@@ -214,6 +216,8 @@ def questions_parse(text: str) -> list[tuple[str, str]]:
             raise ValueError(
                 f"questions, line {number}: write “trait: question”, the trait in lowercase letters, digits or _."
             )
+        if key in RESERVED_TRAITS:
+            raise ValueError(f"questions, line {number}: “{key}” is reserved; choose another trait name.")
         if any(key == k for k, _ in questions):
             raise ValueError(f"questions, line {number}: the trait “{key}” is used twice.")
         questions.append((key, question.strip()[:300]))

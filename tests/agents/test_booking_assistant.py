@@ -466,3 +466,18 @@ def test_a_booking_calendly_refuses_offers_new_times_or_goes_to_a_person(
             assert [m.to for m in mail.outbox] == [["dana@example.com"], [movers.owner.email]]
     finally:
         calendly.stop()
+
+
+def test_a_person_with_a_booking_coming_up_is_not_offered_times(movers, django_capture_on_commit_callbacks):
+    workspace = movers.workspace
+    agent_setting_save(workspace=workspace, agent="booking_assistant", enabled=True)
+    first = chat(workspace, "Hello")
+    customer = first.session.customer
+    start = timezone.now() + datetime.timedelta(days=2)
+    Booking.objects.create(workspace=workspace, customer=customer, start_at=start, end_at=start, source="availability")
+    lead = {"channel": "web"}
+    agent_action_log(workspace=workspace, agent="my-bot", action="lead_qualified", customer=customer, properties=lead)
+    tick(django_capture_on_commit_callbacks)
+    step = ScheduledAction.objects.get(agent="booking_assistant")
+    assert (step.status, step.detail) == ("cancelled", "The person has a booking coming up")
+    assert ours(customer) == [] and not Event.objects.filter(event="booking_offered").exists()

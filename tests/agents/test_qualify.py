@@ -189,6 +189,8 @@ def test_questions_are_validated_naming_the_line(tenant):
         qualify_on(tenant.workspace, questions="size: How big?\nno colon here")
     with pytest.raises(AgentInputError, match="at most 3 questions"):
         qualify_on(tenant.workspace, questions="a: 1?\nb: 2?\nc: 3?\nd: 4?")
+    with pytest.raises(AgentInputError, match="questions, line 1: “email” is reserved"):
+        qualify_on(tenant.workspace, questions="email: Your email?")
     with pytest.raises(AgentInputError, match="the trait “a” is used twice"):
         qualify_on(tenant.workspace, questions="a: 1?\na: 2?")
     assert not AgentSetting.objects.exists()
