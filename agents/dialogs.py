@@ -47,6 +47,7 @@ from integrations.messaging import PHONE_CHANNELS
 from integrations.optout import sms_intent
 from integrations.selectors import connection_get
 from integrations.services import IntegrationInputError
+from tracking.models import Event
 from workspaces.models import Workspace
 
 DIALOG_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB)
@@ -93,6 +94,15 @@ def answer_text(body: str, channel: str) -> str:
     return " ".join(line.strip() for line in lines if line.strip())[:MAX_ANSWER]
 
 
+def _log(**fields: Any) -> Event | None:
+    """`agent_action_log`, or None when the event cannot be recorded (the person opted out of
+    analytics, or has no identifier an event can land on): the conversation goes on regardless."""
+    try:
+        return agent_action_log(**fields)
+    except AgentInputError:
+        return None
+
+
 def _say(workspace: Workspace, customer: Customer, channel: str, body: str, agent: str) -> Message:
     return conversation_reply(workspace=workspace, customer=customer, body=body, channel=channel, agent=agent)
 
@@ -137,6 +147,8 @@ def _qualify_start(row: ScheduledAction, config: dict[str, Any], *, now: datetim
     except ValueError as exc:
         return ActionStatus.FAILED, str(exc)[:300]
     ids = thread_customer_ids(workspace=row.workspace, customer=customer)
+    if AgentDialog.objects.filter(workspace=row.workspace, agent=QUALIFY.name, customer_id__in=ids).exists():
+        return ActionStatus.CANCELLED, "Asked before (a merged profile)"
     dialog = AgentDialog.objects.create(
         workspace=row.workspace,
         agent=QUALIFY.name,
@@ -166,7 +178,7 @@ def _qualify_answer(row: ScheduledAction, dialog: AgentDialog, answer: str, conf
         row.message = _say(row.workspace, customer, dialog.channel, questions[dialog.step][1], QUALIFY.name)
         dialog.detail = f"Asked question {dialog.step + 1} of {len(questions)}"
         return ActionStatus.DONE, f"Answer {dialog.step} read; asked question {dialog.step + 1} by {dialog.channel}"
-    event = agent_action_log(
+    event = _log(
         workspace=row.workspace,
         agent=QUALIFY.name,
         action=QUALIFY.action,
@@ -176,13 +188,19 @@ def _qualify_answer(row: ScheduledAction, dialog: AgentDialog, answer: str, conf
         key=f"action-{row.pk}",
     )
     dialog.status, dialog.detail = DialogStatus.DONE, "Qualified: ready to book"
+    if event is None:
+        dialog.detail = "Qualified; answers in the thread only (the person opted out of analytics)"
     booking_on = AgentSetting.objects.filter(
         workspace=row.workspace, agent=BOOKING_ASSISTANT.name, enabled=True
     ).exists()
     if booking_on:
         # Offered at once (this tick's runner reads actions by id, so it picks this one up too).
         booking_offer_plan(
-            workspace=row.workspace, customer=customer, event_id=event.pk, channel=dialog.channel, due=row.due_at
+            workspace=row.workspace,
+            customer=customer,
+            trigger=f"lead:{event.pk}" if event else f"lead:dialog-{dialog.pk}",
+            channel=dialog.channel,
+            due=row.due_at,
         )
     else:
         thanks = template_render(
@@ -190,20 +208,20 @@ def _qualify_answer(row: ScheduledAction, dialog: AgentDialog, answer: str, conf
         )
         if thanks:
             row.message = _say(row.workspace, customer, dialog.channel, thanks, QUALIFY.name)
-    return ActionStatus.DONE, "Qualified: ready to book" + (" (slots offered next)" if booking_on else "")
+    return ActionStatus.DONE, dialog.detail + (" (slots offered next)" if booking_on else "")
 
 
 def booking_offer_plan(
-    *, workspace: Workspace, customer: Customer, event_id: int, channel: str, due: datetime.datetime
+    *, workspace: Workspace, customer: Customer, trigger: str, channel: str, due: datetime.datetime
 ) -> bool:
-    """The Booking assistant's offer after a `lead_qualified` event: once per event."""
+    """The Booking assistant's offer after a `lead_qualified` (trigger `lead:<event id>`): once per event."""
     try:
         with transaction.atomic():
             ScheduledAction.objects.create(
                 workspace=workspace,
                 agent=BOOKING_ASSISTANT.name,
                 customer=customer,
-                trigger=f"lead:{event_id}",
+                trigger=trigger,
                 due_at=due,
                 payload={"channel": channel},
             )
@@ -269,7 +287,7 @@ def _offer(
         {"first_name": first_name(customer), "workspace": row.workspace.name, "slots": _slots_text(slots, zone)},
     )
     # Logged before the message leaves, so the Inbox's drop-offs see it as the step before the silence.
-    agent_action_log(
+    _log(
         workspace=row.workspace,
         agent=BOOKING_ASSISTANT.name,
         action="booking_offered",
@@ -303,6 +321,10 @@ def _offer_start(row: ScheduledAction, config: dict[str, Any], *, now: datetime.
         workspace=row.workspace, customer_id__in=ids, status=BookingStatus.BOOKED, start_at__gt=now
     ).exists():
         return ActionStatus.CANCELLED, "The person has a booking coming up"
+    if AgentDialog.objects.filter(
+        workspace=row.workspace, agent=BOOKING_ASSISTANT.name, customer=customer, trigger=row.trigger
+    ).exists():
+        return ActionStatus.CANCELLED, "Offered before for this qualification (a merged profile)"
     dialog = AgentDialog(
         workspace=row.workspace,
         agent=BOOKING_ASSISTANT.name,

@@ -296,7 +296,7 @@ def _dialogs_plan(
                 planned += booking_offer_plan(
                     workspace=workspace,
                     customer=qualified,
-                    event_id=event.pk,
+                    trigger=f"lead:{event.pk}",
                     channel=str((event.properties or {}).get("channel") or ""),
                     due=now,
                 )

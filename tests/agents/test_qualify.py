@@ -303,3 +303,19 @@ def test_the_thread_shows_the_answers_and_ready_to_book(tenant, client, django_c
     tick(django_capture_on_commit_callbacks)
     page = client.get(url).content.decode()
     assert 'data-qualified="done"' in page and "Ready to book" in page and "<dd>93001</dd>" in page
+
+
+def test_a_person_who_opted_out_of_analytics_is_qualified_without_timeline_events(
+    tenant, django_capture_on_commit_callbacks
+):
+    qualify_on(tenant.workspace, questions="move_size: How many bedrooms?")
+    customer = person(tenant.workspace, email="dana@example.com", phone="")
+    Customer.objects.filter(pk=customer.pk).update(allow_analytics=False)
+    tick(django_capture_on_commit_callbacks)
+    inbound(customer, "Two", channel="email")
+    tick(django_capture_on_commit_callbacks)
+    dialog = AgentDialog.objects.get()
+    assert dialog.status == DialogStatus.DONE and "opted out of analytics" in dialog.detail
+    assert dialog.state["answers"] == {"move_size": "Two"}
+    assert not Event.objects.filter(event="lead_qualified").exists()
+    assert "that's all we need" in mail.outbox[-1].body
