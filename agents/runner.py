@@ -243,16 +243,41 @@ def _dialogs_plan(
     SMS without one); a `lead_qualified` (Qualify's or an external agent's) starts the offer."""
     planned = 0
     names = [spec.name for spec in DIALOG_AGENTS if spec.name in agents]
-    open_dialogs = list(AgentDialog.objects.filter(workspace=workspace, status=DialogStatus.OPEN, agent__in=names))
-    messages = (
+    # The open dialogs by their person (as merged since), read once per scan.
+    open_dialogs: dict[int, list[AgentDialog]] = {}
+    for dialog in AgentDialog.objects.filter(
+        workspace=workspace, status=DialogStatus.OPEN, agent__in=names
+    ).select_related("customer"):
+        open_dialogs.setdefault(_live(dialog.customer).pk, []).append(dialog)
+    messages = list(
         Message.objects.filter(workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now)
         .select_related("customer")
         .order_by("created_at", "pk")
     )
+    forms = (
+        list(
+            Event.objects.filter(
+                workspace=workspace, event__in=FORM_EVENTS, received_at__gte=since, received_at__lte=now
+            )
+            .select_related("customer")
+            .order_by("received_at", "pk")
+        )
+        if QUALIFY.name in agents
+        else []
+    )
+    # People of this window Qualify has started for already (each re-read of the overlap is then one
+    # set lookup; a merged profile is checked in _qualify_plan).
+    asked = set(
+        ScheduledAction.objects.filter(
+            workspace=workspace,
+            agent=QUALIFY.name,
+            trigger="qualify",
+            customer_id__in={m.customer_id for m in messages} | {e.customer_id for e in forms if e.customer_id},
+        ).values_list("customer_id", flat=True)
+    )
     for message in messages:
         customer = _live(message.customer)
-        ids = set(thread_customer_ids(workspace=workspace, customer=customer)) if open_dialogs else set()
-        mine = [d for d in open_dialogs if d.customer_id in ids and d.status == DialogStatus.OPEN]
+        mine = [d for d in open_dialogs.get(customer.pk, []) if d.status == DialogStatus.OPEN]
         body = message.body or ""
         ending = (
             "The person opted out"
@@ -273,19 +298,12 @@ def _dialogs_plan(
                     workspace, AGENTS[dialog.agent], customer, f"message:{message.pk}", now, {"dialog": dialog.pk}
                 )
         if not mine and QUALIFY.name in agents and message.channel in DIALOG_CHANNELS:
-            planned += _qualify_plan(workspace, customer, channel=message.channel, now=now)
-    if QUALIFY.name in agents:
-        forms = (
-            Event.objects.filter(
-                workspace=workspace, event__in=FORM_EVENTS, received_at__gte=since, received_at__lte=now
-            )
-            .select_related("customer")
-            .order_by("received_at", "pk")
-        )
-        for event in forms:
-            lead = event_customer(event)
-            if lead is not None and (lead.email or lead.phone):
-                planned += _qualify_plan(workspace, lead, channel=Channel.EMAIL if lead.email else Channel.SMS, now=now)
+            planned += _qualify_plan(workspace, customer, channel=message.channel, now=now, asked=asked)
+    for event in forms:
+        lead = event_customer(event)
+        if lead is not None and (lead.email or lead.phone):
+            channel = Channel.EMAIL if lead.email else Channel.SMS
+            planned += _qualify_plan(workspace, lead, channel=channel, now=now, asked=asked)
     if BOOKING_ASSISTANT.name in agents:
         leads = Event.objects.filter(
             workspace=workspace, event=QUALIFY.action, received_at__gte=since, received_at__lte=now
@@ -303,10 +321,13 @@ def _dialogs_plan(
     return planned
 
 
-def _qualify_plan(workspace: Workspace, customer: Customer, *, channel: str, now: datetime.datetime) -> bool:
+def _qualify_plan(
+    workspace: Workspace, customer: Customer, *, channel: str, now: datetime.datetime, asked: set[int]
+) -> bool:
     """Qualify starts once per person (trigger "qualify"), for a lead not yet booked or qualified."""
-    if customer.rung >= CONVERTED_RUNG or customer.traits.get("ready_to_book"):
+    if customer.pk in asked or customer.rung >= CONVERTED_RUNG or customer.traits.get("ready_to_book"):
         return False
+    asked.add(customer.pk)
     ids = thread_customer_ids(workspace=workspace, customer=customer)
     if ScheduledAction.objects.filter(
         workspace=workspace, agent=QUALIFY.name, customer_id__in=ids, trigger="qualify"

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from django.core import mail
 from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents import runner
@@ -21,6 +22,7 @@ from agents.models import (
     Message,
     ScheduledAction,
 )
+from agents.runner import workspace_scan
 from agents.services import AgentInputError, agent_setting_save
 from agents.tasks import agents_tick
 from agents.webchat import widget_message_receive
@@ -319,3 +321,22 @@ def test_a_person_who_opted_out_of_analytics_is_qualified_without_timeline_event
     assert dialog.state["answers"] == {"move_size": "Two"}
     assert not Event.objects.filter(event="lead_qualified").exists()
     assert "that's all we need" in mail.outbox[-1].body
+
+
+def test_reading_answers_costs_the_same_few_queries_for_10_or_40_people(tenant):
+    """The scan re-reads 5 minutes of overlap every minute: once Qualify has started for the people
+    who wrote, reading their messages again is a fixed number of queries, not a few per message."""
+    qualify_on(tenant.workspace)
+    counts = []
+    for start, n in ((0, 10), (10, 40)):
+        people = [
+            person(tenant.workspace, email=f"p{i}@example.com", phone=f"+1415555{1000 + i}", visitor=f"v{i}")
+            for i in range(start, start + n)
+        ]
+        workspace_scan(workspace=tenant.workspace, now=timezone.now())  # Qualify planned from the forms
+        for someone in people:
+            inbound(someone, "2 bedrooms")
+        with CaptureQueriesContext(db_connection) as queries:
+            workspace_scan(workspace=tenant.workspace, now=timezone.now())
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1] <= 12, counts
