@@ -22,6 +22,8 @@ from agents.models import (
     AgentDialog,
     AgentScan,
     AgentSetting,
+    Booking,
+    BookingStatus,
     Channel,
     Conversation,
     DialogStatus,
@@ -57,6 +59,7 @@ from integrations.events import event_customer
 from integrations.messaging import PHONE_CHANNELS
 from integrations.optout import sms_intent
 from integrations.services import IntegrationInputError
+from tracking.dedupe import SERVER_KEY_PREFIX
 from tracking.models import Event
 from workspaces.models import Workspace
 
@@ -98,6 +101,7 @@ DIALOG_AGENTS = (QUALIFY, BOOKING_ASSISTANT)
 # source) and one the Booking assistant took.
 BOOKING_EVENTS = ("booking_created", "booking_taken")
 FORM_EVENTS = ("form_submit", "form_submitted")
+ASSISTANT_BOOKING_KEY = "booking:clarm-booking:"
 
 
 def _booking_key(properties: dict[str, Any]) -> str:
@@ -161,6 +165,8 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
             if not key or customer is None:
                 continue
             if event.event == "booking_cancelled":
+                if key.startswith(ASSISTANT_BOOKING_KEY) and not (event.message_id or "").startswith(SERVER_KEY_PREFIX):
+                    continue  # the assistant's booking ids are guessable: only a verified source cancels
                 result.cancelled += ScheduledAction.objects.filter(
                     workspace=workspace,
                     trigger=key,
@@ -190,6 +196,8 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
                 Message.objects.filter(pk=message.pk).update(topics=found)
     if any(spec.name in agents for spec in DIALOG_AGENTS):
         result.planned += _dialogs_plan(workspace, agents, since=since, now=now)
+    if BOOKING_ASSISTANT.name in agents:
+        result.cancelled += _bookings_cancel(workspace, since=since, now=now)
     message_agents = [(spec, pattern) for spec, pattern in MESSAGE_AGENTS if spec.name in agents]
     if message_agents:
         messages = Message.objects.filter(
@@ -319,6 +327,34 @@ def _dialogs_plan(
                     due=now,
                 )
     return planned
+
+
+def _bookings_cancel(workspace: Workspace, *, since: datetime.datetime, now: datetime.datetime) -> int:
+    """A `booking_cancelled` naming a booking the assistant made (`booking_id: clarm-booking:<id>`, or
+    Calendly's invitee URI) frees its time. Only from Clarm's own verified sources (a signed webhook,
+    the Agent API: their keys start with `clarm:`): the public write key cannot cancel a booking by
+    guessing its id."""
+    cancelled = 0
+    events = Event.objects.filter(
+        workspace=workspace,
+        event="booking_cancelled",
+        received_at__gte=since,
+        received_at__lte=now,
+        message_id__startswith=SERVER_KEY_PREFIX,
+    ).values_list("properties", flat=True)
+    for properties in events:
+        properties = properties or {}
+        booking_id = str(properties.get("booking_id") or "")
+        invitee = str(properties.get("invitee_uri") or "")
+        rows = Booking.objects.filter(workspace=workspace, status=BookingStatus.BOOKED)
+        if booking_id.startswith("clarm-booking:") and booking_id.partition(":")[2].isdigit():
+            rows = rows.filter(pk=int(booking_id.partition(":")[2]))
+        elif invitee:
+            rows = rows.filter(source="calendly", external_uri=invitee)
+        else:
+            continue
+        cancelled += rows.update(status=BookingStatus.CANCELLED)
+    return cancelled
 
 
 def _qualify_plan(

@@ -20,12 +20,15 @@ from agents.selectors import DropOff, drop_offs
 from agents.services import AgentInputError, agent_action_log, agent_setting_save
 from agents.tasks import agents_tick
 from identity.models import Customer
+from integrations.events import event_record
 from integrations.services import connection_save
 from tests.agents.helpers import booking, inbound, person
 from tests.agents.test_qualify import chat
 from tests.factories import UserFactory, make_workspace
 from tests.integrations.conftest import CALENDLY_KEY, TWILIO_SID, TWILIO_TOKEN, ProviderApi
+from tracking.inputs import EventInput
 from tracking.models import Event
+from tracking.services import events_ingest
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 EVENT_TYPE = "https://api.calendly.com/event_types/ETMOVE123"
@@ -481,3 +484,59 @@ def test_a_person_with_a_booking_coming_up_is_not_offered_times(movers, django_c
     step = ScheduledAction.objects.get(agent="booking_assistant")
     assert (step.status, step.detail) == ("cancelled", "The person has a booking coming up")
     assert ours(customer) == [] and not Event.objects.filter(event="booking_offered").exists()
+
+
+def test_a_cancelled_booking_frees_its_time_and_cancels_its_reminder(movers, django_capture_on_commit_callbacks):
+    workspace = movers.workspace
+    agent_setting_save(
+        workspace=workspace, agent="booking_assistant", enabled=True, config={"availability": "Mon-Sun 09:00-10:00"}
+    )
+    agent_setting_save(workspace=workspace, agent="follow_up", enabled=True)
+    customer = person(workspace, email="dana@example.com", phone="")
+    lead = {"channel": "email"}
+    agent_action_log(workspace=workspace, agent="my-bot", action="lead_qualified", customer=customer, properties=lead)
+    tick(django_capture_on_commit_callbacks)
+    inbound(customer, "3", channel="email")  # two days ahead at least: its reminder is still to come
+    tick(django_capture_on_commit_callbacks)
+    tick(django_capture_on_commit_callbacks)  # the Follow-up plans from booking_taken
+    mine = Booking.objects.get()
+    reminder = ScheduledAction.objects.get(agent="follow_up")
+    cancel = {"booking_id": f"clarm-booking:{mine.pk}"}
+    # Through the public write key (anyone's browser): the guessable id cancels nothing.
+    events_ingest(
+        workspace=workspace,
+        events=[
+            EventInput(
+                event="booking_cancelled",
+                source="webhook",
+                email="dana@example.com",
+                occurred_at=timezone.now(),
+                properties=cancel,
+            )
+        ],
+    )
+    tick(django_capture_on_commit_callbacks)
+    mine.refresh_from_db()
+    reminder.refresh_from_db()
+    assert mine.status == "booked" and reminder.status == "pending"
+    # From a verified source (here the generic signed webhook's door): cancelled.
+    event_record(
+        workspace=workspace,
+        provider="generic",
+        event="booking_cancelled",
+        source="webhook",
+        message_id="generic:cancel-1",
+        properties=cancel,
+        email="dana@example.com",
+    )
+    tick(django_capture_on_commit_callbacks)
+    mine.refresh_from_db()
+    reminder.refresh_from_db()
+    assert mine.status == "cancelled" and reminder.status == "cancelled"
+    # The time is open again for the next person.
+    other = chat(workspace, "Hi")
+    agent_action_log(
+        workspace=workspace, agent="my-bot", action="lead_qualified", customer=other.session.customer, properties={}
+    )
+    tick(django_capture_on_commit_callbacks)
+    assert ours(other.session.customer)[-1] == offer_text(nines(timezone.now(), 3))
