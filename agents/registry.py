@@ -130,7 +130,7 @@ FAQ_TOPICS = AgentSpec(
 QUALIFY = AgentSpec(
     name="qualify",
     title="Qualify",
-    description="A new lead (their first message, or a form with an email or phone) is asked the workspace's "
+    description="A new lead (their first message, or a form with an email) is asked the workspace's "
     "questions one at a time in the same thread (“trait: question” per line, up to 3); the answers are stored as "
     "traits on the person, then `lead_qualified` and the person is marked ready to book. Once per person.",
     triggers=("message_in", "form_submit"),

@@ -247,8 +247,8 @@ def _dialogs_plan(
 ) -> int:
     """Qualify and the Booking assistant: each inbound message is an answer to the person's open
     dialog (one step per message), or starts Qualify for a new lead; an opt-out or a request for a
-    person ends the dialog instead. A form with an email or phone starts Qualify too (by email, or
-    SMS without one); a `lead_qualified` (Qualify's or an external agent's) starts the offer."""
+    person ends the dialog instead. A form with an email starts Qualify too (by email); a
+    `lead_qualified` (Qualify's or an external agent's) starts the offer."""
     planned = 0
     names = [spec.name for spec in DIALOG_AGENTS if spec.name in agents]
     # The open dialogs by their person (as merged since), read once per scan.
@@ -307,11 +307,13 @@ def _dialogs_plan(
                 )
         if not mine and QUALIFY.name in agents and message.channel in DIALOG_CHANNELS:
             planned += _qualify_plan(workspace, customer, channel=message.channel, now=now, asked=asked)
+    # A form is asked back by email only: anyone with the public write key can send a form with any
+    # phone, and an SMS to a number that never wrote to the business is spam (and costs money). By
+    # SMS/WhatsApp only someone who texted first is asked.
     for event in forms:
         lead = event_customer(event)
-        if lead is not None and (lead.email or lead.phone):
-            channel = Channel.EMAIL if lead.email else Channel.SMS
-            planned += _qualify_plan(workspace, lead, channel=channel, now=now, asked=asked)
+        if lead is not None and lead.email:
+            planned += _qualify_plan(workspace, lead, channel=Channel.EMAIL, now=now, asked=asked)
     if BOOKING_ASSISTANT.name in agents:
         leads = Event.objects.filter(
             workspace=workspace, event=QUALIFY.action, received_at__gte=since, received_at__lte=now

@@ -159,6 +159,11 @@ def test_stop_ends_the_questions_over_sms(tenant, twilio, django_capture_on_comm
     qualify_on(tenant.workspace)
     customer = texter(tenant.workspace, phone="+14155550123")
     tick(django_capture_on_commit_callbacks)
+    # A form with a phone only is not texted (anyone could type any number into it) ...
+    assert twilio.texts() == [] and not ScheduledAction.objects.exists()
+    # ... the person who texts first is asked by SMS.
+    inbound(customer, "Hi, a quote for a move please")
+    tick(django_capture_on_commit_callbacks)
     [text] = twilio.texts()
     assert text["To"] == "+14155550123" and text["Body"].endswith("How many bedrooms are you moving?")
     sms_opt_out(workspace=tenant.workspace, customer=customer)  # what the Twilio webhook does with STOP
@@ -170,6 +175,7 @@ def test_stop_ends_the_questions_over_sms(tenant, twilio, django_capture_on_comm
     assert not Event.objects.filter(event="lead_qualified").exists()
     # A person who opted out before the first question is not asked at all.
     other = texter(tenant.workspace, phone="+14155550188", visitor="dev-2")
+    inbound(other, "hello")
     sms_opt_out(workspace=tenant.workspace, customer=other)
     tick(django_capture_on_commit_callbacks)
     assert len(twilio.texts()) == 1
