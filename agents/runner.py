@@ -305,8 +305,17 @@ def _dialogs_plan(
                 planned += _plan(
                     workspace, AGENTS[dialog.agent], customer, f"message:{message.pk}", now, {"dialog": dialog.pk}
                 )
-        if not mine and QUALIFY.name in agents and message.channel in DIALOG_CHANNELS:
-            planned += _qualify_plan(workspace, customer, channel=message.channel, now=now, asked=asked)
+        if not mine and QUALIFY.name in agents and message.channel in DIALOG_CHANNELS and customer.pk not in asked:
+            earlier = Message.objects.filter(
+                workspace=workspace,
+                customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+                direction=Direction.IN,
+                pk__lt=message.pk,
+            ).exists()
+            if earlier:  # not a new lead: someone who wrote before (before Qualify was on, or about a job)
+                asked.add(customer.pk)
+            else:
+                planned += _qualify_plan(workspace, customer, channel=message.channel, now=now, asked=asked)
     # A form is asked back by email only: anyone with the public write key can send a form with any
     # phone, and an SMS to a number that never wrote to the business is spam (and costs money). By
     # SMS/WhatsApp only someone who texted first is asked.

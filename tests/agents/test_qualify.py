@@ -3,6 +3,7 @@ email, SMS), the answers stored as traits, then `lead_qualified` and ready to bo
 ended by STOP; another workspace can neither change its settings nor advance its questions."""
 
 import contextlib
+import datetime
 import threading
 import uuid
 
@@ -346,3 +347,17 @@ def test_reading_answers_costs_the_same_few_queries_for_10_or_40_people(tenant):
             workspace_scan(workspace=tenant.workspace, now=timezone.now())
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1] <= 12, counts
+
+
+def test_someone_who_wrote_before_qualify_was_on_is_not_asked(tenant, django_capture_on_commit_callbacks):
+    first = chat(tenant.workspace, "Is my invoice ready?")
+    an_hour_ago = timezone.now() - datetime.timedelta(hours=1)
+    Message.objects.filter(pk=first.message.pk).update(created_at=an_hour_ago)
+    qualify_on(tenant.workspace)
+    chat(tenant.workspace, "Any news?", session=first.session)
+    tick(django_capture_on_commit_callbacks)
+    assert not ScheduledAction.objects.exists() and ours([first.session.customer_id]) == []
+    # A new person's first message is.
+    chat(tenant.workspace, "Hi, do you clean carpets?", visitor="visitor-new-02")
+    tick(django_capture_on_commit_callbacks)
+    assert ScheduledAction.objects.get().trigger == "qualify"
