@@ -471,7 +471,9 @@ def _do(row: ScheduledAction, config: dict[str, Any], now: datetime.datetime) ->
     elif spec is ONBOARDING:
         channel = Channel.EMAIL if customer.email else Channel.SMS
     else:
-        channel = Channel.SMS if customer.phone else Channel.EMAIL
+        # Someone known only from the chat widget (e.g. booked there by the Booking assistant) is
+        # reminded in the chat.
+        channel = Channel.SMS if customer.phone else Channel.EMAIL if customer.email else Channel.WEB
     # A web chat is one the person started on the site: no marketing preference applies.
     opted_out = channel != Channel.WEB and not (
         customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email

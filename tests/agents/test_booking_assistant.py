@@ -114,6 +114,12 @@ def test_qualified_lead_is_offered_three_open_times_and_books_the_one_chosen(
     reminder = ScheduledAction.objects.get(agent="follow_up", customer=customer)
     assert reminder.trigger == f"booking:clarm-booking:{mine.pk}"
     assert reminder.due_at == (chosen.astimezone(NEW_YORK) - datetime.timedelta(days=1)).astimezone(datetime.UTC)
+    # The reminder goes out in the chat (the person has no phone or email) at its time.
+    with django_capture_on_commit_callbacks(execute=True):
+        agents_tick(now=(reminder.due_at + datetime.timedelta(seconds=5)).isoformat())
+    reminder.refresh_from_db()
+    assert reminder.status == "done" and reminder.detail == "Sent by web"
+    assert ours(customer)[-1].startswith("Hi there, a reminder from Hudson Movers: see you ")
     # One booking per start time, held by the database.
     with pytest.raises(IntegrityError):
         Booking.objects.create(
