@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from agents.models import AgentScan, AgentSetting, ChatWidget, Conversation, Message, ScheduledAction, WidgetSession
+from agents.models import (
+    AgentDialog,
+    AgentScan,
+    AgentSetting,
+    Booking,
+    ChatWidget,
+    Conversation,
+    Message,
+    ScheduledAction,
+    WidgetSession,
+)
 from clarm.admin_base import ReadOnlyModelAdmin
 
 
@@ -71,3 +81,22 @@ class WidgetSessionAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "workspace", "customer", "created_at", "last_seen_at")
     fields = ("workspace", "customer", "created_at", "last_seen_at")
     raw_id_fields = ("workspace", "customer")
+
+
+@admin.register(AgentDialog)
+class AgentDialogAdmin(ReadOnlyModelAdmin):
+    """Where Qualify or the Booking assistant stands with a person (the answers are the person's words)."""
+
+    list_display = ("id", "workspace", "agent", "customer", "channel", "status", "step", "detail", "updated_at")
+    list_filter = ("agent", "status", "channel")
+    fields = ("workspace", "agent", "customer", "trigger", "channel", "status", "step", "detail", "created_at")
+    raw_id_fields = ("workspace", "customer")
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ("id", "workspace", "customer", "start_at", "status", "source", "external_uri")
+    list_filter = ("status", "source")
+    raw_id_fields = ("workspace", "customer")
+    readonly_fields = ("workspace", "customer", "start_at", "end_at", "source", "external_uri", "created_at")
+    date_hierarchy = "start_at"

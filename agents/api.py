@@ -65,14 +65,37 @@ class ConversationListOut(serializers.Serializer):
     next = serializers.CharField(allow_null=True, help_text="Always null: a person has one conversation per channel")
 
 
+class WhatsAppTemplateIn(serializers.Serializer):
+    content_sid = serializers.CharField(max_length=34, help_text="The approved Content Template's SID (HX…)")
+    variables = serializers.DictField(
+        child=serializers.CharField(max_length=255),
+        required=False,
+        help_text='Values of the template\'s placeholders, e.g. {"1": "Dana"} (Twilio\'s ContentVariables)',
+    )
+
+
 class MessageIn(serializers.Serializer):
-    body = serializers.CharField(max_length=10_000, trim_whitespace=True)
+    body = serializers.CharField(
+        max_length=10_000,
+        trim_whitespace=True,
+        required=False,
+        help_text="The message; with a template, what the thread shows (optional)",
+    )
     channel = serializers.ChoiceField(
         choices=[Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB],
         required=False,
         help_text="Default: the conversation's channel (voice → the person's last channel)",
     )
     subject = serializers.CharField(required=False, max_length=300, help_text="Email only")
+    template = WhatsAppTemplateIn(
+        required=False,
+        help_text="WhatsApp only: an approved template, the one message allowed outside the 24-hour window",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("body") and not attrs.get("template"):
+            raise serializers.ValidationError({"body": "give the message (or a WhatsApp template)."})
+        return attrs
 
 
 class MessageOut(serializers.Serializer):
@@ -171,7 +194,7 @@ class ConversationMessageApi(SecretKeyApi):
         summary="Send a message from the workspace in a conversation",
         description="Queued and sent through Twilio (SMS, WhatsApp) or email; the send lands on the "
         "timeline. Refused (400, naming why) when the person opted out of that channel, outside "
-        "WhatsApp's 24-hour window, or when the provider is not connected.",
+        "WhatsApp's 24-hour window without an approved template, or when the provider is not connected.",
         request=MessageIn,
         responses={201: MessageOut, **ERRORS, 404: OpenApiResponse(description="No such conversation")},
     )
@@ -192,9 +215,10 @@ class ConversationMessageApi(SecretKeyApi):
             message = conversation_reply(
                 workspace=workspace,
                 customer=customer,
-                body=values["body"],
+                body=values.get("body", ""),
                 channel=channel,
                 subject=values.get("subject", ""),
+                template=values.get("template"),
             )
         except IntegrationInputError as exc:
             return error(400, str(exc))

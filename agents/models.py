@@ -69,6 +69,9 @@ class Message(models.Model):
     topics = models.JSONField(default=list, blank=True)
     # The agent that sent it ("" for the team or the API).
     agent = models.CharField(max_length=40, blank=True)
+    # An approved WhatsApp template sent instead of `body` (which then only shows it in the thread):
+    # {"content_sid": "HX…", "variables": {"1": "Dana"}} (Twilio's ContentSid / ContentVariables).
+    template = models.JSONField(default=dict, blank=True)
     marketing = models.BooleanField(default=False)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -183,3 +186,72 @@ class WidgetSession(models.Model):
 
     def __str__(self) -> str:
         return f"widget session of {self.customer_id}"
+
+
+class DialogStatus(models.TextChoices):
+    OPEN = "open", "Waiting for the person"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class AgentDialog(models.Model):
+    """An agent's conversation with one person, one question at a time (Qualify's questions, the
+    Booking assistant's offer of slots): what was asked, the answers so far, and the last inbound
+    message read (a message is read once, under this row's lock). Unique per (agent, customer,
+    trigger): Qualify's trigger is "qualify", so a person is qualified once."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    agent = models.CharField(max_length=40)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    trigger = models.CharField(max_length=200)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=DialogStatus.choices, default=DialogStatus.OPEN)
+    step = models.PositiveSmallIntegerField(default=0)
+    # Qualify: {"questions": [[key, question], ...], "answers": {key: text}}; Booking assistant:
+    # {"source": "availability" | "calendly", "slots": [{"start", "end", "url"}], "retries": n}.
+    state = models.JSONField(default=dict, blank=True)
+    last_read_id = models.BigIntegerField(default=0)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "agent", "customer", "trigger"], name="agent_dialog_once")
+        ]
+        indexes = [models.Index(fields=["workspace", "status"], name="agent_dialog_open")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} with {self.customer_id} ({self.status})"
+
+
+class BookingStatus(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Booking(models.Model):
+    """A slot the Booking assistant booked: from the workspace's weekly availability (one booking per
+    start time, enforced by the database) or through Calendly (`external_uri`, the invitee)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=BookingStatus.choices, default=BookingStatus.BOOKED)
+    source = models.CharField(max_length=12)  # "availability" or "calendly"
+    external_uri = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "start_at"],
+                condition=models.Q(status="booked", source="availability"),
+                name="booking_one_per_slot",
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "start_at"], name="booking_start")]
+
+    def __str__(self) -> str:
+        return f"booking of {self.customer_id} at {self.start_at:%Y-%m-%d %H:%M} ({self.status})"

@@ -130,8 +130,46 @@ FAQ_TOPICS = AgentSpec(
     },
 )
 
+QUALIFY = AgentSpec(
+    name="qualify",
+    title="Qualify",
+    description="A new lead (their first message, or a form with an email) is asked the workspace's "
+    "questions one at a time in the same thread (“trait: question” per line, up to 3); the answers are stored as "
+    "traits on the person, then `lead_qualified` and the person is marked ready to book. Once per person.",
+    triggers=("message_in", "form_submit"),
+    cancels=(),
+    action="lead_qualified",
+    defaults={
+        "questions": "service: What can we help you with?\n"
+        "when: When would you like it done?\n"
+        "zip: What is the ZIP code of the job?",
+        "template": "Hi {first_name}, thanks for reaching out to {workspace}! A few quick questions so we can help.",
+        "thanks": "Thanks {first_name}, that's all we need. We'll be in touch shortly.",
+    },
+)
+BOOKING_ASSISTANT = AgentSpec(
+    name="booking_assistant",
+    title="Booking assistant",
+    description="When a lead is qualified, offers 3 open times in the thread (from the weekly availability below, "
+    "minus bookings taken, or from Calendly when a Calendly event type is set and Calendly is connected with a "
+    "token); the person answers 1, 2 or 3 and the time is booked (`booking_offered`, `booking_taken`). "
+    "The Follow-up reminder is planned from the booking.",
+    triggers=("lead_qualified",),
+    cancels=(),
+    action="booking_taken",
+    defaults={
+        "availability": "Mon-Fri 09:00-17:00",
+        "slot_minutes": 60,
+        "lead_hours": 2,
+        "calendly_event_type_url": "",
+        "template": "Hi {first_name}, here are our next open times:\n{slots}\nReply 1, 2 or 3 to book.",
+        "confirmation": "You're booked for {when}, {first_name}. See you then!",
+    },
+)
+
 AGENTS: dict[str, AgentSpec] = {
-    spec.name: spec for spec in (FOLLOW_UP, REVIEW_ASK, ONBOARDING, REFUND_HANDLER, HANDOFF, FAQ_TOPICS)
+    spec.name: spec
+    for spec in (QUALIFY, BOOKING_ASSISTANT, FOLLOW_UP, REVIEW_ASK, ONBOARDING, REFUND_HANDLER, HANDOFF, FAQ_TOPICS)
 }
 
 
@@ -169,8 +207,49 @@ def faq_topics(config: dict[str, Any]) -> dict[str, re.Pattern[str]]:
 
 
 # Labels of agent settings whose name does not read well on its own.
-FIELD_LABELS = {"not_sold": "Topics you don't sell", "hours_before": "Hours before", "hours_after": "Hours after"}
+FIELD_LABELS = {
+    "not_sold": "Topics you don't sell",
+    "hours_before": "Hours before",
+    "hours_after": "Hours after",
+    "template": "Message",
+    "review_url": "Review link",
+    "calendly_event_type_url": "Calendly event type URI",
+    "lead_hours": "Minimum notice (hours)",
+    "slot_minutes": "Slot length (minutes)",
+    "thanks": "Thanks after the last answer",
+    "confirmation": "Confirmation",
+}
 
 
 def field_label(name: str) -> str:
     return FIELD_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
+QUESTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_QUESTIONS = 3
+# Trait names an answer cannot take: identifiers (they are claims, not traits) and Qualify's own mark.
+RESERVED_TRAITS = frozenset({"email", "phone", "user_id", "userid", "anonymousid", "visitor_id", "ready_to_book"})
+
+
+def questions_parse(text: str) -> list[tuple[str, str]]:
+    """“trait: question” lines → [(trait, question)]; raises ValueError naming the bad line."""
+    questions: list[tuple[str, str]] = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, colon, question = line.partition(":")
+        key = key.strip().lower().replace(" ", "_")
+        if not colon or not QUESTION_KEY.match(key) or not question.strip():
+            raise ValueError(
+                f"questions, line {number}: write “trait: question”, the trait in lowercase letters, digits or _."
+            )
+        if key in RESERVED_TRAITS:
+            raise ValueError(f"questions, line {number}: “{key}” is reserved; choose another trait name.")
+        if any(key == k for k, _ in questions):
+            raise ValueError(f"questions, line {number}: the trait “{key}” is used twice.")
+        questions.append((key, question.strip()[:300]))
+    if not questions:
+        raise ValueError("questions: write at least one “trait: question” line.")
+    if len(questions) > MAX_QUESTIONS:
+        raise ValueError(f"questions: at most {MAX_QUESTIONS} questions.")
+    return questions

@@ -16,12 +16,17 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
+from agents.dialogs import DIALOG_CHANNELS, booking_offer_plan, dialog_step, dialogs_end
 from agents.models import (
     ActionStatus,
+    AgentDialog,
     AgentScan,
     AgentSetting,
+    Booking,
+    BookingStatus,
     Channel,
     Conversation,
+    DialogStatus,
     Direction,
     Message,
     ScheduledAction,
@@ -29,11 +34,13 @@ from agents.models import (
 from agents.notify import needs_human_notify
 from agents.registry import (
     AGENTS,
+    BOOKING_ASSISTANT,
     FAQ_TOPICS,
     FOLLOW_UP,
     HANDOFF,
     HANDOFF_PATTERN,
     ONBOARDING,
+    QUALIFY,
     REFUND_HANDLER,
     REFUND_PATTERN,
     REVIEW_ASK,
@@ -43,14 +50,16 @@ from agents.registry import (
     template_render,
     topics_match,
 )
-from agents.selectors import thread_customer_ids
+from agents.selectors import CONVERTED_RUNG, thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, conversation_reply
 from agents.summary.periods import workspace_zone
 from identity.models import Customer, CustomerStatus
 from identity.timeline import PAYMENT_EVENTS
 from integrations.events import event_customer
 from integrations.messaging import PHONE_CHANNELS
+from integrations.optout import sms_intent
 from integrations.services import IntegrationInputError
+from tracking.dedupe import SERVER_KEY_PREFIX
 from tracking.models import Event
 from workspaces.models import Workspace
 
@@ -86,6 +95,13 @@ def review_ask_due(start: datetime.datetime, zone: Any, config: dict[str, Any]) 
 BOOKING_DUE = {FOLLOW_UP.name: follow_up_due, REVIEW_ASK.name: review_ask_due}
 # Agents started by an inbound message whose text matches (the refund handler answers first).
 MESSAGE_AGENTS = ((REFUND_HANDLER, REFUND_PATTERN), (HANDOFF, HANDOFF_PATTERN))
+# Agents that talk with the person one question at a time (agents.dialogs).
+DIALOG_AGENTS = (QUALIFY, BOOKING_ASSISTANT)
+# Timeline events that start a booking's Follow-up and Review ask: a booking from Calendly (or any
+# source) and one the Booking assistant took.
+BOOKING_EVENTS = ("booking_created", "booking_taken")
+FORM_EVENTS = ("form_submit", "form_submitted")
+ASSISTANT_BOOKING_KEY = "booking:clarm-booking:"
 
 
 def _booking_key(properties: dict[str, Any]) -> str:
@@ -136,7 +152,7 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
         events = (
             Event.objects.filter(
                 workspace=workspace,
-                event__in=["booking_created", "booking_cancelled"],
+                event__in=[*BOOKING_EVENTS, "booking_cancelled"],
                 received_at__gte=since,
                 received_at__lte=now,
             )
@@ -149,6 +165,8 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
             if not key or customer is None:
                 continue
             if event.event == "booking_cancelled":
+                if key.startswith(ASSISTANT_BOOKING_KEY) and not (event.message_id or "").startswith(SERVER_KEY_PREFIX):
+                    continue  # the assistant's booking ids are guessable: only a verified source cancels
                 result.cancelled += ScheduledAction.objects.filter(
                     workspace=workspace,
                     trigger=key,
@@ -176,6 +194,10 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
             found = topics_match(message.body, topics)
             if found:
                 Message.objects.filter(pk=message.pk).update(topics=found)
+    if any(spec.name in agents for spec in DIALOG_AGENTS):
+        result.planned += _dialogs_plan(workspace, agents, since=since, now=now)
+    if BOOKING_ASSISTANT.name in agents:
+        result.cancelled += _bookings_cancel(workspace, since=since, now=now)
     message_agents = [(spec, pattern) for spec, pattern in MESSAGE_AGENTS if spec.name in agents]
     if message_agents:
         messages = Message.objects.filter(
@@ -218,6 +240,147 @@ def _onboarding_plan(
         due = event.received_at + datetime.timedelta(hours=int(config["hours_after"]))
         planned += _plan(workspace, ONBOARDING, customer, "payment:first", due, {"event": event.pk})
     return planned
+
+
+def _dialogs_plan(
+    workspace: Workspace, agents: dict[str, dict[str, Any]], *, since: datetime.datetime, now: datetime.datetime
+) -> int:
+    """Qualify and the Booking assistant: each inbound message is an answer to the person's open
+    dialog (one step per message), or starts Qualify for a new lead; an opt-out or a request for a
+    person ends the dialog instead. A form with an email starts Qualify too (by email); a
+    `lead_qualified` (Qualify's or an external agent's) starts the offer."""
+    planned = 0
+    names = [spec.name for spec in DIALOG_AGENTS if spec.name in agents]
+    # The open dialogs by their person (as merged since), read once per scan.
+    open_dialogs: dict[int, list[AgentDialog]] = {}
+    for dialog in AgentDialog.objects.filter(
+        workspace=workspace, status=DialogStatus.OPEN, agent__in=names
+    ).select_related("customer"):
+        open_dialogs.setdefault(_live(dialog.customer).pk, []).append(dialog)
+    messages = list(
+        Message.objects.filter(workspace=workspace, direction=Direction.IN, created_at__gte=since, created_at__lte=now)
+        .select_related("customer")
+        .order_by("created_at", "pk")
+    )
+    forms = (
+        list(
+            Event.objects.filter(
+                workspace=workspace, event__in=FORM_EVENTS, received_at__gte=since, received_at__lte=now
+            )
+            .select_related("customer")
+            .order_by("received_at", "pk")
+        )
+        if QUALIFY.name in agents
+        else []
+    )
+    # People of this window Qualify has started for already (each re-read of the overlap is then one
+    # set lookup; a merged profile is checked in _qualify_plan).
+    asked = set(
+        ScheduledAction.objects.filter(
+            workspace=workspace,
+            agent=QUALIFY.name,
+            trigger="qualify",
+            customer_id__in={m.customer_id for m in messages} | {e.customer_id for e in forms if e.customer_id},
+        ).values_list("customer_id", flat=True)
+    )
+    for message in messages:
+        customer = _live(message.customer)
+        mine = [d for d in open_dialogs.get(customer.pk, []) if d.status == DialogStatus.OPEN]
+        body = message.body or ""
+        ending = (
+            "The person opted out"
+            if sms_intent(body) == "opt_out"
+            else "The person asked for a person"
+            if HANDOFF_PATTERN.search(body) or REFUND_PATTERN.search(body)
+            else ""
+        )
+        if ending:
+            if mine:
+                dialogs_end(workspace=workspace, customer=customer, reason=ending)
+                for dialog in mine:
+                    dialog.status = DialogStatus.CANCELLED
+            continue
+        for dialog in mine:
+            if message.pk > dialog.last_read_id:
+                planned += _plan(
+                    workspace, AGENTS[dialog.agent], customer, f"message:{message.pk}", now, {"dialog": dialog.pk}
+                )
+        if not mine and QUALIFY.name in agents and message.channel in DIALOG_CHANNELS and customer.pk not in asked:
+            earlier = Message.objects.filter(
+                workspace=workspace,
+                customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+                direction=Direction.IN,
+                pk__lt=message.pk,
+            ).exists()
+            if earlier:  # not a new lead: someone who wrote before (before Qualify was on, or about a job)
+                asked.add(customer.pk)
+            else:
+                planned += _qualify_plan(workspace, customer, channel=message.channel, now=now, asked=asked)
+    # A form is asked back by email only: anyone with the public write key can send a form with any
+    # phone, and an SMS to a number that never wrote to the business is spam (and costs money). By
+    # SMS/WhatsApp only someone who texted first is asked.
+    for event in forms:
+        lead = event_customer(event)
+        if lead is not None and lead.email:
+            planned += _qualify_plan(workspace, lead, channel=Channel.EMAIL, now=now, asked=asked)
+    if BOOKING_ASSISTANT.name in agents:
+        leads = Event.objects.filter(
+            workspace=workspace, event=QUALIFY.action, received_at__gte=since, received_at__lte=now
+        ).select_related("customer")
+        for event in leads:
+            qualified = event_customer(event)
+            if qualified is not None:
+                planned += booking_offer_plan(
+                    workspace=workspace,
+                    customer=qualified,
+                    trigger=f"lead:{event.pk}",
+                    channel=str((event.properties or {}).get("channel") or ""),
+                    due=now,
+                )
+    return planned
+
+
+def _bookings_cancel(workspace: Workspace, *, since: datetime.datetime, now: datetime.datetime) -> int:
+    """A `booking_cancelled` naming a booking the assistant made (`booking_id: clarm-booking:<id>`, or
+    Calendly's invitee URI) frees its time. Only from Clarm's own verified sources (a signed webhook,
+    the Agent API: their keys start with `clarm:`): the public write key cannot cancel a booking by
+    guessing its id."""
+    cancelled = 0
+    events = Event.objects.filter(
+        workspace=workspace,
+        event="booking_cancelled",
+        received_at__gte=since,
+        received_at__lte=now,
+        message_id__startswith=SERVER_KEY_PREFIX,
+    ).values_list("properties", flat=True)
+    for properties in events:
+        properties = properties or {}
+        booking_id = str(properties.get("booking_id") or "")
+        invitee = str(properties.get("invitee_uri") or "")
+        rows = Booking.objects.filter(workspace=workspace, status=BookingStatus.BOOKED)
+        if booking_id.startswith("clarm-booking:") and booking_id.partition(":")[2].isdigit():
+            rows = rows.filter(pk=int(booking_id.partition(":")[2]))
+        elif invitee:
+            rows = rows.filter(source="calendly", external_uri=invitee)
+        else:
+            continue
+        cancelled += rows.update(status=BookingStatus.CANCELLED)
+    return cancelled
+
+
+def _qualify_plan(
+    workspace: Workspace, customer: Customer, *, channel: str, now: datetime.datetime, asked: set[int]
+) -> bool:
+    """Qualify starts once per person (trigger "qualify"), for a lead not yet booked or qualified."""
+    if customer.pk in asked or customer.rung >= CONVERTED_RUNG or customer.traits.get("ready_to_book"):
+        return False
+    asked.add(customer.pk)
+    ids = thread_customer_ids(workspace=workspace, customer=customer)
+    if ScheduledAction.objects.filter(
+        workspace=workspace, agent=QUALIFY.name, customer_id__in=ids, trigger="qualify"
+    ).exists():
+        return False
+    return _plan(workspace, QUALIFY, customer, "qualify", now, {"channel": channel})
 
 
 def scan_all(*, now: datetime.datetime) -> ScanResult:
@@ -263,7 +426,7 @@ def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any]
     return conversation_reply(workspace=row.workspace, customer=customer, body=body, channel=channel, agent=spec.name)
 
 
-def _needs_human(workspace: Workspace, customer: Customer, *, reason: str) -> None:
+def needs_human_mark(workspace: Workspace, customer: Customer, *, reason: str) -> None:
     """Mark the person's threads; the owners and admins are mailed when the mark is new."""
     marked = Conversation.objects.filter(
         workspace=workspace,
@@ -277,12 +440,14 @@ def _needs_human(workspace: Workspace, customer: Customer, *, reason: str) -> No
         )
 
 
-def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
+def _do(row: ScheduledAction, config: dict[str, Any], now: datetime.datetime) -> tuple[str, str]:
     """Do one action (inside the row's transaction). Returns (status, detail)."""
     spec = AGENTS[row.agent]
     customer = row.customer = _live(row.customer)
+    if spec in DIALOG_AGENTS:
+        return dialog_step(row, config, now=now)
     if spec is HANDOFF:
-        _needs_human(row.workspace, customer, reason="asked for a person")
+        needs_human_mark(row.workspace, customer, reason="asked for a person")
         agent_action_log(
             workspace=row.workspace,
             agent=spec.name,
@@ -293,7 +458,7 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
         )
         return ActionStatus.DONE, "In the Inbox, marked “needs human eyes”"
     if spec is REFUND_HANDLER:
-        _needs_human(row.workspace, customer, reason="asked for a refund")
+        needs_human_mark(row.workspace, customer, reason="asked for a refund")
         channel = row.payload.get("channel", "")
         if channel not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB):
             channel = Channel.SMS if customer.phone else Channel.EMAIL
@@ -306,7 +471,9 @@ def _do(row: ScheduledAction, config: dict[str, Any]) -> tuple[str, str]:
     elif spec is ONBOARDING:
         channel = Channel.EMAIL if customer.email else Channel.SMS
     else:
-        channel = Channel.SMS if customer.phone else Channel.EMAIL
+        # Someone known only from the chat widget (e.g. booked there by the Booking assistant) is
+        # reminded in the chat.
+        channel = Channel.SMS if customer.phone else Channel.EMAIL if customer.email else Channel.WEB
     # A web chat is one the person started on the site: no marketing preference applies.
     opted_out = channel != Channel.WEB and not (
         customer.allow_marketing_sms if channel in PHONE_CHANNELS else customer.allow_marketing_email
@@ -348,7 +515,7 @@ def action_run(*, action_id: int, now: datetime.datetime) -> str:
         else:
             try:
                 with transaction.atomic():
-                    status, detail = _do(row, agent_config(AGENTS[row.agent], setting.config))
+                    status, detail = _do(row, agent_config(AGENTS[row.agent], setting.config), now)
             except (IntegrationInputError, AgentInputError) as exc:
                 status, detail = ActionStatus.FAILED, str(exc)[:300]
         if status == ActionStatus.FAILED:

@@ -12,6 +12,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from agents.models import (
+    AgentDialog,
     AgentSetting,
     Channel,
     ChatWidget,
@@ -249,6 +250,36 @@ def topic_counts(*, workspace: Workspace, now: datetime.datetime) -> list[TopicC
             else:
                 count.last_week += 1
     return sorted(counts.values(), key=lambda c: (-c.this_week, -c.last_week, c.topic))
+
+
+@dataclass
+class QualifySummary:
+    status: str
+    detail: str
+    ready: bool  # the person's `ready_to_book` trait
+    answers: list[tuple[str, str]]  # (question, answer so far)
+
+
+def qualify_summary(*, workspace: Workspace, customer: Customer) -> QualifySummary | None:
+    """The Qualify agent's questions to the person and their answers (the latest dialog of the thread)."""
+    dialog = (
+        AgentDialog.objects.filter(
+            workspace=workspace,
+            agent="qualify",
+            customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if dialog is None:
+        return None
+    answers = dialog.state.get("answers") or {}
+    return QualifySummary(
+        status=dialog.status,
+        detail=dialog.detail,
+        ready=bool((customer.traits or {}).get("ready_to_book")),
+        answers=[(question, str(answers.get(key, ""))) for key, question in dialog.state.get("questions") or []],
+    )
 
 
 # --- the chat widget ----------------------------------------------------------------------------

@@ -17,8 +17,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.availability import availability_parse
 from agents.models import AgentSetting, Channel, Conversation, Message
-from agents.registry import ACTION_NAME, AGENT_NAME, AGENTS, agent_config
+from agents.registry import ACTION_NAME, AGENT_NAME, AGENTS, agent_config, questions_parse
 from agents.selectors import last_reply_channel, thread_customer_ids, whatsapp_window_open, widget_visitor_id
 from agents.webchat import WidgetInputError, webchat_reply
 from identity.models import Customer
@@ -62,9 +63,12 @@ def agent_action_log(
     identifier: dict[str, str] | None = None,
     key: str | None = None,
     occurred_at: datetime.datetime | None = None,
+    traits: dict[str, Any] | None = None,
+    account_signal: bool = False,
 ) -> Event:
     """Log one agent action as a `source: "agent"` event named `action` (through ingest, so identity
-    and rungs follow the usual rules). `key` makes a retry of the same action a no-op."""
+    and rungs follow the usual rules: `traits` land on the person, `account_signal` (a booking) lifts
+    them to the account rung). `key` makes a retry of the same action a no-op."""
     if not AGENT_NAME.match(agent or ""):
         raise AgentInputError("agent must be 1-40 lowercase letters, digits, _ or -, starting with a letter.")
     if not ACTION_NAME.match(action or ""):
@@ -85,6 +89,8 @@ def agent_action_log(
         message_id=f"agent:{key or uuid.uuid4().hex}",
         occurred_at=occurred_at,
         properties={**props, "agent": agent},
+        traits=traits,
+        account_signal=account_signal,
         **handle,
     )
     if event is None:
@@ -103,17 +109,22 @@ def conversation_reply(
     actor: User | None = None,
     agent: str = "",
     scheduled_at: datetime.datetime | None = None,
+    template: dict[str, Any] | None = None,
 ) -> Message:
-    """Send `body` to the person over `channel` (default: the channel of their last message).
+    """Send `body` to the person over `channel` (default: the channel of their last message), or an
+    approved WhatsApp `template` ({"content_sid", "variables"}; `body` then only shows it in the
+    thread), the one message WhatsApp allows outside its 24-hour window.
 
     Raises IntegrationInputError naming the problem: no such channel for the person, opted out,
-    WhatsApp outside its 24-hour window, no provider connected."""
+    WhatsApp outside its 24-hour window without a template, no provider connected."""
     body = (body or "").strip()
     chosen = channel or last_reply_channel(workspace=workspace, customer=customer)
     if chosen is None:
         raise IntegrationInputError("This customer has no phone or email to reply to.")
     if chosen not in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB):
         raise IntegrationInputError("channel must be sms, whatsapp, email or web.")
+    if template is not None and chosen != Channel.WHATSAPP:
+        raise IntegrationInputError("template: approved templates are for WhatsApp only.")
     if chosen == Channel.WEB:
         # A chat the person started on the site: no marketing preference applies, nothing to queue.
         try:
@@ -127,11 +138,14 @@ def conversation_reply(
         raise IntegrationInputError("This customer replied STOP (or opted out of SMS/WhatsApp): nothing is sent.")
     if chosen == Channel.EMAIL and not customer.allow_marketing_email:
         raise IntegrationInputError("This customer unsubscribed from email: nothing is sent.")
-    if chosen == Channel.WHATSAPP and not whatsapp_window_open(
-        workspace=workspace, customer=customer, now=timezone.now()
+    if (
+        chosen == Channel.WHATSAPP
+        and template is None
+        and not whatsapp_window_open(workspace=workspace, customer=customer, now=timezone.now())
     ):
         raise IntegrationInputError(
-            "Outside WhatsApp's 24-hour window (the person has not written in 24 hours): use SMS or email."
+            "Outside WhatsApp's 24-hour window (the person has not written in 24 hours): "
+            "send an approved template (its Content SID), or use SMS or email."
         )
     if chosen == Channel.EMAIL:
         if not body:
@@ -154,8 +168,9 @@ def conversation_reply(
             marketing=True,
             scheduled_at=scheduled_at,
             actor=actor,
+            template=template,
         )
-    if chosen in PHONE_CHANNELS:
+    if chosen in PHONE_CHANNELS and not message.template:
         message.body = text_links_rewrite(message=message)
     if agent:
         message.agent = agent
@@ -216,6 +231,22 @@ def agent_setting_save(
         raise AgentInputError("send_hour must be from 0 to 23.")
     if "template" in clean and not clean["template"].strip():
         raise AgentInputError("The template is empty.")
+    try:
+        if "questions" in clean:
+            questions_parse(clean["questions"])
+        if "availability" in clean:
+            availability_parse(clean["availability"])
+    except ValueError as exc:
+        raise AgentInputError(str(exc)) from None
+    if "slot_minutes" in clean and not 10 <= clean["slot_minutes"] <= 8 * 60:
+        raise AgentInputError("slot_minutes must be from 10 to 480.")
+    if "lead_hours" in clean and not 0 <= clean["lead_hours"] <= 24 * 14:
+        raise AgentInputError("lead_hours must be from 0 to 336.")
+    event_type = clean.get("calendly_event_type_url", "")
+    if event_type and not re.match(r"^https://\S+/event_types/[A-Za-z0-9-]+$", event_type.strip()):
+        raise AgentInputError(
+            "calendly_event_type_url must be an event type's URI, like https://api.calendly.com/event_types/ABC123."
+        )
     overrides = {k: v for k, v in clean.items() if v != spec.defaults[k]}
     setting, _ = AgentSetting.objects.update_or_create(
         workspace=workspace,

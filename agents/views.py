@@ -132,6 +132,7 @@ class ThreadView(WorkspaceMixin, TemplateView):
                 if conversation_selectors.widget_visitor_id(workspace=self.workspace, customer=customer)
                 else []
             ),
+            qualified=conversation_selectors.qualify_summary(workspace=self.workspace, customer=customer),
             needs_human=any(
                 c.needs_human
                 for c in conversation_selectors.conversations_of(workspace=self.workspace, customer=customer)
@@ -141,6 +142,14 @@ class ThreadView(WorkspaceMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         customer = self._customer()
+        template = None
+        if request.POST.get("template_sid", "").strip():
+            lines = request.POST.get("template_variables", "").splitlines()
+            pairs = [line.partition("=") for line in lines if line.strip()]
+            template = {
+                "content_sid": request.POST["template_sid"].strip(),
+                "variables": {key.strip(): value.strip() for key, _, value in pairs},
+            }
         try:
             conversation_reply(
                 workspace=self.workspace,
@@ -149,6 +158,7 @@ class ThreadView(WorkspaceMixin, TemplateView):
                 channel=request.POST.get("channel") or None,
                 subject=request.POST.get("subject", ""),
                 actor=request.user,  # type: ignore[arg-type]
+                template=template,
             )
         except IntegrationInputError as exc:
             messages.error(request, f"Not sent: {exc}")

@@ -1,6 +1,8 @@
 """Messages in and out (SMS, WhatsApp, email, voice) and the marketing preferences they change."""
 
 import datetime
+import json
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -180,11 +182,18 @@ def sms_send(
     marketing: bool = False,
     scheduled_at: datetime.datetime | None = None,
     actor: User | None = None,
+    template: dict[str, Any] | None = None,
 ) -> Message:
-    """Queue an SMS or WhatsApp message; it goes out through Twilio after commit (or at scheduled_at)."""
+    """Queue an SMS or WhatsApp message; it goes out through Twilio after commit (or at scheduled_at).
+    With `template` (WhatsApp only) the approved template is sent and `body` is what the thread shows."""
     if channel not in PHONE_CHANNELS:
         raise IntegrationInputError("channel must be sms or whatsapp.")
     body = (body or "").strip()
+    if template is not None:
+        if channel != Channel.WHATSAPP:
+            raise IntegrationInputError("template: approved templates are for WhatsApp only.")
+        template = whatsapp_template_clean(template)
+        body = body or whatsapp_template_preview(template)
     if not body:
         raise IntegrationInputError("The message is empty.")
     if len(body) > 1600:
@@ -206,9 +215,46 @@ def sms_send(
         body=body,
         marketing=marketing,
         scheduled_at=scheduled_at,
+        template=template or {},
     )
     _schedule(message)
     return message
+
+
+# Twilio's Content API limits (docs: "Using variables with Content Templates").
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+_VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+MAX_TEMPLATE_VARIABLES = 100
+MAX_VARIABLE_VALUE = 255
+
+
+def whatsapp_template_clean(template: Any) -> dict[str, Any]:
+    """{"content_sid": "HX…", "variables": {"1": "Dana"}} checked against Twilio's documented shape;
+    raises IntegrationInputError naming the field."""
+    if not isinstance(template, dict):
+        raise IntegrationInputError("template must be an object with content_sid and variables.")
+    sid = str(template.get("content_sid") or "").strip()
+    if not _CONTENT_SID.match(sid):
+        raise IntegrationInputError("template.content_sid must be a Content Template SID (HX and 32 hex digits).")
+    variables = template.get("variables") or {}
+    if not isinstance(variables, dict) or len(variables) > MAX_TEMPLATE_VARIABLES:
+        raise IntegrationInputError(f"template.variables must be an object of at most {MAX_TEMPLATE_VARIABLES} values.")
+    clean: dict[str, str] = {}
+    for key, value in variables.items():
+        if not _VARIABLE_KEY.match(str(key)):
+            raise IntegrationInputError(f"template.variables: “{key}” is not a variable name (letters, digits, _).")
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise IntegrationInputError(f"template.variables.{key} must be text.")
+        text = str(value).strip()
+        if not text or len(text) > MAX_VARIABLE_VALUE:
+            raise IntegrationInputError(f"template.variables.{key} must be 1-{MAX_VARIABLE_VALUE} characters.")
+        clean[str(key)] = text
+    return {"content_sid": sid, "variables": clean}
+
+
+def whatsapp_template_preview(template: dict[str, Any]) -> str:
+    values = ", ".join(f"{{{{{k}}}}} = {v}" for k, v in template["variables"].items())
+    return f"WhatsApp template {template['content_sid']}" + (f" ({values})" if values else "")
 
 
 def message_deliver(*, message_id: int) -> str:
@@ -291,6 +337,8 @@ def _deliver_twilio(message: Message) -> None:
             to=prefix + message.customer.phone,
             body=message.body,
             status_callback=callback,
+            content_sid=(message.template or {}).get("content_sid", ""),
+            content_variables=json.dumps(message.template["variables"]) if message.template.get("variables") else "",
         )
     except TwilioUnavailable as exc:
         raise MessageSendRetryable(str(exc)) from exc

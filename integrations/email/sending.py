@@ -111,7 +111,7 @@ def email_deliver(message: Message) -> None:
     body = links_rewrite(message=message, body=message.body)
     pixel = pixel_tag(message=message)
     body = body.replace("</body>", pixel + "</body>") if "</body>" in body else body + pixel
-    text = strip_tags(message.body).strip()
+    text = html.unescape(strip_tags(message.body)).strip()  # the plain part: "you're", not "you&#x27;re"
     domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].partition("@")[2] or "clarm.localhost"
     message_id = make_msgid(domain=domain)
     headers = {

@@ -51,12 +51,27 @@ class SentMessage:
 
 
 def message_create(
-    *, account_sid: str, auth_token: str, from_: str, to: str, body: str, status_callback: str = ""
+    *,
+    account_sid: str,
+    auth_token: str,
+    from_: str,
+    to: str,
+    body: str,
+    status_callback: str = "",
+    content_sid: str = "",
+    content_variables: str = "",
 ) -> SentMessage:
+    """Send a message; with `content_sid` an approved Content Template (WhatsApp outside the 24-hour
+    window) is sent with `content_variables` (a JSON object as text) and no Body, as Twilio requires."""
+    fields: dict[str, Any] = {"to": to, "from_": from_, "status_callback": status_callback or None}
+    if content_sid:
+        fields["content_sid"] = content_sid
+        if content_variables:
+            fields["content_variables"] = content_variables
+    else:
+        fields["body"] = body
     try:
-        message = _client(account_sid, auth_token).messages.create(
-            to=to, from_=from_, body=body, status_callback=status_callback or None
-        )
+        message = _client(account_sid, auth_token).messages.create(**fields)
     except TwilioRestException as exc:
         if exc.status >= 500 or exc.status == 429:
             raise TwilioUnavailable(f"Twilio answered {exc.status}: {exc.msg}") from exc

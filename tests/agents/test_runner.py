@@ -280,9 +280,9 @@ def test_two_ticks_at_the_same_moment_send_each_reminder_once(twilio, monkeypatc
     # Hold each action's transaction a little, so both ticks reach the same rows at the same time.
     slow_do = runner._do
 
-    def held(row, config):
+    def held(row, config, now):
         time.sleep(0.1)
-        return slow_do(row, config)
+        return slow_do(row, config, now)
 
     monkeypatch.setattr(runner, "_do", held)
     done: list[dict] = []
