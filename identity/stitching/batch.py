@@ -429,24 +429,26 @@ class IdentityBatch:
         return resolution
 
     def created_insert(self) -> None:
-        """Insert the customers and identifiers created in memory, as they are now (one INSERT each)."""
-        if not self.new_customers:
+        """Insert the customers and identifiers created in memory, as they are now (one INSERT each). New
+        identifiers may belong to a customer inserted earlier in the batch (before a slow path)."""
+        if not self.new_customers and not self.new_identifiers:
             return
         for cid in self.new_customers:
             owner = self.owners[cid]
             if cid in self.numbers and owner.customer_number is None:
                 owner.customer_number = customer_number_next(self.workspace.pk)
             self.numbers.discard(cid)
-        Customer.objects.bulk_create(
-            [
-                Customer(
-                    pk=cid,
-                    workspace_id=self.workspace.pk,
-                    **{name: getattr(self.owners[cid], name) for name in _WRITABLE},
-                )
-                for cid in self.new_customers
-            ]
-        )
+        if self.new_customers:
+            Customer.objects.bulk_create(
+                [
+                    Customer(
+                        pk=cid,
+                        workspace_id=self.workspace.pk,
+                        **{name: getattr(self.owners[cid], name) for name in _WRITABLE},
+                    )
+                    for cid in self.new_customers
+                ]
+            )
         for cid in self.new_customers:
             self.owners[cid].dirty = set()
         idents = {ident.id: ident for ident in self.idents.values() if ident.id in self.new_identifiers}

@@ -205,6 +205,29 @@ def test_new_people_in_a_batch_are_stitched_as_one_by_one(tenant):
     assert (q.rung, q.customer_number) == (4, 1)
 
 
+def test_an_identifier_joined_in_memory_after_a_slow_path_is_stored(tenant):
+    # Found by the split property test: Ann (acct-1) is made in memory, an event with her email and
+    # another account takes the slow path (a second person), then her phone joins her in memory. The
+    # phone's identifier must be stored with the batch, or the next batch finds the phone unknown and
+    # gives it to the second person (the one-at-a-time result keeps it Ann's).
+    script = [
+        EventInput(event="identify", email="ann@example.com", user_id="acct-1", message_id="m0", occurred_at=_at(0)),
+        EventInput(event="identify", email="ann@example.com", user_id="acct-2", message_id="m2", occurred_at=_at(2)),
+        EventInput(event="identify", phone="+14155550101", user_id="acct-1", message_id="m5", occurred_at=_at(5)),
+    ]
+    later = EventInput(event="identify", phone="+14155550101", user_id="acct-2", message_id="m7", occurred_at=_at(7))
+    one_by_one = tenant.workspace
+    for item in [*script, later]:
+        assert events_ingest(workspace=one_by_one, events=[item]).accepted == 1
+    batched, *_ = make_workspace("Batched", owner=UserFactory(username="batch-owner", email="batch@example.com"))
+    assert events_ingest(workspace=batched, events=script).accepted == 3  # one batch
+    assert Identifier.objects.filter(workspace=batched, kind="phone").count() == 1
+    assert events_ingest(workspace=batched, events=[later]).accepted == 1
+    assert _outcome(batched) == _outcome(one_by_one)
+    second = Customer.objects.get(workspace=batched, events__message_id="m7")
+    assert second.phone == "" and second.email == ""
+
+
 def test_a_person_created_on_the_slow_path_between_new_people_keeps_its_own_key(tenant):
     # An email on the suppression list (a marketing opt-out of an erased person) is created on the
     # slow path, between two people created in memory: on SQLite the keys reserved before it must not
