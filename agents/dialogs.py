@@ -37,6 +37,7 @@ from agents.models import (
     Message,
     ScheduledAction,
 )
+from agents.notify import needs_human_mark
 from agents.registry import BOOKING_ASSISTANT, QUALIFY, questions_parse, template_render
 from agents.selectors import last_reply_channel, thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, conversation_reply
@@ -381,8 +382,6 @@ def _book(
         except CalendlyError as exc:
             if exc.status in TIME_GONE:
                 return None  # the time was taken meanwhile: new times are offered
-            from agents.runner import needs_human_mark
-
             # The person is told nothing wrong; the team books by hand from the thread.
             needs_human_mark(row.workspace, customer, reason="the booking could not be made in Calendly")
             dialog.status, dialog.detail = DialogStatus.CANCELLED, f"Not booked: {exc}"[:300]
@@ -435,8 +434,6 @@ def _booking_answer(
     if match is None or int(match.group(1)) > len(slots):
         retries = int(dialog.state.get("retries") or 0)
         if retries >= BOOKING_RETRIES:
-            from agents.runner import needs_human_mark
-
             needs_human_mark(row.workspace, row.customer, reason="did not pick an offered time")
             dialog.status, dialog.detail = DialogStatus.CANCELLED, "Handed to a person (no time picked)"
             return ActionStatus.DONE, "No time picked: the thread needs human eyes"

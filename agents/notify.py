@@ -5,9 +5,12 @@ hand-off sends nothing."""
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.models import Conversation
+from agents.selectors import thread_customer_ids
 from identity.models import Customer
 from integrations.destinations.hooks import moment_reached
 from workspaces.models import Membership, Role, Workspace
@@ -47,3 +50,17 @@ def needs_human_notify(*, workspace_id: int, customer_id: int, reason: str) -> i
         recipient_list=recipients,
     )
     return len(recipients)
+
+
+def needs_human_mark(workspace: Workspace, customer: Customer, *, reason: str) -> None:
+    """Mark the person's threads; the owners and admins are mailed when the mark is new."""
+    marked = Conversation.objects.filter(
+        workspace=workspace,
+        customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
+        needs_human=False,
+    ).update(needs_human=True)
+    if marked:
+        workspace_id, customer_id = workspace.pk, customer.pk
+        transaction.on_commit(
+            lambda: needs_human_notify(workspace_id=workspace_id, customer_id=customer_id, reason=reason)
+        )

@@ -25,13 +25,12 @@ from agents.models import (
     Booking,
     BookingStatus,
     Channel,
-    Conversation,
     DialogStatus,
     Direction,
     Message,
     ScheduledAction,
 )
-from agents.notify import needs_human_notify
+from agents.notify import needs_human_mark
 from agents.registry import (
     AGENTS,
     BOOKING_ASSISTANT,
@@ -424,20 +423,6 @@ def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any]
         },
     )
     return conversation_reply(workspace=row.workspace, customer=customer, body=body, channel=channel, agent=spec.name)
-
-
-def needs_human_mark(workspace: Workspace, customer: Customer, *, reason: str) -> None:
-    """Mark the person's threads; the owners and admins are mailed when the mark is new."""
-    marked = Conversation.objects.filter(
-        workspace=workspace,
-        customer_id__in=thread_customer_ids(workspace=workspace, customer=customer),
-        needs_human=False,
-    ).update(needs_human=True)
-    if marked:
-        workspace_id, customer_id = workspace.pk, customer.pk
-        transaction.on_commit(
-            lambda: needs_human_notify(workspace_id=workspace_id, customer_id=customer_id, reason=reason)
-        )
 
 
 def _do(row: ScheduledAction, config: dict[str, Any], now: datetime.datetime) -> tuple[str, str]:
