@@ -190,27 +190,43 @@ class CalendlyStandIn(ProviderApi):
         pass
 
 
+def calendly_booking(movers, settings, times: list[datetime.datetime], **config: object) -> "CalendlyStandIn":
+    """A local Calendly offering these times, connected to the workspace, the assistant booking
+    through it. The caller stops it."""
+    calendly = CalendlyStandIn(times)
+    settings.CLARM_CALENDLY_API_URL = calendly.url
+    connection_save(
+        workspace=movers.workspace,
+        provider="calendly",
+        values={"signing_key": CALENDLY_KEY, "api_token": "cal_pat_123"},
+        actor=movers.owner,
+    )
+    agent_setting_save(
+        workspace=movers.workspace,
+        agent="booking_assistant",
+        enabled=True,
+        config={"calendly_event_type_url": EVENT_TYPE, **config},
+    )
+    return calendly
+
+
+def qualified_by_email(workspace) -> Customer:
+    """A person an external bot marked qualified, reached by email."""
+    customer = person(workspace, email="dana@example.com", phone="")
+    agent_action_log(
+        workspace=workspace, agent="my-bot", action="lead_qualified", customer=customer, properties={"channel": "email"}
+    )
+    return customer
+
+
 def test_calendly_times_are_offered_and_the_chosen_one_booked_through_its_api(
     movers, settings, django_capture_on_commit_callbacks
 ):
     workspace = movers.workspace
     day = nines(timezone.now(), 3)
     times = [day[0], day[0] + datetime.timedelta(hours=1), day[1], day[2]]
-    calendly = CalendlyStandIn(times)
-    settings.CLARM_CALENDLY_API_URL = calendly.url
+    calendly = calendly_booking(movers, settings, times, slot_minutes=30)
     try:
-        connection_save(
-            workspace=workspace,
-            provider="calendly",
-            values={"signing_key": CALENDLY_KEY, "api_token": "cal_pat_123"},
-            actor=movers.owner,
-        )
-        agent_setting_save(
-            workspace=workspace,
-            agent="booking_assistant",
-            enabled=True,
-            config={"calendly_event_type_url": EVENT_TYPE, "slot_minutes": 30},
-        )
         agent_setting_save(workspace=workspace, agent="follow_up", enabled=True)
         customer = person(workspace, email="dana@example.com", phone="")
         Customer.objects.filter(pk=customer.pk).update(name="Dana Whitfield")
@@ -437,26 +453,9 @@ def test_a_booking_calendly_refuses_offers_new_times_or_goes_to_a_person(
 ):
     workspace = movers.workspace
     day = nines(timezone.now(), 4)
-    calendly = CalendlyStandIn(day)
-    settings.CLARM_CALENDLY_API_URL = calendly.url
+    calendly = calendly_booking(movers, settings, day)
     try:
-        connection_save(
-            workspace=workspace,
-            provider="calendly",
-            values={"signing_key": CALENDLY_KEY, "api_token": "cal_pat_123"},
-            actor=movers.owner,
-        )
-        agent_setting_save(
-            workspace=workspace, agent="booking_assistant", enabled=True, config={"calendly_event_type_url": EVENT_TYPE}
-        )
-        customer = person(workspace, email="dana@example.com", phone="")
-        agent_action_log(
-            workspace=workspace,
-            agent="my-bot",
-            action="lead_qualified",
-            customer=customer,
-            properties={"channel": "email"},
-        )
+        customer = qualified_by_email(workspace)
         tick(django_capture_on_commit_callbacks)
         calendly.post_status = status
         inbound(customer, "1", channel="email")
@@ -498,9 +497,7 @@ def test_a_cancelled_booking_frees_its_time_and_cancels_its_reminder(movers, dja
         workspace=workspace, agent="booking_assistant", enabled=True, config={"availability": "Mon-Sun 09:00-10:00"}
     )
     agent_setting_save(workspace=workspace, agent="follow_up", enabled=True)
-    customer = person(workspace, email="dana@example.com", phone="")
-    lead = {"channel": "email"}
-    agent_action_log(workspace=workspace, agent="my-bot", action="lead_qualified", customer=customer, properties=lead)
+    customer = qualified_by_email(workspace)
     tick(django_capture_on_commit_callbacks)
     inbound(customer, "3", channel="email")  # two days ahead at least: its reminder is still to come
     tick(django_capture_on_commit_callbacks)
