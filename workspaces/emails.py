@@ -5,6 +5,8 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from workspaces.models import Invitation
+
 
 def invitation_url(token: str) -> str:
     return settings.CLARM_PUBLIC_URL + reverse("workspaces:invitation", kwargs={"token": token})
@@ -12,8 +14,6 @@ def invitation_url(token: str) -> str:
 
 def invitation_email_send(*, invitation_id: int) -> bool:
     """Send the accept link of a still-pending invitation; False when there is nothing to send."""
-    from workspaces.models import Invitation
-
     invitation = Invitation.objects.select_related("workspace", "invited_by").filter(pk=invitation_id).first()
     if invitation is None or not invitation.is_pending:
         return False
