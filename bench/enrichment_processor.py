@@ -12,10 +12,13 @@ seconds per batch and events/s of one process. `--baseline-ref <git ref>` runs t
 against that ref's `enrichment/` (checked out in a temporary worktree) in the same run, for the
 ratio.
 
-Part L (latency): a real Celery worker (prefork, `--workers` processes) on Redis drains the queue;
-this process writes `--rate` events/s over `--pool` returning visitors, in batches every
+Part L (latency): real Celery workers on Redis, as in production: `--workers` prefork processes on
+the enrichment queue, and one process for the other queues (the rollups the same hook feeds); this
+process writes `--rate` events/s over `--pool` returning visitors, in batches every
 `--tick` seconds (a stitcher batch), and a poller measures, for the first event of every batch,
-the time from the batch's commit to the person's intent being computed after it.
+the time from the batch's commit to the person's intent being computed after it (every outstanding
+sample in one query every 10 ms, so a slow sample never delays the reading of the next), and the
+enrichment queue's depth.
 
     .venv/bin/python bench/enrichment_processor.py [--parts pl] [--rate 1000] [--seconds 20]
 
@@ -151,40 +154,58 @@ def part_l(workspace, env, *, rate: float, seconds: float, pool: int, history: i
 
     people = setup_people(workspace, pool, history, "l-returning")
     app.control.purge()
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "clarm.celery_app",
-            "worker",
-            "-c",
-            str(workers),
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env={**env, "CELERY_TASK_ALWAYS_EAGER": "0"},
-    )
+    # The production shape: the enrichment queue has workers of its own; the other processors the
+    # hook feeds (the dashboards' rollups, destinations) run beside them on another worker.
+    celery = [str(Path(sys.executable).parent / "celery"), "-A", "clarm.celery_app", "worker", "-l"]
+    level = os.environ.get("BENCH_WORKER_LOG", "warning")
+    worker_env = {**env, "CELERY_TASK_ALWAYS_EAGER": "0"}
+    workers_started = [
+        subprocess.Popen(
+            [*celery, level, "-Q", "enrichment", "-c", str(workers), "-n", "enrich@%h"], cwd=ROOT, env=worker_env
+        ),
+        subprocess.Popen(
+            [*celery, level, "-Q", "celery,rollups", "-c", "1", "-n", "rest@%h"], cwd=ROOT, env=worker_env
+        ),
+    ]
     samples: queue.Queue = queue.Queue()
     latencies: list[float] = []
     missed = {"n": 0}
 
+    depth: list[int] = []
+
     def poll() -> None:
-        while True:
-            item = samples.get()
-            if item is None:
-                break
-            customer_id, committed_at, committed_iso = item
-            deadline = committed_at + 30
-            while time.time() < deadline:
-                intent = Customer.objects.filter(pk=customer_id).values_list("intent", flat=True).first() or {}
-                computed = intent.get("computed_at")
-                if computed and computed.replace("Z", "+00:00") >= committed_iso:
-                    latencies.append(time.time() - committed_at)
+        """All outstanding samples in one query every 10 ms (a slow sample never delays the reading
+        of the ones after it), and the queue's depth (entries not yet taken by a drain)."""
+        from enrichment.queue import QUEUE_KEY
+        from tracking.hotcache import redis_client
+
+        pending: list[tuple[int, float, str]] = []
+        done = False
+        while not done or pending:
+            while True:
+                try:
+                    item = samples.get_nowait()
+                except queue.Empty:
                     break
-                time.sleep(0.01)
-            else:
-                missed["n"] += 1
+                if item is None:
+                    done = True
+                else:
+                    pending.append(item)
+            if pending:
+                now = time.time()
+                intents = dict(Customer.objects.filter(pk__in={c for c, _, _ in pending}).values_list("pk", "intent"))
+                still = []
+                for customer_id, committed_at, committed_iso in pending:
+                    computed = (intents.get(customer_id) or {}).get("computed_at")
+                    if computed and computed.replace("Z", "+00:00") >= committed_iso:
+                        latencies.append(now - committed_at)
+                    elif now > committed_at + 30:
+                        missed["n"] += 1
+                    else:
+                        still.append((customer_id, committed_at, committed_iso))
+                pending = still
+                depth.append(redis_client().llen(QUEUE_KEY))
+            time.sleep(0.01)
         connection.close()
 
     try:
@@ -215,8 +236,10 @@ def part_l(workspace, env, *, rate: float, seconds: float, pool: int, history: i
         samples.put(None)
         poller.join()
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for worker in workers_started:
+            worker.terminate()
+        for worker in workers_started:
+            worker.wait(timeout=30)
     latencies.sort()
     return {
         "offered_events_per_second": rate,
@@ -229,6 +252,8 @@ def part_l(workspace, env, *, rate: float, seconds: float, pool: int, history: i
         "writer_max_behind_s": round(lag, 3),
         "samples": len(latencies),
         "missed_30s": missed["n"],
+        "queue_depth_max": max(depth, default=0),
+        "queue_depth_last_second_mean": round(statistics.mean(depth[-100:]), 1) if depth else None,
         "p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "p99_s": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 3) if latencies else None,
         "max_s": round(latencies[-1], 3) if latencies else None,

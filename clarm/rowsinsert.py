@@ -9,7 +9,7 @@ the rows the conflict clause skipped.
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -112,3 +112,23 @@ def rows_insert(
             )
             returned += cursor.fetchall()
     return returned
+
+
+def fields_update(objs: Iterable[models.Model], names: tuple[str, ...]) -> None:
+    """Write the fields `names` of these saved model instances (all of one model): one UPDATE per
+    row, sent as one batch (executemany, pipelined on PostgreSQL). Django's bulk_update builds a CASE
+    expression per row and field, which for 2,000 rows of 14 fields costs seconds of Python."""
+    objs = list(objs)
+    if not objs:
+        return
+    meta = objs[0]._meta
+    concrete = {f.name: f for f in meta.concrete_fields}
+    fields = [concrete[name] for name in names]
+    pk = concrete[meta.pk.name]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    # Names from the model's _meta, quoted; every value is a bound parameter.
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(pk.column)} = %s"  # noqa: S608
+    rows = [(*(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields), obj.pk) for obj in objs]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)

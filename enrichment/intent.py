@@ -13,7 +13,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from enrichment.customer_rows import customers_fields_write
+from clarm.rowsinsert import fields_update
 from enrichment.models import EnrichmentSettings
 from enrichment.moments import HighIntentVisitor, high_intent_visitor_publish
 from enrichment.scoring import HALF_LIFE_DAYS, IntentResult, Tally, intent_from_tallies, page_rules, recency_weight
@@ -172,7 +172,7 @@ def people_intent_score(
         outcomes[customer.pk] = IntentOutcome(result, None)
         if fire:
             fired.append((customer, _moment_event(customer, result, now)))
-    customers_fields_write(people, ("intent_score", "intent"))
+    fields_update(people, ("intent_score", "intent"))
     if fired:
         Event.objects.bulk_create([event for _, event in fired])
         moments = []

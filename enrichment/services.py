@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from enrichment.customer_rows import customers_fields_write
+from clarm.rowsinsert import fields_update
 from enrichment.intent import customers_intent_refresh, people_intent_score, people_locked
 from enrichment.models import CompanyProvider, EnrichmentSettings
 from enrichment.networks import CompanyAnswer, NetworkFacts, networks_ask, networks_known, usage_add
@@ -192,15 +192,15 @@ def events_enrich_and_score(
         )
         applied, _ = _companies_apply(due, known, now)
         scored = len(people_intent_score(people, config=config, now=now))
-        customers_fields_write(applied, ("company_profile",))
+        fields_update(applied, ("company_profile",))
     changed: list[int] = []
     if pending:
         answers = networks_ask(workspace_id=workspace_id, pending=pending)
         applied, changed = _companies_apply(due, answers, now)
-        customers_fields_write(applied, ("company_profile",))
+        fields_update(applied, ("company_profile",))
     if config is not None and person_enrichment_on(workspace=workspace, config=config):
         asked = [c for c in people if customer_person_refresh(customer=c, config=config, now=now)]
-        customers_fields_write(asked, ("person_profile",))
+        fields_update(asked, ("person_profile",))
     if changed:
         customers_intent_refresh(customer_ids=changed, config=config)
     return scored

@@ -12,6 +12,7 @@ import dj_database_url
 import environ
 from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("CLARM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -251,12 +252,14 @@ else:
     CELERY_BROKER_URL = "filesystem://"
     _queue_dir = VAR_DIR / "queue"
     # The transport lists these folders when a task is sent; create them so any process can send.
-    for _folder in (_queue_dir, VAR_DIR / "queue-processed"):
+    for _folder in (_queue_dir, VAR_DIR / "queue-processed", VAR_DIR / "queue-control"):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "queue-processed"),
+        # The exchange-to-queue tables (one file per queue's exchange); kombu's default is ./control.
+        "control_folder": str(VAR_DIR / "queue-control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -273,6 +276,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # ingest clients do not retry at all (clarm.publish.task_publish).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TIMEZONE = "UTC"
+# Processors on queues of their own, so a slow one never holds back another's latency (a score
+# never waits behind a rollup batch). A worker started without -Q consumes every queue here (make
+# run, the benches); production runs workers per queue, e.g. `celery -A clarm worker -Q enrichment`
+# (docs/ingest.md, "Operation"). Each queue has its own direct exchange: a message reaches one queue.
+_celery_queues = ("celery", "enrichment", "rollups")
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in _celery_queues)
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"enrichment.*": {"queue": "enrichment"}, "identity.rollups_*": {"queue": "rollups"}}
 CELERY_BEAT_SCHEDULE: dict = {
     # Runs every 15 minutes and sends to each workspace whose local time has just passed
     # Friday 17:00 (see agents.tasks.weekly_summaries_due).

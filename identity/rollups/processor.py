@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from clarm.rowsinsert import fields_update
 from identity.channels import channel_of, channels_text
 from identity.models import Customer, CustomerStatus, DailyCount, PersonFacts, RollupDimension, RollupState
 from identity.rollups.dimensions import (
@@ -125,6 +126,22 @@ def _people_keys(facts: PersonFacts | None, tz: zoneinfo.ZoneInfo) -> list[tuple
     return keys
 
 
+def _timeline_ends(customer_ids: list[int]) -> dict[int, tuple[Event, Event]]:
+    """Each customer's first and last event (by time, then id), for those with any: one query for
+    their ids (two correlated index probes per customer on `event_timeline`), one for the rows."""
+    timeline = Event.objects.filter(customer_id=OuterRef("pk"))
+    ends = Customer.objects.filter(pk__in=customer_ids).values_list(
+        "pk",
+        Subquery(timeline.order_by("occurred_at", "id").values("id")[:1]),
+        Subquery(timeline.order_by("-occurred_at", "-id").values("id")[:1]),
+    )
+    pairs = [(pk, first, last) for pk, first, last in ends if first is not None]
+    rows = Event.objects.only("occurred_at", "source", "event", "properties", "context").in_bulk(
+        {i for _, first, last in pairs for i in (first, last)}
+    )
+    return {pk: (rows[first], rows[last]) for pk, first, last in pairs if first in rows and last in rows}
+
+
 def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.ZoneInfo) -> dict[int, PersonFacts]:
     """Fresh facts of live customers from their events (one aggregate, then index probes each)."""
     live = list(
@@ -155,14 +172,9 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
         revenue[customer_id] += event_revenue(event=name, properties=properties)
         if isinstance(properties, dict) and isinstance(properties.get("currency"), str):
             currency[customer_id] = properties["currency"].upper()[:3]
+    ends = _timeline_ends(live)
     facts = {}
-    for customer_id in live:
-        timeline = Event.objects.filter(customer_id=customer_id)
-        fields = ("occurred_at", "source", "event", "properties", "context")
-        first = timeline.order_by("occurred_at", "id").only(*fields).first()
-        if first is None:
-            continue
-        last = timeline.order_by("-occurred_at", "-id").only(*fields).first() or first
+    for customer_id, (first, last) in ends.items():
         agg = mins.get(customer_id, {})
         facts[customer_id] = PersonFacts(
             workspace=workspace,
@@ -185,7 +197,7 @@ def _facts_compute(workspace: Workspace, customer_ids: list[int], tz: zoneinfo.Z
     return facts
 
 
-FACT_FIELDS = [
+FACT_FIELDS = (
     "first_at",
     "first_date",
     "first_source",
@@ -200,7 +212,7 @@ FACT_FIELDS = [
     "currency",
     "event_count",
     "channels",
-]
+)
 
 
 def _facts_refresh(workspace: Workspace, customer_ids: Iterable[int], tz: zoneinfo.ZoneInfo) -> Counter[Key]:
@@ -232,7 +244,7 @@ def _facts_refresh(workspace: Workspace, customer_ids: Iterable[int], tz: zonein
     for after in fresh.values():
         for key, weight in _people_keys(after, tz):
             deltas[key] += weight
-    PersonFacts.objects.bulk_update([f for f in fresh.values() if f.pk], FACT_FIELDS)
+    fields_update([f for f in fresh.values() if f.pk], FACT_FIELDS)
     PersonFacts.objects.bulk_create([f for f in fresh.values() if not f.pk])
     return deltas
 
