@@ -20,7 +20,7 @@ from identity.models import Customer
 from integrations.messaging import sms_opt_out
 from integrations.services import connection_save
 from tests.agents.helpers import inbound, person
-from tests.factories import make_workspace
+from tests.factories import UserFactory, make_workspace
 from tests.integrations.conftest import TWILIO_SID, TWILIO_TOKEN, ProviderApi
 from tracking.models import Event
 from workspaces.models import AuditLog, Membership, Role
@@ -276,6 +276,12 @@ def test_owner_sets_the_endpoint_secret_stored_encrypted_and_never_shown(movers,
     audit = AuditLog.objects.filter(workspace=movers.workspace, target="model_endpoint").order_by("pk")
     assert [a.action for a in audit] == ["agents.model_endpoint_set", "agents.model_endpoint_updated"]
     assert SECRET not in json.dumps([a.details for a in audit])
+    # Staff see it in the admin, without the secret.
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for path in ("/admin/agents/modelendpoint/", f"/admin/agents/modelendpoint/{endpoint.pk}/change/"):
+        page = client.get(path)
+        assert page.status_code == 200 and "127.0.0.1:8713/v2" in page.content.decode()
+        assert SECRET not in page.content.decode() and endpoint.secret_encrypted not in page.content.decode()
 
 
 @pytest.mark.parametrize(
