@@ -237,10 +237,11 @@ def _model_plan(workspace: Workspace, *, since: datetime.datetime, now: datetime
     if not messages:
         return 0
     ids = [m.pk for m in messages]
+    # Any agent's action for the message (the model's own too: a re-read of the overlap inserts nothing).
     taken = set(
-        ScheduledAction.objects.filter(workspace=workspace, trigger__in=[f"message:{pk}" for pk in ids])
-        .exclude(agent=MODEL_ENDPOINT.name)
-        .values_list("trigger", flat=True)
+        ScheduledAction.objects.filter(workspace=workspace, trigger__in=[f"message:{pk}" for pk in ids]).values_list(
+            "trigger", flat=True
+        )
     )
     started = set(
         ScheduledAction.objects.filter(
