@@ -8,6 +8,7 @@ from agents.models import (
     ChatWidget,
     Conversation,
     Message,
+    ModelEndpoint,
     ScheduledAction,
     WidgetSession,
 )
@@ -100,3 +101,23 @@ class BookingAdmin(admin.ModelAdmin):
     raw_id_fields = ("workspace", "customer")
     readonly_fields = ("workspace", "customer", "start_at", "end_at", "source", "external_uri", "created_at")
     date_hierarchy = "start_at"
+
+
+@admin.register(ModelEndpoint)
+class ModelEndpointAdmin(ReadOnlyModelAdmin):
+    """Support sees whether a workspace's own model endpoint answers; its secret is never shown."""
+
+    list_display = ("workspace", "enabled", "url", "last_called_at", "last_outcome", "last_error")
+    list_filter = ("enabled", "last_outcome")
+    fields = (
+        "workspace",
+        "enabled",
+        "url",
+        "updated_at",
+        "last_called_at",
+        "last_outcome",
+        "last_duration_ms",
+        "last_error",
+        "last_error_at",
+    )
+    raw_id_fields = ("workspace",)

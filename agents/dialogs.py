@@ -40,7 +40,7 @@ from agents.models import (
 from agents.notify import needs_human_mark
 from agents.registry import BOOKING_ASSISTANT, QUALIFY, questions_parse, template_render
 from agents.selectors import last_reply_channel, thread_customer_ids
-from agents.services import AgentInputError, agent_action_log, conversation_reply
+from agents.services import AgentInputError, agent_action_log, agent_action_log_quiet, conversation_reply
 from agents.summary.periods import workspace_zone
 from identity.models import Customer
 from integrations.calendly.client import CalendlyError, available_times, invitee_create
@@ -48,7 +48,6 @@ from integrations.messaging import PHONE_CHANNELS
 from integrations.optout import sms_intent
 from integrations.selectors import connection_get
 from integrations.services import IntegrationInputError
-from tracking.models import Event
 from workspaces.models import Workspace
 
 DIALOG_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEB)
@@ -93,15 +92,6 @@ def answer_text(body: str, channel: str) -> str:
             kept.append(line)
         lines = kept
     return " ".join(line.strip() for line in lines if line.strip())[:MAX_ANSWER]
-
-
-def _log(**fields: Any) -> Event | None:
-    """`agent_action_log`, or None when the event cannot be recorded (the person opted out of
-    analytics, or has no identifier an event can land on): the conversation goes on regardless."""
-    try:
-        return agent_action_log(**fields)
-    except AgentInputError:
-        return None
 
 
 def _say(workspace: Workspace, customer: Customer, channel: str, body: str, agent: str) -> Message:
@@ -179,7 +169,7 @@ def _qualify_answer(row: ScheduledAction, dialog: AgentDialog, answer: str, conf
         row.message = _say(row.workspace, customer, dialog.channel, questions[dialog.step][1], QUALIFY.name)
         dialog.detail = f"Asked question {dialog.step + 1} of {len(questions)}"
         return ActionStatus.DONE, f"Answer {dialog.step} read; asked question {dialog.step + 1} by {dialog.channel}"
-    event = _log(
+    event = agent_action_log_quiet(
         workspace=row.workspace,
         agent=QUALIFY.name,
         action=QUALIFY.action,
@@ -288,7 +278,7 @@ def _offer(
         {"first_name": first_name(customer), "workspace": row.workspace.name, "slots": _slots_text(slots, zone)},
     )
     # Logged before the message leaves, so the Inbox's drop-offs see it as the step before the silence.
-    _log(
+    agent_action_log_quiet(
         workspace=row.workspace,
         agent=BOOKING_ASSISTANT.name,
         action="booking_offered",

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from identity.models import Customer
+from integrations.crypto import credentials_decrypt, credentials_encrypt
 from workspaces.models import Workspace
 
 
@@ -255,3 +256,32 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"booking of {self.customer_id} at {self.start_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class ModelEndpoint(models.Model):
+    """A workspace's own model endpoint (docs/agents.md, “Your own model endpoint”): an inbound
+    message no built-in agent answers is POSTed there, signed with the owner's secret (stored
+    encrypted like destination credentials), and its answer is sent back or handed to a person.
+    The last call's outcome is kept for the owner to see in Settings → Agents."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    enabled = models.BooleanField(default=False)
+    url = models.CharField(max_length=500)
+    secret_encrypted = models.TextField(editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    last_called_at = models.DateTimeField(null=True, blank=True)
+    # "reply", "handoff" or "failed" (then `last_error` says why: the person was handed to the team).
+    last_outcome = models.CharField(max_length=10, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"model endpoint ({'on' if self.enabled else 'off'})"
+
+    @property
+    def secret(self) -> str:
+        return str(credentials_decrypt(self.secret_encrypted).get("secret") or "") if self.secret_encrypted else ""
+
+    def set_secret(self, value: str) -> None:
+        self.secret_encrypted = credentials_encrypt({"secret": value})

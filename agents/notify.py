@@ -1,4 +1,5 @@
-"""“Needs human eyes”: the email to the workspace's owners and admins when an agent hands a thread
+"""“Needs human eyes”: the hand-off itself (the mark on the person's threads and the
+`handoff_requested` event), the email to the workspace's owners and admins when an agent hands a thread
 over, and a `needs_human` moment for the workspace's Slack destinations (integrations/destinations:
 every Slack destination gets it, no rule needed). Called after commit, with ids, so a rolled-back
 hand-off sends nothing."""
@@ -10,7 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Conversation
+from agents.registry import HANDOFF
 from agents.selectors import thread_customer_ids
+from agents.services import agent_action_log_quiet
 from identity.models import Customer
 from integrations.destinations.hooks import moment_reached
 from workspaces.models import Membership, Role, Workspace
@@ -64,3 +67,19 @@ def needs_human_mark(workspace: Workspace, customer: Customer, *, reason: str) -
         transaction.on_commit(
             lambda: needs_human_notify(workspace_id=workspace_id, customer_id=customer_id, reason=reason)
         )
+
+
+def handoff_take(
+    *, workspace: Workspace, customer: Customer, reason: str, title: str, channel: str, key: str, agent: str = ""
+) -> None:
+    """Hand the person's thread to the team: the “needs human eyes” mark (and its notice) and a
+    `handoff_requested` event (left out when the person opted out of analytics: the mark stays)."""
+    needs_human_mark(workspace, customer, reason=reason)
+    agent_action_log_quiet(
+        workspace=workspace,
+        agent=agent or HANDOFF.name,
+        action=HANDOFF.action,
+        customer=customer,
+        properties={"title": title, "channel": channel},
+        key=key,
+    )

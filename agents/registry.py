@@ -3,7 +3,8 @@ settings a workspace can change (on/off, timing, template).
 
 Every action an agent takes is a `source: "agent"` event on the customer's timeline, named by one of
 `ACTION_NAMES` (external chatbots log theirs through `POST /api/agents/actions` with the same names or
-their own snake_case ones). The agents are rule-based with templates: no language model is involved.
+their own snake_case ones). The agents are rule-based with templates: no language model is involved;
+a workspace may plug in its own model endpoint for the messages none of them answers (MODEL_ENDPOINT).
 """
 
 import re
@@ -165,6 +166,18 @@ BOOKING_ASSISTANT = AgentSpec(
         "template": "Hi {first_name}, here are our next open times:\n{slots}\nReply 1, 2 or 3 to book.",
         "confirmation": "You're booked for {when}, {first_name}. See you then!",
     },
+)
+
+# The workspace's own model endpoint (agents/model_agent.py): not one of the rule-based AGENTS (its
+# URL and secret have their own form in Settings → Agents), but planned and run like them.
+MODEL_ENDPOINT = AgentSpec(
+    name="model",
+    title="Your model endpoint",
+    description="An inbound message no agent above answers is sent to your own HTTPS endpoint; its reply is sent "
+    "back over the person's channel, or the thread is handed to a person.",
+    triggers=("message_in",),
+    cancels=(),
+    action="message_replied",
 )
 
 AGENTS: dict[str, AgentSpec] = {

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from agents.dialogs import DIALOG_CHANNELS, booking_offer_plan, dialog_step, dialogs_end
+from agents.model_agent import model_answer
 from agents.models import (
     ActionStatus,
     AgentDialog,
@@ -28,9 +29,10 @@ from agents.models import (
     DialogStatus,
     Direction,
     Message,
+    ModelEndpoint,
     ScheduledAction,
 )
-from agents.notify import needs_human_mark
+from agents.notify import handoff_take, needs_human_mark
 from agents.registry import (
     AGENTS,
     BOOKING_ASSISTANT,
@@ -38,6 +40,7 @@ from agents.registry import (
     FOLLOW_UP,
     HANDOFF,
     HANDOFF_PATTERN,
+    MODEL_ENDPOINT,
     ONBOARDING,
     QUALIFY,
     REFUND_HANDLER,
@@ -139,10 +142,11 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
     last scan (minus the overlap)."""
     result = ScanResult()
     agents = _enabled(workspace)
+    model_on = ModelEndpoint.objects.filter(workspace=workspace, enabled=True).exists()
     scan = AgentScan.objects.filter(workspace=workspace).first()
     # A watermark ahead of `now` (the clock was set back, or a run with a given time) is not trusted.
     since = (scan.scanned_until - SCAN_OVERLAP) if scan and scan.scanned_until <= now else now - FIRST_SCAN
-    if not agents:
+    if not agents and not model_on:
         AgentScan.objects.update_or_create(workspace=workspace, defaults={"scanned_until": now})
         return result
     zone = workspace_zone(workspace.timezone)
@@ -207,8 +211,50 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
                 if pattern.search(message.body or ""):
                     payload = {"channel": message.channel}
                     result.planned += _plan(workspace, spec, message.customer, f"message:{message.pk}", now, payload)
+    if model_on:
+        result.planned += _model_plan(workspace, since=since, now=now)
     AgentScan.objects.update_or_create(workspace=workspace, defaults={"scanned_until": now})
     return result
+
+
+def _model_plan(workspace: Workspace, *, since: datetime.datetime, now: datetime.datetime) -> int:
+    """The workspace's model endpoint takes each inbound message of the window that no built-in agent
+    took (after they planned theirs): no action of theirs for that message (`message:<id>`), not the
+    message that started Qualify, not a STOP/START keyword (integrations.optout handles those)."""
+    messages = [
+        m
+        for m in Message.objects.filter(
+            workspace=workspace,
+            direction=Direction.IN,
+            channel__in=DIALOG_CHANNELS,
+            created_at__gte=since,
+            created_at__lte=now,
+        )
+        .select_related("customer")
+        .order_by("created_at", "pk")
+        if sms_intent(m.body) is None
+    ]
+    if not messages:
+        return 0
+    ids = [m.pk for m in messages]
+    # Any agent's action for the message (the model's own too: a re-read of the overlap inserts nothing).
+    taken = set(
+        ScheduledAction.objects.filter(workspace=workspace, trigger__in=[f"message:{pk}" for pk in ids]).values_list(
+            "trigger", flat=True
+        )
+    )
+    started = set(
+        ScheduledAction.objects.filter(
+            workspace=workspace, agent=QUALIFY.name, trigger="qualify", payload__message__in=ids
+        ).values_list("payload__message", flat=True)
+    )
+    planned = 0
+    for message in messages:
+        if f"message:{message.pk}" in taken or message.pk in started:
+            continue
+        payload = {"channel": message.channel, "message": message.pk}
+        planned += _plan(workspace, MODEL_ENDPOINT, _live(message.customer), f"message:{message.pk}", now, payload)
+    return planned
 
 
 def _onboarding_plan(
@@ -314,7 +360,9 @@ def _dialogs_plan(
             if earlier:  # not a new lead: someone who wrote before (before Qualify was on, or about a job)
                 asked.add(customer.pk)
             else:
-                planned += _qualify_plan(workspace, customer, channel=message.channel, now=now, asked=asked)
+                planned += _qualify_plan(
+                    workspace, customer, channel=message.channel, now=now, asked=asked, message_id=message.pk
+                )
     # A form is asked back by email only: anyone with the public write key can send a form with any
     # phone, and an SMS to a number that never wrote to the business is spam (and costs money). By
     # SMS/WhatsApp only someone who texted first is asked.
@@ -368,9 +416,16 @@ def _bookings_cancel(workspace: Workspace, *, since: datetime.datetime, now: dat
 
 
 def _qualify_plan(
-    workspace: Workspace, customer: Customer, *, channel: str, now: datetime.datetime, asked: set[int]
+    workspace: Workspace,
+    customer: Customer,
+    *,
+    channel: str,
+    now: datetime.datetime,
+    asked: set[int],
+    message_id: int | None = None,
 ) -> bool:
-    """Qualify starts once per person (trigger "qualify"), for a lead not yet booked or qualified."""
+    """Qualify starts once per person (trigger "qualify"), for a lead not yet booked or qualified;
+    the payload names the message that started it (so the model endpoint leaves that one alone)."""
     if customer.pk in asked or customer.rung >= CONVERTED_RUNG or customer.traits.get("ready_to_book"):
         return False
     asked.add(customer.pk)
@@ -379,13 +434,17 @@ def _qualify_plan(
         workspace=workspace, agent=QUALIFY.name, customer_id__in=ids, trigger="qualify"
     ).exists():
         return False
-    return _plan(workspace, QUALIFY, customer, "qualify", now, {"channel": channel})
+    payload: dict[str, Any] = {"channel": channel}
+    if message_id is not None:
+        payload["message"] = message_id
+    return _plan(workspace, QUALIFY, customer, "qualify", now, payload)
 
 
 def scan_all(*, now: datetime.datetime) -> ScanResult:
     total = ScanResult()
-    workspace_ids = AgentSetting.objects.filter(enabled=True).values_list("workspace_id", flat=True).distinct()
-    for workspace in Workspace.objects.filter(pk__in=list(workspace_ids)).order_by("pk"):
+    workspace_ids = set(AgentSetting.objects.filter(enabled=True).values_list("workspace_id", flat=True).distinct())
+    workspace_ids |= set(ModelEndpoint.objects.filter(enabled=True).values_list("workspace_id", flat=True))
+    for workspace in Workspace.objects.filter(pk__in=workspace_ids).order_by("pk"):
         result = workspace_scan(workspace=workspace, now=now)
         total.planned += result.planned
         total.cancelled += result.cancelled
@@ -427,18 +486,19 @@ def _template_send(row: ScheduledAction, spec: AgentSpec, config: dict[str, Any]
 
 def _do(row: ScheduledAction, config: dict[str, Any], now: datetime.datetime) -> tuple[str, str]:
     """Do one action (inside the row's transaction). Returns (status, detail)."""
-    spec = AGENTS[row.agent]
     customer = row.customer = _live(row.customer)
+    if row.agent == MODEL_ENDPOINT.name:
+        return model_answer(row)
+    spec = AGENTS[row.agent]
     if spec in DIALOG_AGENTS:
         return dialog_step(row, config, now=now)
     if spec is HANDOFF:
-        needs_human_mark(row.workspace, customer, reason="asked for a person")
-        agent_action_log(
+        handoff_take(
             workspace=row.workspace,
-            agent=spec.name,
-            action=spec.action,
             customer=customer,
-            properties={"title": "Asked for a person", "channel": row.payload.get("channel", "")},
+            reason="asked for a person",
+            title="Asked for a person",
+            channel=row.payload.get("channel", ""),
             key=f"action-{row.pk}",
         )
         return ActionStatus.DONE, "In the Inbox, marked “needs human eyes”"
@@ -494,13 +554,16 @@ def action_run(*, action_id: int, now: datetime.datetime) -> str:
         if row is None:
             return "skipped"
         setting = AgentSetting.objects.filter(workspace=row.workspace, agent=row.agent).first()
+        # The model endpoint has its own switch (ModelEndpoint.enabled, read by model_answer).
+        is_model = row.agent == MODEL_ENDPOINT.name
         status: str
-        if setting is None or not setting.enabled:
+        if not is_model and (setting is None or not setting.enabled):
             status, detail = ActionStatus.CANCELLED, "The agent was switched off"
         else:
+            config = {} if is_model or setting is None else agent_config(AGENTS[row.agent], setting.config)
             try:
                 with transaction.atomic():
-                    status, detail = _do(row, agent_config(AGENTS[row.agent], setting.config), now)
+                    status, detail = _do(row, config, now)
             except (IntegrationInputError, AgentInputError) as exc:
                 status, detail = ActionStatus.FAILED, str(exc)[:300]
         if status == ActionStatus.FAILED:

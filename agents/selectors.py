@@ -19,6 +19,7 @@ from agents.models import (
     Conversation,
     Direction,
     Message,
+    ModelEndpoint,
     ScheduledAction,
     WidgetSession,
 )
@@ -175,6 +176,10 @@ def agents_of(*, workspace: Workspace) -> list[AgentRow]:
             )
         )
     return rows
+
+
+def model_endpoint_of(*, workspace: Workspace) -> ModelEndpoint | None:
+    return ModelEndpoint.objects.filter(workspace=workspace).first()
 
 
 def actions_recent(*, workspace: Workspace, limit: int = 50) -> QuerySet[ScheduledAction]:

@@ -10,6 +10,7 @@ import html
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -18,11 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.availability import availability_parse
-from agents.models import AgentSetting, Channel, Conversation, Message
+from agents.models import AgentSetting, Channel, Conversation, Message, ModelEndpoint
 from agents.registry import ACTION_NAME, AGENT_NAME, AGENTS, agent_config, questions_parse
 from agents.selectors import last_reply_channel, thread_customer_ids, whatsapp_window_open, widget_visitor_id
 from agents.webchat import WidgetInputError, webchat_reply
 from identity.models import Customer
+from integrations.destinations.ssrf import DestinationUrlRefused, url_check
 from integrations.email.sending import email_send
 from integrations.events import event_record
 from integrations.messaging import PHONE_CHANNELS, sms_send
@@ -30,6 +32,7 @@ from integrations.models import LinkChannel
 from integrations.services import IntegrationInputError, link_create
 from tracking.models import Event, Source
 from workspaces.models import Workspace
+from workspaces.services import audit_log_record
 
 MAX_PROPERTIES_BYTES = 16_000
 # A link in a text message: up to whitespace, without the punctuation that ends a sentence.
@@ -96,6 +99,15 @@ def agent_action_log(
     if event is None:
         raise AgentInputError("The action was not recorded.")
     return event
+
+
+def agent_action_log_quiet(**fields: Any) -> Event | None:
+    """`agent_action_log`, or None when the event cannot be recorded (the person opted out of
+    analytics, or has no identifier an event can land on): the conversation goes on regardless."""
+    try:
+        return agent_action_log(**fields)
+    except AgentInputError:
+        return None
 
 
 @transaction.atomic
@@ -258,3 +270,49 @@ def agent_setting_save(
         },
     )
     return setting
+
+
+MIN_SECRET_CHARS = 16
+
+
+@transaction.atomic
+def model_endpoint_save(
+    *, workspace: Workspace, enabled: bool, url: str, secret: str = "", actor: User | None = None
+) -> ModelEndpoint:
+    """Set the workspace's model endpoint (owners and admins). The URL must be https:// (http:// only
+    where `CLARM_ALLOW_PRIVATE_DESTINATIONS` is on: tests, a trusted single-tenant install) and pass
+    the SSRF guard of destinations; the secret is the owner's own (at least 16 characters), stored
+    encrypted; an empty secret keeps the one stored. Audited without the secret."""
+    url, secret = (url or "").strip(), (secret or "").strip()
+    endpoint = ModelEndpoint.objects.select_for_update().filter(workspace=workspace).first()
+    if not url:
+        raise AgentInputError("Endpoint URL: enter the address Clarm should POST to, starting with https://.")
+    if len(url) > 500:
+        raise AgentInputError("Endpoint URL: at most 500 characters.")
+    if not url.lower().startswith("https://") and not settings.CLARM_ALLOW_PRIVATE_DESTINATIONS:
+        raise AgentInputError("Endpoint URL: it must start with https://.")
+    try:
+        url_check(url)
+    except DestinationUrlRefused as exc:
+        raise AgentInputError(f"Endpoint URL: {exc}") from None
+    if secret and len(secret) < MIN_SECRET_CHARS:
+        raise AgentInputError(f"Secret: at least {MIN_SECRET_CHARS} characters.")
+    if len(secret) > 200:
+        raise AgentInputError("Secret: at most 200 characters.")
+    if not secret and (endpoint is None or not endpoint.secret_encrypted):
+        raise AgentInputError("Secret: enter the secret your endpoint checks the signature with.")
+    created = endpoint is None
+    if endpoint is None:
+        endpoint = ModelEndpoint(workspace=workspace)
+    endpoint.enabled, endpoint.url, endpoint.updated_at = enabled, url, timezone.now()
+    if secret:
+        endpoint.set_secret(secret)
+    endpoint.save()
+    audit_log_record(
+        workspace=workspace,
+        actor=actor,
+        action="agents.model_endpoint_set" if created else "agents.model_endpoint_updated",
+        target="model_endpoint",
+        details={"enabled": enabled, "host": urlsplit(url).hostname or "", "secret_changed": bool(secret)},
+    )
+    return endpoint

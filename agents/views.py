@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
@@ -13,7 +14,7 @@ from agents import selectors as conversation_selectors
 from agents.models import Channel
 from agents.registry import AGENTS
 from agents.sentiment import sentiment_label
-from agents.services import AgentInputError, agent_setting_save, conversation_reply
+from agents.services import AgentInputError, agent_setting_save, conversation_reply, model_endpoint_save
 from agents.summary.periods import week_label
 from agents.summary.render import summary_context, summary_pdf, summary_pdf_filename
 from agents.summary.selectors import WeeklySummary, recent_week_keys, weekly_summary_for
@@ -179,6 +180,8 @@ class AgentsSettingsView(WorkspaceMixin, TemplateView):
         context["agents"] = conversation_selectors.agents_of(workspace=self.workspace)
         context["actions"] = conversation_selectors.actions_recent(workspace=self.workspace)
         context["widget"] = conversation_selectors.widget_of(workspace=self.workspace)
+        context["model_endpoint"] = conversation_selectors.model_endpoint_of(workspace=self.workspace)
+        context["model_timeout"] = settings.CLARM_AGENT_MODEL_TIMEOUT_SECONDS
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -194,6 +197,20 @@ class AgentsSettingsView(WorkspaceMixin, TemplateView):
                 messages.error(request, f"Chat widget not saved: {exc}")
             else:
                 messages.success(request, "Chat widget saved.")
+            return redirect("agents:settings", ws=self.workspace.slug)
+        if request.POST.get("form") == "model":
+            try:
+                model_endpoint_save(
+                    workspace=self.workspace,
+                    enabled=request.POST.get("enabled") == "on",
+                    url=request.POST.get("url", ""),
+                    secret=request.POST.get("secret", ""),
+                    actor=request.user,  # type: ignore[arg-type]
+                )
+            except AgentInputError as exc:
+                messages.error(request, f"Model endpoint not saved: {exc}")
+            else:
+                messages.success(request, "Model endpoint saved.")
             return redirect("agents:settings", ws=self.workspace.slug)
         name = request.POST.get("agent", "")
         spec = AGENTS.get(name)

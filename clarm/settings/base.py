@@ -94,6 +94,9 @@ CLARM_PIPEDRIVE_API_URL = env.str("CLARM_PIPEDRIVE_API_URL", default="https://ap
 CLARM_SALESFORCE_API_URL = env.str("CLARM_SALESFORCE_API_URL", default="https://login.salesforce.com")
 CLARM_GOHIGHLEVEL_API_URL = env.str("CLARM_GOHIGHLEVEL_API_URL", default="https://services.leadconnectorhq.com")
 CLARM_ALLOW_PRIVATE_DESTINATIONS = env.bool("CLARM_ALLOW_PRIVATE_DESTINATIONS", default=False)
+# A workspace's own model endpoint (docs/agents.md): how long Clarm waits for its answer before the
+# message is handed to a person instead.
+CLARM_AGENT_MODEL_TIMEOUT_SECONDS = env.float("CLARM_AGENT_MODEL_TIMEOUT_SECONDS", default=5.0)
 # Enrichment (docs/enrichment.md): provider base URLs, and the deployment's own company provider
 # and key, whose answers fill the cache shared by every workspace (default: offline, no key).
 CLARM_IPINFO_API_URL = env.str("CLARM_IPINFO_API_URL", default="https://ipinfo.io")

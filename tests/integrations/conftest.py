@@ -197,6 +197,9 @@ class ProviderApi:
         self.requests: list[dict] = []
         self.status = 200
         self.body: dict | list = {}
+        # An answer that is not JSON (sent as is instead of `body`), and a pause before answering.
+        self.raw: bytes | None = None
+        self.delay = 0.0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -210,7 +213,9 @@ class ProviderApi:
                         "body": self.rfile.read(length).decode() if length else "",
                     }
                 )
-                data = json.dumps(outer.body).encode()
+                body = outer.body
+                data = outer.raw if outer.raw is not None else json.dumps(body).encode()
+                time.sleep(outer.delay)
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
