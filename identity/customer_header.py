@@ -56,7 +56,7 @@ class CustomerHeader:
     last_activity: datetime.datetime | None = None
     intent_score: int | None = None
     company: str = ""
-    traits: list[Trait] = field(default_factory=list)  # at most TRAITS_MAX, in the order they arrived
+    traits: list[Trait] = field(default_factory=list)  # at most TRAITS_MAX, by label
     traits_total: int = 0
 
     @property
@@ -147,13 +147,15 @@ def trait_value(value: Any) -> str:
 
 def traits_of(traits: Any) -> list[Trait]:
     """The person's traits (Qualify's answers, identify calls' traits) with readable labels
-    (`move_size` → "Move size", `planTier` → "Plan tier"), in the order they arrived, at most TRAITS_MAX."""
+    (`move_size` → "Move size", `planTier` → "Plan tier"), by label (PostgreSQL's jsonb keeps no key
+    order), at most TRAITS_MAX."""
     if not isinstance(traits, dict):
         return []
-    return [
+    rows = [
         Trait(key=str(key)[:80], label=humanize(str(key))[:80], value=trait_value(value))
-        for key, value in list(traits.items())[:TRAITS_MAX]
+        for key, value in traits.items()
     ]
+    return sorted(rows, key=lambda t: (t.label.lower(), t.key))[:TRAITS_MAX]
 
 
 def customer_header(

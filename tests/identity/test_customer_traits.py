@@ -55,9 +55,9 @@ def test_a_qualified_persons_answers_are_on_their_page(client, django_capture_on
     client.force_login(owner)
     card = traits_card(page(client, dana))
     rows = re.findall(r'<dt title="(\w+)">([^<]+)</dt><dd data-trait="\w+">([^<]+)</dd>', card)
-    assert rows == [
-        ("move_size", "Move size", "Three bedrooms"),
+    assert rows == [  # by label
         ("move_date", "Move date", "June 14"),
+        ("move_size", "Move size", "Three bedrooms"),
         ("ready_to_book", "Ready to book", "Yes"),
     ]
     assert "Show all" not in card
