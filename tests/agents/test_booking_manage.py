@@ -25,7 +25,9 @@ from tests.agents.helpers import person
 from tests.agents.test_booking_assistant import NEW_YORK, movers, nines, ours, tick  # noqa: F401
 from tests.agents.test_qualify import chat
 from tests.factories import make_workspace
+from tracking.inputs import EventInput
 from tracking.models import Event
+from tracking.services import events_ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -231,3 +233,33 @@ def test_a_booking_that_has_started_cannot_be_changed(client, held):
     assert response.status_code == 410
     assert "This booking has already started, so it can't be changed here." in response.content.decode()
     assert unchanged(held)
+
+
+def test_a_booking_rescheduled_sent_with_the_write_key_moves_nothing(movers, django_capture_on_commit_callbacks):  # noqa: F811
+    """The assistant's booking ids are guessable and the write key is public: only Clarm's own page
+    moves a booking."""
+    workspace = movers.workspace
+    customer, booking, _ = booked_in_chat(workspace, django_capture_on_commit_callbacks)
+    reminder = ScheduledAction.objects.get(agent="follow_up", trigger=f"booking:clarm-booking:{booking.pk}")
+    later = booking.start_at + datetime.timedelta(days=1)
+    events_ingest(
+        workspace=workspace,
+        events=[
+            EventInput(
+                event="booking_rescheduled",
+                source="agent",
+                visitor_id="visitor-dana-01",
+                occurred_at=timezone.now(),
+                properties={
+                    "booking_id": "clarm-booking:999999",
+                    "previous_booking_id": f"clarm-booking:{booking.pk}",
+                    "start_time": later.isoformat(),
+                },
+            )
+        ],
+    )
+    assert Event.objects.filter(event="booking_rescheduled", customer=customer).exists()
+    tick(django_capture_on_commit_callbacks)
+    assert ScheduledAction.objects.get(pk=reminder.pk).status == "pending"
+    assert not ScheduledAction.objects.filter(trigger="booking:clarm-booking:999999").exists()
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.BOOKED
