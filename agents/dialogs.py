@@ -25,6 +25,7 @@ from agents.availability import (
     slots_spread,
     taken_starts,
 )
+from agents.booking_links import booking_url
 from agents.models import (
     ActionStatus,
     AgentDialog,
@@ -64,6 +65,8 @@ _CHOICE = re.compile(r"^\W*(?:option|number|no\.?|#)?\s*([1-3])\b", re.IGNORECAS
 _QUOTE = re.compile(r"^(?:>|On .+ wrote:|-{2,}\s*Original Message)", re.IGNORECASE)
 
 Result = tuple[str, str]
+# Before the booking page's link in the confirmation of a booking from the availability.
+MANAGE_LINE = "To move or cancel it: "
 
 
 def first_name(customer: Customer) -> str:
@@ -411,6 +414,9 @@ def _book(
     confirmation = template_render(
         config["confirmation"], {"first_name": first_name(customer), "workspace": row.workspace.name, "when": when}
     )
+    if booking.source == "availability":
+        # Calendly sends its own confirmation, with its own reschedule and cancel links.
+        confirmation += f"\n{MANAGE_LINE}{booking_url(booking)}"
     row.message = _say(row.workspace, customer, dialog.channel, confirmation, BOOKING_ASSISTANT.name)
     dialog.status, dialog.detail = DialogStatus.DONE, f"Booked {when}"
     return ActionStatus.DONE, f"Booked {when}"

@@ -242,6 +242,9 @@ class Booking(models.Model):
     status = models.CharField(max_length=10, choices=BookingStatus.choices, default=BookingStatus.BOOKED)
     source = models.CharField(max_length=12)  # "availability" or "calendly"
     external_uri = models.CharField(max_length=300, blank=True)
+    # Set when the person moved it to another time from their booking page (agents.bookings): this
+    # row is then cancelled and the new one holds the time; their link follows the chain.
+    moved_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -36,6 +36,7 @@ from agents.notify import handoff_take, needs_human_mark
 from agents.registry import (
     AGENTS,
     BOOKING_ASSISTANT,
+    BOOKING_MOVED,
     FAQ_TOPICS,
     FOLLOW_UP,
     HANDOFF,
@@ -155,7 +156,7 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
         events = (
             Event.objects.filter(
                 workspace=workspace,
-                event__in=[*BOOKING_EVENTS, "booking_cancelled"],
+                event__in=[*BOOKING_EVENTS, "booking_cancelled", BOOKING_MOVED],
                 received_at__gte=since,
                 received_at__lte=now,
             )
@@ -167,16 +168,26 @@ def workspace_scan(*, workspace: Workspace, now: datetime.datetime) -> ScanResul
             customer = event_customer(event)
             if not key or customer is None:
                 continue
-            if event.event == "booking_cancelled":
-                if key.startswith(ASSISTANT_BOOKING_KEY) and not (event.message_id or "").startswith(SERVER_KEY_PREFIX):
+            verified = (event.message_id or "").startswith(SERVER_KEY_PREFIX)
+            if event.event == BOOKING_MOVED and not verified:
+                continue  # only Clarm's own booking page moves a booking
+            if event.event in ("booking_cancelled", BOOKING_MOVED):
+                moved = event.event == BOOKING_MOVED
+                gone = (
+                    _booking_key({"booking_id": (event.properties or {}).get("previous_booking_id")}) if moved else key
+                )
+                if gone.startswith(ASSISTANT_BOOKING_KEY) and not verified:
                     continue  # the assistant's booking ids are guessable: only a verified source cancels
                 result.cancelled += ScheduledAction.objects.filter(
                     workspace=workspace,
-                    trigger=key,
+                    trigger=gone,
                     agent__in=[spec.name for spec in booking_agents],
                     status=ActionStatus.PENDING,
-                ).update(status=ActionStatus.CANCELLED, detail="Booking cancelled", done_at=now)
-                continue
+                ).update(
+                    status=ActionStatus.CANCELLED, detail="Booking moved" if moved else "Booking cancelled", done_at=now
+                )
+                if not moved:
+                    continue
             start = parse_datetime(str((event.properties or {}).get("start_time") or ""))
             if start is None or start.tzinfo is None:
                 continue

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agents import api, views, widget_api
+from agents import api, booking_views, views, widget_api
 
 app_name = "agents"
 urlpatterns = [
@@ -17,4 +17,6 @@ urlpatterns = [
     path("api/widget/messages", widget_api.widget_message, name="api_widget_messages"),
     path("api/widget/poll", widget_api.widget_poll, name="api_widget_poll"),
     path("w/<slug:ws>/summary.pdf", views.SummaryPdfView.as_view(), name="summary_pdf"),
+    # The person's booking page (public, signed link from a Booking assistant confirmation).
+    path("booking/<str:token>", booking_views.booking_manage, name="booking_manage"),
 ]

@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 
 from agents import selectors as conversation_selectors
 from agents.models import Channel
+from agents.refund_sentiment import refund_mood
 from agents.registry import AGENTS
 from agents.sentiment import sentiment_label
 from agents.services import AgentInputError, agent_setting_save, conversation_reply, model_endpoint_save
@@ -134,6 +135,7 @@ class ThreadView(WorkspaceMixin, TemplateView):
                 else []
             ),
             qualified=conversation_selectors.qualify_summary(workspace=self.workspace, customer=customer),
+            refund_mood=refund_mood(workspace=self.workspace, customer=customer),
             needs_human=any(
                 c.needs_human
                 for c in conversation_selectors.conversations_of(workspace=self.workspace, customer=customer)

@@ -4,6 +4,7 @@ Pure functions of rows the page already has (the person, their first event, thei
 their payment and booking events); the queries are in identity.selectors."""
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,8 +14,14 @@ from identity.channels import channel_label, channel_of, channels_from_text
 from identity.models import Customer, PersonFacts
 from identity.rollups.dimensions import campaign_of, page_path
 from identity.rollups.dimensions import revenue_minor as event_revenue
-from identity.timeline import BOOKING_EVENTS, CANCELLED_BOOKING_EVENTS, money
+from identity.timeline import BOOKING_EVENTS, CANCELLED_BOOKING_EVENTS, humanize, money
 from tracking.models import Event
+
+# Traits shown at once on the customer page; the rest behind "Show all", up to TRAITS_MAX (a person
+# can carry up to 1,000 keys from identify calls: the rest is in their data export).
+TRAITS_SHOWN = 8
+TRAITS_MAX = 200
+TRAIT_VALUE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,13 @@ class Booking:
     title: str
 
 
+@dataclass(frozen=True)
+class Trait:
+    key: str
+    label: str
+    value: str
+
+
 @dataclass
 class CustomerHeader:
     first_touch: FirstTouch | None
@@ -42,6 +56,21 @@ class CustomerHeader:
     last_activity: datetime.datetime | None = None
     intent_score: int | None = None
     company: str = ""
+    traits: list[Trait] = field(default_factory=list)  # at most TRAITS_MAX, by label
+    traits_total: int = 0
+
+    @property
+    def traits_shown(self) -> list[Trait]:
+        return self.traits[:TRAITS_SHOWN]
+
+    @property
+    def traits_more(self) -> list[Trait]:
+        return self.traits[TRAITS_SHOWN:]
+
+    @property
+    def traits_hidden(self) -> int:
+        """Traits beyond TRAITS_MAX, not listed on the page."""
+        return self.traits_total - len(self.traits)
 
 
 def _referrer_host(context: dict[str, Any]) -> str:
@@ -102,6 +131,33 @@ def next_booking(bookings: list[Event], now: datetime.datetime) -> Booking | Non
     return min(upcoming, key=lambda b: b.starts_at, default=None)
 
 
+def trait_value(value: Any) -> str:
+    """A trait as the page shows it: text as given, yes/no, numbers, objects and lists as compact JSON;
+    cut to TRAIT_VALUE_CHARS. Escaping is the template's (never marked safe)."""
+    if isinstance(value, bool):
+        text = "Yes" if value else "No"
+    elif value is None:
+        text = "—"
+    elif isinstance(value, str | int | float):
+        text = str(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return text if len(text) <= TRAIT_VALUE_CHARS else text[: TRAIT_VALUE_CHARS - 1] + "…"
+
+
+def traits_of(traits: Any) -> list[Trait]:
+    """The person's traits (Qualify's answers, identify calls' traits) with readable labels
+    (`move_size` → "Move size", `planTier` → "Plan tier"), by label (PostgreSQL's jsonb keeps no key
+    order), at most TRAITS_MAX."""
+    if not isinstance(traits, dict):
+        return []
+    rows = [
+        Trait(key=str(key)[:80], label=humanize(str(key))[:80], value=trait_value(value))
+        for key, value in traits.items()
+    ]
+    return sorted(rows, key=lambda t: (t.label.lower(), t.key))[:TRAITS_MAX]
+
+
 def customer_header(
     *,
     customer: Customer,
@@ -124,4 +180,6 @@ def customer_header(
         last_activity=customer.last_seen,
         intent_score=customer.intent_score,
         company=company[:200],
+        traits=traits_of(customer.traits),
+        traits_total=len(customer.traits) if isinstance(customer.traits, dict) else 0,
     )

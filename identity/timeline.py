@@ -42,6 +42,8 @@ AGENT_TITLES = {
     "booking_offered": "Agent offered booking slots",
     "booking_confirmed": "Agent confirmed the booking",
     "booking_taken": "Agent took a booking",
+    "booking_cancelled": "Booking cancelled",
+    "booking_rescheduled": "Booking moved to another time",
     "reminder_sent": "Agent sent a reminder",
     "review_requested": "Agent asked for a review",
     "onboarding_started": "Onboarding agent triggered",

@@ -9,6 +9,7 @@ import zoneinfo
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError
 from django.utils import timezone
@@ -101,7 +102,9 @@ def test_qualified_lead_is_offered_three_open_times_and_books_the_one_chosen(
     chat(workspace, "2", session=first.session)
     tick(django_capture_on_commit_callbacks)
     chosen = days[3]
-    assert ours(customer)[-1] == f"You're booked for {when_label(chosen, NEW_YORK)}, there. See you then!"
+    confirmation, manage = ours(customer)[-1].split("\n")
+    assert confirmation == f"You're booked for {when_label(chosen, NEW_YORK)}, there. See you then!"
+    assert manage.startswith(f"To move or cancel it: {settings.CLARM_PUBLIC_URL}/booking/")  # its signed link
     mine = Booking.objects.get(customer=customer)
     assert (mine.start_at, mine.end_at, mine.source) == (chosen, chosen + datetime.timedelta(hours=1), "availability")
     taken = Event.objects.get(event="booking_taken")
@@ -345,7 +348,9 @@ def test_qualify_then_booking_inside_the_whatsapp_thread(movers, twilio, django_
     first = nines(timezone.now(), 1)[0]
     assert texts[0]["Body"].endswith("How big?")
     assert texts[1]["Body"].startswith(f"Hi there, here are our next open times:\n1) {when_label(first, NEW_YORK)}")
-    assert texts[2]["Body"] == f"You're booked for {when_label(first, NEW_YORK)}, there. See you then!"
+    confirmation, manage = texts[2]["Body"].split("\n")
+    assert confirmation == f"You're booked for {when_label(first, NEW_YORK)}, there. See you then!"
+    assert manage.startswith(f"To move or cancel it: {settings.CLARM_PUBLIC_URL}/l/")  # tracked, to the booking page
     assert Booking.objects.get(customer=customer).start_at == first
     assert [e.event for e in Event.objects.filter(source="agent").order_by("pk")] == [
         "lead_qualified",
