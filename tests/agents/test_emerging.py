@@ -171,6 +171,7 @@ def test_another_workspaces_questions_never_join_a_workspaces_topics(tenant, oth
     client.force_login(tenant.owner)
     html = client.get(f"/w/{tenant.workspace.slug}/inbox/").content.decode()
     assert _emerging_rows(html) == []  # 2 people here; the other workspace's 3 do not count
+    assert "Nothing yet: no question outside your topics was asked by 3 people or more." in _emerging_section(html)
     assert "dental" not in html and "storage" not in html  # not in the topics, nor anywhere on the page
     assert client.get(f"/w/{other_tenant.workspace.slug}/inbox/").status_code == 404
     client.force_login(other_tenant.owner)
