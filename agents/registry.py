@@ -126,10 +126,13 @@ FAQ_TOPICS = AgentSpec(
     cancels=(),
     action="",
     defaults={
-        "topics": "Pricing: price, cost, quote, how much, estimate\n"
-        "Availability: available, availability, slot, opening, this week, tomorrow\n"
-        "Reschedule: reschedule, change the time, another day, move my appointment\n"
-        "Payment: pay, deposit, invoice, card, refund",
+        "topics": "Pricing: price, pricing, cost, quote, how much, estimate, rate, charge, fee, discount, ballpark, "
+        "expensive\n"
+        "Availability: available, availability, slot, opening, are you free, any time, earliest, soonest, how soon, "
+        "asap, fit us in, fit me in, come out, open on, still open\n"
+        "Reschedule: reschedule, change the time, change the date, another day, move my appointment, postpone, push, "
+        "bump, instead\n"
+        "Payment: pay, payment, deposit, invoice, card, refund, money back, receipt, cash, venmo, zelle, charged, tip",
         # Asked about but not offered (e.g. "Piano moving: piano"): the weekly summary's gaps.
         "not_sold": "",
     },
@@ -200,27 +203,6 @@ def agent_config(spec: AgentSpec, overrides: dict[str, Any] | None) -> dict[str,
 def template_render(template: str, values: dict[str, str]) -> str:
     """Fill `{name}` placeholders; unknown ones are left as written (never an error at send time)."""
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template).strip()
-
-
-def topics_parse(text: str) -> dict[str, re.Pattern[str]]:
-    """“Topic: word, phrase” lines → one whole-word, case-insensitive pattern per topic."""
-    topics: dict[str, re.Pattern[str]] = {}
-    for line in (text or "").splitlines():
-        name, _, words = line.partition(":")
-        terms = [w.strip() for w in words.split(",") if w.strip()]
-        if name.strip() and terms:
-            alternatives = "|".join(re.escape(term) for term in terms)
-            topics[name.strip()[:60]] = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
-    return topics
-
-
-def topics_match(text: str, topics: dict[str, re.Pattern[str]]) -> list[str]:
-    return [name for name, pattern in topics.items() if pattern.search(text or "")]
-
-
-def faq_topics(config: dict[str, Any]) -> dict[str, re.Pattern[str]]:
-    """Every topic the FAQ topics agent tags with: the FAQ topics, then the topics not sold."""
-    return {**topics_parse(config.get("topics", "")), **topics_parse(config.get("not_sold", ""))}
 
 
 # Labels of agent settings whose name does not read well on its own.

@@ -49,13 +49,12 @@ from agents.registry import (
     REVIEW_ASK,
     AgentSpec,
     agent_config,
-    faq_topics,
     template_render,
-    topics_match,
 )
 from agents.selectors import CONVERTED_RUNG, thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, conversation_reply
 from agents.summary.periods import workspace_zone
+from agents.topics import faq_topics, topics_match
 from identity.models import Customer, CustomerStatus
 from identity.timeline import PAYMENT_EVENTS
 from integrations.events import event_customer

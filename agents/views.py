@@ -11,6 +11,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from agents import selectors as conversation_selectors
+from agents.emerging import MIN_PEOPLE, emerging_topics
 from agents.models import Channel
 from agents.refund_sentiment import refund_mood
 from agents.registry import AGENTS
@@ -87,7 +88,10 @@ class InboxView(WorkspaceMixin, TemplateView):
         context["waiting"] = sum(1 for t in threads if t.waiting or t.needs_human)
         context["limit"] = conversation_selectors.INBOX_LIMIT
         context["drop_offs"] = conversation_selectors.drop_offs(workspace=self.workspace, now=timezone.now())
-        context["topics"] = conversation_selectors.topic_counts(workspace=self.workspace, now=timezone.now())
+        now = timezone.now()
+        context["topics"] = conversation_selectors.topic_counts(workspace=self.workspace, now=now)
+        context["emerging"] = emerging_topics(workspace=self.workspace, now=now)
+        context["emerging_people"] = MIN_PEOPLE
         context["silence_hours"] = int(conversation_selectors.SILENCE.total_seconds() // 3600)
         return context
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.db.models import Max, Q
 
 from agents.models import AgentSetting, Channel, Conversation, Direction, Message, MessageStatus
-from agents.registry import FAQ_TOPICS, agent_config, topics_parse
+from agents.registry import FAQ_TOPICS, agent_config
 from agents.summary.periods import (
     SummaryPeriod,
     latest_week_key,
@@ -30,6 +30,7 @@ from agents.summary.periods import (
     week_key,
     workspace_zone,
 )
+from agents.topics import topics_parse
 from identity.channels import channel_label
 from identity.models import CustomerStatus, PersonFacts, RollupDimension
 from identity.rollups.dimensions import step_parts

@@ -6,9 +6,9 @@ import re
 from django.utils import timezone
 
 from agents.models import Message
-from agents.registry import topics_match, topics_parse
 from agents.services import agent_setting_save
 from agents.tasks import agents_tick
+from agents.topics import topics_match, topics_parse
 from tests.agents.helpers import inbound, person
 
 TOPICS = "Pricing: price, how much, quote\nPiano: piano, grand piano\nStorage: storage unit"
