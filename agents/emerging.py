@@ -13,14 +13,10 @@ Measured on a labelled set of questions with known groups (tests/agents/test_eme
 """
 
 import datetime
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
-from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_distances
 
 from agents.models import AgentSetting, Direction, Message
 from agents.registry import FAQ_TOPICS, agent_config
@@ -69,7 +65,15 @@ CHAT_WORDS = frozenset(
         "know",
     ]
 )
-STOP_WORDS = ENGLISH_STOP_WORDS | CHAT_WORDS
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # see questions_cluster
+
+    return frozenset(ENGLISH_STOP_WORDS | CHAT_WORDS)
+
+
 WORD = re.compile(r"[a-z]+")
 # Plural endings folded: "pianos" → "piano", "lashes" → "lash", "batteries" → "battery"; not "glass", "bus".
 PLURAL = re.compile(r"ies$|(?:(?<=sh)|(?<=ch)|(?<=ss)|(?<=x)|(?<=z))es$|(?<![su])s$")
@@ -78,11 +82,12 @@ PLURAL = re.compile(r"ies$|(?:(?<=sh)|(?<=ch)|(?<=ss)|(?<=x)|(?<=z))es$|(?<![su]
 def question_terms(text: str) -> list[str]:
     """The words of a question that say what it is about: lowercase, no stop words, plurals folded."""
     terms = []
+    stop_words = _stop_words()
     for word in WORD.findall(text.lower()):
-        if word in STOP_WORDS:
+        if word in stop_words:
             continue
         word = PLURAL.sub(_singular, word) if len(word) > 3 else word
-        if len(word) > 2 and word not in STOP_WORDS:
+        if len(word) > 2 and word not in stop_words:
             terms.append(word)
     return terms
 
@@ -101,6 +106,14 @@ def questions_cluster(questions: Sequence[str]) -> list[QuestionCluster]:
     """Groups of 2 or more questions asking about the same thing, largest first."""
     if len(questions) < 2:
         return []
+    # scikit-learn (and numpy, scipy) load here, not at import: every process that loads the URLs
+    # (the edge's web workers, the Celery workers) would otherwise pay ~130 MB and seconds of start-up
+    # for a page only owners open. Not an import cycle being dodged: a heavy library loaded on use.
+    import numpy as np
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_distances
+
     vectorizer = TfidfVectorizer(tokenizer=question_terms, token_pattern=None, lowercase=False, sublinear_tf=True)
     try:
         vectors = vectorizer.fit_transform(questions)
