@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from agents.models import Message
 from identity.models import ConsentRecord, Customer, DataSubjectRequest, DsrStatus, IdentifierKind
-from identity.normalize import claims_from_values
 from identity.privacy.services import subject_suppressions_complete
 from identity.privacy.subjects import Subject, subject_get
 from identity.privacy.workspace_exports import export_files_delete
@@ -35,6 +34,7 @@ from integrations.destinations.services import destination_erasures_queue
 from integrations.models import Provider, WebhookDelivery
 from tracking.botevents import bot_events_of
 from tracking.models import DedupeKey, Event, PendingEvent, Visit
+from tracking.normalize import claims_from_values
 from tracking.visits import visits_cache_forget
 from workspaces.models import AuditLog, Workspace
 from workspaces.services import audit_log_record

@@ -28,8 +28,8 @@ from identity.models import (
 )
 from identity.privacy.hooks import preferences_changed_announce
 from identity.privacy.subjects import Subject, customer_group_ids, customer_live, subject_get, subject_ref
-from identity.purposes import CONSENT_EVENT_CHOICES
 from tracking.models import Event
+from tracking.purposes import CONSENT_EVENT_CHOICES
 from workspaces.models import Workspace
 from workspaces.services import audit_log_record
 

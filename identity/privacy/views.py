@@ -32,7 +32,6 @@ from identity.models import (
     ExportJobFormat,
     ExportJobStatus,
 )
-from identity.normalize import claims_from_values
 from identity.privacy import selectors, services
 from identity.privacy.emails import dsr_verification_send, preferences_link_send
 from identity.privacy.erasure import subject_erase
@@ -53,6 +52,7 @@ from identity.privacy.tokens import (
     unsubscribe_token_read,
 )
 from identity.privacy.workspace_exports import export_job_create
+from tracking.normalize import claims_from_values
 from workspaces.keys import key_authenticate
 from workspaces.models import ApiKeyKind, Role, Workspace
 from workspaces.roles import role_at_least
