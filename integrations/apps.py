@@ -15,3 +15,9 @@ class IntegrationsConfig(AppConfig):
 
         stitched_receiver_register(events_stitched)
         preferences_receiver_register(preferences_changed)
+        # Erasure and retention reach raw payloads, tracked links and destination records through
+        # the privacy area's holders (identity never imports integrations).
+        from identity.privacy.holders import holder_register
+        from integrations.privacy import HOLDER
+
+        holder_register(HOLDER)
