@@ -9,7 +9,7 @@ test:
 	bash scripts/test.sh
 
 lint:
-	bash scripts/venv.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	bash scripts/venv.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports --no-cache
 
 typecheck:
 	bash scripts/venv.sh && .venv/bin/mypy .

@@ -84,7 +84,7 @@ def agent_action_log(
         raise AgentInputError("A customer is required.")
     event = event_record(
         workspace=workspace,
-        # An agent's action follows the person's analytics choice (identity.purposes): an opted-out
+        # An agent's action follows the person's analytics choice (tracking.purposes): an opted-out
         # person's timeline gets no agent events.
         provider="agent",
         event=action,

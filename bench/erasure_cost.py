@@ -34,10 +34,10 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from identity.models import Customer, Identifier  # noqa: E402
-from identity.normalize import claims_from_values  # noqa: E402
 from identity.privacy.erasure import subject_erase  # noqa: E402
 from identity.privacy.retention import months_before, retention_purge  # noqa: E402
 from tracking.models import Event  # noqa: E402
+from tracking.normalize import claims_from_values  # noqa: E402
 from workspaces.models import Workspace  # noqa: E402
 
 RUNS = 3

@@ -34,11 +34,11 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from identity.models import Customer, CustomerStatus, Identifier  # noqa: E402
-from identity.normalize import claims_from_values  # noqa: E402
 from identity.services.merges import customers_lock, customers_merge_locked  # noqa: E402
 from identity.stitching.stitcher import events_ingest_stitched  # noqa: E402
 from tracking.inputs import EventInput  # noqa: E402
 from tracking.models import Event  # noqa: E402
+from tracking.normalize import claims_from_values  # noqa: E402
 from workspaces.models import Workspace  # noqa: E402
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

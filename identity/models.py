@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from tracking.normalize import IdentifierKind
+from tracking.purposes import ConsentChoice
 from workspaces.models import Workspace
 
 
@@ -67,14 +69,6 @@ class Customer(models.Model):
         if self.customer_number:
             return f"Customer #{self.customer_number}"
         return self.name or self.email or f"Anonymous {self.pk}"
-
-
-class IdentifierKind(models.TextChoices):
-    DEVICE = "device", "Device"
-    EMAIL = "email", "Email"
-    PHONE = "phone", "Phone"
-    USER_ID = "user_id", "Account id"
-    EXTERNAL = "external", "External id"
 
 
 class Identifier(models.Model):
@@ -149,12 +143,6 @@ class Suppression(models.Model):
 
 
 # --- privacy: consent records, data-subject requests, exports, retention ----------------------------
-
-
-class ConsentChoice(models.TextChoices):
-    GRANTED = "granted", "Granted"
-    DENIED = "denied", "Denied"
-    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class ConsentSource(models.TextChoices):

@@ -21,8 +21,8 @@ from django.utils import timezone
 from identity.channels import channel_of
 from identity.cursors import cursor_decode, cursor_encode
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, PersonFacts
-from identity.normalize import claims_from_values
 from tracking.models import Event, Source
+from tracking.normalize import claims_from_values
 from workspaces.models import Workspace
 
 CUSTOMERS_PER_PAGE = 50

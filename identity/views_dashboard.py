@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from agents.summary.periods import workspace_zone
 from identity.channels import channel_label
 from identity.models import RollupDimension
 from identity.rollups.chart import people_chart
@@ -17,6 +16,7 @@ from identity.rollups.selectors import Period, dashboard_get
 from identity.timeline import RUNG_BLURBS, RUNG_NAMES, money
 from identity.views import bad_request
 from workspaces.views_base import WorkspaceMixin
+from workspaces.zones import workspace_zone
 
 RANGES = {"7": 7, "28": 28, "90": 90}
 DEFAULT_RANGE = "28"

@@ -9,11 +9,11 @@ from typing import Any
 from django.utils import timezone
 
 from identity.models import Customer
-from identity.purposes import provider_event_purpose
 from identity.stitching.stitcher import events_ingest_stitched
 from tracking.dedupe import server_dedupe_key
 from tracking.inputs import EventInput
 from tracking.models import Event
+from tracking.purposes import provider_event_purpose
 from workspaces.models import Workspace
 
 
@@ -67,7 +67,7 @@ def event_input(
 def event_record(*, workspace: Workspace, provider: str, **fields: Any) -> Event | None:
     """Ingest one event (the fields of `event_input`); return it (also when it was a duplicate of an
     earlier delivery), or None when the person's preferences refuse its purpose
-    (identity.purposes.provider_event_purpose: payments and bookings are kept, marketing is not)."""
+    (tracking.purposes.provider_event_purpose: payments and bookings are kept, marketing is not)."""
     item = event_input(provider=provider, **fields)
     result = events_ingest_stitched(workspace=workspace, events=[item])
     if result.rejected:

@@ -3,12 +3,17 @@
 import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db.models import F
 from django.utils import timezone
 
+from identity.models import Customer
+from integrations.errors import IntegrationInputError
 from integrations.events import event_record
 from integrations.models import LinkChannel, LinkKind, TrackedLink
 from tracking.models import Source
+from workspaces.models import Workspace
 
 PHONE_LINK_CHANNELS = (LinkChannel.SMS, LinkChannel.WHATSAPP)
 
@@ -89,3 +94,53 @@ def pixel_open_record(*, pixel: TrackedLink) -> None:
 
 
 __all__ = ["LinkKind", "link_by_code", "link_click_record", "link_destination", "pixel_open_record"]
+
+
+_url = URLValidator(schemes=["http", "https"])
+
+
+def target_url_validate(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise IntegrationInputError("target_url is required.")
+    if len(value) > 2000:
+        raise IntegrationInputError("target_url is longer than 2000 characters.")
+    try:
+        _url(value)
+    except ValidationError as exc:
+        raise IntegrationInputError("target_url must be an absolute http(s) URL.") from exc
+    return value
+
+
+def link_create(
+    *,
+    workspace: Workspace,
+    target_url: str,
+    channel: str = LinkChannel.OTHER,
+    customer_id: int | None = None,
+    label: str = "",
+    utm: dict[str, str] | None = None,
+    message_id: int | None = None,
+    kind: str = LinkKind.LINK,
+) -> TrackedLink:
+    if kind == LinkKind.LINK:
+        target_url = target_url_validate(target_url)
+    if channel not in LinkChannel.values:
+        raise IntegrationInputError(f"channel must be one of {', '.join(LinkChannel.values)}.")
+    customer = None
+    if customer_id is not None:
+        # Scoped to the workspace: another workspace's customer id is "not there".
+        customer = Customer.objects.filter(workspace=workspace, pk=customer_id).first()
+        if customer is None:
+            raise IntegrationInputError("No such customer in this workspace.")
+    utm = utm or {}
+    return TrackedLink.objects.create(
+        workspace=workspace,
+        kind=kind,
+        target_url=target_url,
+        channel=channel,
+        customer=customer,
+        label=label[:120],
+        message_id=message_id,
+        **{f"utm_{k}": (utm.get(k) or "")[:100] for k in ("source", "medium", "campaign", "term", "content")},
+    )

@@ -4,6 +4,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from integrations.calendly import client as calendly_client
+from integrations.sendgrid import client as sendgrid_client
+from integrations.stripe import client as stripe_client
+from integrations.twilio import client as twilio_client
+
 
 @dataclass(frozen=True)
 class CredentialField:
@@ -27,27 +32,19 @@ class ProviderSpec:
 
 
 def _stripe_test(creds: dict[str, Any]) -> tuple[bool, str]:
-    from integrations.stripe.client import account_check
-
-    return account_check(api_key=creds["api_key"])
+    return stripe_client.account_check(api_key=creds["api_key"])
 
 
 def _twilio_test(creds: dict[str, Any]) -> tuple[bool, str]:
-    from integrations.twilio.client import account_check
-
-    return account_check(account_sid=creds["account_sid"], auth_token=creds["auth_token"])
+    return twilio_client.account_check(account_sid=creds["account_sid"], auth_token=creds["auth_token"])
 
 
 def _sendgrid_test(creds: dict[str, Any]) -> tuple[bool, str]:
-    from integrations.sendgrid.client import account_check
-
-    return account_check(api_key=creds.get("api_key", ""), verification_key=creds["verification_key"])
+    return sendgrid_client.account_check(api_key=creds.get("api_key", ""), verification_key=creds["verification_key"])
 
 
 def _calendly_test(creds: dict[str, Any]) -> tuple[bool, str]:
-    from integrations.calendly.client import account_check
-
-    return account_check(api_token=creds.get("api_token", ""))
+    return calendly_client.account_check(api_token=creds.get("api_token", ""))
 
 
 def _generic_test(creds: dict[str, Any]) -> tuple[bool, str]:

@@ -2,14 +2,20 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from celery import Task, shared_task
 from django.db import transaction
 
 from clarm.publish import task_publish
-from integrations.messaging import SEND_BATCH, messages_deliver
+from integrations.deliveryprocess import deliveries_process, deliveries_stuck
+from integrations.errors import MessageSendRetryable
+from integrations.messagedelivery import message_deliver, messages_deliver
 from integrations.models import DeliveryStatus
 
+# Inside messages_send_batched(): the ids of messages due now (integrations.messaging._schedule adds
+# them), sent together when the block ends.
+SEND_BATCH: ContextVar[list[int] | None] = ContextVar("messages_batch", default=None)
 # Deliveries per task when the sweep queues what was stored while the queue was down.
 RESUME_CHUNK = 100
 
@@ -18,8 +24,6 @@ RESUME_CHUNK = 100
 def webhook_process(self: Task, delivery_ids: list[int] | int) -> object:
     """Process the deliveries of one request (one task per request, whatever its size), each in its
     own transaction, so one bad event never blocks the others; retry the ones that failed."""
-    from integrations.services import deliveries_process
-
     ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
     statuses = deliveries_process(delivery_ids=ids)
     failed = [delivery_id for delivery_id, status in statuses.items() if status == DeliveryStatus.FAILED]
@@ -36,8 +40,6 @@ def webhook_process(self: Task, delivery_ids: list[int] | int) -> object:
 @shared_task(name="integrations.deliveries_resume")
 def deliveries_resume() -> int:
     """Queue deliveries stored but never processed (the queue was down when they arrived)."""
-    from integrations.services import deliveries_stuck
-
     ids = deliveries_stuck()
     chunks = [ids[start : start + RESUME_CHUNK] for start in range(0, len(ids), RESUME_CHUNK)]
     return sum(len(chunk) for chunk in chunks if task_publish(webhook_process, chunk))
@@ -71,8 +73,6 @@ def messages_send(message_ids: list[int]) -> dict[int, str]:
 
 @shared_task(name="integrations.message_send", bind=True, max_retries=5, acks_late=True)
 def message_send(self: Task, message_id: int) -> str:
-    from integrations.messaging import MessageSendRetryable, message_deliver
-
     try:
         return message_deliver(message_id=message_id)
     except MessageSendRetryable as exc:

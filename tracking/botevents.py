@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from identity.normalize import Claims
 from tracking.models import Event
+from tracking.normalize import Claims
 
 DEVICE = "device"
 

@@ -4,8 +4,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from identity.purposes import Purpose
 from tracking.models import Source
+from tracking.purposes import Purpose
 
 SOURCES = frozenset(Source.values)
 
@@ -45,7 +45,7 @@ class EventInput:
     # provider's event id, a sent message), stored instead of `message_id`. Never set from a request:
     # callers' message ids live in their own namespace (tracking.dedupe).
     server_key: str | None = None
-    # Why the event is recorded (identity.purposes): decides whether a person's preferences let it be
+    # Why the event is recorded (tracking.purposes): decides whether a person's preferences let it be
     # stored. Write-key parsers never set it (always analytics); provider webhooks do.
     purpose: str = Purpose.ANALYTICS
 

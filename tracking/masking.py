@@ -3,7 +3,7 @@
 Plain email addresses and phone numbers live only on the customer record (DESIGN, privacy). What
 an event carries (its name, properties, context, URL, referrer) is walked once before it is stored:
 - every email address, in any key at any depth, in free text and in URLs (also percent-encoded,
-  `jane%40example.com`), becomes `identity.normalize.mask`'s `j***@example.com`;
+  `jane%40example.com`), becomes `tracking.normalize.mask`'s `j***@example.com`;
 - a value under a phone-like key (`phone`, `Phone`, `mobile_phone`, `tel`, …), and a phone-like
   query parameter of a URL, becomes the phone mask (`+14******23`) when it reads as a number, or
   has its digits starred when it does not.
@@ -14,8 +14,7 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from identity.models import IdentifierKind
-from identity.normalize import email_normalize, mask, phone_normalize
+from tracking.normalize import IdentifierKind, email_normalize, mask, phone_normalize
 
 # Local part (at most 64 characters, as in RFC 5321, which also bounds the work on long text): what
 # addresses use in practice, and %XX escapes (but not %40, the escaped "@"). URL delimiters

@@ -4,7 +4,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
-from identity.models import Customer
 from workspaces.models import Workspace
 
 
@@ -23,8 +22,11 @@ class Event(models.Model):
     # every index is paid by every ingested event.
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     # Null only for events that are counted but not stitched: bots, and visitors before consent.
+    # Named by app label, not imported: the edge never reads a customer (the stitcher, in identity,
+    # the layer above, sets customer_id), so tracking's code does not depend on identity's; only the
+    # table's foreign key does, as contrib apps name settings.AUTH_USER_MODEL (docs/ingest.md, Layers).
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_index=False
+        "identity.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_index=False
     )
     event = models.CharField(max_length=120)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)

@@ -9,9 +9,9 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from identity.normalize import Claims, IdentifierClaim
-from identity.purposes import CONSENT_EVENT_CHOICES, Consent, purpose_refused
 from tracking.models import Source
+from tracking.normalize import Claims, IdentifierClaim
+from tracking.purposes import CONSENT_EVENT_CHOICES, Consent, purpose_refused
 from tracking.visits import VisitState
 
 # Sources of browsing: their anonymous events (no identifier at all) are still counted in visits by

@@ -12,19 +12,19 @@ from django.conf import settings
 from django.utils import timezone
 
 from clarm.clientip import ip_clean
-from identity.normalize import claims_from_values
-from identity.purposes import Purpose
-from identity.stitching.ladder import LadderSignals, ladder_context_value
 from tracking.append import events_append
 from tracking.botevents import bot_identifiers
 from tracking.clock import BadInstant, instant_parse, occurred_at_compute
 from tracking.dedupe import MAX_MESSAGE_ID, SERVER_KEY_PREFIX, CallerKeyReserved, caller_key_check
 from tracking.hooks import events_appended_announce
 from tracking.inputs import SOURCES, EventInput, IngestResult
+from tracking.ladder import LadderSignals, ladder_context_value
 from tracking.masking import contacts_mask
 from tracking.models import DailySalt, Source
 from tracking.network import geo_lookup, ip_hash
+from tracking.normalize import claims_from_values
 from tracking.prepared import CONSENT_EVENTS, OPT_OUT_EVENTS, VISIT_SOURCES, Prepared, opt_outs_within
+from tracking.purposes import Purpose
 from tracking.useragent import ua_describe
 from workspaces.models import Workspace
 

@@ -38,10 +38,11 @@ from agents.runner import workspace_scan
 from clarm.demo.business import BUSINESS_PHONE, Person, Step
 from identity.selectors import customer_find_by_identifier
 from identity.stitching.stitcher import workspace_stitch
+from integrations.deliveryprocess import delivery_process
 from integrations.events import event_record, recorded_event
 from integrations.messaging import message_outbound_record
 from integrations.models import Connection, WebhookDelivery
-from integrations.services import connection_save, delivery_process
+from integrations.services import connection_save
 from integrations.stripe import client as stripe_client
 from integrations.twilio.client import signature_compute
 from tracking.http import MAX_EVENTS

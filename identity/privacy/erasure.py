@@ -23,18 +23,16 @@ from django.db.models import Min, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from agents.models import Message
 from identity.models import ConsentRecord, Customer, DataSubjectRequest, DsrStatus, IdentifierKind
-from identity.normalize import claims_from_values
+from identity.privacy.holders import PersonDeletion, holders
 from identity.privacy.services import subject_suppressions_complete
 from identity.privacy.subjects import Subject, subject_get
 from identity.privacy.workspace_exports import export_files_delete
 from identity.stitching.partitions import partition_lock
 from identity.stitching.stitcher import workspace_stitch
-from integrations.destinations.services import destination_erasures_queue
-from integrations.models import Provider, WebhookDelivery
 from tracking.botevents import bot_events_of
 from tracking.models import DedupeKey, Event, PendingEvent, Visit
+from tracking.normalize import claims_from_values
 from tracking.visits import visits_cache_forget
 from workspaces.models import AuditLog, Workspace
 from workspaces.services import audit_log_record
@@ -88,48 +86,6 @@ def _text_match(model: type[models.Model], field_names: list[str], needles: list
         for needle in needles:
             condition |= Q(**{f"{target}__icontains": needle})
     return annotations, condition
-
-
-def _provider_ids(*, workspace: Workspace, subject: Subject) -> tuple[list[str], Q]:
-    """Provider message ids of the person's messages (they appear in status callbacks that may not
-    name the person otherwise), and the stored deliveries that produced one of their events
-    (`message_id` = "<provider>:<delivery id>[:…]")."""
-    sids = list(
-        Message.objects.filter(workspace=workspace, customer_id__in=subject.group_ids)
-        .exclude(provider_message_id="")
-        .values_list("provider_message_id", flat=True)
-    )
-    delivery_ids: dict[str, set[str]] = {provider: set() for provider in Provider.values}
-    message_ids = Event.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).filter(
-        message_id__regex=rf"^({'|'.join(Provider.values)}):"
-    )
-    for message_id in message_ids.values_list("message_id", flat=True).iterator(chunk_size=BATCH_SIZE):
-        provider, _, rest = (message_id or "").partition(":")
-        # The delivery id may itself hold ":" (Calendly's "<event>:<uri>") and may be followed by
-        # ":<intent>" (Twilio): every prefix at a ":" is a candidate.
-        parts = rest.split(":")
-        delivery_ids[provider].update(":".join(parts[:k]) for k in range(1, len(parts) + 1))
-    produced = Q(pk__in=[])
-    for provider, ids in delivery_ids.items():
-        if ids:
-            produced |= Q(provider=provider, provider_event_id__in=sorted(ids))
-    return [s for s in sids if len(s) >= 6], produced
-
-
-def _payloads_delete(*, workspace: Workspace, needles: list[str], produced: Q) -> int:
-    condition = produced
-    annotations: dict[str, Any] = {}
-    if needles:
-        annotations, matches = _text_match(WebhookDelivery, ["body", "headers", "last_error"], needles)
-        condition |= matches
-    ids = list(
-        WebhookDelivery.objects.filter(workspace=workspace)
-        .annotate(**annotations)
-        .filter(condition)
-        .values_list("pk", flat=True)
-    )
-    deleted, _ = WebhookDelivery.objects.filter(pk__in=ids).delete()
-    return deleted
 
 
 def _identity_values(value: Any, found: list[tuple[str, Any]]) -> None:
@@ -315,7 +271,10 @@ def subject_delete(*, subject: Subject, erasure: bool) -> dict[str, int]:
     list(Customer.objects.select_for_update().filter(pk__in=subject.group_ids).order_by("pk"))
     needles = _needles(subject)
     device_hashes = subject.device_hashes
-    message_sids, produced = _provider_ids(workspace=workspace, subject=subject)
+    # What the apps above identity keep about the person (raw payloads, messages) is reached through
+    # their holders: each notes what it needs now and deletes its part after identity's own rows.
+    deletion = PersonDeletion(workspace=workspace, customer_ids=subject.group_ids, erasure=erasure, needles=needles)
+    steps = [step for holder in holders() if holder.person_collect and (step := holder.person_collect(deletion))]
     first_trace = _first_trace(subject)
 
     outcome: dict[str, int] = {"customers": len(subject.group_ids), "identifiers": len(subject.identifiers)}
@@ -331,17 +290,11 @@ def subject_delete(*, subject: Subject, erasure: bool) -> dict[str, int]:
         if device_hashes:
             consent |= Q(device_hash__in=device_hashes)
         outcome["consent_records"] = ConsentRecord.objects.filter(consent, workspace=workspace).delete()[0]
-    outcome["webhook_payloads"] = _payloads_delete(
-        workspace=workspace, needles=[*needles, *message_sids], produced=produced
-    )
-    if erasure:
-        # CRMs that can delete get a delete of the person's record (sent after commit); the person's
-        # other destination deliveries go with their rows. docs/destinations.md names who cannot delete.
-        outcome["destination_deletes_queued"] = destination_erasures_queue(
-            workspace=workspace, customer_ids=subject.group_ids
-        )
+    for step in steps:
+        outcome.update(step())
     related = _related_rows_delete(subject=subject, kept=KEPT_RELATIONS if erasure else RETENTION_KEPT)
-    outcome["messages"] = related.get("agents.Message", 0)
+    for holder in holders():
+        outcome.update({name: related.get(label, 0) for name, label in holder.deleted_counts.items()})
     outcome["related_rows"] = sum(related.values())
     outcome["audit_rows_redacted"] = _audit_redact(workspace=workspace, subject=subject, needles=needles)
     DataSubjectRequest.objects.filter(workspace=workspace, customer_id__in=subject.group_ids).update(customer=None)
@@ -387,3 +340,6 @@ def subject_erase(
             details={"request": request.pk if request is not None else None, "deleted": outcome},
         )
     return outcome
+
+
+text_match = _text_match  # public: holders above identity match raw payloads with it

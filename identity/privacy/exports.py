@@ -1,33 +1,14 @@
-"""Exports in bounded memory: rows come from `.iterator(chunk_size=…)`, are written to a zip entry
-as they come, and the zip's bytes are handed on (to a streamed response or a file) chunk by chunk.
+"""What an export holds: one person's data (a data-subject access request) and a whole workspace's,
+as zip entries written in bounded memory by identity.privacy.zipentries. What apps above identity
+keep about people (messages) comes from their registered holders (identity.privacy.holders)."""
 
-A zip can be written to a stream that cannot seek: `zipfile` then writes each entry's sizes in a
-data descriptor after its data, so nothing has to be held back.
-"""
+from collections.abc import Iterator
 
-import csv
-import io
-import json
-import re
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
-
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
-from django.db.models import QuerySet, TextField
-from django.db.models.functions import Cast
-
-from agents.models import Message
 from identity.models import ConsentRecord, Customer, Identifier
+from identity.privacy.holders import holders
 from identity.privacy.subjects import Subject
+from identity.privacy.zipentries import Entry, _csv_safe, query_entry, zip_stream
 from tracking.models import Event
-
-CHUNK_SIZE = 2000
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d\s().\-]*", re.ASCII)
-FLUSH_BYTES = 256 * 1024
 
 EVENT_FIELDS = [
     "id",
@@ -65,148 +46,7 @@ CUSTOMER_FIELDS = [
     "intent",
 ]
 IDENTIFIER_FIELDS = ["kind", "masked", "visit_count", "created_at"]
-MESSAGE_FIELDS = [
-    "id",
-    "conversation_id",
-    "customer_id",
-    "channel",
-    "direction",
-    "subject",
-    "body",
-    "status",
-    "marketing",
-    "scheduled_at",
-    "sent_at",
-    "created_at",
-]
 CONSENT_FIELDS = ["purpose", "choice", "version", "text", "text_hash", "source", "created_at"]
-
-
-class _Sink(io.RawIOBase):
-    """A write-only, non-seekable stream collecting bytes until taken."""
-
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        self._chunks.append(chunk)
-        self.size += len(chunk)
-        return len(chunk)
-
-    def pending(self) -> int:
-        return sum(len(c) for c in self._chunks)
-
-    def take(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        return data
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False)
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _csv_safe(value: Any) -> Any:
-    """Spreadsheet formula injection: text a spreadsheet would read as a formula (starting with
-    = + - @, a tab or a carriage return) is prefixed with a quote, unless it is a plain number or
-    phone number ("-5", "+1 (415) 555-0100")."""
-    if isinstance(value, str) and value[:1] in _FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-@dataclass
-class Entry:
-    """One file of the zip: `rows` yields tuples in `fields` order; values of the fields in `raw_json`
-    are JSON text already (cast by the database, so they are not parsed and re-serialized here)."""
-
-    name: str
-    kind: str  # csv | json
-    fields: list[str]
-    raw_json: frozenset[str]
-    rows: Callable[[], Iterable[tuple[Any, ...]]]
-
-
-def _json_record(fields: list[str], raw: list[bool], row: tuple[Any, ...]) -> str:
-    parts = []
-    for name, is_raw, value in zip(fields, raw, row, strict=True):
-        text = (value if value is not None else "null") if is_raw else json.dumps(value, cls=DjangoJSONEncoder)
-        parts.append(f"{json.dumps(name)}: {text}")
-    return "{" + ", ".join(parts) + "}"
-
-
-def _entries_write(
-    zf: zipfile.ZipFile, sink: _Sink, entries: list[Entry], on_rows: Callable[[int], None]
-) -> Iterator[bytes]:
-    """Write each entry, yielding zip bytes as they pile up. `on_rows(n)` is told how many more
-    rows were written."""
-    for entry in entries:
-        raw = [f in entry.raw_json for f in entry.fields]
-        with zf.open(entry.name, mode="w", force_zip64=True) as fh:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            count = reported = 0
-            if entry.kind == "csv":
-                writer.writerow(entry.fields)
-            else:
-                buffer.write("[")
-            for row in entry.rows():
-                if entry.kind == "csv":
-                    writer.writerow([_csv_safe(_cell(v)) for v in row])
-                else:
-                    buffer.write(("," if count else "") + "\n" + _json_record(entry.fields, raw, row))
-                count += 1
-                if buffer.tell() >= FLUSH_BYTES:
-                    fh.write(buffer.getvalue().encode())
-                    buffer.seek(0)
-                    buffer.truncate()
-                    on_rows(count - reported)
-                    reported = count
-                    if sink.pending():
-                        yield sink.take()
-            if entry.kind == "json":
-                buffer.write("\n]\n")
-            fh.write(buffer.getvalue().encode())
-            on_rows(count - reported)
-        if sink.pending():
-            yield sink.take()
-
-
-def zip_stream(entries: list[Entry], on_rows: Callable[[int], None] | None = None) -> Iterator[bytes]:
-    """The bytes of a zip holding the entries, produced as rows are read."""
-    sink = _Sink()
-    zf = zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
-    yield from _entries_write(zf, sink, entries, on_rows or (lambda n: None))
-    zf.close()
-    yield sink.take()
-
-
-def _entry(name: str, fmt: str, qs: QuerySet[Any], fields: list[str]) -> Entry:
-    """Rows of `qs` as tuples, read in chunks; JSON columns come as their JSON text."""
-    model = qs.model
-    raw = frozenset(
-        f for f in fields if f in {x.attname for x in model._meta.concrete_fields if isinstance(x, models.JSONField)}
-    )
-    annotated = qs.annotate(**{f"_export_{f}": Cast(f, TextField()) for f in raw})
-    columns = [f"_export_{f}" if f in raw else f for f in fields]
-    return Entry(
-        name=f"{name}.{fmt}",
-        kind=fmt,
-        fields=fields,
-        raw_json=raw,
-        rows=lambda: annotated.values_list(*columns).iterator(chunk_size=CHUNK_SIZE),
-    )
 
 
 # --- one person -----------------------------------------------------------------------------------
@@ -220,14 +60,13 @@ def subject_entries(subject: Subject, fmt: str) -> list[Entry]:
     events = Event.objects.filter(workspace=ws, customer_id__in=group).order_by("occurred_at", "id")
     profile = Customer.objects.filter(workspace=ws, pk__in=group).order_by("pk")
     identifiers = Identifier.objects.filter(workspace=ws, customer_id__in=group).order_by("kind", "id")
-    messages = Message.objects.filter(workspace=ws, customer_id__in=group).order_by("created_at", "id")
     consent = ConsentRecord.objects.filter(workspace=ws, customer_id__in=group).order_by("created_at", "id")
     return [
-        _entry("profile", fmt, profile, CUSTOMER_FIELDS),
-        _entry("identifiers", fmt, identifiers, IDENTIFIER_FIELDS),
-        _entry("events", fmt, events, EVENT_FIELDS),
-        _entry("messages", fmt, messages, MESSAGE_FIELDS),
-        _entry("consent_records", fmt, consent, CONSENT_FIELDS),
+        query_entry("profile", fmt, profile, CUSTOMER_FIELDS),
+        query_entry("identifiers", fmt, identifiers, IDENTIFIER_FIELDS),
+        query_entry("events", fmt, events, EVENT_FIELDS),
+        *(e for h in holders() if h.person_entries for e in h.person_entries(ws, group, fmt)),
+        query_entry("consent_records", fmt, consent, CONSENT_FIELDS),
     ]
 
 
@@ -241,12 +80,11 @@ def subject_export_stream(subject: Subject, fmt: str) -> Iterator[bytes]:
 def workspace_entries(workspace_id: int, fmt: str) -> list[Entry]:
     events = Event.objects.filter(workspace_id=workspace_id).order_by("id")
     customers = Customer.objects.filter(workspace_id=workspace_id).order_by("id")
-    messages = Message.objects.filter(workspace_id=workspace_id).order_by("conversation_id", "created_at", "id")
     event_fields = [*EVENT_FIELDS, "customer_id", "is_bot"]
     return [
-        _entry("customers", fmt, customers, CUSTOMER_FIELDS),
-        _entry("events", fmt, events, event_fields),
-        _entry("conversations", fmt, messages, MESSAGE_FIELDS),
+        query_entry("customers", fmt, customers, CUSTOMER_FIELDS),
+        query_entry("events", fmt, events, event_fields),
+        *(e for h in holders() if h.workspace_entries for e in h.workspace_entries(workspace_id, fmt)),
     ]
 
 
@@ -254,7 +92,7 @@ def workspace_rows_total(workspace_id: int) -> int:
     return (
         Event.objects.filter(workspace_id=workspace_id).count()
         + Customer.objects.filter(workspace_id=workspace_id).count()
-        + Message.objects.filter(workspace_id=workspace_id).count()
+        + sum(h.workspace_rows(workspace_id) for h in holders() if h.workspace_rows)
     )
 
 

@@ -26,15 +26,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Min, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agents.models import Conversation, Message
 from identity.models import ConsentRecord, Customer, CustomerStatus, MergeLog, RetentionRun
 from identity.privacy.erasure import subject_delete
+from identity.privacy.holders import holders
 from identity.privacy.subjects import subject_get
-from integrations.models import TrackedLink, WebhookDelivery
 from tracking.models import DedupeKey, Event, PendingEvent, Visit
 from workspaces.models import Workspace
 
@@ -83,11 +82,11 @@ def _with_something_left(ids: list[int]) -> set[int]:
     merged into them): index probes on the event and message customer indexes, no correlated scan."""
     children = dict(Customer.objects.filter(merged_into_id__in=ids).values_list("pk", "merged_into_id"))
     owner = {**{pk: pk for pk in ids}, **children}
-    busy: set[int] = set()
-    for model in (Event, Message):
-        used = model.objects.filter(customer_id__in=list(owner)).values_list("customer_id", flat=True).distinct()
-        busy.update(owner[customer_id] for customer_id in used)
-    return busy
+    used = set(Event.objects.filter(customer_id__in=list(owner)).values_list("customer_id", flat=True).distinct())
+    for holder in holders():
+        if holder.customers_with_rows:
+            used |= holder.customers_with_rows(list(owner))
+    return {owner[customer_id] for customer_id in used}
 
 
 def _people_without_anything_left(*, workspace: Workspace, cutoff: datetime, batch_size: int) -> int:
@@ -156,24 +155,11 @@ def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_
     _dedupe_keys_delete(workspace=workspace, cutoff=cutoff, batch_size=batch_size)
     # Pending that long: set aside by the stitchers, still holding the identifiers they carried.
     _batched_delete(PendingEvent.objects.filter(workspace=workspace, received_at__lt=cutoff), batch_size=batch_size)
-    payloads = _batched_delete(
-        WebhookDelivery.objects.filter(workspace=workspace, received_at__lt=cutoff), batch_size=batch_size
-    )
-    _batched_delete(
-        TrackedLink.objects.filter(workspace=workspace, created_at__lt=cutoff).filter(
-            Q(customer__isnull=False) | Q(message__isnull=False)
-        ),
-        batch_size=batch_size,
-    )
-    messages = _batched_delete(
-        Message.objects.filter(workspace=workspace, created_at__lt=cutoff), batch_size=batch_size
-    )
-    _batched_delete(
-        Conversation.objects.filter(workspace=workspace, last_message_at__lt=cutoff).exclude(
-            Exists(Message.objects.filter(conversation_id=OuterRef("pk")))
-        ),
-        batch_size=batch_size,
-    )
+    # Raw payloads, tracked links (integrations), messages and empty conversations (agents).
+    held: dict[str, int] = {}
+    for holder in holders():
+        if holder.purge:
+            held.update(holder.purge(workspace, cutoff, batch_size))
     merge_logs = _batched_delete(
         MergeLog.objects.filter(workspace=workspace, created_at__lt=cutoff), batch_size=batch_size
     )
@@ -191,10 +177,13 @@ def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_
         retention_months=workspace.retention_months,
         events_deleted=events,
         visits_deleted=visits,
-        payloads_deleted=payloads,
-        messages_deleted=messages,
+        payloads_deleted=held.get("payloads", 0),
+        messages_deleted=held.get("messages", 0),
         merge_logs_deleted=merge_logs,
         customers_deleted=customers,
         consent_records_deleted=consent,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
+
+
+batched_delete = _batched_delete  # public: holders above identity purge their rows with it

@@ -18,10 +18,10 @@ from identity.models import (
     IdentifierKind,
     RetentionRun,
 )
-from identity.normalize import claims_from_values, email_normalize, phone_normalize
 from identity.privacy.services import PURPOSE_FIELDS
 from identity.privacy.subjects import Subject, customer_live, subject_get
 from tracking.models import Event
+from tracking.normalize import claims_from_values, email_normalize, phone_normalize
 from workspaces.models import Workspace
 
 

@@ -11,8 +11,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from agents.models import Channel, MessageStatus
-from agents.models import Message as AgentMessage
 from identity.models import (
     ConsentChoice,
     ConsentPurpose,
@@ -26,10 +24,11 @@ from identity.models import (
     IdentifierKind,
     Suppression,
 )
+from identity.privacy.holders import holders
 from identity.privacy.hooks import preferences_changed_announce
 from identity.privacy.subjects import Subject, customer_group_ids, customer_live, subject_get, subject_ref
-from identity.purposes import CONSENT_EVENT_CHOICES
 from tracking.models import Event
+from tracking.purposes import CONSENT_EVENT_CHOICES
 from workspaces.models import Workspace
 from workspaces.services import audit_log_record
 
@@ -44,11 +43,6 @@ PURPOSES = tuple(PURPOSE_FIELDS)
 SUPPRESSION_FLAGS = tuple(flag for _, flag in PURPOSE_FIELDS.values())
 
 CONSENT_EVENTS = CONSENT_EVENT_CHOICES
-# Marketing channels a purpose covers, for cancelling queued outbound messages.
-PURPOSE_CHANNELS: dict[str, tuple[str, ...]] = {
-    ConsentPurpose.MARKETING_EMAIL: (Channel.EMAIL,),
-    ConsentPurpose.MARKETING_SMS: (Channel.SMS, Channel.WHATSAPP, Channel.VOICE),
-}
 PREFERENCE_TEXTS: dict[str, str] = {
     ConsentPurpose.ANALYTICS: "Analytics tracking of my visits and messages",
     ConsentPurpose.MARKETING_EMAIL: "Marketing email",
@@ -109,19 +103,6 @@ def _suppressions_write(*, workspace: Workspace, pairs: list[tuple[str, str]], o
     return len(rows)
 
 
-def _marketing_messages_cancel(*, workspace: Workspace, customer_ids: list[int], purposes: list[str]) -> int:
-    channels = [c for p in purposes for c in PURPOSE_CHANNELS.get(p, ())]
-    if not channels:
-        return 0
-    return AgentMessage.objects.filter(
-        workspace=workspace,
-        customer_id__in=customer_ids,
-        status=MessageStatus.QUEUED,
-        marketing=True,
-        channel__in=channels,
-    ).update(status=MessageStatus.CANCELLED, error="Cancelled: the customer opted out", updated_at=timezone.now())
-
-
 @transaction.atomic
 def preferences_update(
     *,
@@ -161,11 +142,9 @@ def preferences_update(
     pairs = [(i.kind, i.value_hash) for i in subject.identifiers]
     suppressed = _suppressions_write(workspace=workspace, pairs=pairs, opted_out=opted_out)
 
-    cancelled = _marketing_messages_cancel(
-        workspace=workspace,
-        customer_ids=subject.group_ids,
-        purposes=[p for p, allowed in cleaned.items() if not allowed],
-    )
+    refused = [p for p, allowed in cleaned.items() if not allowed]
+    # Queued marketing messages of the refused channels are cancelled by their holder (agents).
+    cancelled = sum(h.marketing_cancel(workspace, subject.group_ids, refused) for h in holders() if h.marketing_cancel)
     now = timezone.now()
     for purpose, allowed in changed.items():
         shown = text or PREFERENCE_TEXTS[purpose]

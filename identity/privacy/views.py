@@ -32,10 +32,10 @@ from identity.models import (
     ExportJobFormat,
     ExportJobStatus,
 )
-from identity.normalize import claims_from_values
 from identity.privacy import selectors, services
 from identity.privacy.emails import dsr_verification_send, preferences_link_send
 from identity.privacy.erasure import subject_erase
+from identity.privacy.export_requests import export_job_create
 from identity.privacy.exports import subject_export_stream
 from identity.privacy.forms import (
     CustomerOptOutForm,
@@ -52,7 +52,7 @@ from identity.privacy.tokens import (
     preferences_token_read,
     unsubscribe_token_read,
 )
-from identity.privacy.workspace_exports import export_job_create
+from tracking.normalize import claims_from_values
 from workspaces.keys import key_authenticate
 from workspaces.models import ApiKeyKind, Role, Workspace
 from workspaces.roles import role_at_least

@@ -7,39 +7,18 @@ import tempfile
 import uuid
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from identity.models import ExportJob, ExportJobFormat, ExportJobStatus
+from identity.models import ExportJob, ExportJobStatus
 from identity.privacy.exports import workspace_entries, workspace_rows_total, zip_stream
-from identity.privacy.services import PrivacyInputError
 from workspaces.models import AuditLog, Workspace
-from workspaces.services import audit_log_record
 
 ERASURE_ACTION = "privacy.dsr_erasure_completed"
 
 PROGRESS_EVERY = 1000
-
-
-@transaction.atomic
-def export_job_create(*, workspace: Workspace, fmt: str, actor: User | None) -> ExportJob:
-    if fmt not in ExportJobFormat.values:
-        raise PrivacyInputError("Choose CSV or JSON.")
-    job = ExportJob.objects.create(workspace=workspace, format=fmt, requested_by=actor)
-    audit_log_record(
-        workspace=workspace,
-        actor=actor,
-        action="privacy.workspace_export_requested",
-        target=str(job.pk),
-        details={"format": fmt},
-    )
-    from identity.privacy.tasks import workspace_export_run
-
-    transaction.on_commit(lambda: workspace_export_run.delay(job.pk))
-    return job
 
 
 def export_job_run(*, job_id: int) -> ExportJob | None:

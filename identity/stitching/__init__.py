@@ -16,14 +16,9 @@ What the pipeline stores and the rest of identity reads back:
   undo reads it (`customer_rung_recompute`).
 """
 
-from identity.stitching.ladder import (
-    LADDER_ACCOUNT,
-    LADDER_PHONE,
-    LadderSignals,
-    customer_rung_recompute,
-    ladder_context_value,
-)
+from identity.stitching.ladder import customer_rung_recompute
 from identity.stitching.resolve import LAST_SEEN_SLACK, Resolution
+from tracking.ladder import LADDER_ACCOUNT, LADDER_PHONE, LadderSignals, ladder_context_value
 
 __all__ = [
     "LADDER_ACCOUNT",

@@ -46,11 +46,12 @@ from django.db import connection
 
 from clarm.rowsinsert import bound_cursor, rows_json
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
-from identity.normalize import Claims, IdentifierClaim
-from identity.purposes import Consent
-from identity.stitching.ladder import LadderSignals, customer_number_next
+from identity.stitching.ladder import customer_number_next
 from identity.stitching.plan import IDENTIFYING_KINDS, ClaimKey, OwnerInfo, claim_key, stitch_plan
 from identity.stitching.resolve import Resolution, event_changes, resolve_locked
+from tracking.ladder import LadderSignals
+from tracking.normalize import Claims, IdentifierClaim
+from tracking.purposes import Consent
 from workspaces.models import Workspace
 
 # The customer columns the fast path reads and may write (the consent flag is only read).

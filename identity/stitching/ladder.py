@@ -8,40 +8,18 @@ Stored facts the recompute reads (so callers must write them):
   answer when the event is on a phone channel);
 - events whose `context["ladder"] == "account"`, or a user_id identifier → rung 4 (the edge stores
   `"account"` for an account signal).
-"""
 
-from dataclasses import dataclass
+What the edge records for the ladder (`LadderSignals`, `ladder_context_value`) is tracking's:
+tracking.ladder.
+"""
 
 from django.db import connection
 from django.db.models import Count
 
 from identity.models import Customer, Identifier, IdentifierKind, Rung
+from tracking.ladder import LADDER_ACCOUNT, LADDER_PHONE, LadderSignals
 from tracking.models import Event, Visit
 from workspaces.models import Workspace
-
-LADDER_PHONE = "phone"
-LADDER_ACCOUNT = "account"
-
-
-@dataclass(frozen=True)
-class LadderSignals:
-    # Visits (sessions) seen so far for this event's device, this one included (tracking computes
-    # it); >= 2 → rung 1.
-    device_visit_count: int = 0
-    # SMS/WhatsApp/voice message or call with the customer's number, or a click on a tracked link
-    # sent by SMS/WhatsApp → rung 3.
-    phone_channel: bool = False
-    # Booked, paid or signed in → rung 4 (a user_id claim also counts as signed in).
-    account: bool = False
-
-
-def ladder_context_value(signals: LadderSignals) -> str | None:
-    """What the caller stores in `Event.context["ladder"]` for an event with these signals."""
-    if signals.account:
-        return LADDER_ACCOUNT
-    if signals.phone_channel:
-        return LADDER_PHONE
-    return None
 
 
 def rung_from_event(*, kinds: set[str], signals: LadderSignals) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from identity.models import IdentifierKind
-from identity.normalize import IdentifierClaim
+from tracking.normalize import IdentifierClaim
 
 ClaimKey = tuple[str, str]
 IDENTIFYING_KINDS = (IdentifierKind.EMAIL, IdentifierKind.PHONE, IdentifierKind.USER_ID)

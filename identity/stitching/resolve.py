@@ -14,7 +14,7 @@ seen). `last_seen` is only written when the event is more than 60 s after the st
 
 Suppression: the hashed suppression list is consulted on the slow path, for every claim of the event
 (a new identifier of a person erased earlier brings back their opt-out onto the customer it creates
-or joins). Whether an event may be applied at all is decided BEFORE resolving it (identity.purposes;
+or joins). Whether an event may be applied at all is decided BEFORE resolving it (tracking.purposes;
 the stitcher asks `IdentityBatch.consent_of`): resolving applies the event. An event that would
 create a customer from claims opted out of analytics creates nothing (`suppressed`, no customer),
 so an erased person who opted out is never re-created.
@@ -28,14 +28,15 @@ from django.db import DatabaseError, IntegrityError, OperationalError, transacti
 from django.db.models import Q
 
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
-from identity.normalize import IdentifierClaim
 from identity.services.merges import (
     SUPPRESSION_TO_CONSENT,
     customers_merge_locked,
     devices_move_locked,
 )
-from identity.stitching.ladder import LadderSignals, customer_number_next, rung_from_event
+from identity.stitching.ladder import customer_number_next, rung_from_event
 from identity.stitching.plan import IDENTIFYING_KINDS, ClaimKey, OwnerInfo, claim_key, stitch_plan
+from tracking.ladder import LadderSignals
+from tracking.normalize import IdentifierClaim
 from workspaces.models import Workspace
 
 LAST_SEEN_SLACK = timedelta(seconds=60)
@@ -49,7 +50,7 @@ class Resolution:
     customer_id: int | None  # None only when the event carries no identifier at all
     rung: int  # the customer's rung right after this event (store it on the event)
     # The customer (or a suppression-list row of any claim) opted out of analytics. Informational: by
-    # now the event is applied; a caller refuses events before resolving them (identity.purposes).
+    # now the event is applied; a caller refuses events before resolving them (tracking.purposes).
     suppressed: bool
     created: bool = False  # a new customer was created
     merged_customer_ids: tuple[int, ...] = ()  # customers merged away by this event

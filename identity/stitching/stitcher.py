@@ -38,9 +38,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from identity.privacy.services import consent_record_from_event
-from identity.purposes import purpose_refused
 from identity.stitching.batch import IdentityBatch
-from identity.stitching.ladder import LadderSignals
 from identity.stitching.metrics import stitch_observe
 from identity.stitching.partitions import partition_try, partition_wait
 from tracking.append import partition_of
@@ -48,8 +46,10 @@ from tracking.attribution import attribution_from, attribution_is_paid
 from tracking.eventwrite import events_insert
 from tracking.hooks import events_stitched_announce
 from tracking.inputs import EventInput, IngestResult
+from tracking.ladder import LadderSignals
 from tracking.models import DedupeKey, Event, PendingEvent, Source
 from tracking.prepared import OPT_OUT_EVENTS, Prepared, opt_outs_within, prepared_from_data
+from tracking.purposes import purpose_refused
 from tracking.services import events_ingest
 from tracking.visits import VisitTracker
 from workspaces.models import Workspace

@@ -11,11 +11,11 @@ from typing import Any
 from django.db import connection
 
 from identity.models import Customer, CustomerStatus, Identifier
-from identity.normalize import claims_from_values
-from identity.purposes import Purpose
 from identity.stitching.stitcher import events_ingest_stitched
 from tracking.inputs import EventInput, IngestResult
 from tracking.models import Event
+from tracking.normalize import claims_from_values
+from tracking.purposes import Purpose
 from workspaces.models import Workspace
 
 # Every stored column of a customer: an undo must restore all of them, whatever the service lists.

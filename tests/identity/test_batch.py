@@ -10,13 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from identity.models import Customer, CustomerStatus, Identifier, Suppression
-from identity.normalize import claims_from_values
-from identity.purposes import Purpose
 from identity.stitching.batch import _datetime
 from identity.stitching.stitcher import workspace_stitch
 from tests.factories import UserFactory, make_workspace
 from tracking.inputs import EventInput
 from tracking.models import Event, Visit
+from tracking.normalize import claims_from_values
+from tracking.purposes import Purpose
 from tracking.services import events_ingest
 
 T = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)

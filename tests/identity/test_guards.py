@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from identity.models import Customer, CustomerStatus, Identifier, MergeLog, Suppression
-from identity.normalize import identifier_hash
-from identity.purposes import Purpose
 from tests.identity.helpers import customer_of, send
 from tracking.models import Event
+from tracking.normalize import identifier_hash
+from tracking.purposes import Purpose
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -107,7 +107,7 @@ def test_calendly_signature_is_checked_with_the_shared_tolerance(tenant, calendl
 
 
 def test_calendly_no_show_before_its_booking_fails_then_replays(tenant, calendly_a, post_signed):
-    from integrations.services import delivery_process
+    from integrations.deliveryprocess import delivery_process
 
     post_signed("calendly", tenant.workspace, fixture_text("calendly_invitee_no_show.json"), secret=CALENDLY_KEY)
     no_show = WebhookDelivery.objects.get(event_type="invitee_no_show.created")

@@ -1,14 +1,14 @@
 """Issue 10: verified provider webhooks follow an opted-out person's preference per purpose, through the
-real signed endpoints (identity/purposes.py decides; docs/privacy.md has the table)."""
+real signed endpoints (tracking/purposes.py decides; docs/privacy.md has the table)."""
 
 import json
 
 from identity.models import ConsentSource, Customer
-from identity.normalize import claims_from_values
 from identity.privacy.services import preferences_update
 from integrations.models import DeliveryStatus, WebhookDelivery
 from tests.integrations.test_sendgrid_calendly import post_sendgrid
 from tracking.models import Event
+from tracking.normalize import claims_from_values
 
 EMAIL = "lee@example.com"
 

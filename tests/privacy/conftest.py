@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from identity.models import Customer, Identifier, IdentifierKind
-from identity.normalize import claims_from_values
 from tracking.models import Event
+from tracking.normalize import claims_from_values
 from workspaces.models import Workspace
 
 

@@ -16,7 +16,6 @@ from identity.models import (
     MergeLog,
     Suppression,
 )
-from identity.normalize import claims_from_values
 from identity.privacy.erasure import subject_erase
 from identity.privacy.services import preferences_update
 from identity.privacy.workspace_exports import export_job_run
@@ -26,6 +25,7 @@ from integrations.services import link_create
 from tests.privacy.conftest import person_make, track
 from tests.privacy.scan import scan_database, scan_export_files
 from tracking.models import DedupeKey, Event, PendingEvent
+from tracking.normalize import claims_from_values
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from agents.models import Message, MessageStatus
 from identity.models import ConsentRecord, Customer, IdentifierKind, Suppression
-from identity.normalize import claims_from_values
 from identity.privacy.tokens import preferences_token, preferences_url, unsubscribe_token
+from tracking.normalize import claims_from_values
 from workspaces.models import AuditLog
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from agents.models import Conversation, Message
 from identity.models import ConsentRecord, Customer, Identifier, MergeLog, RetentionRun, Suppression
-from identity.normalize import claims_from_values
 from identity.privacy.retention import months_before, retention_purge
 from identity.privacy.services import preferences_update
 from identity.privacy.tasks import retention_purge_all
@@ -18,6 +17,7 @@ from integrations.services import link_create
 from tests.privacy.conftest import person_make
 from tests.privacy.scan import scan_database
 from tracking.models import Event, PendingEvent, Visit
+from tracking.normalize import claims_from_values
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db

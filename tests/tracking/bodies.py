@@ -6,7 +6,7 @@ from typing import Any
 from django.utils import timezone
 
 from identity.models import Customer, Identifier, IdentifierKind
-from identity.normalize import claims_from_values
+from tracking.normalize import claims_from_values
 from workspaces.models import Workspace
 
 ANSWER_ONE = {"accepted": 1, "duplicates": 0, "suppressed": 0, "bots": 0, "rejected": [], "warnings": []}

@@ -7,14 +7,14 @@ import time
 import pytest
 
 from identity.models import ConsentChoice, ConsentRecord, ConsentSource, Customer, Identifier, MergeLog
-from identity.normalize import claims_from_values
 from identity.privacy import tasks as privacy_tasks
 from identity.privacy.services import preferences_update
-from identity.purposes import Consent, Purpose, purpose_refused
 from identity.stitching.stitcher import stitch_run
 from integrations.events import event_record
 from tracking.botevents import bot_events_of
 from tracking.models import DedupeKey, Event, PendingEvent
+from tracking.normalize import claims_from_values
+from tracking.purposes import Consent, Purpose, purpose_refused
 from workspaces.models import Workspace
 
 URLLIB = "Python-urllib/3.11"

@@ -13,9 +13,9 @@ from django.test import Client
 from django.utils import timezone
 
 from identity.models import Customer, CustomerStatus, Identifier
-from identity.normalize import claims_from_values
 from tests.identity.helpers import run_in_threads
 from tracking.models import Event, Visit
+from tracking.normalize import claims_from_values
 
 THREADS, BATCHES, BATCH_SIZE, DEVICES = 8, 3, 50, 20
 

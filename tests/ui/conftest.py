@@ -8,9 +8,9 @@ from django.test import Client
 from django.utils import timezone
 
 from identity.models import Customer, Identifier
-from identity.normalize import claims_from_values
 from tests.factories import UserFactory
 from tracking.models import Event
+from tracking.normalize import claims_from_values
 from workspaces.models import Membership, Role
 
 _seq = itertools.count(1)

@@ -6,8 +6,8 @@ import pytest
 
 from clarm.demo.loading import demo_data_load
 from identity.models import Identifier
-from identity.normalize import claims_from_values
 from tests.browser import SHOTS, session_sign_in
+from tracking.normalize import claims_from_values
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from clarm.demo.loading import demo_data_load
 from identity.models import Customer, CustomerStatus, Identifier
-from identity.normalize import claims_from_values
 from tracking.models import Event
+from tracking.normalize import claims_from_values
 
 # The webhook receiver schedules work on commit: run it for real, between the steps.
 pytestmark = pytest.mark.django_db(transaction=True)

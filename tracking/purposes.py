@@ -19,7 +19,15 @@ A refused event is not applied and not stored at all (ingest counts it as `suppr
 from dataclasses import dataclass
 from enum import StrEnum
 
-from identity.models import ConsentChoice
+from django.db import models
+
+
+class ConsentChoice(models.TextChoices):
+    """A consent choice, as a consent event states it; `identity.ConsentRecord.choice` stores one."""
+
+    GRANTED = "granted", "Granted"
+    DENIED = "denied", "Denied"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class Purpose(StrEnum):

@@ -10,9 +10,20 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
+from django.db import models
 
-from identity.models import IdentifierKind
 from workspaces.models import Workspace
+
+
+class IdentifierKind(models.TextChoices):
+    """The identifiers the edge recognizes; `identity.Identifier.kind` stores one."""
+
+    DEVICE = "device", "Device"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    USER_ID = "user_id", "Account id"
+    EXTERNAL = "external", "External id"
+
 
 # Ids that SDKs and forms send when they have no id. Never identifiers.
 JUNK_IDS = frozenset(
