@@ -16,10 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from agents.registry import ACTION_NAME
-from integrations.destinations.ssrf import DestinationUrlRefused, guarded_post
+from integrations.destinations.ssrf import DestinationUrlRefused, PostFailed, PostTimeout, guarded_post
 
 SIGNATURE_HEADER = "X-Clarm-Signature"
 PROTOCOL_VERSION = 1
@@ -102,9 +100,9 @@ def endpoint_call(*, url: str, secret: str, payload: dict[str, Any], timeout: fl
         response = guarded_post(url, content=body, headers=headers, timeout=timeout)
     except DestinationUrlRefused as exc:
         raise EndpointFailed(f"Refused: {exc}") from None
-    except httpx.TimeoutException:
+    except PostTimeout:
         raise EndpointFailed(f"No answer within {timeout:g} s.") from None
-    except httpx.HTTPError as exc:
+    except PostFailed as exc:
         raise EndpointFailed(f"Could not reach the endpoint: {type(exc).__name__}.") from None
     if not 200 <= response.status_code < 300:
         raise EndpointFailed(f"The endpoint answered HTTP {response.status_code}.")

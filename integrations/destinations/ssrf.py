@@ -18,6 +18,10 @@ import httpx
 from django.conf import settings
 
 MAX_REDIRECTS = 3
+# What a guarded POST raises when the other end times out or the connection fails, for callers
+# outside the provider modules (which may not import the HTTP client themselves).
+PostTimeout = httpx.TimeoutException
+PostFailed = httpx.HTTPError
 _METADATA_HOSTS = frozenset(("metadata.google.internal", "metadata", "instance-data"))
 
 
