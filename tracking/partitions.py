@@ -119,6 +119,8 @@ def event_months_create(starts: Iterable[datetime]) -> list[str]:
                 continue
             lower, upper = _literal(month.start), _literal(month.end)
             cursor.execute(f'CREATE TABLE "{month.name}" (LIKE "{TABLE}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
+            # No insert may reach DEFAULT between the move and the ATTACH's check of it (reads go on).
+            cursor.execute(f'LOCK TABLE "{DEFAULT_PARTITION}" IN SHARE ROW EXCLUSIVE MODE')
             cursor.execute(
                 f'WITH moved AS (DELETE FROM "{DEFAULT_PARTITION}" WHERE occurred_at >= %s AND occurred_at < %s '  # noqa: S608 (our names)
                 f'RETURNING *) INSERT INTO "{month.name}" SELECT * FROM moved',
