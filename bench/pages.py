@@ -10,11 +10,12 @@ with the secret key), each against its small twin in the same run:
   and once with that cache cleared before every request (the worst case).
 
 Data are bulk-loaded with SQL (INSERT … SELECT generate_series) into the real tables made by the
-migrations, then VACUUM ANALYZE; the database is kept between runs (`--reload` rebuilds it).
+migrations (events into their month partitions, made first with `manage.py event_months --since`),
+then VACUUM ANALYZE; the database is kept between runs (`--reload` rebuilds it).
 Requests are interleaved round-robin across the cases after a warm-up; per case: median and p95,
 query count (CaptureQueriesContext) and EXPLAIN (ANALYZE, BUFFERS) of each query of the page.
 
-    .venv/bin/python bench/pages.py [--requests 60] [--reload]
+    .venv/bin/python bench/pages.py [--requests 60] [--reload] [--db-name clarm_bench_pages] [--redis-db 13]
 """
 
 import argparse
