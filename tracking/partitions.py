@@ -110,7 +110,7 @@ def event_months_create(starts: Iterable[datetime]) -> list[str]:
     Rows of such a month waiting in the DEFAULT partition move into it. Returns the names created."""
     if not partitioned():
         return []
-    wanted = sorted({EventMonth(month_start(at)) for at in starts}, key=lambda m: m.start)
+    wanted = sorted({EventMonth(month_start(at)) for at in starts})
     created: list[str] = []
     with _ddl_lock(), connection.cursor() as cursor:
         existing = {m.name for m in event_months()}
@@ -166,8 +166,10 @@ def event_month_drop(month: EventMonth) -> dict[int, int]:
     deleted one by one). Returns how many events of each workspace it held. Raises OperationalError
     when the table stays locked past LOCK_TIMEOUT_MS (the month is then left for the next run)."""
     with _ddl_lock(), connection.cursor() as cursor:
-        # The month first, so nothing lands in it between the count and the drop.
-        cursor.execute(f'LOCK TABLE "{month.name}" IN ACCESS EXCLUSIVE MODE')
+        # Nothing lands in the month between the count and the drop; reads go on meanwhile (any read
+        # of events that names no month takes a lock on every month: ACCESS EXCLUSIVE here would hold
+        # them all for the count). The DROP then takes ACCESS EXCLUSIVE only until the commit.
+        cursor.execute(f'LOCK TABLE "{month.name}" IN SHARE MODE')
         cursor.execute(f'SELECT workspace_id, count(*) FROM "{month.name}" GROUP BY workspace_id')  # noqa: S608 (our name)
         counts = {workspace_id: n for workspace_id, n in cursor.fetchall()}
         cursor.execute(f'DROP TABLE "{month.name}"')
