@@ -3,19 +3,22 @@ months created ahead by a daily task, the DEFAULT partition for what has no mont
 retention dropping whole the months outside every workspace's window."""
 
 import datetime
+import threading
+import time
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
 from clarm.celery_app import app as celery_app
 from identity.models import RetentionRun
+from identity.privacy.retention import event_months_drop
 from identity.privacy.tasks import retention_purge_all
 from tests.ui.conftest import add_event, make_customer
-from tracking import tasks
+from tracking import partitions, tasks
 from tracking.models import Event
 from tracking.partitions import (
     DEFAULT_PARTITION,
@@ -169,3 +172,38 @@ def test_retention_drops_whole_the_months_outside_every_window_and_keeps_the_oth
     ours_run = RetentionRun.objects.get(workspace=ours)
     theirs_run = RetentionRun.objects.get(workspace=theirs)
     assert (ours_run.events_deleted, theirs_run.events_deleted) == (4, 1)  # dropped 2 + 1, then by row 2 + 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_month_a_reader_holds_is_left_for_the_next_run_without_waiting_long(tenant, monkeypatch):
+    """The DROP waits at most LOCK_TIMEOUT_MS for an open read of events (which holds every month),
+    then leaves the month; that night's row deletes take its rows instead."""
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT_MS", 200)
+    old = months_before(timezone.now(), 50)
+    name = f"{TABLE}_p{old:%Y%m}"
+    event_months_create([old])
+    try:
+        Event.objects.create(workspace=tenant.workspace, event="old", occurred_at=old)
+        reading, done = threading.Event(), threading.Event()
+
+        def reader() -> None:
+            with transaction.atomic():
+                list(Event.objects.filter(workspace=tenant.workspace).values_list("pk", flat=True))
+                reading.set()
+                done.wait(10)
+            connection.close()
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        assert reading.wait(10)
+        started = time.monotonic()
+        dropped = event_months_drop()
+        waited = time.monotonic() - started
+        done.set()
+        thread.join()
+        assert dropped == {} and table_exists(name) and waited < 2
+        assert event_months_drop() == {tenant.workspace.pk: 1}  # the reader gone, the month goes
+        assert not table_exists(name)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
