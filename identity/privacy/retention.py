@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -53,8 +53,9 @@ def event_months_drop(*, now: datetime | None = None) -> dict[int, int]:
     retention horizon: older than every workspace's window, it holds only events retention deletes
     anyway, and one DROP costs nothing per row. Months still inside some workspace's window (and the
     DEFAULT partition) are left to the row deletes of `retention_purge`. Returns how many events of
-    each workspace went. A month whose table stays locked is left for the next night (its rows are
-    then deleted one by one by each workspace's purge, as without partitions)."""
+    each workspace went. A month whose table stays locked (or that fails to drop for any other
+    database error) is left for the next night: its rows are then deleted one by one by each
+    workspace's purge, as without partitions."""
     horizon = retention_horizon(now=now)
     dropped: dict[int, int] = {}
     if horizon is None:
@@ -64,7 +65,7 @@ def event_months_drop(*, now: datetime | None = None) -> dict[int, int]:
             break
         try:
             counts = event_month_drop(month)
-        except OperationalError as exc:  # a lock timeout, most likely
+        except DatabaseError as exc:  # a lock timeout, most likely: never in the way of the row deletes
             logger.warning("event month %s not dropped (%s); left for the next retention run", month.name, exc)
             continue
         for workspace_id, n in counts.items():
