@@ -43,9 +43,12 @@ class Event(models.Model):
     is_bot = models.BooleanField(default=False)
 
     class Meta:
+        # The stitcher's insert skips a message id already stored (a safety net: dedupe itself is
+        # DedupeKey's, exact across months). With occurred_at, as PostgreSQL requires of a unique
+        # index on a table partitioned by it (tracking.partitions); a retried event keeps its time.
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "message_id"],
+                fields=["workspace", "message_id", "occurred_at"],
                 condition=models.Q(message_id__isnull=False),
                 name="event_message_id_unique",
             )

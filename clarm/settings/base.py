@@ -73,6 +73,9 @@ CLARM_STITCH_PARTITIONS = env.int("CLARM_STITCH_PARTITIONS", default=16)
 CLARM_STITCH_BATCH = env.int("CLARM_STITCH_BATCH", default=1000)
 CLARM_STITCH_MAX_ATTEMPTS = env.int("CLARM_STITCH_MAX_ATTEMPTS", default=5)
 CLARM_STITCH_INLINE = env.bool("CLARM_STITCH_INLINE", default=False)
+# Stored events on PostgreSQL are partitioned by month (tracking.partitions, docs/ingest.md "Storage"):
+# the daily beat task keeps the current month and this many after it created ahead.
+CLARM_EVENT_MONTHS_AHEAD = env.int("CLARM_EVENT_MONTHS_AHEAD", default=3)
 # The bearer token of the Prometheus endpoint /metrics; without one /metrics answers 404.
 CLARM_METRICS_TOKEN = env.str("CLARM_METRICS_TOKEN", default="")
 # Inbound and messaging providers (docs/integrations.md, docs/agents.md): each SDK's API base URL,
@@ -294,6 +297,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The built-in agents: plan from new bookings/messages and send what is due (agents.tick).
     "agents-tick": {"task": "agents.tick", "schedule": crontab(minute="*")},
     "retention-purge": {"task": "identity.retention_purge_all", "schedule": crontab(hour=3, minute=10)},
+    # Event months created ahead (tracking.partitions), well before the month turns.
+    "event-months-ahead": {"task": "tracking.event_months_ahead", "schedule": crontab(hour=1, minute=35)},
     "workspace-exports-expire": {"task": "identity.workspace_exports_expire", "schedule": crontab(hour=3, minute=40)},
     "rotate-ip-salts": {"task": "tracking.ip_salts_rotate", "schedule": crontab(hour=0, minute=5)},
     "webhook-deliveries-resume": {"task": "integrations.deliveries_resume", "schedule": crontab(minute="*/10")},

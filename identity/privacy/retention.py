@@ -2,7 +2,9 @@
 retention period goes, in bounded batches, and each run is recorded.
 
 What goes, with `cutoff` = now − `retention_months` (an instant exactly at the cutoff stays):
-- events that occurred before it, visits whose last event is older, raw webhook payloads received
+- events that occurred before it (on PostgreSQL, first whole months older than every workspace's
+  window, in one DROP each: `event_months_drop`, run once a night before the workspaces' purges;
+  then the rest row by row), visits whose last event is older, raw webhook payloads received
   before it, messages created before it (and conversations left empty), tracked links made before
   it for a person or a message, merge logs written before it, the dedupe keys (message ids)
   received before it, and pending events received before it (set aside by the stitchers);
@@ -19,13 +21,13 @@ event (or the cutoff), and merge-log snapshots inside the window that still hold
 the cutoff instead, so no purged date survives.
 """
 
-import calendar
+import logging
 import time
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Min, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -35,22 +37,39 @@ from identity.privacy.erasure import subject_delete
 from identity.privacy.holders import holders
 from identity.privacy.subjects import subject_get
 from tracking.models import DedupeKey, Event, PendingEvent, Visit
+from tracking.partitions import event_month_drop, event_months
 from workspaces.models import Workspace
+from workspaces.retention import months_before, retention_cutoff, retention_horizon
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 SNAPSHOT_DATES = ("first_seen", "last_seen")
 
 
-def months_before(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` calendar months earlier (clamped to the month's last day)."""
-    index = moment.year * 12 + (moment.month - 1) - months
-    year, month = divmod(index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
-
-
-def retention_cutoff(*, workspace: Workspace, now: datetime | None = None) -> datetime:
-    return months_before(now or timezone.now(), workspace.retention_months)
+def event_months_drop(*, now: datetime | None = None) -> dict[int, int]:
+    """Drop whole every month of events (tracking.partitions, PostgreSQL) that ends before the
+    retention horizon: older than every workspace's window, it holds only events retention deletes
+    anyway, and one DROP costs nothing per row. Months still inside some workspace's window (and the
+    DEFAULT partition) are left to the row deletes of `retention_purge`. Returns how many events of
+    each workspace went. A month whose table stays locked (or that fails to drop for any other
+    database error) is left for the next night: its rows are then deleted one by one by each
+    workspace's purge, as without partitions."""
+    horizon = retention_horizon(now=now)
+    dropped: dict[int, int] = {}
+    if horizon is None:
+        return dropped
+    for month in event_months():
+        if month.end > horizon:
+            break
+        try:
+            counts = event_month_drop(month)
+        except DatabaseError as exc:  # a lock timeout, most likely: never in the way of the row deletes
+            logger.warning("event month %s not dropped (%s); left for the next retention run", month.name, exc)
+            continue
+        for workspace_id, n in counts.items():
+            dropped[workspace_id] = dropped.get(workspace_id, 0) + n
+    return dropped
 
 
 def _batched_delete(qs: QuerySet, *, batch_size: int) -> int:
@@ -144,8 +163,12 @@ def _snapshot_dates_clamp(*, workspace: Workspace, cutoff: datetime) -> int:
     return changed
 
 
-def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> RetentionRun:
-    """Run the workspace's retention rule once (see the module docstring)."""
+def retention_purge(
+    *, workspace: Workspace, now: datetime | None = None, batch_size: int = BATCH_SIZE, events_dropped: int = 0
+) -> RetentionRun:
+    """Run the workspace's retention rule once (see the module docstring). `events_dropped`: the
+    workspace's events that went with whole months just before (`event_months_drop`), counted in
+    the run's record with the ones deleted here."""
     started = time.monotonic()
     ran_at = now or timezone.now()
     cutoff = retention_cutoff(workspace=workspace, now=ran_at)
@@ -175,7 +198,7 @@ def retention_purge(*, workspace: Workspace, now: datetime | None = None, batch_
         ran_at=ran_at,
         cutoff=cutoff,
         retention_months=workspace.retention_months,
-        events_deleted=events,
+        events_deleted=events + events_dropped,
         visits_deleted=visits,
         payloads_deleted=held.get("payloads", 0),
         messages_deleted=held.get("messages", 0),

@@ -35,19 +35,21 @@ def workspace_export_run(job_id: int) -> None:
 
 
 @db_task("identity.retention_purge", long_running=True)
-def retention_purge(workspace_id: int) -> int | None:
+def retention_purge(workspace_id: int, events_dropped: int = 0) -> int | None:
     workspace = Workspace.objects.filter(pk=workspace_id, region=settings.CLARM_REGION).first()
     if workspace is None:
         return None
-    return retention.retention_purge(workspace=workspace).pk
+    return retention.retention_purge(workspace=workspace, events_dropped=events_dropped).pk
 
 
 @shared_task(name="identity.retention_purge_all")
 def retention_purge_all() -> int:
-    """Nightly: one purge task per workspace of this deployment's region."""
+    """Nightly: the months of events older than every workspace's window are dropped whole, then one
+    purge task per workspace of this deployment's region (told how many of its events went so)."""
+    dropped = retention.event_months_drop()
     ids = list(Workspace.objects.filter(region=settings.CLARM_REGION).values_list("pk", flat=True))
     for workspace_id in ids:
-        retention_purge.delay(workspace_id)
+        retention_purge.delay(workspace_id, dropped.get(workspace_id, 0))
     return len(ids)
 
 

@@ -79,6 +79,28 @@ def test_dedupe_is_exact_whether_the_first_copy_is_pending_or_stored(stitch, pos
     assert DedupeKey.objects.get().key == "d1"
 
 
+def test_a_message_id_appended_twice_past_its_dedupe_key_is_stored_once(stitch, post_track, deferred):
+    """The stitcher's insert is the safety net behind the dedupe keys: the same pending event twice
+    in one batch, then once more after it was stored (a retried append), leaves one event, in
+    whichever month it lives (the net is per (workspace, message id, occurred_at))."""
+    post_track({"event": "page_view", "visitor_id": "dev-r", "message_id": "r1", "timestamp": "2019-05-04T10:00:00Z"})
+    post_track({"event": "page_view", "visitor_id": "dev-r", "message_id": "r2"})
+    first, second = PendingEvent.objects.order_by("id")
+    retried = [PendingEvent.objects.create(**{**_pending_fields(p), "id": None}) for p in (first, second)]
+    assert stitch() == 2
+    stored = Event.objects.order_by("id")
+    assert [(e.message_id, e.occurred_at.year) for e in stored] == [("r1", 2019), ("r2", timezone.now().year)]
+    for pending in retried:
+        PendingEvent.objects.create(**{**_pending_fields(pending), "id": None})
+    outcome = workspace_stitch(first.workspace_id)
+    assert (outcome.stitched, outcome.duplicates) == (0, 2)
+    assert Event.objects.count() == 2 and not PendingEvent.objects.exists()
+
+
+def _pending_fields(pending: PendingEvent) -> dict:
+    return {f.attname: getattr(pending, f.attname) for f in PendingEvent._meta.concrete_fields}
+
+
 def test_a_bad_pending_event_is_set_aside_and_never_blocks_the_ones_behind_it(
     stitch, post_track, tenant, deferred, settings
 ):
