@@ -13,10 +13,10 @@ from django.core import signing
 from django.urls import reverse
 
 from agents.models import Booking
+from identity.privacy.tokens import TokenExpired, TokenInvalid, signed_int, signed_load
 
 BOOKING_LINK_SALT = "clarm.agents.booking"
 BOOKING_LINK_MAX_AGE = datetime.timedelta(days=45)
-MAX_TOKEN_CHARS = 300
 
 
 class BookingLinkInvalid(Exception):
@@ -43,17 +43,10 @@ def booking_url(booking: Booking) -> str:
 
 
 def booking_token_read(token: str) -> BookingLink:
-    if not token or len(token) > MAX_TOKEN_CHARS:
-        raise BookingLinkInvalid("empty or oversized token")
     try:
-        data = signing.loads(token, salt=BOOKING_LINK_SALT, max_age=BOOKING_LINK_MAX_AGE)
-    except signing.SignatureExpired as exc:
-        raise BookingLinkExpired("expired") from exc
-    except signing.BadSignature as exc:
-        raise BookingLinkInvalid("bad signature") from exc
-    if not isinstance(data, dict) or data.get("p") != "booking":
-        raise BookingLinkInvalid("wrong purpose")
-    ids = data.get("w"), data.get("b")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in ids):
-        raise BookingLinkInvalid("missing ids")
-    return BookingLink(workspace_id=data["w"], booking_id=data["b"])
+        data = signed_load(token, salt=BOOKING_LINK_SALT, max_age=BOOKING_LINK_MAX_AGE, purposes=("booking",))
+        return BookingLink(workspace_id=signed_int(data, "w"), booking_id=signed_int(data, "b"))
+    except TokenExpired as exc:
+        raise BookingLinkExpired(str(exc)) from exc
+    except TokenInvalid as exc:
+        raise BookingLinkInvalid(str(exc)) from exc

@@ -30,6 +30,10 @@ class TokenInvalid(Exception):
     """The token is malformed, tampered with, expired or minted for another purpose."""
 
 
+class TokenExpired(TokenInvalid):
+    """Signed by us, but older than its kind's maximum age (a page may say so, not just "invalid")."""
+
+
 @dataclass(frozen=True)
 class SubjectToken:
     workspace_id: int
@@ -43,14 +47,14 @@ class DsrToken:
     request_id: int
 
 
-def _load(token: str, *, salt: str, max_age: datetime.timedelta, purposes: tuple[str, ...]) -> dict[str, Any]:
+def signed_load(token: str, *, salt: str, max_age: datetime.timedelta, purposes: tuple[str, ...]) -> dict[str, Any]:
     """The token's payload, checked: signed with `salt`, younger than `max_age`, minted for one of `purposes`."""
     if not token or len(token) > 500:
         raise TokenInvalid("empty or oversized token")
     try:
         data = signing.loads(token, salt=salt, max_age=max_age)
     except signing.SignatureExpired as exc:
-        raise TokenInvalid("expired") from exc
+        raise TokenExpired("expired") from exc
     except signing.BadSignature as exc:
         raise TokenInvalid("bad signature") from exc
     if not isinstance(data, dict):
@@ -60,7 +64,7 @@ def _load(token: str, *, salt: str, max_age: datetime.timedelta, purposes: tuple
     return data
 
 
-def _int(data: dict[str, Any], key: str) -> int:
+def signed_int(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise TokenInvalid(f"missing {key}")
@@ -86,8 +90,8 @@ def unsubscribe_url(customer: Customer, purpose: str) -> str:
 
 
 def unsubscribe_token_read(token: str) -> SubjectToken:
-    data = _load(token, salt=UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_MAX_AGE, purposes=UNSUBSCRIBE_PURPOSES)
-    return SubjectToken(workspace_id=_int(data, "w"), customer_id=_int(data, "c"), purpose=str(data["p"]))
+    data = signed_load(token, salt=UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_MAX_AGE, purposes=UNSUBSCRIBE_PURPOSES)
+    return SubjectToken(workspace_id=signed_int(data, "w"), customer_id=signed_int(data, "c"), purpose=str(data["p"]))
 
 
 # --- preferences --------------------------------------------------------------------------------
@@ -103,8 +107,8 @@ def preferences_url(customer: Customer) -> str:
 
 
 def preferences_token_read(token: str) -> SubjectToken:
-    data = _load(token, salt=PREFERENCES_SALT, max_age=PREFERENCES_MAX_AGE, purposes=("preferences",))
-    return SubjectToken(workspace_id=_int(data, "w"), customer_id=_int(data, "c"), purpose="preferences")
+    data = signed_load(token, salt=PREFERENCES_SALT, max_age=PREFERENCES_MAX_AGE, purposes=("preferences",))
+    return SubjectToken(workspace_id=signed_int(data, "w"), customer_id=signed_int(data, "c"), purpose="preferences")
 
 
 # --- data-subject request verification -------------------------------------------------------------
@@ -119,5 +123,5 @@ def dsr_verify_url(request: DataSubjectRequest) -> str:
 
 
 def dsr_verify_token_read(token: str) -> DsrToken:
-    data = _load(token, salt=DSR_VERIFY_SALT, max_age=DSR_VERIFY_MAX_AGE, purposes=("dsr_verify",))
-    return DsrToken(workspace_id=_int(data, "w"), request_id=_int(data, "r"))
+    data = signed_load(token, salt=DSR_VERIFY_SALT, max_age=DSR_VERIFY_MAX_AGE, purposes=("dsr_verify",))
+    return DsrToken(workspace_id=signed_int(data, "w"), request_id=signed_int(data, "r"))

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from identity.models import Customer, PersonFacts
+from identity.selectors import channels_used
 from tests.dashboard.test_dashboard import story
 from tests.ui.conftest import add_event, client_for, make_customer
 from workspaces.models import Role
@@ -162,3 +163,22 @@ def test_other_workspace_gets_404_and_nothing_changes(tenant, other_tenant, ana)
     theirs = reverse("identity:customer", kwargs={"ws": other_tenant.workspace.slug, "pk": ana.pk})
     assert outsider.get(theirs).status_code == 404
     assert list(PersonFacts.objects.values_list("customer_id", "revenue_minor", "last_step")) == facts_before
+
+
+def test_channels_are_every_channel_the_persons_events_came_through_and_no_other(tenant):
+    """Each source whose channel is the source itself is probed; messages, tracked links and
+    webhooks are told apart by name and properties (identity.channels.channel_of)."""
+    customer = make_customer(tenant.workspace, name="Mix")
+    other = make_customer(tenant.workspace, name="Other")
+    add_event(other, source="ad")
+    add_event(other, event="call_completed", source="channel")
+    for _ in range(3):
+        add_event(customer)  # web
+    add_event(customer, event="email_opened", source="email")
+    add_event(customer, event="message_received", source="channel", properties={"channel": "whatsapp"})
+    add_event(customer, event="link_clicked", source="pixel", properties={"channel": "sms"})
+    add_event(customer, event="booking_created", source="webhook", properties={"provider": "calendly"})
+    assert channels_used(customer_ids=[customer.pk]) == {customer.pk: {"web", "email", "whatsapp", "sms", "calendly"}}
+    assert channels_used(customer_ids=[customer.pk, other.pk])[other.pk] == {"ad", "call"}
+    response = client_for(tenant.workspace).get(url(customer))
+    assert fact(response, "Channels") == "Web Email SMS WhatsApp Calendly"
