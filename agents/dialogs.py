@@ -26,6 +26,7 @@ from agents.availability import (
     taken_starts,
 )
 from agents.booking_links import booking_url
+from agents.messagedelivery import PHONE_CHANNELS
 from agents.models import (
     ActionStatus,
     AgentDialog,
@@ -45,7 +46,6 @@ from agents.services import AgentInputError, agent_action_log, agent_action_log_
 from agents.summary.periods import workspace_zone
 from identity.models import Customer
 from integrations.calendly.client import CalendlyError, available_times, invitee_create
-from integrations.messaging import PHONE_CHANNELS
 from integrations.optout import sms_intent
 from integrations.selectors import connection_get
 from integrations.services import IntegrationInputError

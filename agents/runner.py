@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from agents.dialogs import DIALOG_CHANNELS, booking_offer_plan, dialog_step, dialogs_end
+from agents.messagedelivery import PHONE_CHANNELS
 from agents.model_agent import model_answer
 from agents.models import (
     ActionStatus,
@@ -58,7 +59,6 @@ from agents.topics import faq_topics, topics_match
 from identity.models import Customer, CustomerStatus
 from identity.timeline import PAYMENT_EVENTS
 from integrations.events import event_customer
-from integrations.messaging import PHONE_CHANNELS
 from integrations.optout import sms_intent
 from integrations.services import IntegrationInputError
 from tracking.dedupe import SERVER_KEY_PREFIX

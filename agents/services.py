@@ -19,15 +19,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.availability import availability_parse
+from agents.messagedelivery import PHONE_CHANNELS
+from agents.messaging import email_send, sms_send
 from agents.models import AgentSetting, Channel, Conversation, Message, ModelEndpoint
 from agents.registry import ACTION_NAME, AGENT_NAME, AGENTS, agent_config, questions_parse
 from agents.selectors import last_reply_channel, thread_customer_ids, whatsapp_window_open, widget_visitor_id
 from agents.webchat import WidgetInputError, webchat_reply
 from identity.models import Customer
 from integrations.destinations.ssrf import DestinationUrlRefused, url_check
-from integrations.email.sending import email_send
 from integrations.events import event_record
-from integrations.messaging import PHONE_CHANNELS, sms_send
 from integrations.models import LinkChannel
 from integrations.services import IntegrationInputError, link_create
 from tracking.models import Event, Source

@@ -15,10 +15,10 @@ from celery import shared_task
 from celery.result import EagerResult
 from django.utils import timezone
 
+from agents.messagetasks import messages_send_batched
 from agents.runner import action_run, actions_due_ids, scan_all
 from agents.summary.periods import due_week_key, workspace_zone
 from agents.summary.services import summaries_sent, weekly_summary_send
-from integrations.tasks import messages_send_batched
 from workspaces.models import Workspace
 
 # Due actions per `agents.actions_run` task: small enough that every worker gets a share of a burst.

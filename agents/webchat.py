@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from django.db import transaction
 from django.utils import timezone
 
+from agents.messaging import conversation_touch, message_inbound_record
 from agents.models import Channel, ChatWidget, Conversation, Direction, Message, MessageStatus, WidgetSession
 from agents.selectors import thread_customer_ids, widget_token_hash
 from identity.models import Customer
 from identity.stitching.stitcher import events_ingest_stitched
 from integrations.events import event_by_key, event_customer, event_input, event_record
-from integrations.messaging import conversation_touch, message_inbound_record
 from tracking.models import Source
 from workspaces.models import Workspace
 

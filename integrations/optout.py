@@ -6,9 +6,19 @@
    `OPT_OUT_PHRASES`: "stop texting me", "please stop", "unsubscribe me", "don't text me",
    "remove me from your list", … They are deliberately narrow: "can you stop by at 5?" is not an
    opt-out. A missed opt-out phrased differently can still be set by the team on the customer.
+
+Applying one goes through the privacy area's `preferences_update`: it applies the change to every
+stitched customer, mirrors it onto the hashed suppression list, cancels queued marketing messages of
+that channel and writes the consent record and the audit row.
 """
 
 import re
+
+from django.contrib.auth.models import User
+
+from identity.models import ConsentPurpose, ConsentSource, Customer
+from identity.privacy.services import preferences_update
+from workspaces.models import Workspace
 
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
@@ -42,3 +52,37 @@ def sms_intent(body: str) -> str | None:
     if len(text) <= MAX_PHRASE_MESSAGE_LENGTH and any(p.search(text) for p in OPT_OUT_PHRASES):
         return "opt_out"
     return None
+
+
+def sms_opt_out(*, workspace: Workspace, customer: Customer, actor: User | None = None) -> int:
+    """Opt out of marketing SMS/WhatsApp (a STOP reply); returns the queued messages cancelled."""
+    result = preferences_update(
+        workspace=workspace,
+        customer=customer,
+        changes={ConsentPurpose.MARKETING_SMS: False},
+        source=ConsentSource.API,
+        actor=actor,
+    )
+    return result.messages_cancelled
+
+
+def sms_opt_in(*, workspace: Workspace, customer: Customer, actor: User | None = None) -> None:
+    """Allow marketing SMS/WhatsApp again (a START/UNSTOP reply)."""
+    preferences_update(
+        workspace=workspace,
+        customer=customer,
+        changes={ConsentPurpose.MARKETING_SMS: True},
+        source=ConsentSource.API,
+        actor=actor,
+    )
+
+
+def email_opt_out(*, workspace: Workspace, customer: Customer) -> int:
+    """Opt out of marketing email (a SendGrid unsubscribe or spam report)."""
+    result = preferences_update(
+        workspace=workspace,
+        customer=customer,
+        changes={ConsentPurpose.MARKETING_EMAIL: False},
+        source=ConsentSource.UNSUBSCRIBE,
+    )
+    return result.messages_cancelled

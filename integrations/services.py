@@ -1,6 +1,6 @@
 """Writes of integrations: connections, inbound deliveries, tracked links.
 
-Messaging (SMS/WhatsApp/email out, opt-outs) lives in `integrations.messaging`.
+Messages out (SMS/WhatsApp/email) are agents' (`agents.messaging`); opt-outs are in `integrations.optout`.
 """
 
 import dataclasses

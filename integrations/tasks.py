@@ -1,21 +1,11 @@
 """Celery tasks of integrations: take ids, call a service, idempotent, retry with backoff."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-
 from celery import Task, shared_task
-from django.db import transaction
 
 from clarm.publish import task_publish
 from integrations.deliveryprocess import deliveries_process, deliveries_stuck
-from integrations.errors import MessageSendRetryable
-from integrations.messagedelivery import message_deliver, messages_deliver
 from integrations.models import DeliveryStatus
 
-# Inside messages_send_batched(): the ids of messages due now (integrations.messaging._schedule adds
-# them), sent together when the block ends.
-SEND_BATCH: ContextVar[list[int] | None] = ContextVar("messages_batch", default=None)
 # Deliveries per task when the sweep queues what was stored while the queue was down.
 RESUME_CHUNK = 100
 
@@ -43,37 +33,3 @@ def deliveries_resume() -> int:
     ids = deliveries_stuck()
     chunks = [ids[start : start + RESUME_CHUNK] for start in range(0, len(ids), RESUME_CHUNK)]
     return sum(len(chunk) for chunk in chunks if task_publish(webhook_process, chunk))
-
-
-@contextmanager
-def messages_send_batched() -> Iterator[None]:
-    """Messages queued inside this block (outside a transaction) and due now leave together in one
-    `integrations.messages_send` task after it: one ingest for all their `message_sent` events
-    instead of one each (the agents' bursts: 1,000 reminders due at 09:00)."""
-    ids: list[int] = []
-    token = SEND_BATCH.set(ids)
-    try:
-        yield
-    finally:
-        SEND_BATCH.reset(token)
-        # After the commits that fill `ids` (at once outside a transaction; in order inside one).
-        transaction.on_commit(lambda: ids and messages_send.delay(ids))
-
-
-@shared_task(name="integrations.messages_send", acks_late=True)
-def messages_send(message_ids: list[int]) -> dict[int, str]:
-    """Send a batch of queued messages (`messages_send_batched`); one that failed temporarily goes on
-    alone through `message_send`, with its backoff."""
-    statuses = messages_deliver(message_ids=message_ids)
-    for pk, status in statuses.items():
-        if status == "retry":
-            message_send.apply_async(args=(pk,), countdown=30)
-    return statuses
-
-
-@shared_task(name="integrations.message_send", bind=True, max_retries=5, acks_late=True)
-def message_send(self: Task, message_id: int) -> str:
-    try:
-        return message_deliver(message_id=message_id)
-    except MessageSendRetryable as exc:
-        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc

@@ -8,7 +8,7 @@
   task finds it done). Twilio's webhooks carry no event time (the receiver stamps the arrival), so a
   delivery replayed from the past is stamped with its step's time before it is processed, and the
   message it files is dated then too;
-- reply: a message the business sent (integrations.messaging.message_outbound_record);
+- reply: a message the business sent (agents.messaging.message_outbound_record);
 - channel: `integrations.events.event_record`, the door the link and Twilio receivers use.
 
 Appended events are stitched in this process (identity's `workspace_stitch`, the stitcher's own code)
@@ -33,6 +33,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from agents.messaging import message_outbound_record
 from agents.models import Message
 from agents.runner import workspace_scan
 from clarm.demo.business import BUSINESS_PHONE, Person, Step
@@ -40,7 +41,6 @@ from identity.selectors import customer_find_by_identifier
 from identity.stitching.stitcher import workspace_stitch
 from integrations.deliveryprocess import delivery_process
 from integrations.events import event_record, recorded_event
-from integrations.messaging import message_outbound_record
 from integrations.models import Connection, WebhookDelivery
 from integrations.services import connection_save
 from integrations.stripe import client as stripe_client

@@ -10,7 +10,6 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 
-from agents.models import Channel, Message, MessageStatus
 from identity.stitching.stitcher import events_ingest_stitched
 from integrations.events import EventRejected, event_by_key, event_customer, event_input
 from integrations.inbound import (
@@ -24,8 +23,9 @@ from integrations.inbound import (
     storable,
     unusable,
 )
-from integrations.messaging import email_opt_out
+from integrations.messagehooks import EMAIL, DeliveryReceipt, ReceiptStatus, delivery_receipt_hand_over
 from integrations.models import Connection, DeliveryStatus, WebhookDelivery
+from integrations.optout import email_opt_out
 from integrations.sendgrid.client import signature_valid
 from tracking.inputs import EventInput
 from tracking.models import Source
@@ -87,29 +87,29 @@ def _occurred_at(item: dict[str, Any]) -> datetime.datetime:
     return now
 
 
-def _message_update(workspace: Workspace, item: dict[str, Any], status: str) -> None:
-    """Our own message id travels in the SMTP API unique args (see integrations.email.sending)."""
+def _message_update(workspace: Workspace, item: dict[str, Any], status: ReceiptStatus) -> None:
+    """Our own message id travels in the SMTP API unique args (see agents.emaildelivery)."""
     message_pk = str(item.get("clarm_message_id") or "")
     if message_pk.isascii() and message_pk.isdigit() and len(message_pk) < 19:
-        Message.objects.filter(workspace=workspace, pk=int(message_pk), channel=Channel.EMAIL).exclude(
-            status=MessageStatus.CANCELLED
-        ).update(status=status, updated_at=timezone.now())
+        delivery_receipt_hand_over(
+            DeliveryReceipt(workspace=workspace, channel=EMAIL, status=status, message_id=int(message_pk))
+        )
 
 
 @dataclass(frozen=True)
 class _Mapping:
     name: str
     title: str
-    message_status: str = ""
+    message_status: ReceiptStatus | None = None
     opt_out: bool = False
 
 
 MAPPINGS: dict[str, _Mapping] = {
-    "delivered": _Mapping("email_delivered", "Email delivered", message_status=MessageStatus.DELIVERED),
+    "delivered": _Mapping("email_delivered", "Email delivered", message_status="delivered"),
     "open": _Mapping("email_opened", "Email opened"),
     "click": _Mapping("email_clicked", "Email link clicked"),
-    "bounce": _Mapping("email_bounced", "Email bounced", message_status=MessageStatus.FAILED),
-    "dropped": _Mapping("email_bounced", "Email dropped", message_status=MessageStatus.FAILED),
+    "bounce": _Mapping("email_bounced", "Email bounced", message_status="failed"),
+    "dropped": _Mapping("email_bounced", "Email dropped", message_status="failed"),
     "spamreport": _Mapping("email_spam_reported", "Email marked as spam", opt_out=True),
     "unsubscribe": _Mapping("email_unsubscribed", "Unsubscribed from marketing email", opt_out=True),
     "group_unsubscribe": _Mapping("email_unsubscribed", "Unsubscribed from marketing email", opt_out=True),

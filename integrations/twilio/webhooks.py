@@ -7,9 +7,7 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.http import HttpRequest, QueryDict
-from django.utils import timezone
 
-from agents.models import Channel, Message, MessageStatus
 from integrations.events import event_customer, event_record
 from integrations.inbound import (
     DeliveryUnusable,
@@ -20,9 +18,18 @@ from integrations.inbound import (
     storable,
     unusable,
 )
-from integrations.messaging import message_inbound_record, sms_opt_in, sms_opt_out
+from integrations.messagehooks import (
+    SMS,
+    VOICE,
+    WHATSAPP,
+    DeliveryReceipt,
+    InboundMessage,
+    ReceiptStatus,
+    delivery_receipt_hand_over,
+    inbound_message_hand_over,
+)
 from integrations.models import Connection, WebhookDelivery
-from integrations.optout import sms_intent
+from integrations.optout import sms_intent, sms_opt_in, sms_opt_out
 from integrations.twilio.client import signature_valid
 from tracking.models import Source
 from workspaces.models import Workspace
@@ -100,15 +107,15 @@ def _count(value: str | None) -> int | None:
 def _address(value: str) -> tuple[str, str]:
     """(channel, E.164 number) from a Twilio address such as `whatsapp:+14155550100`."""
     if value.startswith("whatsapp:"):
-        return Channel.WHATSAPP, value.removeprefix("whatsapp:")
-    return Channel.SMS, value
+        return WHATSAPP, value.removeprefix("whatsapp:")
+    return SMS, value
 
 
 def _message_inbound(*, workspace: Workspace, params: dict[str, str], delivery: WebhookDelivery) -> None:
     channel, phone = _address(params.get("From", ""))
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     body = params.get("Body", "")
-    label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
+    label = "WhatsApp" if channel == WHATSAPP else "SMS"
     event = event_record(
         workspace=workspace,
         provider="twilio",
@@ -131,13 +138,15 @@ def _message_inbound(*, workspace: Workspace, params: dict[str, str], delivery: 
     customer = event_customer(event)
     if customer is None:
         return
-    message_inbound_record(
-        workspace=workspace,
-        customer=customer,
-        channel=channel,
-        body=body,
-        provider_message_id=sid,
-        at=delivery.received_at,
+    inbound_message_hand_over(
+        InboundMessage(
+            workspace=workspace,
+            customer=customer,
+            channel=channel,
+            body=body,
+            provider_message_id=sid,
+            at=delivery.received_at,
+        )
     )
     intent = sms_intent(body)
     if intent is None:
@@ -165,11 +174,11 @@ def _message_inbound(*, workspace: Workspace, params: dict[str, str], delivery: 
     )
 
 
-STATUS_EVENTS = {
-    "delivered": ("message_delivered", "delivered", MessageStatus.DELIVERED),
-    "read": ("message_read", "read", MessageStatus.DELIVERED),
-    "failed": ("message_failed", "failed", MessageStatus.FAILED),
-    "undelivered": ("message_failed", "not delivered", MessageStatus.FAILED),
+STATUS_EVENTS: dict[str, tuple[str, str, ReceiptStatus]] = {
+    "delivered": ("message_delivered", "delivered", "delivered"),
+    "read": ("message_read", "read", "delivered"),
+    "failed": ("message_failed", "failed", "failed"),
+    "undelivered": ("message_failed", "not delivered", "failed"),
 }
 
 
@@ -180,13 +189,15 @@ def _message_status(*, workspace: Workspace, params: dict[str, str], delivery: W
     name, label, new_status = STATUS_EVENTS[status]
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     channel, phone = _address(params.get("To", ""))
-    message = Message.objects.filter(workspace=workspace, provider_message_id=sid, channel=channel).first()
-    if message is not None and message.status != MessageStatus.CANCELLED:
-        Message.objects.filter(pk=message.pk).update(
+    customer = delivery_receipt_hand_over(
+        DeliveryReceipt(
+            workspace=workspace,
+            channel=channel,
             status=new_status,
-            error=(f"Twilio error {params['ErrorCode']}" if params.get("ErrorCode") else message.error),
-            updated_at=timezone.now(),
+            provider_message_id=sid,
+            error=f"Twilio error {params['ErrorCode']}" if params.get("ErrorCode") else "",
         )
+    )
     event_record(
         workspace=workspace,
         provider="twilio",
@@ -195,12 +206,12 @@ def _message_status(*, workspace: Workspace, params: dict[str, str], delivery: W
         message_id=f"twilio:{delivery.provider_event_id}",
         occurred_at=delivery.received_at,
         properties={
-            "title": f"{'WhatsApp' if channel == Channel.WHATSAPP else 'SMS'} {label}",
+            "title": f"{'WhatsApp' if channel == WHATSAPP else 'SMS'} {label}",
             "channel": channel,
             "provider_message_id": sid,
             **({"error_code": params["ErrorCode"]} if params.get("ErrorCode") else {}),
         },
-        phone=message.customer.phone if message is not None and message.customer.phone else phone,
+        phone=customer.phone if customer is not None and customer.phone else phone,
         phone_channel=True,
     )
     return True
@@ -220,7 +231,7 @@ def _call_status(*, workspace: Workspace, params: dict[str, str], delivery: Webh
         return False
     properties: dict[str, object] = {
         "title": title,
-        "channel": Channel.VOICE,
+        "channel": VOICE,
         "direction": "in" if inbound else "out",
         "call_status": status,
         "provider_call_id": params.get("CallSid"),

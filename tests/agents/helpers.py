@@ -5,9 +5,9 @@ from urllib.parse import parse_qs
 
 from django.utils import timezone
 
+from agents.messaging import message_inbound_record
 from agents.models import Conversation, Message
 from identity.models import Customer
-from integrations.messaging import message_inbound_record
 from tests.integrations.conftest import ProviderApi, fixture_json
 from tracking.inputs import EventInput
 from tracking.services import events_ingest

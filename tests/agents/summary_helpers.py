@@ -7,12 +7,12 @@ conversation), replies as sent messages, the FAQ topics agent's scan, then the r
 import datetime
 import itertools
 
+from agents.messaging import message_inbound_record, message_outbound_record
 from agents.models import Message
 from agents.runner import workspace_scan
 from identity.models import Customer
 from identity.rollups.processor import rollups_advance
 from integrations.events import event_input
-from integrations.messaging import message_inbound_record, message_outbound_record
 from tracking.inputs import EventInput
 from tracking.services import events_ingest
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from agents.models import Conversation, Message, MessageStatus
 from identity.models import Customer
-from integrations.messaging import sms_opt_out
+from integrations.optout import sms_opt_out
 from tests.agents.helpers import inbound, person, thread_of, twilio_accepts
 from tests.integrations.conftest import TWILIO_SID, TWILIO_TOKEN
 from tracking.models import Event

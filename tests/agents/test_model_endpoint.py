@@ -17,7 +17,7 @@ from agents.runner import action_run
 from agents.services import AgentInputError, agent_setting_save, model_endpoint_save
 from agents.tasks import agents_tick
 from identity.models import Customer
-from integrations.messaging import sms_opt_out
+from integrations.optout import sms_opt_out
 from integrations.services import connection_save
 from tests.agents.helpers import inbound, person
 from tests.factories import UserFactory, make_workspace

@@ -28,7 +28,7 @@ from agents.services import AgentInputError, agent_setting_save
 from agents.tasks import agents_tick
 from agents.webchat import widget_message_receive
 from identity.models import Customer
-from integrations.messaging import sms_opt_out
+from integrations.optout import sms_opt_out
 from integrations.services import connection_save
 from tests.agents.helpers import inbound, person
 from tests.factories import make_workspace

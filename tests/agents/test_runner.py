@@ -18,7 +18,7 @@ from agents.runner import action_run
 from agents.services import AgentInputError, agent_setting_save
 from agents.tasks import agents_tick
 from identity.models import Customer
-from integrations.messaging import sms_opt_out
+from integrations.optout import sms_opt_out
 from integrations.services import connection_save
 from tests.agents.helpers import booking, inbound, person
 from tests.factories import make_workspace

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from agents.models import Conversation, Message
-from integrations.messaging import sms_opt_out
+from integrations.optout import sms_opt_out
 from tests.agents.helpers import inbound, person, thread_of, twilio_accepts
 from tracking.models import Event
 

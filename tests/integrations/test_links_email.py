@@ -5,9 +5,9 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 
+from agents.messaging import email_send
 from agents.models import Message, MessageStatus
 from identity.models import Customer
-from integrations.email.sending import email_send
 from integrations.models import LinkKind, TrackedLink
 from integrations.services import IntegrationInputError, link_create
 from tracking.inputs import EventInput

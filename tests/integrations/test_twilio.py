@@ -3,9 +3,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from agents.messaging import sms_send
 from agents.models import Channel, Conversation, Direction, Message, MessageStatus
 from identity.models import Customer
-from integrations.messaging import sms_send
 from integrations.models import DeliveryStatus, WebhookDelivery
 from integrations.optout import sms_intent
 from tests.integrations.conftest import TWILIO_SID, TWILIO_TOKEN, customer_of, fixture_json, timeline

@@ -1,4 +1,4 @@
-"""Sending queued messages through their provider (the worker's side of integrations.messaging), and
+"""Sending queued messages through their provider (the worker's side of agents.messaging), and
 logging each one that left on the person's timeline (`message_sent` / `email_sent`)."""
 
 import json
@@ -9,8 +9,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.emaildelivery import email_deliver
 from agents.models import Channel, Direction, Message, MessageStatus
-from integrations.email.delivery import email_deliver
 from integrations.errors import MessageSendRetryable
 from integrations.events import EventRejected, event_input
 from integrations.models import Connection, Provider

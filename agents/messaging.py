@@ -1,4 +1,5 @@
-"""Messages in and out (SMS, WhatsApp, email, voice) and the marketing preferences they change."""
+"""Messages in and out (SMS, WhatsApp, email, voice): conversations, inbound and outbound records,
+and queueing a message to send (sent by agents.messagetasks through agents.messagedelivery)."""
 
 import datetime
 import re
@@ -8,15 +9,14 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from agents.messagedelivery import PHONE_CHANNELS, message_sent_event_input
+from agents.messagetasks import SEND_BATCH, message_send
 from agents.models import Channel, Conversation, Direction, Message, MessageStatus
 from agents.sentiment import sentiment_score
-from identity.models import ConsentPurpose, ConsentSource, Customer
-from identity.privacy.services import preferences_update
+from identity.models import Customer
 from integrations.errors import IntegrationInputError
 from integrations.events import EventRejected
-from integrations.messagedelivery import PHONE_CHANNELS, message_sent_event_input
 from integrations.models import Connection, Provider
-from integrations.tasks import SEND_BATCH, message_send
 from tracking.services import events_ingest
 from workspaces.models import Workspace
 
@@ -93,46 +93,6 @@ def message_outbound_record(
     return message
 
 
-# --- preferences --------------------------------------------------------------------------------
-# Through the privacy app's `preferences_update`: it applies the change to every stitched customer,
-# mirrors it onto the hashed suppression list, cancels queued marketing messages of that channel and
-# writes the consent record and the audit row.
-
-
-def sms_opt_out(*, workspace: Workspace, customer: Customer, actor: User | None = None) -> int:
-    """Opt out of marketing SMS/WhatsApp (a STOP reply); returns the queued messages cancelled."""
-    result = preferences_update(
-        workspace=workspace,
-        customer=customer,
-        changes={ConsentPurpose.MARKETING_SMS: False},
-        source=ConsentSource.API,
-        actor=actor,
-    )
-    return result.messages_cancelled
-
-
-def sms_opt_in(*, workspace: Workspace, customer: Customer, actor: User | None = None) -> None:
-    """Allow marketing SMS/WhatsApp again (a START/UNSTOP reply)."""
-    preferences_update(
-        workspace=workspace,
-        customer=customer,
-        changes={ConsentPurpose.MARKETING_SMS: True},
-        source=ConsentSource.API,
-        actor=actor,
-    )
-
-
-def email_opt_out(*, workspace: Workspace, customer: Customer) -> int:
-    """Opt out of marketing email (a SendGrid unsubscribe or spam report)."""
-    result = preferences_update(
-        workspace=workspace,
-        customer=customer,
-        changes={ConsentPurpose.MARKETING_EMAIL: False},
-        source=ConsentSource.UNSUBSCRIBE,
-    )
-    return result.messages_cancelled
-
-
 # --- outbound -----------------------------------------------------------------------------------
 
 
@@ -199,6 +159,45 @@ def sms_send(
         marketing=marketing,
         scheduled_at=scheduled_at,
         template=template or {},
+    )
+    _schedule(message)
+    return message
+
+
+@transaction.atomic
+def email_send(
+    *,
+    workspace: Workspace,
+    customer_id: int,
+    subject: str,
+    html_body: str,
+    marketing: bool = False,
+    scheduled_at: datetime.datetime | None = None,
+    actor: User | None = None,
+) -> Message:
+    """Queue an email to a customer; it goes out after commit (or at scheduled_at) through Django's
+    email backend (agents.emaildelivery: links tracked, an open pixel, List-Unsubscribe on marketing)."""
+    customer = _customer_in(workspace, customer_id)
+    if not customer.email:
+        raise IntegrationInputError("This customer has no email address.")
+    if marketing and not customer.allow_marketing_email:
+        raise IntegrationInputError("This customer has unsubscribed from marketing email.")
+    subject = (subject or "").strip()
+    if not subject or len(subject) > 300:
+        raise IntegrationInputError("The subject is required (at most 300 characters).")
+    if not (html_body or "").strip():
+        raise IntegrationInputError("The email body is empty.")
+    now = timezone.now()
+    message = Message.objects.create(
+        workspace=workspace,
+        customer=customer,
+        conversation=conversation_touch(workspace=workspace, customer=customer, channel=Channel.EMAIL, at=now),
+        channel=Channel.EMAIL,
+        direction=Direction.OUT,
+        subject=subject,
+        body=html_body,
+        marketing=marketing,
+        scheduled_at=scheduled_at,
     )
     _schedule(message)
     return message

@@ -1,5 +1,9 @@
-"""Composing and sending one queued email (called by integrations.messagedelivery with the message
-locked): links tracked, an open pixel, List-Unsubscribe on marketing mail."""
+"""Composing and sending one queued email (called by agents.messagedelivery with the message locked)
+through Django's email backend (SendGrid's SMTP relay in production).
+
+Every http(s) link is rewritten to a tracked link `/l/<code>`, an open pixel `/o/<code>.gif` is added,
+and marketing mail carries RFC 8058 one-click unsubscribe headers. SendGrid events come back with our
+message id through the SMTP API unique args (`X-SMTPAPI`), so delivery/bounce update the message."""
 
 import html
 import json
@@ -58,7 +62,7 @@ def _unsubscribe_mailto() -> str:
 
 
 def email_deliver(message: Message) -> None:
-    """Compose and send (called by `messaging.message_deliver` with the message locked)."""
+    """Compose and send (called by `messagedelivery.message_deliver` with the message locked)."""
     customer = message.customer
     body = links_rewrite(message=message, body=message.body)
     pixel = pixel_tag(message=message)
