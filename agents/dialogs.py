@@ -117,6 +117,16 @@ def _channel(row: ScheduledAction, customer: Customer) -> str | None:
     return channel if channel in DIALOG_CHANNELS else None
 
 
+def _reachable(row: ScheduledAction, customer: Customer, *, no_channel: str) -> tuple[str, Result | None]:
+    """The channel a dialog starts on, or why it cannot start (no channel, or the person opted out)."""
+    channel = _channel(row, customer)
+    if channel is None:
+        return "", (ActionStatus.CANCELLED, no_channel)
+    if opted_out(customer, channel):
+        return channel, (ActionStatus.CANCELLED, "The person opted out")
+    return channel, None
+
+
 def dialog_step(row: ScheduledAction, config: dict[str, Any], *, now: datetime.datetime) -> Result:
     """Do one step of Qualify or the Booking assistant (inside the action's transaction)."""
     if row.trigger.startswith("message:"):
@@ -131,11 +141,9 @@ def dialog_step(row: ScheduledAction, config: dict[str, Any], *, now: datetime.d
 
 def _qualify_start(row: ScheduledAction, config: dict[str, Any], *, now: datetime.datetime) -> Result:
     customer = row.customer
-    channel = _channel(row, customer)
-    if channel is None:
-        return ActionStatus.CANCELLED, "No channel to ask on"
-    if opted_out(customer, channel):
-        return ActionStatus.CANCELLED, "The person opted out"
+    channel, refused = _reachable(row, customer, no_channel="No channel to ask on")
+    if refused:
+        return refused
     try:
         questions = questions_parse(config["questions"])
     except ValueError as exc:
@@ -301,11 +309,9 @@ def _offer(
 
 def _offer_start(row: ScheduledAction, config: dict[str, Any], *, now: datetime.datetime) -> Result:
     customer = row.customer
-    channel = _channel(row, customer)
-    if channel is None:
-        return ActionStatus.CANCELLED, "No channel to offer times on"
-    if opted_out(customer, channel):
-        return ActionStatus.CANCELLED, "The person opted out"
+    channel, refused = _reachable(row, customer, no_channel="No channel to offer times on")
+    if refused:
+        return refused
     ids = thread_customer_ids(workspace=row.workspace, customer=customer)
     if AgentDialog.objects.filter(
         workspace=row.workspace, agent=BOOKING_ASSISTANT.name, customer_id__in=ids, status=DialogStatus.OPEN

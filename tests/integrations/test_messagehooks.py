@@ -16,6 +16,19 @@ from tests.integrations.test_twilio import form_with
 from tracking.models import Event
 
 
+def sent_message(customer, channel: str, status: str, provider_message_id: str) -> Message:
+    """An outbound message of the person's, as the send path stores it."""
+    return Message.objects.create(
+        workspace=customer.workspace,
+        customer=customer,
+        channel=channel,
+        direction="out",
+        body="Quote attached",
+        status=status,
+        provider_message_id=provider_message_id,
+    )
+
+
 def test_the_hook_speaks_agents_channels_and_statuses():
     assert {messagehooks.SMS, messagehooks.WHATSAPP, messagehooks.EMAIL, messagehooks.VOICE} <= set(Channel.values)
     assert set(typing.get_args(messagehooks.ReceiptStatus)) <= set(MessageStatus.values)
@@ -47,15 +60,7 @@ def test_without_a_receiver_a_receipt_fails_its_delivery_and_leaves_the_message_
     tenant, twilio_a, post_twilio, monkeypatch
 ):
     customer = form_with(tenant.workspace)
-    message = Message.objects.create(
-        workspace=tenant.workspace,
-        customer=customer,
-        channel=Channel.SMS,
-        direction="out",
-        body="Quote attached",
-        status=MessageStatus.SENT,
-        provider_message_id="SM0123456789abcdef0123456789abcdef",
-    )
+    message = sent_message(customer, Channel.SMS, MessageStatus.SENT, "SM0123456789abcdef0123456789abcdef")
     monkeypatch.setattr(messagehooks, "_receipt_receivers", [])
     post_twilio(tenant.workspace, fixture_json("twilio_status_delivered.json"))
     delivery = WebhookDelivery.objects.get(workspace=tenant.workspace, provider="twilio")
@@ -75,15 +80,7 @@ SMTP_ID = "<abc@clarm.localhost>"
 @pytest.mark.parametrize("status", ["delivered", "failed"])
 def test_a_receipt_never_revives_a_cancelled_message(tenant, status):
     customer = form_with(tenant.workspace)
-    message = Message.objects.create(
-        workspace=tenant.workspace,
-        customer=customer,
-        channel=Channel.EMAIL,
-        direction="out",
-        body="<p>Offer</p>",
-        status=MessageStatus.CANCELLED,
-        provider_message_id=SMTP_ID,
-    )
+    message = sent_message(customer, Channel.EMAIL, MessageStatus.CANCELLED, SMTP_ID)
     by_our_id = messagehooks.DeliveryReceipt(
         workspace=tenant.workspace, channel=messagehooks.EMAIL, status=status, message_id=message.pk
     )
