@@ -507,15 +507,20 @@ def _journey(story: _Story, start: datetime.datetime, via: str) -> None:
 
 def demo_people(*, now: datetime.datetime, tz: zoneinfo.ZoneInfo, count: int = 500) -> list[Person]:
     """`count` people (with a few bots' visits among them), the same ones for the same seed."""
-    rng = random.Random(SEED)
     people = []
     for index in range(count):
+        # One generator per person: how many draws a person's moment takes depends on the weekday it
+        # runs (Sundays are redrawn), and that must not change who the next people are.
+        rng = random.Random(f"{SEED}-{index}")
         person = _person(rng, index)
         story = _Story(rng, person, now)
-        _journey(story, _first_moment(rng, now, tz), _weighted(rng, FIRST_TOUCH))
+        # The first people come through each door once, so even a small demo has every channel.
+        via = FIRST_TOUCH[index][0] if index < len(FIRST_TOUCH) else _weighted(rng, FIRST_TOUCH)
+        _journey(story, _first_moment(rng, now, tz), via)
         if person.steps:
             people.append(person)
     for index in range(max(1, count // 25)):  # crawlers: counted, never stitched, never a person
+        rng = random.Random(f"{SEED}-bot-{index}")
         bot = Person(key=f"bot{index:02d}", name="", email="", phone="", ip=rng.choice(IPS), user_agent=BOT)
         _Story(rng, bot, now).visit(_first_moment(rng, now, tz), rng.sample(BROWSE, 3))
         people.append(bot)

@@ -4,10 +4,13 @@ asks for an email when handed to a person, respects consent and GPC."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from agents.models import Conversation, Message
 from agents.services import conversation_reply
@@ -25,6 +28,22 @@ from workspaces.models import Workspace
 pytestmark = pytest.mark.browser
 
 WIDGET = REPO / "static" / "clarm-widget.js"
+
+
+@pytest.fixture(autouse=True)
+def _pages_quiet_when_done(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's pages finish their requests and close before the test ends. A page left open kept
+    sending events to the live server after its test, and once one was still being served when the
+    xdist worker shut down, which killed the worker."""
+    yield
+    if "browser" not in request.fixturenames:
+        return
+    browser: Browser = request.getfixturevalue("browser")
+    for context in browser.contexts:
+        for page in context.pages:
+            with contextlib.suppress(PlaywrightError):
+                page.wait_for_load_state("networkidle", timeout=5_000)
+        context.close()
 
 
 def _setup(tenant, *, mode: str = "never", enabled: bool = True) -> None:
