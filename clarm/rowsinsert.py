@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.db import connection, models
@@ -27,13 +28,28 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+@cache
+def _logged_cursor_class(base: type) -> type:
+    class PreparedLoggedCursor(base):
+        """psycopg records the statement it sent (what Django's query log and CaptureQueriesContext
+        read) only when it sends it unprepared; record it for prepared ones too."""
+
+        def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
+            self._query = pgq
+            super()._send_query_prepared(name, pgq, binary=binary)
+
+    return PreparedLoggedCursor
+
+
 @contextmanager
 def bound_cursor() -> Iterator[Any]:
     """A cursor of the default connection whose parameters travel apart from the statement
     (PostgreSQL's server-side binding). Django's psycopg cursors bind on the client: they quote every
     parameter into the SQL text in Python, which for the one large JSON parameter of a batch costs more
-    CPU than PostgreSQL spends running the statement. Queries still go through Django's wrappers
-    (errors, query logging). Other databases get the ordinary cursor."""
+    CPU than PostgreSQL spends running the statement. Its statements are also prepared once per
+    connection (`prepare_threshold` in `clarm.settings.base.database_config`), so keep their text
+    fixed per call site. Queries still go through Django's wrappers (errors, query logging). Other
+    databases get the ordinary cursor."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             yield cursor
@@ -44,7 +60,7 @@ def bound_cursor() -> Iterator[Any]:
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
+        raw = _logged_cursor_class(ServerBindingCursor)(connection.connection)
     cursor = connection._prepare_cursor(raw)  # type: ignore[attr-defined]  # as Django wraps its own cursors
     try:
         yield cursor

@@ -99,7 +99,15 @@ class PendingEvent(models.Model):
     `partition` (the workspace id modulo CLARM_STITCH_PARTITIONS) is the unit one stitcher claims."""
 
     id = models.BigAutoField(primary_key=True)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint on the queue's two tables (here and DedupeKey): the edge writes the
+    # workspace of the key it just authenticated, and a constraint cost every appended row a
+    # deferred check that locks the workspace row at commit (KEY SHARE from every concurrent request
+    # of the workspace), 10-30% of the append's database CPU (docs/benchmarks.md §14). Deleting a
+    # workspace still deletes its rows (Django's CASCADE), and the stitcher drops rows of a
+    # workspace deleted while they were appended.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     partition = models.PositiveSmallIntegerField()
     received_at = models.DateTimeField()
     data = models.JSONField(encoder=DjangoJSONEncoder)
@@ -120,7 +128,9 @@ class DedupeKey(models.Model):
     stored, in whichever month it lives."""
 
     pk = models.CompositePrimaryKey("workspace_id", "key")
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     key = models.CharField(max_length=128)
     received_at = models.DateTimeField()
 

@@ -234,7 +234,7 @@ def _batch_stitch(pending: list[PendingEvent]) -> StitchOutcome:
     workspaces = Workspace.objects.in_bulk(list(by_workspace))
     for workspace_id, items in by_workspace.items():
         workspace = workspaces.get(workspace_id)
-        if workspace is not None:  # a workspace deleted meanwhile: its pending rows went with it
+        if workspace is not None:  # deleted meanwhile: its rows are dropped (an append can race the delete)
             outcome.add(_resolve(workspace, items))
     ids = [row.pk for row in pending]
     _pending_delete(ids)

@@ -82,6 +82,24 @@ def test_segment_answers_keep_their_guards_on_the_short_stack(tenant):
     assert status == 400 and json.loads(content)["code"] == "invalid_request"  # the NUL guard
 
 
+def test_the_short_stack_routes_only_the_ingest_endpoints_and_answers_their_errors_as_json(tenant, monkeypatch):
+    # Resolved against clarm.ingest_urls: an unknown Segment call is still Segment's JSON error...
+    basic = "Basic " + base64.b64encode(f"{tenant.write_key}:".encode()).decode()
+    status, _, content = _call("POST", "/v1/unknown", b"{}", AUTHORIZATION=basic)
+    assert status == 404 and json.loads(content)["success"] is False
+    # ...and a bug in the view is the site's JSON 500, not an HTML page.
+    from tracking import views
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views, "events_ingest", broken)
+    body = json.dumps({"event": "page_view", "visitor_id": "wsgi-dev"}).encode()
+    status, headers, content = _call("POST", "/api/track", body, X_CLARM_KEY=tenant.write_key)
+    assert status == 500 and headers["Content-Type"] == "application/json"
+    assert "error" in json.loads(content)
+
+
 def test_pages_keep_the_full_stack(db):
     status, headers, _ = _call("GET", "/accounts/login/")
     assert status == 200

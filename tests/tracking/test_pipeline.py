@@ -8,8 +8,10 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clarm.settings.base import database_config
 from identity.models import Customer
 from identity.privacy.erasure import subject_erase
 from identity.stitching import stitcher
@@ -150,6 +152,51 @@ def test_an_erasure_takes_what_the_person_has_pending_with_the_rest(stitch, post
     post_track({"event": "page_view", "visitor_id": "dev-e", "message_id": "e2"})  # still pending
     subject_erase(workspace=tenant.workspace, customer=Customer.objects.get())
     assert not Event.objects.exists() and not PendingEvent.objects.exists() and not Customer.objects.exists()
+
+
+@pytest.mark.postgres_only(reason="prepared statements are PostgreSQL's")
+def test_the_append_is_prepared_once_per_connection_and_still_in_the_query_log(post_track, deferred):
+    with CaptureQueriesContext(connection) as queries:
+        for n in range(3):
+            assert post_track({"event": "page_view", "visitor_id": "dev-p", "message_id": f"p{n}"}).status_code == 202
+    assert len([q for q in queries.captured_queries if "INSERT INTO tracking_dedupekey" in q["sql"]]) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert len([s for s in prepared if "INSERT INTO tracking_dedupekey" in s]) == 1
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(monkeypatch):
+    url = "postgres://clarm@db.internal:5432/clarm"
+    assert database_config(url)["OPTIONS"]["prepare_threshold"] == 0
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "false")
+    assert "prepare_threshold" not in database_config(url)["OPTIONS"]
+    assert "prepare_threshold" not in database_config("sqlite:///x.sqlite3")["OPTIONS"]
+
+
+def test_a_deleted_workspace_takes_its_queue_and_an_append_racing_the_delete_is_dropped(
+    stitch, post_track, tenant, other_tenant, client, deferred
+):
+    # The queue's tables have no database constraint to the workspace (the append is cheaper
+    # without one): Django's cascade still empties them, and the stitcher drops what an append in
+    # flight wrote after the delete, without holding up anyone else's events.
+    post_track({"event": "page_view", "visitor_id": "dev-gone", "message_id": "g1"})
+    data = PendingEvent.objects.get().data
+    gone = tenant.workspace.pk
+    tenant.workspace.delete()
+    assert not PendingEvent.objects.exists() and not DedupeKey.objects.filter(workspace_id=gone).exists()
+
+    PendingEvent.objects.create(workspace_id=gone, partition=partition_of(gone), received_at=timezone.now(), data=data)
+    r = client.post(
+        "/api/track",
+        {"event": "page_view", "visitor_id": "dev-stays", "message_id": "s1"},
+        content_type="application/json",
+        HTTP_X_CLARM_KEY=other_tenant.write_key,
+    )
+    assert r.status_code == 202
+    stitch()
+    assert not PendingEvent.objects.exists()
+    assert list(Event.objects.values_list("workspace_id", "message_id")) == [(other_tenant.workspace.pk, "s1")]
 
 
 @pytest.mark.postgres_only(reason="partitions are PostgreSQL advisory locks (SQLite has one writer anyway)")
