@@ -20,6 +20,7 @@ from django.db import connection, models
 # SQLite refuses statements with more parameters than this (its default bound since 3.32).
 _SQLITE_MAX_PARAMS = 32_000
 _SQL_CACHE: dict[tuple[str, tuple[tuple[str, str], ...], str, str], str] = {}
+_MODEL_COLUMNS: dict[type[models.Model], tuple[tuple[str, str], ...]] = {}
 
 
 def _json_default(value: Any) -> str:
@@ -128,6 +129,30 @@ def rows_insert(
             )
             returned += cursor.fetchall()
     return returned
+
+
+def model_columns(model: type[models.Model]) -> tuple[tuple[str, str], ...]:
+    """Every concrete column of the model, with its database type, for `rows_insert`."""
+    columns = _MODEL_COLUMNS.get(model)
+    if columns is None:
+        columns = tuple((f.attname, str(f.db_type(connection))) for f in model._meta.concrete_fields)
+        _MODEL_COLUMNS[model] = columns
+    return columns
+
+
+def model_rows_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    """INSERT rows of the model given as {attname: value} (its primary key included): the columns a
+    row leaves out get the field's default, computed once for the batch (a callable default such as
+    `timezone.now` gives every row the same value). What `bulk_create` does, without building a model
+    instance and preparing each field of each row in Python: for a stitch batch of 1,000 new people
+    (1,000 customers, 2,000 identifiers) that was a third of the stitcher's CPU."""
+    if not rows:
+        return
+    columns = model_columns(model)
+    defaults = {
+        f.attname: f.get_default() for f in model._meta.concrete_fields if any(f.attname not in row for row in rows)
+    }
+    rows_insert(model, columns, [{**defaults, **row} for row in rows], returning=model._meta.pk.column)
 
 
 def fields_update(objs: Iterable[models.Model], names: tuple[str, ...]) -> None:

@@ -23,7 +23,8 @@ class CustomerStatus(models.TextChoices):
 
 
 class Customer(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customers")
+    # No index of its own: the composite indexes below (and the unique number) start with it.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customers", db_index=False)
     status = models.CharField(max_length=8, choices=CustomerStatus.choices, default=CustomerStatus.LIVE)
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rung = models.PositiveSmallIntegerField(choices=Rung.choices, default=Rung.DEVICE)
@@ -74,8 +75,10 @@ class Customer(models.Model):
 class Identifier(models.Model):
     """A keyed hash (HMAC-SHA256 with the workspace's key) of a normalized identifier value."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identifiers")
+    # Neither key has an index of its own: the unique value starts with the workspace, the
+    # (customer, kind) index with the customer. Each new person wrote two index entries more.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identifiers", db_index=False)
     kind = models.CharField(max_length=16, choices=IdentifierKind.choices)
     value_hash = models.CharField(max_length=64)
     masked = models.CharField(max_length=120, blank=True, help_text="A hint such as j***@acme.com")

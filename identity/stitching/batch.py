@@ -44,7 +44,7 @@ from typing import Any
 
 from django.db import connection
 
-from clarm.rowsinsert import bound_cursor, rows_json
+from clarm.rowsinsert import bound_cursor, model_rows_insert, rows_json
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, Rung, Suppression
 from identity.stitching.ladder import customer_number_next
 from identity.stitching.plan import IDENTIFYING_KINDS, ClaimKey, OwnerInfo, claim_key, stitch_plan
@@ -439,33 +439,34 @@ class IdentityBatch:
             if cid in self.numbers and owner.customer_number is None:
                 owner.customer_number = customer_number_next(self.workspace.pk)
             self.numbers.discard(cid)
-        if self.new_customers:
-            Customer.objects.bulk_create(
-                [
-                    Customer(
-                        pk=cid,
-                        workspace_id=self.workspace.pk,
-                        **{name: getattr(self.owners[cid], name) for name in _WRITABLE},
-                    )
-                    for cid in self.new_customers
-                ]
-            )
+        model_rows_insert(
+            Customer,
+            [
+                {
+                    "id": cid,
+                    "workspace_id": self.workspace.pk,
+                    **{name: getattr(self.owners[cid], name) for name in _WRITABLE},
+                }
+                for cid in self.new_customers
+            ],
+        )
         for cid in self.new_customers:
             self.owners[cid].dirty = set()
         idents = {ident.id: ident for ident in self.idents.values() if ident.id in self.new_identifiers}
-        Identifier.objects.bulk_create(
+        model_rows_insert(
+            Identifier,
             [
-                Identifier(
-                    pk=ident_id,
-                    workspace_id=self.workspace.pk,
-                    customer_id=idents[ident_id].customer_id,
-                    kind=claim.kind,
-                    value_hash=claim.value_hash,
-                    masked=claim.masked,
-                    visit_count=idents[ident_id].visit_count,
-                )
+                {
+                    "id": ident_id,
+                    "workspace_id": self.workspace.pk,
+                    "customer_id": idents[ident_id].customer_id,
+                    "kind": claim.kind,
+                    "value_hash": claim.value_hash,
+                    "masked": claim.masked,
+                    "visit_count": idents[ident_id].visit_count,
+                }
                 for ident_id, claim in self.new_identifiers.items()
-            ]
+            ],
         )
         for ident_id in self.new_identifiers:
             self.visit_counts.pop(ident_id, None)
