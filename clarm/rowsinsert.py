@@ -8,13 +8,13 @@ parameters. Rows come back in the order given (RETURNING follows the insert orde
 the rows the conflict clause skipped.
 """
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import cache
 from typing import Any
 
+import orjson
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 
 # SQLite refuses statements with more parameters than this (its default bound since 3.32).
@@ -23,10 +23,10 @@ _SQL_CACHE: dict[tuple[str, tuple[tuple[str, str], ...], str, str], str] = {}
 _MODEL_COLUMNS: dict[type[models.Model], tuple[tuple[str, str], ...]] = {}
 
 
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+# What orjson cannot write (Decimal, lazy strings, timedeltas: rare here) is written as Django's
+# encoder writes it; rows it refuses whole (an integer beyond 64 bits in a caller's properties,
+# a dict with keys that are not strings) are written by the standard library instead.
+_FALLBACK = DjangoJSONEncoder(separators=(",", ":"))
 
 
 @cache
@@ -69,9 +69,14 @@ def bound_cursor() -> Iterator[Any]:
         cursor.close()
 
 
-def rows_json(rows: list[dict[str, Any]]) -> str:
-    """Rows as the one JSON parameter of `jsonb_to_recordset` (times in ISO 8601 with their zone)."""
-    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+def rows_json(rows: list[Any]) -> str:
+    """Rows as the one JSON parameter of `jsonb_to_recordset` (times in ISO 8601 with their zone).
+    orjson writes a stitch batch's rows several times faster than the standard library, whose
+    Python hook for every datetime was a tenth of a batch's CPU."""
+    try:
+        return orjson.dumps(rows, default=_FALLBACK.default).decode()
+    except orjson.JSONEncodeError:
+        return _FALLBACK.encode(rows)
 
 
 def _recordset_sql(table: str, columns: tuple[tuple[str, str], ...], conflict: str, returning: str) -> str:

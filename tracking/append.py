@@ -6,16 +6,14 @@ concurrent request with the same id), and every event whose key was new, or that
 `PendingEvent` in the request's order. Nothing here reads or locks a customer: that is the
 stitcher's work (identity.stitching.stitcher)."""
 
-import json
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from clarm.rowsinsert import bound_cursor
+from clarm.rowsinsert import bound_cursor, rows_json
 from tracking.models import DedupeKey, PendingEvent
 from tracking.prepared import Prepared, prepared_to_data
 
@@ -43,7 +41,7 @@ def _append_sql() -> str:
 def _fresh_keys_postgresql(workspace_id: int, events: list[Prepared], received_at: datetime) -> set[str]:
     rows = [{"n": n, "k": p.message_id, "d": prepared_to_data(p)} for n, p in enumerate(events)]
     params: dict[str, Any] = {
-        "rows": json.dumps(rows, separators=(",", ":"), cls=DjangoJSONEncoder),
+        "rows": rows_json(rows),
         "workspace": workspace_id,
         "partition": partition_of(workspace_id),
         "at": received_at,
