@@ -26,12 +26,11 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from bench.stitch_cpu import pending_make  # noqa: E402
 from identity.stitching.stitcher import stitch_run  # noqa: E402
 from tracking.inputs import EventInput  # noqa: E402
 from tracking.services import events_ingest  # noqa: E402
 from workspaces.models import Workspace  # noqa: E402
-
-UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
 
 
 def main() -> None:
@@ -50,23 +49,7 @@ def main() -> None:
         workspace=workspace, events=[EventInput(event="page_view", visitor_id=f"warm-{run}-{i}") for i in range(50)]
     )
     stitch_run(once=True)
-    for start in range(0, args.events, 500):
-        events = []
-        for i in range(start, min(start + 500, args.events)):
-            visitor = f"new-{run}-{i}" if args.devices == "new" else f"known-{i % 500}"
-            events.append(
-                EventInput(
-                    event="page_view",
-                    visitor_id=visitor,
-                    session_id=f"s-{visitor}",
-                    url=f"https://shop.example/p/{i % 50}",
-                    referrer="https://www.google.com/",
-                    user_agent=UA,
-                    properties={"title": "Pricing"},
-                    message_id=f"{run}-{i}",
-                )
-            )
-        events_ingest(workspace=workspace, events=events)
+    pending_make(workspace, args.devices, args.events, run)
     profiler = cProfile.Profile()
     start_t = time.perf_counter()
     with CaptureQueriesContext(connection) as ctx:

@@ -39,8 +39,9 @@ def backend_cpu() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(workspace: Workspace, devices: str, count: int) -> str:
-    run = f"sc{time.time_ns()}"
+def pending_make(workspace: Workspace, devices: str, count: int, run: str) -> None:
+    """Append `count` page views through the edge: each from a new device (`new`) or from the 500
+    returning ones (`known`). bench/profile_stitch.py appends the same."""
     for start in range(0, count, 500):
         events = []
         for i in range(start, min(start + 500, count)):
@@ -58,6 +59,10 @@ def one_run(workspace: Workspace, devices: str, count: int) -> str:
                 )
             )
         events_ingest(workspace=workspace, events=events)
+
+
+def one_run(workspace: Workspace, devices: str, count: int) -> str:
+    pending_make(workspace, devices, count, f"sc{time.time_ns()}")
     backend, own, wall = backend_cpu(), time.process_time(), time.perf_counter()
     stored = stitch_run(once=True)
     wall = time.perf_counter() - wall
