@@ -20,10 +20,11 @@ from agents.availability import Slot
 from agents.booking_links import booking_url
 from agents.dialogs import MANAGE_LINE, open_slots, when_label
 from agents.models import AgentSetting, Booking, BookingStatus
-from agents.registry import BOOKING_ASSISTANT, BOOKING_MOVED, agent_config
+from agents.registry import BOOKING_ASSISTANT, agent_config
 from agents.services import AgentInputError, agent_action_log, conversation_reply
 from agents.summary.periods import workspace_zone
 from identity.selectors import customer_survivor
+from identity.timeline import BOOKING_MOVED, own_booking_id
 from integrations.services import IntegrationInputError
 from workspaces.models import Workspace
 
@@ -125,7 +126,7 @@ def booking_cancel(*, booking: Booking, now: datetime.datetime) -> Booking:
             "booking_cancelled",
             {
                 "title": f"Cancelled {when}",
-                "booking_id": f"clarm-booking:{row.pk}",
+                "booking_id": own_booking_id(row.pk),
                 "booking": row.pk,
                 "start_time": row.start_at.isoformat(),
             },
@@ -164,10 +165,10 @@ def booking_move(*, booking: Booking, start: datetime.datetime, now: datetime.da
             BOOKING_MOVED,
             {
                 "title": f"Moved to {when}",
-                "booking_id": f"clarm-booking:{moved.pk}",
+                "booking_id": own_booking_id(moved.pk),
                 "booking": moved.pk,
                 "start_time": moved.start_at.isoformat(),
-                "previous_booking_id": f"clarm-booking:{row.pk}",
+                "previous_booking_id": own_booking_id(row.pk),
                 "previous_start_time": row.start_at.isoformat(),
             },
             key=f"booking-move-{row.pk}",

@@ -45,6 +45,7 @@ from agents.selectors import last_reply_channel, thread_customer_ids
 from agents.services import AgentInputError, agent_action_log, agent_action_log_quiet, conversation_reply
 from agents.summary.periods import workspace_zone
 from identity.models import Customer
+from identity.timeline import own_booking_id
 from integrations.calendly.client import CalendlyError, available_times, invitee_create
 from integrations.optout import sms_intent
 from integrations.selectors import connection_get
@@ -407,7 +408,7 @@ def _book(
                 )
         except IntegrityError:
             return None
-        properties["booking_id"] = f"clarm-booking:{booking.pk}"
+        properties["booking_id"] = own_booking_id(booking.pk)
     agent_action_log(
         workspace=row.workspace,
         agent=BOOKING_ASSISTANT.name,

@@ -26,8 +26,6 @@ ACTION_NAMES = (
     "handoff_requested",
     "message_replied",
 )
-# Logged when the person moves an assistant booking from their booking page (agents.bookings).
-BOOKING_MOVED = "booking_rescheduled"
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 

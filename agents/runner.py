@@ -37,7 +37,6 @@ from agents.notify import handoff_take, needs_human_mark
 from agents.registry import (
     AGENTS,
     BOOKING_ASSISTANT,
-    BOOKING_MOVED,
     FAQ_TOPICS,
     FOLLOW_UP,
     HANDOFF,
@@ -57,7 +56,7 @@ from agents.services import AgentInputError, agent_action_log, conversation_repl
 from agents.summary.periods import workspace_zone
 from agents.topics import faq_topics, topics_match
 from identity.models import Customer, CustomerStatus
-from identity.timeline import PAYMENT_EVENTS
+from identity.timeline import BOOKING_MOVED, OWN_BOOKING_PREFIX, PAYMENT_EVENTS
 from integrations.events import event_customer
 from integrations.optout import sms_intent
 from integrations.services import IntegrationInputError
@@ -103,7 +102,7 @@ DIALOG_AGENTS = (QUALIFY, BOOKING_ASSISTANT)
 # source) and one the Booking assistant took.
 BOOKING_EVENTS = ("booking_created", "booking_taken")
 FORM_EVENTS = ("form_submit", "form_submitted")
-ASSISTANT_BOOKING_KEY = "booking:clarm-booking:"
+ASSISTANT_BOOKING_KEY = f"booking:{OWN_BOOKING_PREFIX}"
 
 
 def _booking_key(properties: dict[str, Any]) -> str:
@@ -415,8 +414,9 @@ def _bookings_cancel(workspace: Workspace, *, since: datetime.datetime, now: dat
         booking_id = str(properties.get("booking_id") or "")
         invitee = str(properties.get("invitee_uri") or "")
         rows = Booking.objects.filter(workspace=workspace, status=BookingStatus.BOOKED)
-        if booking_id.startswith("clarm-booking:") and booking_id.partition(":")[2].isdigit():
-            rows = rows.filter(pk=int(booking_id.partition(":")[2]))
+        own = booking_id.removeprefix(OWN_BOOKING_PREFIX)
+        if own != booking_id and own.isdigit():
+            rows = rows.filter(pk=int(own))
         elif invitee:
             rows = rows.filter(source="calendly", external_uri=invitee)
         else:

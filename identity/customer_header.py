@@ -14,7 +14,14 @@ from identity.channels import channel_label, channel_of, channels_from_text
 from identity.models import Customer, PersonFacts
 from identity.rollups.dimensions import campaign_of, page_path
 from identity.rollups.dimensions import revenue_minor as event_revenue
-from identity.timeline import BOOKING_EVENTS, CANCELLED_BOOKING_EVENTS, humanize, money
+from identity.timeline import (
+    ASSISTANT_BOOKED,
+    BOOKING_EVENTS,
+    BOOKING_MOVED,
+    CANCELLED_BOOKING_EVENTS,
+    humanize,
+    money,
+)
 from tracking.models import Event
 
 # Traits shown at once on the customer page; the rest behind "Show all", up to TRAITS_MAX (a person
@@ -112,16 +119,20 @@ def _booking_ref(properties: dict[str, Any]) -> str:
 
 
 def next_booking(bookings: list[Event], now: datetime.datetime) -> Booking | None:
-    """The earliest booking that starts after `now` and was not cancelled since."""
+    """The earliest booking that starts after `now` and was not cancelled (or moved) since: from any
+    source, the Booking assistant's included."""
     cancelled = set()
     for event in bookings:
         props = event.properties if isinstance(event.properties, dict) else {}
         if event.event in CANCELLED_BOOKING_EVENTS and _booking_ref(props):
             cancelled.add(_booking_ref(props))
+        if event.event == BOOKING_MOVED and props.get("previous_booking_id"):
+            cancelled.add(str(props["previous_booking_id"]))
     upcoming = []
     for event in bookings:
         props = event.properties if isinstance(event.properties, dict) else {}
-        if event.event not in BOOKING_EVENTS or (_booking_ref(props) and _booking_ref(props) in cancelled):
+        booked = event.event in BOOKING_EVENTS or event.event in (ASSISTANT_BOOKED, BOOKING_MOVED)
+        if not booked or (_booking_ref(props) and _booking_ref(props) in cancelled):
             continue
         start = parse_datetime(str(props.get("start_time") or props.get("slot") or ""))
         if start is None or start.tzinfo is None or start <= now:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from identity.channels import channel_of
 from identity.cursors import cursor_decode, cursor_encode
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind, PersonFacts
+from tracking.dedupe import SERVER_KEY_PREFIX
 from tracking.models import Event, Source
 from tracking.normalize import claims_from_values
 from workspaces.models import Workspace
@@ -262,11 +263,14 @@ def customer_facts(*, customer: Customer) -> PersonFacts | None:
 
 # Payments and bookings come in through provider webhooks: probes on event_customer_source read only
 # the person's webhook events, however long their history.
-def customer_webhook_events(*, customer: Customer, names: frozenset[str]) -> list[Event]:
+def customer_webhook_events(*, customer: Customer, names: frozenset[str], agents: bool = False) -> list[Event]:
+    """The person's events of these names from webhooks and, with `agents`, from Clarm's own agents
+    (their server keys: an event a write key sends as `source: "agent"` is not one)."""
+    sources = Q(source=Source.WEBHOOK)
+    if agents:
+        sources |= Q(source=Source.AGENT, message_id__startswith=SERVER_KEY_PREFIX)
     return list(
-        Event.objects.filter(customer=customer, source=Source.WEBHOOK, event__in=names).only(
-            "event", "properties", "occurred_at"
-        )
+        Event.objects.filter(sources, customer=customer, event__in=names).only("event", "properties", "occurred_at")
     )
 
 

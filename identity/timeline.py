@@ -86,6 +86,27 @@ EMAIL_TITLES = {
 }
 BOOKING_EVENTS = {"booking_created", "invitee.created", "booked", "appointment_booked"}
 CANCELLED_BOOKING_EVENTS = frozenset(("booking_cancelled", "invitee.canceled"))
+# The Booking assistant's events (agents): a booking it took, one the person moved from their
+# booking page (its `previous_booking_id` is the booking it replaces). Bookings in the workspace's
+# own times are named `clarm-booking:<id>`; the ones it takes in Calendly carry Calendly's invitee.
+ASSISTANT_BOOKED = "booking_taken"
+BOOKING_MOVED = "booking_rescheduled"
+OWN_BOOKING_PREFIX = "clarm-booking:"
+BOOKING_TIMELINE_EVENTS = frozenset((*BOOKING_EVENTS, *CANCELLED_BOOKING_EVENTS, ASSISTANT_BOOKED, BOOKING_MOVED))
+
+
+def own_booking_id(pk: int) -> str:
+    return f"{OWN_BOOKING_PREFIX}{pk}"
+
+
+def booking_made(event: str, properties: Any) -> bool:
+    """A booking made, counted once: any source's booking event, and the assistant's bookings in the
+    workspace's own times (the ones it takes in Calendly come back as Calendly's `invitee.created`,
+    which counts them; a move is not a new booking)."""
+    if event in BOOKING_EVENTS:
+        return True
+    booking_id = properties.get("booking_id") if isinstance(properties, dict) else None
+    return event == ASSISTANT_BOOKED and str(booking_id or "").startswith(OWN_BOOKING_PREFIX)
 
 
 @dataclass(frozen=True)

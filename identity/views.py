@@ -28,14 +28,14 @@ from identity.channels import (
 )
 from identity.cursors import BadCursor
 from identity.customer_export import customers_csv
-from identity.customer_header import CANCELLED_BOOKING_EVENTS, customer_header
+from identity.customer_header import customer_header
 from identity.models import Customer, CustomerStatus, Identifier, IdentifierKind
 from identity.privacy.tokens import PREFERENCES_MAX_AGE, preferences_url
 from identity.rollups.dimensions import PAYMENT_EVENTS, REFUND_EVENTS
 from identity.services import customers_merge_manual, device_split
 from identity.stitching.stitcher import events_ingest_stitched
 from identity.timeline import (
-    BOOKING_EVENTS,
+    BOOKING_TIMELINE_EVENTS,
     INSTALL_TEST_EVENT,
     RUNG_BLURBS,
     RUNG_NAMES,
@@ -336,9 +336,7 @@ class CustomerView(WorkspaceMixin, TemplateView):
             facts=facts,
             fallback_channels=channels_from_text(channels_text(fallback)),
             payments=selectors.customer_webhook_events(customer=customer, names=PAYMENT_EVENTS | REFUND_EVENTS),
-            bookings=selectors.customer_webhook_events(
-                customer=customer, names=frozenset(BOOKING_EVENTS) | CANCELLED_BOOKING_EVENTS
-            ),
+            bookings=selectors.customer_webhook_events(customer=customer, names=BOOKING_TIMELINE_EVENTS, agents=True),
             now=timezone.now(),
         )
         can_manage = role_at_least(self.membership, Role.ADMIN)

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from identity.models import RollupDimension
-from identity.timeline import BOOKING_EVENTS, CANCELLED_BOOKING_EVENTS, event_text
+from identity.timeline import BOOKING_EVENTS, CANCELLED_BOOKING_EVENTS, booking_made, event_text
 
 PAGE_EVENTS = frozenset(("page_view", "page", "pageview", "$pageview"))
 # Stripe's payment_intent.succeeded is recorded for every checkout and paid invoice, so it alone is
@@ -77,7 +77,7 @@ def event_counts(
     counts: list[tuple[str, str, int]] = []
     if person_acted(event=event, source=source, properties=properties):
         counts.append((RollupDimension.HOUR.value, f"{hour:02d}", 1))
-    if event in BOOKING_EVENTS:
+    if booking_made(event, properties):
         counts.append((RollupDimension.BOOKINGS.value, "made", 1))
     elif event in CANCELLED_BOOKING_EVENTS:
         counts.append((RollupDimension.BOOKINGS.value, "cancelled", 1))

@@ -109,6 +109,37 @@ def test_ingest_enqueues_the_processor_after_commit_and_it_counts(tenant, django
     assert RollupState.objects.get(workspace=tenant.workspace).last_event_id > 0
 
 
+def test_the_booking_assistants_bookings_count_once_and_a_move_is_not_a_new_booking(
+    tenant, django_capture_on_commit_callbacks
+):
+    at = timezone.now() - datetime.timedelta(hours=1)
+    start = (at + datetime.timedelta(days=3)).isoformat()
+
+    def booking(name, source, **props):
+        return EventInput(event=name, source=source, email="bo@example.com", occurred_at=at, properties=props)
+
+    ingest(
+        tenant.workspace,
+        [
+            # in the workspace's own times: only the assistant's event tells of it
+            booking("booking_taken", "agent", booking_id="clarm-booking:7", start_time=start),
+            # in Calendly: the assistant's event, then Calendly's own webhook for the same invitee
+            booking("booking_taken", "agent", invitee_uri="https://api.calendly.com/inv/1", start_time=start),
+            booking("invitee.created", "webhook", invitee_uri="https://api.calendly.com/inv/1", start_time=start),
+            # the person moves the first one from their booking page
+            booking(
+                "booking_rescheduled",
+                "agent",
+                booking_id="clarm-booking:8",
+                previous_booking_id="clarm-booking:7",
+                start_time=start,
+            ),
+        ],
+        django_capture_on_commit_callbacks,
+    )
+    assert counts(tenant.workspace, RollupDimension.BOOKINGS) == {"made": 2}
+
+
 def test_ingest_within_the_window_waits_for_the_queued_run(tenant, django_capture_on_commit_callbacks):
     ws = tenant.workspace
     ingest(ws, [page("v1", "https://acme.test/a", timezone.now())], django_capture_on_commit_callbacks)

@@ -107,6 +107,28 @@ def test_next_booking_is_the_earliest_upcoming_one_not_cancelled(tenant):
     assert "Quote walkthrough · in 2 days" in text
 
 
+def test_the_booking_assistants_booking_is_the_next_one_and_follows_a_move(tenant):
+    customer = make_customer(tenant.workspace, name="Di", rung=4, customer_number=3)
+    now = timezone.now()
+    first, moved = now + datetime.timedelta(days=2, hours=1), now + datetime.timedelta(days=5, hours=1)
+
+    def assistant(name, start, key=None, **props):
+        props = {"agent": "booking", "start_time": start.isoformat(), "title": "Booked", **props}
+        key = key or f"clarm:agent:{name}-{props['booking_id']}"  # the server key agent_action_log gives
+        at = now - datetime.timedelta(hours=1)
+        return add_event(customer, event=name, source="agent", properties=props, at=at, message_id=key)
+
+    # A write key can send `source: "agent"` too: without Clarm's server key it is not a booking here.
+    assistant("booking_taken", now + datetime.timedelta(hours=2), key="snippet-1", booking_id="clarm-booking:9")
+    assert fact(client_for(tenant.workspace).get(url(customer)), "Next booking") == "None booked"
+    assistant("booking_taken", first, booking_id="clarm-booking:1")
+    assert "in 2 days" in fact(client_for(tenant.workspace).get(url(customer)), "Next booking")
+    assistant("booking_rescheduled", moved, booking_id="clarm-booking:2", previous_booking_id="clarm-booking:1")
+    assert "in 5 days" in fact(client_for(tenant.workspace).get(url(customer)), "Next booking")
+    assistant("booking_cancelled", moved, booking_id="clarm-booking:2")
+    assert fact(client_for(tenant.workspace).get(url(customer)), "Next booking") == "None booked"
+
+
 def test_each_event_payload_is_one_click_away_and_escaped(tenant):
     customer = make_customer(tenant.workspace, name="Raw")
     event = add_event(
