@@ -61,26 +61,38 @@ def plan(capture) -> dict:
         return agents_tick()
 
 
+def next_dst_change(*, spring: bool) -> datetime.date:
+    """The next day (two days from now at the earliest, so the reminder the day before is still
+    ahead) on which New York springs forward (or falls back). The bookings are planned at the real
+    time, so fixed dates would stop being in the future."""
+    day = timezone.now().astimezone(NEW_YORK).date() + datetime.timedelta(days=2)
+    for _ in range(400):
+        before = local(day.year, day.month, day.day, 0).utcoffset()
+        after = local(day.year, day.month, day.day, 12).utcoffset()
+        if before != after and (after > before) == spring:  # type: ignore[operator]
+            return day
+        day += datetime.timedelta(days=1)
+    raise AssertionError("no DST change in New York within 400 days")
+
+
 @pytest.mark.parametrize(
-    ("start", "due_local", "due_utc"),
+    ("spring", "hours_before"),
     [
-        # Spring forward (2027-03-14 02:00): 09:00 EDT on the 14th → 09:00 EST on the 13th (14:00Z, 25 h before).
-        (
-            local(2027, 3, 14, 9, 0),
-            local(2027, 3, 13, 9, 0),
-            datetime.datetime(2027, 3, 13, 14, 0, tzinfo=datetime.UTC),
-        ),
-        # Fall back (2027-11-07 02:00): 09:00 EST on the 7th → 09:00 EDT on the 6th (13:00Z, 23 h before).
-        (
-            local(2027, 11, 7, 9, 0),
-            local(2027, 11, 6, 9, 0),
-            datetime.datetime(2027, 11, 6, 13, 0, tzinfo=datetime.UTC),
-        ),
+        # Spring forward: 09:00 EDT on the day → 09:00 EST the day before, 23 h earlier (the night
+        # in between loses an hour).
+        (True, 23),
+        # Fall back: 09:00 EST on the day → 09:00 EDT the day before, 25 h earlier.
+        (False, 25),
     ],
 )
 def test_follow_up_reminder_leaves_at_the_workspaces_wall_clock_across_dst(
-    movers, movers_twilio, twilio, django_capture_on_commit_callbacks, start, due_local, due_utc
+    movers, movers_twilio, twilio, django_capture_on_commit_callbacks, spring, hours_before
 ):
+    day = next_dst_change(spring=spring)
+    start = local(day.year, day.month, day.day, 9, 0)
+    previous = day - datetime.timedelta(days=1)
+    due_local = local(previous.year, previous.month, previous.day, 9, 0)
+    due_utc = start.astimezone(datetime.UTC) - datetime.timedelta(hours=hours_before)
     agent_setting_save(workspace=movers.workspace, agent="follow_up", enabled=True)
     customer = person(movers.workspace, email="dana@example.com")
     customer.name = "Dana Whitfield"

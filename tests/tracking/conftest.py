@@ -1,9 +1,10 @@
 import base64
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from tracking import hooks, network
+from tracking import hooks, network, ratelimit
 from tracking.writekeys import write_keys_forget
 
 
@@ -24,6 +25,16 @@ def _no_processors(monkeypatch):
     # under eager Celery. Identity's own (consent records, rollups) stay: they are the pipeline's.
     # tests/tracking/test_hooks.py checks the hook itself.
     monkeypatch.setattr(hooks, "_receivers", [r for r in hooks._receivers if r.__module__.startswith("identity.")])
+
+
+@pytest.fixture
+def ratelimit_clock(monkeypatch):
+    """The rate limit's clock alone, frozen mid-window (10 s in; move it with clock["now"]). Patching
+    `time.time` itself also froze the database cache's expiry times, which then lay in the past once
+    the real date passed the frozen one."""
+    clock = {"now": 1_800_000_010.0}
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: clock["now"]))
+    return clock
 
 
 @pytest.fixture

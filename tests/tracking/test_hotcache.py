@@ -4,7 +4,7 @@ cache otherwise (the embedded default has no Redis), same behaviour either way."
 import pytest
 from django.test.utils import CaptureQueriesContext
 
-from tracking import hotcache, ratelimit
+from tracking import hotcache
 from tracking.models import Visit
 
 
@@ -25,11 +25,11 @@ def locmem_cache(settings):
 @pytest.mark.parametrize(
     "backend", [pytest.param("redis", marks=pytest.mark.postgres_only(reason="needs Redis")), "django cache"]
 )
-def test_rate_limit_and_visit_cache_work_on_either_backend(post_track, settings, request, monkeypatch, backend):
+def test_rate_limit_and_visit_cache_work_on_either_backend(post_track, settings, request, backend):
     from django.db import connection
 
     # Mid-window, so the four requests cannot straddle a minute boundary (a new window starts at 0).
-    monkeypatch.setattr(ratelimit.time, "time", lambda: 1_800_000_030.0)
+    request.getfixturevalue("ratelimit_clock")["now"] = 1_800_000_030.0
 
     if backend == "django cache":
         request.getfixturevalue("locmem_cache")

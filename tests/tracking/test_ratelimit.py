@@ -9,14 +9,10 @@ from tracking.ratelimit import rate_limit_check, rate_limits_forget
 # The counters live in the default cache: Redis, or the embedded default's cache table.
 pytestmark = pytest.mark.django_db
 
-NOW = 1_800_000_010.0  # 10 s into a minute window
-
 
 @pytest.fixture
-def frozen_clock(monkeypatch):
-    clock = {"now": NOW}
-    monkeypatch.setattr(ratelimit.time, "time", lambda: clock["now"])
-    return clock
+def frozen_clock(ratelimit_clock):
+    return ratelimit_clock  # 10 s into a minute window
 
 
 @pytest.fixture

@@ -265,11 +265,9 @@ def test_an_event_over_32_kb_is_rejected_alone(post_track):
     assert (r.status_code, r.json()["error"]) == (413, "event is larger than 32 KB")
 
 
-def test_rate_limit_per_key_and_ip_is_429_with_retry_after(post_track, settings, monkeypatch):
-    import tracking.ratelimit
-
+def test_rate_limit_per_key_and_ip_is_429_with_retry_after(post_track, settings, ratelimit_clock):
     settings.CLARM_RATE_LIMIT_PER_MINUTE = 2
-    monkeypatch.setattr(tracking.ratelimit.time, "time", lambda: 1_800_000_030.0)
+    ratelimit_clock["now"] = 1_800_000_030.0
     assert post_track({"event": "a", "visitor_id": "v-r"}).status_code == 202
     assert post_track({"event": "b", "visitor_id": "v-r"}).status_code == 202
     r = post_track({"event": "c", "visitor_id": "v-r"})
