@@ -8,6 +8,8 @@ handler without the nonce, a style or resource from elsewhere) or an uncaught sc
 the test when the browser closes, so every browser test also proves its pages work under the CSP.
 """
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,3 +151,47 @@ _WIDE_ELEMENTS = """() => {
 def wide_elements(page: Page) -> list[str]:
     """The innermost elements that reach past the viewport's right edge (what makes it scroll)."""
     return list(page.evaluate(_WIDE_ELEMENTS))
+
+
+def requests_counted(context: BrowserContext) -> BrowserContext:
+    """Count the context's requests in flight (`context_settle`), beacons included."""
+    state = {"open": 0}
+
+    def done(_: Any) -> None:
+        state["open"] -= 1
+
+    context.on("request", lambda _: state.__setitem__("open", state["open"] + 1))
+    context.on("requestfinished", done)
+    context.on("requestfailed", done)
+    context._clarm_requests = state  # type: ignore[attr-defined]
+    return context
+
+
+def context_settle(context: BrowserContext, *, timeout_ms: int = 5_000) -> None:
+    """Leave every page (its unload beacons go out), wait until the server has answered every request
+    of the context (`requests_counted`), then close it: nothing reaches the live server after the
+    test, when its database is being emptied."""
+    state = getattr(context, "_clarm_requests", None)
+    pages = list(context.pages)
+    for page in pages:
+        try:
+            page.goto("about:blank")
+        except Exception:
+            continue
+    if state is not None and pages:
+        waited = 0
+        while state["open"] > 0 and waited < timeout_ms:
+            pages[0].wait_for_timeout(25)  # Playwright delivers the events while it waits
+            waited += 25
+    context.close()
+
+
+def live_server_idle(*, timeout: float = 5.0) -> None:
+    """Wait until the live server's request threads have ended (after the browser closed its
+    connections): a request still being served when the test's database is emptied deadlocks the
+    emptying or runs without a database."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+        "process_request_thread" in thread.name for thread in threading.enumerate()
+    ):
+        time.sleep(0.02)

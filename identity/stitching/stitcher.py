@@ -291,10 +291,11 @@ def _one_at_a_time(partition: int, *, workspace_id: int | None, limit: int) -> S
             raise  # the database, not the event: nothing is counted against it (the loop retries)
         except Exception:
             logger.exception("pending event %s failed to stitch", pending[0].pk if pending else None)
-            if pending:
-                PendingEvent.objects.filter(pk=pending[0].pk).update(attempts=F("attempts") + 1)
-                if pending[0].attempts + 1 < settings.CLARM_STITCH_MAX_ATTEMPTS:
-                    break  # try it again on the next pass
+            if not pending:
+                break  # it failed before reading an event: nothing to count, the next pass retries
+            PendingEvent.objects.filter(pk=pending[0].pk).update(attempts=F("attempts") + 1)
+            if pending[0].attempts + 1 < settings.CLARM_STITCH_MAX_ATTEMPTS:
+                break  # try it again on the next pass
     return outcome
 
 

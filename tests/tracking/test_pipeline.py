@@ -288,6 +288,23 @@ def test_a_database_error_is_waited_out_and_never_counted_against_the_events(sti
     assert not PendingEvent.objects.exists()
 
 
+def test_a_failure_before_any_event_is_read_gives_up_the_pass_once(post_track, tenant, deferred, monkeypatch):
+    # E.g. a request served by a test's live server after its database went: the pass stops at
+    # once instead of retrying (and logging) once per event of a batch.
+    post_track({"event": "page_view", "visitor_id": "dev-y", "message_id": "y1"})
+    calls: list[int] = []
+
+    def broken(partition, *, workspace_id, limit):
+        calls.append(limit)
+        raise RuntimeError("no database here")
+
+    monkeypatch.setattr(stitcher, "_pending", broken)
+    outcome = partition_stitch(partition_of(tenant.workspace.pk))
+    assert outcome is not None and outcome.stitched == 0
+    assert calls == [1000, 1]  # the batch, then one attempt on its own
+    assert PendingEvent.objects.get().attempts == 0
+
+
 def test_a_stitcher_finds_the_partitions_with_work_and_skips_the_stuck(tenant, settings):
     # One skip scan of the queue's index: partitions with events waiting, not those whose only
     # events were set aside after failing (stuck), not the empty ones.
