@@ -56,7 +56,7 @@ from agents.services import AgentInputError, agent_action_log, conversation_repl
 from agents.summary.periods import workspace_zone
 from agents.topics import faq_topics, topics_match
 from identity.models import Customer, CustomerStatus
-from identity.timeline import BOOKING_MOVED, OWN_BOOKING_PREFIX, PAYMENT_EVENTS
+from identity.timeline import BOOKING_MOVED, OWN_BOOKING_PREFIX, PAYMENT_EVENTS, own_booking_pk
 from integrations.events import event_customer
 from integrations.optout import sms_intent
 from integrations.services import IntegrationInputError
@@ -411,12 +411,11 @@ def _bookings_cancel(workspace: Workspace, *, since: datetime.datetime, now: dat
     ).values_list("properties", flat=True)
     for properties in events:
         properties = properties or {}
-        booking_id = str(properties.get("booking_id") or "")
         invitee = str(properties.get("invitee_uri") or "")
         rows = Booking.objects.filter(workspace=workspace, status=BookingStatus.BOOKED)
-        own = booking_id.removeprefix(OWN_BOOKING_PREFIX)
-        if own != booking_id and own.isdigit():
-            rows = rows.filter(pk=int(own))
+        own = own_booking_pk(properties.get("booking_id"))
+        if own is not None:
+            rows = rows.filter(pk=own)
         elif invitee:
             rows = rows.filter(source="calendly", external_uri=invitee)
         else:

@@ -30,11 +30,15 @@ _FALLBACK = DjangoJSONEncoder(separators=(",", ":"))
 
 
 @cache
-def _logged_cursor_class(base: type) -> type:
-    class PreparedLoggedCursor(base):
-        """psycopg records the statement it sent (what Django's query log and CaptureQueriesContext
-        read) only when it sends it unprepared; record it for prepared ones too."""
+def _bound_cursor_class() -> type:
+    """Django's server-binding cursor (defined only under psycopg 3, hence the late import) that also
+    records a prepared statement's text: psycopg records it (what Django's query log and
+    CaptureQueriesContext read) only for statements it sends unprepared."""
+    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
+        ServerBindingCursor,
+    )
 
+    class PreparedLoggedCursor(ServerBindingCursor):
         def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
             self._query = pgq
             super()._send_query_prepared(name, pgq, binary=binary)
@@ -55,13 +59,9 @@ def bound_cursor() -> Iterator[Any]:
         with connection.cursor() as cursor:
             yield cursor
         return
-    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]  # defined under psycopg 3
-        ServerBindingCursor,
-    )
-
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = _logged_cursor_class(ServerBindingCursor)(connection.connection)
+        raw = _bound_cursor_class()(connection.connection)
     cursor = connection._prepare_cursor(raw)  # type: ignore[attr-defined]  # as Django wraps its own cursors
     try:
         yield cursor

@@ -14,14 +14,7 @@ from identity.channels import channel_label, channel_of, channels_from_text
 from identity.models import Customer, PersonFacts
 from identity.rollups.dimensions import campaign_of, page_path
 from identity.rollups.dimensions import revenue_minor as event_revenue
-from identity.timeline import (
-    ASSISTANT_BOOKED,
-    BOOKING_EVENTS,
-    BOOKING_MOVED,
-    CANCELLED_BOOKING_EVENTS,
-    humanize,
-    money,
-)
+from identity.timeline import BOOKING_MOVED, CANCELLED_BOOKING_EVENTS, UPCOMING_BOOKING_EVENTS, humanize, money
 from tracking.models import Event
 
 # Traits shown at once on the customer page; the rest behind "Show all", up to TRAITS_MAX (a person
@@ -131,8 +124,8 @@ def next_booking(bookings: list[Event], now: datetime.datetime) -> Booking | Non
     upcoming = []
     for event in bookings:
         props = event.properties if isinstance(event.properties, dict) else {}
-        booked = event.event in BOOKING_EVENTS or event.event in (ASSISTANT_BOOKED, BOOKING_MOVED)
-        if not booked or (_booking_ref(props) and _booking_ref(props) in cancelled):
+        ref = _booking_ref(props)
+        if event.event not in UPCOMING_BOOKING_EVENTS or (ref and ref in cancelled):
             continue
         start = parse_datetime(str(props.get("start_time") or props.get("slot") or ""))
         if start is None or start.tzinfo is None or start <= now:

@@ -261,8 +261,8 @@ def customer_facts(*, customer: Customer) -> PersonFacts | None:
     return PersonFacts.objects.filter(workspace_id=customer.workspace_id, customer=customer).first()
 
 
-# Payments and bookings come in through provider webhooks: probes on event_customer_source read only
-# the person's webhook events, however long their history.
+# Payments and bookings come in through provider webhooks (and bookings from Clarm's own agents):
+# probes on event_customer_source read only those sources' events, however long the history.
 def customer_webhook_events(*, customer: Customer, names: frozenset[str], agents: bool = False) -> list[Event]:
     """The person's events of these names from webhooks and, with `agents`, from Clarm's own agents
     (their server keys: an event a write key sends as `source: "agent"` is not one)."""

@@ -92,11 +92,20 @@ CANCELLED_BOOKING_EVENTS = frozenset(("booking_cancelled", "invitee.canceled"))
 ASSISTANT_BOOKED = "booking_taken"
 BOOKING_MOVED = "booking_rescheduled"
 OWN_BOOKING_PREFIX = "clarm-booking:"
-BOOKING_TIMELINE_EVENTS = frozenset((*BOOKING_EVENTS, *CANCELLED_BOOKING_EVENTS, ASSISTANT_BOOKED, BOOKING_MOVED))
+# Events that name a booking still to come (unless cancelled or moved since).
+UPCOMING_BOOKING_EVENTS = frozenset((*BOOKING_EVENTS, ASSISTANT_BOOKED, BOOKING_MOVED))
+BOOKING_TIMELINE_EVENTS = UPCOMING_BOOKING_EVENTS | CANCELLED_BOOKING_EVENTS
 
 
 def own_booking_id(pk: int) -> str:
     return f"{OWN_BOOKING_PREFIX}{pk}"
+
+
+def own_booking_pk(booking_id: Any) -> int | None:
+    """The assistant's booking an event's `booking_id` names (`clarm-booking:<id>`), if it names one."""
+    text = str(booking_id or "")
+    pk = text.removeprefix(OWN_BOOKING_PREFIX)
+    return int(pk) if pk != text and pk.isdigit() else None
 
 
 def booking_made(event: str, properties: Any) -> bool:
@@ -106,7 +115,7 @@ def booking_made(event: str, properties: Any) -> bool:
     if event in BOOKING_EVENTS:
         return True
     booking_id = properties.get("booking_id") if isinstance(properties, dict) else None
-    return event == ASSISTANT_BOOKED and str(booking_id or "").startswith(OWN_BOOKING_PREFIX)
+    return event == ASSISTANT_BOOKED and own_booking_pk(booking_id) is not None
 
 
 @dataclass(frozen=True)
