@@ -264,13 +264,14 @@ def customer_facts(*, customer: Customer) -> PersonFacts | None:
 # Payments and bookings come in through provider webhooks (and bookings from Clarm's own agents):
 # probes on event_customer_source read only those sources' events, however long the history.
 def customer_webhook_events(*, customer: Customer, names: frozenset[str], agents: bool = False) -> list[Event]:
-    """The person's events of these names from webhooks and, with `agents`, from Clarm's own agents
-    (their server keys: an event a write key sends as `source: "agent"` is not one)."""
-    sources = Q(source=Source.WEBHOOK)
-    if agents:
-        sources |= Q(source=Source.AGENT, message_id__startswith=SERVER_KEY_PREFIX)
+    """The person's events of these names from provider webhooks and, with `agents`, from Clarm's own
+    agents. Both are recorded under server keys (`clarm:…`, tracking.dedupe), which no write key can
+    claim: an event a write key labels `source: "webhook"` or `"agent"` is not one of them."""
+    sources = [Source.WEBHOOK, Source.AGENT] if agents else [Source.WEBHOOK]
     return list(
-        Event.objects.filter(sources, customer=customer, event__in=names).only("event", "properties", "occurred_at")
+        Event.objects.filter(
+            customer=customer, event__in=names, source__in=sources, message_id__startswith=SERVER_KEY_PREFIX
+        ).only("event", "properties", "occurred_at")
     )
 
 

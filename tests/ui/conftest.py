@@ -49,7 +49,8 @@ def add_event(
         occurred_at=at,
         received_at=fields.pop("received_at", at),
         rung=customer.rung if rung is None and customer else (rung or 0),
-        message_id=fields.pop("message_id", f"m-{next(_seq)}"),
+        # Provider webhooks' events are recorded under server keys (integrations.events.event_record).
+        message_id=fields.pop("message_id", f"{'clarm:test:' if source == 'webhook' else ''}m-{next(_seq)}"),
         **fields,
     )
 

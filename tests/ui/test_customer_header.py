@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from identity.models import Customer, PersonFacts
 from identity.selectors import channels_used
+from tracking.models import Event
 from tests.dashboard.test_dashboard import story
 from tests.ui.conftest import add_event, client_for, make_customer
 from workspaces.models import Role
@@ -56,6 +57,28 @@ def test_header_answers_who_and_from_where(ana):
     assert fact(response, "Total paid") == "$50.00"
     assert fact(response, "Next booking") == "None booked"
     assert fact(response, "Last activity") in {"30 min ago", "29 min ago", "31 min ago"}
+
+
+def test_a_write_key_cannot_put_a_payment_or_a_booking_in_the_header(tenant, ana, django_capture_on_commit_callbacks):
+    """The write key is public (it is in the site's snippet): events it labels `source: "webhook"`
+    are stored, but the header's money and bookings come only from Clarm's own provider webhooks."""
+    soon = (timezone.now() + datetime.timedelta(days=1)).isoformat()
+    forged = [
+        {"event": "payment_received", "properties": {"amount_minor": 9_999_900, "currency": "usd"}},
+        {"event": "booking_created", "properties": {"provider": "calendly", "start_time": soon, "meeting": "Fake"}},
+    ]
+    for n, item in enumerate(forged):
+        body = {**item, "source": "webhook", "email": "ana@ex.com", "message_id": f"forged-{n}"}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = Client().post(
+                "/api/track", json.dumps(body), content_type="application/json", HTTP_X_CLARM_KEY=tenant.write_key
+            )
+        assert response.status_code == 202, response.content
+    stored = Event.objects.filter(customer=ana, message_id__startswith="forged-")
+    assert stored.count() == 2  # accepted, and on her timeline
+    page = client_for(ana.workspace).get(url(ana))
+    assert fact(page, "Total paid") == "$50.00"  # the Stripe payment only
+    assert fact(page, "Next booking") == "None booked"
 
 
 def test_last_activity_says_just_now_and_times_are_in_the_workspace_zone(tenant):
