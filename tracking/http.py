@@ -155,9 +155,51 @@ def _path_name(path: str, key: object) -> str:
     return f"{path}.{name}" if path else name
 
 
-def json_value_problem(value: object, *, max_depth: int = MAX_DEPTH) -> str | None:
+# What in a body's bytes can put NUL or a lone surrogate into a string json.loads reads from it: a
+# \u escape, or a surrogate encoded in UTF-8 (json decodes bytes with "surrogatepass"). Raw control
+# characters inside strings are refused by the parser itself.
+_UNSTORABLE_SOURCE = re.compile(rb"\\u|\xed[\xa0-\xbf]")
+
+
+def json_text_checked(raw: bytes) -> bool:
+    """Whether the strings json_object_load reads from `raw` need json_value_problem's check: False
+    when no string of it can hold NUL or a lone surrogate (UTF-8 text without the bytes above), so
+    only nesting is left to check. UTF-16 and UTF-32 bodies (a zero byte or a BOM up front) are checked."""
+    head = raw[:4]
+    if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    return _UNSTORABLE_SOURCE.search(raw) is not None
+
+
+def _problem_found(value: object, max_depth: int, strings: bool) -> bool:
+    """json_value_problem's question without naming the place (no path is built): most values have no
+    problem, and only a value that has one is walked again to say where."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, str):
+            if _UNSTORABLE.search(current):
+                return True
+        elif isinstance(current, dict | list):
+            if depth >= max_depth:
+                return True
+            items = current.values() if isinstance(current, dict) else current
+            if strings:
+                if isinstance(current, dict) and any(_UNSTORABLE.search(key) for key in current):
+                    return True
+                stack.extend((item, depth + 1) for item in items)
+            else:
+                stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return False
+
+
+def json_value_problem(value: object, *, max_depth: int = MAX_DEPTH, strings: bool = True) -> str | None:
     """Why a decoded JSON value cannot be stored, naming where (`properties.note contains a NUL
-    character`), or None. Walks without recursion, so any depth json.loads accepted is safe here."""
+    character`), or None. Walks without recursion, so any depth json.loads accepted is safe here.
+    `strings=False` (json_text_checked said the body's strings cannot hold NUL or a lone surrogate)
+    checks the nesting only."""
+    if not _problem_found(value, max_depth, strings):
+        return None
     stack: list[tuple[object, int, str]] = [(value, 0, "")]
     while stack:
         current, depth, path = stack.pop()

@@ -24,6 +24,7 @@ from tracking.http import (
     error_response,
     ingest_authorize,
     json_object_load,
+    json_text_checked,
     json_value_problem,
     origin_allowed,
 )
@@ -75,16 +76,17 @@ def _ingest(
     *,
     key_plain: str | None,
     body: dict[str, Any],
-    raw_size: int,
+    raw: bytes,
     parse: Parser,
     sent_at_field: str,
 ) -> tuple[dict[str, Any], bool]:
     """Authorize, parse every item (bad ones rejected by index), ingest. Returns the answer and
     whether the request was a batch. A single event that is rejected is a 400."""
     items, is_batch = _batch_items(body)
+    strings = json_text_checked(raw)
     if is_batch:
         # What the whole batch shares (sent_at, context, the key): a problem there is the request's.
-        shared = json_value_problem({k: v for k, v in body.items() if k != "batch"})
+        shared = json_value_problem({k: v for k, v in body.items() if k != "batch"}, strings=strings)
         if shared:
             raise ApiError(400, f"The batch cannot be stored: {shared}.")
         try:
@@ -99,11 +101,11 @@ def _ingest(
     positions: list[int] = []
     for index, item in enumerate(items):
         # NUL, lone surrogates and deep nesting cannot be stored: only this event is refused.
-        problem = json_value_problem(item)
+        problem = json_value_problem(item, strings=strings)
         if problem:
             rejected.append({"index": index, "error": problem})
             continue
-        if raw_size > MAX_EVENT_BYTES:
+        if len(raw) > MAX_EVENT_BYTES:
             size = len(json.dumps(item, separators=(",", ":")).encode())
             if size > MAX_EVENT_BYTES:
                 rejected.append({"index": index, "error": f"event is larger than {MAX_EVENT_BYTES // 1024} KB"})
@@ -156,9 +158,7 @@ def track(request: HttpRequest) -> HttpResponse:
         def parse(item: object) -> EventInput:
             return clarm_event_input(item, sent_at=sent_at)
 
-        answer, _ = _ingest(
-            request, key_plain=key_plain, body=body, raw_size=len(raw), parse=parse, sent_at_field="sent_at"
-        )
+        answer, _ = _ingest(request, key_plain=key_plain, body=body, raw=raw, parse=parse, sent_at_field="sent_at")
     except ApiError as exc:
         return error_response(exc, request, methods=TRACK_METHODS)
     return cors_apply(JsonResponse(answer, status=202), request, methods=TRACK_METHODS)
@@ -244,9 +244,7 @@ def segment(request: HttpRequest, kind: str) -> HttpResponse:
             def parse(item: object) -> EventInput:
                 return segment_event_input(item, message_type=message_type)
 
-        answer, _ = _ingest(
-            request, key_plain=key_plain, body=body, raw_size=len(raw), parse=parse, sent_at_field="sentAt"
-        )
+        answer, _ = _ingest(request, key_plain=key_plain, body=body, raw=raw, parse=parse, sent_at_field="sentAt")
     except ApiError as exc:
         return _segment_error(exc, request)
     return cors_apply(JsonResponse({"success": True, **answer}, status=200), request, methods=TRACK_METHODS)

@@ -93,6 +93,22 @@ def test_a_single_bad_event_is_a_400_naming_the_problem(post_track):
     assert _stored() == []
 
 
+def test_a_surrogate_sent_as_raw_bytes_is_refused_as_its_escape_is(post_track):
+    """NUL and lone surrogates reach a decoded string without a \\u escape too: json reads bytes with
+    "surrogatepass", so a surrogate encoded in UTF-8, or a UTF-16 body, carries one as it is."""
+    r = post_track(b'{"batch":[{"event":"good","visitor_id":"v1"},{"event":"x\xed\xa0\x80","visitor_id":"v2"}]}')
+    assert r.status_code == 202
+    assert r.json()["rejected"] == [{"index": 1, "error": "event contains an unpaired UTF-16 surrogate"}]
+    utf16 = '{"event":"x","visitor_id":"v3","properties":{"a":"\ud800"}}'.encode("utf-16-le", "surrogatepass")
+    r = post_track(utf16)
+    assert r.status_code == 400
+    assert r.json()["error"] == "properties.a contains an unpaired UTF-16 surrogate"
+    # Hangul is encoded with the same lead byte (U+D55C is ED 95 9C) and is stored as sent.
+    r = post_track('{"event":"한","visitor_id":"v4","properties":{"a":"\u00e9"}}'.encode())
+    assert r.status_code == 202
+    assert _stored() == ["good", "한"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
