@@ -5,11 +5,19 @@ LAG_SAMPLES events, one cache write per batch). Queue depth comes from the pendi
 import math
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
 from django.conf import settings
 from django.core.cache import cache
 
-from tracking.models import PendingEvent
+
+class _Received(Protocol):
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def received_at(self) -> datetime: ...
+
 
 LAG_SAMPLES = 1000
 _TTL = 24 * 3600
@@ -22,7 +30,7 @@ def _lag_key(partition: int) -> str:
 STITCHED_KEY = "clarm:stitch:stitched"
 
 
-def stitch_observe(pending: Iterable[PendingEvent], *, now: datetime) -> None:
+def stitch_observe(pending: Iterable[_Received], *, now: datetime) -> None:
     """Record a committed-to-be batch: its events' lags and count. Never raises (metrics only)."""
     by_partition: dict[int, list[float]] = {}
     count = 0

@@ -25,16 +25,18 @@ A batch that fails is retried one event per transaction; an event that fails on 
 CLARM_STITCH_MAX_ATTEMPTS times is left in the queue (reported by /api/status as `stuck`) so it
 never blocks the events behind it."""
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from identity.privacy.services import consent_record_from_event
@@ -218,14 +220,33 @@ def _dedupe_keys_forget(workspace_id: int, keys: list[str]) -> None:
         DedupeKey.objects.filter(workspace_id=workspace_id, key__in=keys[start : start + 500]).delete()
 
 
-def _pending(partition: int, *, workspace_id: int | None, limit: int) -> list[PendingEvent]:
+class Pending(NamedTuple):
+    """A pending row as the stitcher reads it (no model instance: a batch reads a thousand)."""
+
+    pk: int
+    workspace_id: int
+    partition: int
+    received_at: datetime
+    attempts: int
+    data: dict[str, Any]
+
+
+def _pending(partition: int, *, workspace_id: int | None, limit: int) -> list[Pending]:
     rows = PendingEvent.objects.filter(partition=partition, attempts__lt=settings.CLARM_STITCH_MAX_ATTEMPTS)
     if workspace_id is not None:
         rows = rows.filter(workspace_id=workspace_id)
-    return list(rows.order_by("id")[:limit])
+    # Values, not model instances, and the event's JSON read as text in one call: the model's field
+    # decoding (psycopg's loader, then Django's) was a tenth of a returning device's stitch.
+    values = rows.order_by("id").values_list(
+        "id", "workspace_id", "partition", "received_at", "attempts", Cast("data", TextField())
+    )
+    return [
+        Pending(pk, workspace, part, received_at, attempts, json.loads(data))
+        for pk, workspace, part, received_at, attempts, data in values[:limit]
+    ]
 
 
-def _batch_stitch(pending: list[PendingEvent]) -> StitchOutcome:
+def _batch_stitch(pending: list[Pending]) -> StitchOutcome:
     """Resolve these pending events (in order; any workspaces) and delete them: the caller's transaction."""
     outcome = StitchOutcome()
     by_workspace: dict[int, list[tuple[Prepared, datetime]]] = {}
@@ -279,7 +300,7 @@ def _one_at_a_time(partition: int, *, workspace_id: int | None, limit: int) -> S
     """After a failed batch: each event in its own transaction, so one bad event only holds itself."""
     outcome = StitchOutcome()
     for _ in range(limit):
-        pending: list[PendingEvent] = []
+        pending: list[Pending] = []
         try:
             with transaction.atomic():
                 partition_wait(partition)
