@@ -60,6 +60,7 @@ class PageProblems:
         self.found.append(f"{page.url}: uncaught {error}")
 
     def watch_context(self, context: BrowserContext) -> BrowserContext:
+        requests_counted(context)
         context.add_init_script(_CSP_REPORTER)
         context.on("console", self._console)
         context.on("page", self.watch_page)
@@ -86,6 +87,10 @@ class PageProblems:
         browser.new_page = page_watched  # type: ignore[method-assign]
 
 
+# The browsers `chromium` launched and has not closed yet (browsers_settle).
+OPEN_BROWSERS: list[Browser] = []
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium through Playwright's sync API, closed on the way out, also when a test
@@ -95,9 +100,11 @@ def chromium() -> Iterator[Browser]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         problems.watch(browser)
+        OPEN_BROWSERS.append(browser)
         try:
             yield browser
         finally:
+            OPEN_BROWSERS.remove(browser)
             browser.close()
     assert not problems.found, "pages broke the Content-Security-Policy or threw:\n" + "\n".join(problems.found)
 
@@ -154,7 +161,10 @@ def wide_elements(page: Page) -> list[str]:
 
 
 def requests_counted(context: BrowserContext) -> BrowserContext:
-    """Count the context's requests in flight (`context_settle`), beacons included."""
+    """Count the context's requests in flight (`context_settle`), beacons included. Every context of a
+    browser `chromium` launched is counted (PageProblems.watch_context)."""
+    if hasattr(context, "_clarm_requests"):
+        return context
     state = {"open": 0}
 
     def done(_: Any) -> None:
@@ -184,6 +194,14 @@ def context_settle(context: BrowserContext, *, timeout_ms: int = 5_000) -> None:
             pages[0].wait_for_timeout(25)  # Playwright delivers the events while it waits
             waited += 25
     context.close()
+
+
+def browsers_settle() -> None:
+    """`context_settle` every context still open in every browser still open (the root conftest does
+    it after each test that used the live server, before its database is emptied)."""
+    for browser in list(OPEN_BROWSERS):
+        for context in list(browser.contexts):
+            context_settle(context)
 
 
 def live_server_idle(*, timeout: float = 5.0) -> None:

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import close_old_connections
 from playwright.sync_api import Browser
 
-from tests.browser import chromium
+from tests.browser import browsers_settle, chromium, live_server_idle
 from tests.factories import UserFactory, make_workspace
 from tracking.ratelimit import rate_limits_forget
 from workspaces.models import Workspace
@@ -54,6 +54,22 @@ def _clear_cache(request):
             cache.clear()
     rate_limits_forget()  # this process's share of the counters just cleared
     yield
+
+
+@pytest.fixture(autouse=True)
+def _live_server_quiet_when_done(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the live server, its browsers' pages are left and their requests (unload
+    beacons too) answered, and the server's request threads have ended, before the test's database is
+    emptied. A request still in flight then deadlocked the emptying, or ran without a database and
+    logged a thousand tracebacks (CI, the widget's tests). The database is set up first, so that it
+    is torn down after this (an autouse fixture is otherwise set up before the test's own)."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    browsers_settle()
+    live_server_idle()
 
 
 @pytest.fixture

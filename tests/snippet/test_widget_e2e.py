@@ -5,7 +5,6 @@ asks for an email when handed to a person, respects consent and GPC."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -14,7 +13,7 @@ from agents.models import Conversation, Message
 from agents.services import conversation_reply
 from agents.webchat import widget_save
 from identity.models import Customer
-from tests.browser import AXE, context_settle, desktop_context, live_server_idle, requests_counted
+from tests.browser import AXE, desktop_context
 from tests.snippet.conftest import REPO, Site
 
 # The same guard against Django's async-safety check as the snippet's end-to-end tests (a fixture
@@ -28,30 +27,13 @@ pytestmark = pytest.mark.browser
 WIDGET = REPO / "static" / "clarm-widget.js"
 
 
-@pytest.fixture(autouse=True)
-def _pages_quiet_when_done(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Each test's pages finish their requests and close before the test's database goes. A page left
-    open kept sending events to the live server after its test: served without a database, and once
-    while the xdist worker shut down, which killed the worker. The database is set up first so that
-    it is torn down after this (an autouse fixture is otherwise set up before the test's own)."""
-    if "live_server" in request.fixturenames:
-        request.getfixturevalue("transactional_db")
-    yield
-    if "browser" not in request.fixturenames:
-        return
-    browser: Browser = request.getfixturevalue("browser")
-    for context in browser.contexts:
-        context_settle(context)
-    live_server_idle()
-
-
 def _setup(tenant, *, mode: str = "never", enabled: bool = True) -> None:
     Workspace.objects.filter(pk=tenant.workspace.pk).update(consent_mode=mode)
     widget_save(workspace=tenant.workspace, enabled=enabled, color="#0a7d4f", greeting="Hi! How can Acme help?")
 
 
 def _open_site(browser: Browser, site: Site, live_server, tenant, *, gpc: bool = False) -> tuple[Page, list[str]]:
-    context = requests_counted(desktop_context(browser))
+    context = desktop_context(browser)
     if gpc:
         context.add_init_script("Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true})")
     page = context.new_page()

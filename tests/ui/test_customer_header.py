@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from identity.models import Customer, PersonFacts
 from identity.selectors import channels_used
-from tracking.models import Event
 from tests.dashboard.test_dashboard import story
 from tests.ui.conftest import add_event, client_for, make_customer
+from tracking.models import Event
 from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
