@@ -27,6 +27,7 @@ from identity.models import (
 from identity.privacy.holders import holders
 from identity.privacy.hooks import preferences_changed_announce
 from identity.privacy.subjects import Subject, customer_group_ids, customer_live, subject_get, subject_ref
+from identity.stitching.partitions import partition_lock
 from tracking.models import Event
 from tracking.purposes import CONSENT_EVENT_CHOICES
 from workspaces.models import Workspace
@@ -124,6 +125,11 @@ def preferences_update(
     if customer.workspace_id != workspace.pk:
         raise PrivacyInputError("That customer is not in this workspace.")
     cleaned = _changes_clean(changes)
+    # The workspace's stitch partition first, as merge, split, undo and erasure take it: a batch holds
+    # it and its customers (live ones, locked by its lookup) when it applies an opt-out event, which
+    # lands here; locking the person's customers in key order without it (a merged one of a lower key
+    # first) deadlocked against such a batch. Re-entrant: inside that batch it is already held.
+    partition_lock(workspace.pk)
     live = customer_live(customer)
     # Lock the person's rows so concurrent changes (and merges, which lock in pk order) serialize.
     group = customer_group_ids(workspace=workspace, customer=live)
