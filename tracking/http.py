@@ -161,7 +161,7 @@ def _path_name(path: str, key: object) -> str:
 _UNSTORABLE_SOURCE = re.compile(rb"\\u|\xed[\xa0-\xbf]")
 
 
-def json_text_checked(raw: bytes) -> bool:
+def json_strings_may_be_unstorable(raw: bytes) -> bool:
     """Whether the strings json_object_load reads from `raw` need json_value_problem's check: False
     when no string of it can hold NUL or a lone surrogate (UTF-8 text without the bytes above), so
     only nesting is left to check. UTF-16 and UTF-32 bodies (a zero byte or a BOM up front) are checked."""
@@ -196,8 +196,8 @@ def _problem_found(value: object, max_depth: int, strings: bool) -> bool:
 def json_value_problem(value: object, *, max_depth: int = MAX_DEPTH, strings: bool = True) -> str | None:
     """Why a decoded JSON value cannot be stored, naming where (`properties.note contains a NUL
     character`), or None. Walks without recursion, so any depth json.loads accepted is safe here.
-    `strings=False` (json_text_checked said the body's strings cannot hold NUL or a lone surrogate)
-    checks the nesting only."""
+    `strings=False` (json_strings_may_be_unstorable said no string of the body can hold NUL or a
+    lone surrogate) checks the nesting only."""
     if not _problem_found(value, max_depth, strings):
         return None
     stack: list[tuple[object, int, str]] = [(value, 0, "")]

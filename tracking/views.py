@@ -24,7 +24,7 @@ from tracking.http import (
     error_response,
     ingest_authorize,
     json_object_load,
-    json_text_checked,
+    json_strings_may_be_unstorable,
     json_value_problem,
     origin_allowed,
 )
@@ -83,7 +83,7 @@ def _ingest(
     """Authorize, parse every item (bad ones rejected by index), ingest. Returns the answer and
     whether the request was a batch. A single event that is rejected is a 400."""
     items, is_batch = _batch_items(body)
-    strings = json_text_checked(raw)
+    strings = json_strings_may_be_unstorable(raw)
     if is_batch:
         # What the whole batch shares (sent_at, context, the key): a problem there is the request's.
         shared = json_value_problem({k: v for k, v in body.items() if k != "batch"}, strings=strings)
