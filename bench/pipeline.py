@@ -47,7 +47,18 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import RESULTS, ROOT, Stitcher, bench_env, gunicorn, loadavg, machine_facts, manage, psycopg_url
+from bench.harness import (
+    RESULTS,
+    ROOT,
+    Stitcher,
+    bench_env,
+    gunicorn,
+    loadavg,
+    machine_facts,
+    manage,
+    process_cpu,
+    psycopg_url,
+)
 
 FLOOR_DIR = Path(os.environ.get("PIPE_FLOOR_DIR", "/work/shared/bench-floor"))
 LUA = ROOT / "bench" / "pipeline.lua"
@@ -219,18 +230,6 @@ def access_log_statuses(path: Path) -> dict[int, int]:
     return counts
 
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far; 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
 def server_pids(port: int) -> list[int]:
     """The gunicorn master and workers bound to this port (their command line names it)."""
     needle = f"127.0.0.1:{port}".encode()
@@ -251,7 +250,7 @@ def backend_pids(db: str) -> list[int]:
 
 
 def cpu_of(pids: list[int]) -> dict[int, float]:
-    return {pid: _proc_cpu(pid) for pid in pids}
+    return {pid: process_cpu(pid) for pid in pids}
 
 
 def pending_count() -> int:

@@ -23,6 +23,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
+from bench.harness import process_cpu  # noqa: E402
 from identity.stitching.stitcher import stitch_run  # noqa: E402
 from tracking.inputs import EventInput  # noqa: E402
 from tracking.services import events_ingest  # noqa: E402
@@ -35,8 +36,7 @@ def backend_cpu() -> float:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid)
 
 
 def pending_make(workspace: Workspace, devices: str, count: int, run: str) -> None:

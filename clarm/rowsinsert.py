@@ -20,7 +20,6 @@ from django.db import connection, models
 # SQLite refuses statements with more parameters than this (its default bound since 3.32).
 _SQLITE_MAX_PARAMS = 32_000
 _SQL_CACHE: dict[tuple[str, tuple[tuple[str, str], ...], str, str], str] = {}
-_MODEL_COLUMNS: dict[type[models.Model], tuple[tuple[str, str], ...]] = {}
 
 
 # What orjson cannot write (Decimal, lazy strings, timedeltas: rare here) is written as Django's
@@ -136,13 +135,10 @@ def rows_insert(
     return returned
 
 
+@cache
 def model_columns(model: type[models.Model]) -> tuple[tuple[str, str], ...]:
     """Every concrete column of the model, with its database type, for `rows_insert`."""
-    columns = _MODEL_COLUMNS.get(model)
-    if columns is None:
-        columns = tuple((f.attname, str(f.db_type(connection))) for f in model._meta.concrete_fields)
-        _MODEL_COLUMNS[model] = columns
-    return columns
+    return tuple((f.attname, str(f.db_type(connection))) for f in model._meta.concrete_fields)
 
 
 def model_rows_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
@@ -154,9 +150,8 @@ def model_rows_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> 
     if not rows:
         return
     columns = model_columns(model)
-    defaults = {
-        f.attname: f.get_default() for f in model._meta.concrete_fields if any(f.attname not in row for row in rows)
-    }
+    given = set(rows[0]).intersection(*rows[1:])  # the columns every row has
+    defaults = {f.attname: f.get_default() for f in model._meta.concrete_fields if f.attname not in given}
     rows_insert(model, columns, [{**defaults, **row} for row in rows], returning=model._meta.pk.column)
 
 

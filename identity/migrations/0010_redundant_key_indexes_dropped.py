@@ -6,15 +6,11 @@ models say db_index=False."""
 import django.db.models.deletion
 from django.db import migrations, models
 
+# (index, table, column): dropped going forward, created again going back.
 INDEXES = (
-    "identity_customer_workspace_id_77333f08",
-    "identity_identifier_customer_id_b102a60b",
-    "identity_identifier_workspace_id_2ffd34eb",
-)
-RECREATE = (
-    'CREATE INDEX "identity_customer_workspace_id_77333f08" ON "identity_customer" ("workspace_id")',
-    'CREATE INDEX "identity_identifier_customer_id_b102a60b" ON "identity_identifier" ("customer_id")',
-    'CREATE INDEX "identity_identifier_workspace_id_2ffd34eb" ON "identity_identifier" ("workspace_id")',
+    ("identity_customer_workspace_id_77333f08", "identity_customer", "workspace_id"),
+    ("identity_identifier_customer_id_b102a60b", "identity_identifier", "customer_id"),
+    ("identity_identifier_workspace_id_2ffd34eb", "identity_identifier", "workspace_id"),
 )
 
 
@@ -27,8 +23,10 @@ class Migration(migrations.Migration):
     operations = [
         migrations.SeparateDatabaseAndState(
             database_operations=[
-                migrations.RunSQL(f'DROP INDEX IF EXISTS "{name}"', reverse_sql=create)
-                for name, create in zip(INDEXES, RECREATE, strict=True)
+                migrations.RunSQL(
+                    f'DROP INDEX IF EXISTS "{name}"', reverse_sql=f'CREATE INDEX "{name}" ON "{table}" ("{column}")'
+                )
+                for name, table, column in INDEXES
             ],
             state_operations=[
                 migrations.AlterField(
